@@ -1,0 +1,18 @@
+"""pyautodiff: differentiate ordinary numpy code.
+
+Example::
+
+    >>> import numpy as np, pyautodiff as ad
+    >>> ad.grad(lambda x: np.sum(np.sin(x)))(np.zeros(2))
+    array([1., 1.])
+"""
+from .api import function, grad, hessian, hvp, jacobian, jvp, trace, value_and_grad, vjp
+from .errors import AutodiffError, InternalError, UnsupportedError, VerificationError
+from .trace import Trace
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "function", "grad", "value_and_grad", "hessian", "hvp", "jacobian", "jvp", "vjp",
+    "trace", "Trace", "AutodiffError", "UnsupportedError", "VerificationError", "InternalError",
+]

@@ -1,0 +1,371 @@
+"""The public transformations: function, grad, value_and_grad, hessian, ...
+
+Each returns a ``Transformed`` callable.  A call builds the cache key from
+the argument structure, runs the matching compiled specialization, and on a
+miss (new structure, or a guard that does not hold) traces the function
+again, compiles, stores and runs the new specialization.
+
+Example::
+
+    >>> import numpy as np, pyautodiff as ad
+    >>> def f(x1, x2):
+    ...     return np.log(x1) + x1 * x2 - np.sin(x2)
+    >>> [round(float(g), 6) for g in ad.grad(f, wrt=(0, 1))(2.0, 5.0)]
+    [5.5, 1.716338]
+"""
+from __future__ import annotations
+
+import functools
+import inspect
+import time
+
+import numpy as np
+import pytensor.tensor as pt
+
+from . import structure, transforms
+from .backend.compile import compile_graph
+from .cache import MISS, Cache, Specialization, Stats
+from .errors import AutodiffError, InternalError
+from .trace import Trace, flatten_call, trace as run_trace
+
+# Transformations called as g(*args, v): the last argument is a direction.
+_WITH_DIRECTION = {"hvp", "jvp", "vjp"}
+
+
+def _as_input(x):
+    return x if type(x) is np.ndarray else np.asarray(x)
+
+
+class Transformed:
+    """A transformation of a user's function; call it like the function.
+
+    Attributes: ``original`` (the user's function), ``stats`` (counters),
+    ``kind``, ``wrt``, ``mode``.
+    """
+
+    def __init__(self, f, kind, wrt=0, mode=None, verify=None, loop_limit=100_000):
+        if not callable(f):
+            raise AutodiffError(f"ad.{kind} expects a function, got {type(f).__name__}")
+        self.original = f
+        self.kind = kind
+        self.wrt = wrt
+        self.mode = mode
+        self.loop_limit = loop_limit
+        self.stats = Stats()
+        self._cache = Cache()
+        functools.update_wrapper(self, f)
+        from .verify import resolve_policy
+
+        self._verify = resolve_policy(verify)
+
+    def __repr__(self):
+        return f"<pyautodiff.{self.kind} of {getattr(self.original, '__qualname__', self.original)!r}>"
+
+    def __get__(self, obj, objtype=None):  # decorating methods
+        return self if obj is None else functools.partial(self, obj)
+
+    # -- the hot path ---------------------------------------------------------
+    def __call__(self, *args, **kwargs):
+        self.stats.calls += 1
+        if self.kind in _WITH_DIRECTION:
+            if not args:
+                raise AutodiffError(f"ad.{self.kind}: call as g(*args, v) with the direction last")
+            args, direction = args[:-1], args[-1]
+        else:
+            direction = None
+        leaves: list = []
+        key = (tuple(structure.flatten(a, leaves) for a in args),
+               tuple((k, structure.flatten(v, leaves)) for k, v in kwargs.items()) if kwargs else ())
+        if direction is not None:
+            key = (key, structure.flatten(direction, leaves))
+        specs = self._cache.get(key)
+        if specs is not None:
+            inputs = [_as_input(x) for x in leaves]
+            for spec in specs:
+                out = spec.run(inputs)
+                if out is not MISS:
+                    self.stats.cache_hits += 1
+                    if self._verify is not None and self._verify.due(self.stats.calls):
+                        self._verify.check(self, args, kwargs, direction, out)
+                    return out
+            self.stats.guard_failures += 1
+        out = self._trace_and_run(key, args, kwargs, direction)
+        if self._verify is not None and self._verify.due(self.stats.calls):
+            self._verify.check(self, args, kwargs, direction, out)
+        return out
+
+    # -- a miss ---------------------------------------------------------------------
+    def _trace_and_run(self, key, args, kwargs, direction):
+        tr = run_trace(self.original, *args, _loop_limit=self.loop_limit, **kwargs)
+        self.stats.traces += 1
+        self.stats.last_trace_seconds = tr.seconds
+        spec = self._specialize(tr, args, kwargs, direction)
+        self._cache.add(key, spec)
+        self.stats.specializations = len(self._cache)
+        leaves: list = []
+        for a in args:
+            structure.flatten(a, leaves)
+        for v in kwargs.values():
+            structure.flatten(v, leaves)
+        if direction is not None:
+            structure.flatten(direction, leaves)
+        inputs = [_as_input(x) for x in leaves]
+        try:
+            outs = spec.fn(*inputs)
+        except Exception as exc:
+            raise InternalError(f"the compiled {self.kind} of {self.__name__} failed on the inputs it was "
+                                f"traced with: {type(exc).__name__}: {exc}") from exc
+        if spec.has_guards:
+            if not outs[-1]:
+                bad = _failed_guards(spec, inputs)
+                raise InternalError(f"guards of {self.__name__} do not hold on the inputs they were traced "
+                                    f"with: {bad}")
+            outs = outs[:-1]
+        return spec.fill(outs)
+
+    def _specialize(self, tr: Trace, args, kwargs, direction) -> Specialization:
+        wrt_idx, wrt_tree = self._wrt_leaves(tr, args, kwargs)
+        req = transforms.Request(self.kind, tr.outputs, tr.result, [tr.inputs[i] for i in wrt_idx],
+                                 [tr.paths[i] for i in wrt_idx], getattr(self.original, "__name__", "f"))
+        outputs, extra = transforms.BUILDERS[self.kind](req)
+        extra_inputs = []
+        if direction is not None:
+            extra_inputs = _direction_inputs(self.kind, extra, direction, tr, wrt_idx)
+        guard_flag = _guard_flag(tr)
+        compiled_outs = list(outputs) + ([guard_flag] if guard_flag is not None else [])
+        fn, seconds = compile_graph(tr.inputs + extra_inputs, compiled_outs, mode=self.mode,
+                                    name=_fname(self.original, self.kind))
+        self.stats.last_compile_seconds = seconds
+        fill = self._filler(tr, wrt_idx, wrt_tree, args, kwargs, direction)
+        return Specialization(fn, fill, guard_flag is not None, tr, compiled_outs, extra_inputs, seconds)
+
+    # -- which leaves are differentiated -------------------------------------------------
+    def _wrt_leaves(self, tr: Trace, args, kwargs):
+        """Leaf indices for ``wrt`` and, per wrt argument, (argument value, its leaf indices)."""
+        if self.kind == "function":
+            return [], None
+        names = _positional_names(self.original, len(args))
+        spans = {}
+        pos = 0
+        for i, a in enumerate(args):
+            n = _count_leaves(a)
+            spans[i] = spans[names[i]] = (a, list(range(pos, pos + n)))
+            pos += n
+        for k, v in kwargs.items():
+            n = _count_leaves(v)
+            spans[k] = (v, list(range(pos, pos + n)))
+            pos += n
+        wrts = self.wrt if isinstance(self.wrt, tuple) else (self.wrt,)
+        tree, idx = [], []
+        for w in wrts:
+            if w not in spans:
+                raise AutodiffError(
+                    f"ad.{self.kind}: wrt={w!r} does not name an argument of this call of "
+                    f"{self.__name__} (arguments: {', '.join(str(n) for n in names[:len(args)])}"
+                    f"{', ' if kwargs else ''}{', '.join(kwargs)})")
+            value, leaf_ids = spans[w]
+            for i in leaf_ids:
+                if not tr.differentiable[i]:
+                    raise AutodiffError(
+                        f"ad.{self.kind}: cannot differentiate with respect to {tr.paths[i]!r} of dtype "
+                        f"{np.asarray(tr.leaves[i]).dtype}; only float arrays and floats are differentiable")
+            if not leaf_ids:
+                raise AutodiffError(f"ad.{self.kind}: argument {w!r} holds no float array or float")
+            tree.append((value, leaf_ids))
+            idx += leaf_ids
+        return idx, tree
+
+    def _filler(self, tr, wrt_idx, wrt_tree, args, kwargs, direction):
+        kind = self.kind
+        tuple_wrt = isinstance(self.wrt, tuple)
+
+        if kind == "function":
+            return tr.template.fill
+        leaf_kind = [_leaf_kind(tr.leaves[i]) for i in wrt_idx]
+        if kind == "grad":
+            shape = _shape_like(wrt_tree, tuple_wrt)
+            return lambda outs: shape(_convert_all(outs, leaf_kind))
+        if kind == "value_and_grad":
+            shape = _shape_like(wrt_tree, tuple_wrt)
+            value_fill = tr.template.fill
+            return lambda outs: (value_fill(outs[:1]), shape(_convert_all(outs[1:], leaf_kind)))
+        if kind == "hvp":
+            shape = _shape_like(wrt_tree, tuple_wrt)
+            return lambda outs: shape(_convert_all(outs, leaf_kind))
+        if kind == "hessian":
+            n = len(wrt_idx)
+            if n == 1 and not tuple_wrt:
+                return lambda outs: np.asarray(outs[0])
+            return lambda outs: tuple(tuple(np.asarray(outs[i * n + j]) for j in range(n)) for i in range(n))
+        if kind == "jacobian":
+            n_out, n_in = len(tr.outputs), len(wrt_idx)
+            if n_out == 1 and n_in == 1 and not tuple_wrt:
+                return lambda outs: np.asarray(outs[0])
+            return lambda outs: tuple(tuple(np.asarray(outs[i * n_in + j]) for j in range(n_in))
+                                      for i in range(n_out))
+        if kind == "jvp":
+            n_out = len(tr.outputs)
+            value_fill = tr.template.fill
+            return lambda outs: (value_fill(outs[:n_out]), tr.template.fill(outs[n_out:]))
+        if kind == "vjp":
+            n_out = len(tr.outputs)
+            value_fill = tr.template.fill
+            shape = _shape_like(wrt_tree, tuple_wrt)
+            return lambda outs: (value_fill(outs[:n_out]), shape(_convert_all(outs[n_out:], leaf_kind)))
+        raise InternalError(f"no result builder for {kind}")
+
+
+def _leaf_kind(leaf):
+    if type(leaf) is float:
+        return "float"
+    if isinstance(leaf, np.generic):
+        return "scalar"
+    return "array"
+
+
+def _convert_all(outs, kinds):
+    return [structure._convert(o, k) for o, k in zip(outs, kinds)]
+
+
+def _shape_like(wrt_tree, tuple_wrt):
+    """Put a flat list of per-leaf results back into the wrt arguments' structures."""
+    counts = [len(ids) for _, ids in wrt_tree]
+    values = [v for v, _ in wrt_tree]
+
+    def shape(flat):
+        parts, pos = [], 0
+        for v, n in zip(values, counts):
+            parts.append(structure.rebuild(v, iter(flat[pos:pos + n])))
+            pos += n
+        return tuple(parts) if tuple_wrt else parts[0]
+
+    return shape
+
+
+def _count_leaves(x) -> int:
+    leaves: list = []
+    structure.flatten(x, leaves)
+    return len(leaves)
+
+
+def _positional_names(f, n):
+    from .trace import _param_names
+
+    return _param_names(f, n)
+
+
+def _direction_inputs(kind, extra, direction, tr, wrt_idx):
+    """Check the direction's structure against what the graph expects."""
+    leaves: list = []
+    structure.flatten(direction, leaves)
+    if len(leaves) != len(extra):
+        raise AutodiffError(f"ad.{kind}: the direction has {len(leaves)} array(s); expected {len(extra)} "
+                            "(shaped like the wrt argument(s)" + (" / outputs" if kind == "vjp" else "") + ")")
+    for leaf, var in zip(leaves, extra):
+        if np.shape(leaf) != var.type.shape:
+            raise AutodiffError(f"ad.{kind}: direction of shape {np.shape(leaf)} does not match "
+                                f"{var.name or 'its target'} of shape {var.type.shape}")
+    return list(extra)
+
+
+def _guard_flag(tr: Trace):
+    if not tr.guards:
+        return None
+    checks = []
+    for g in tr.guards:
+        outcome = g.outcome
+        if isinstance(outcome, bool):
+            checks.append(pt.eq(pt.cast(g.expr, "bool"), outcome))
+        else:
+            checks.append(pt.eq(g.expr, outcome))
+    return pt.all(pt.stack(checks)) if len(checks) > 1 else checks[0]
+
+
+def _failed_guards(spec, inputs):
+    return [str(g) for g in spec.trace.guards]
+
+
+def _fname(f, kind):
+    name = getattr(f, "__name__", "f")
+    name = name if name.isidentifier() else "f"
+    return name if kind == "function" else f"{kind}_{name}"
+
+
+# -- the public constructors ------------------------------------------------------------
+
+def _transformation(kind, doc):
+    def make(f=None, wrt=0, *, mode=None, verify=None, loop_limit=100_000):
+        if f is None:  # @ad.grad(wrt=1)
+            return lambda g: Transformed(g, kind, wrt, mode, verify, loop_limit)
+        return Transformed(f, kind, wrt, mode, verify, loop_limit)
+
+    make.__name__ = make.__qualname__ = kind
+    make.__doc__ = doc
+    return make
+
+
+function = _transformation("function", """Compile ``f``: same values, computed by the optimized graph.
+
+    Example::
+
+        fast = ad.function(nll)
+        fast(W, b, X, y)            # == nll(W, b, X, y)
+    """)
+grad = _transformation("grad", """Gradient of scalar ``f`` with respect to argument(s) ``wrt``.
+
+    ``wrt`` is a position, a parameter name, or a tuple of them (then a tuple
+    of gradients is returned).  Gradients have the argument's structure.
+
+    Example::
+
+        gW, gb = ad.grad(nll, wrt=("W", "b"))(W, b, X, y)
+    """)
+value_and_grad = _transformation("value_and_grad", """``(f(*args), grad)`` from one compiled function.
+
+    Example::
+
+        value, g = ad.value_and_grad(nll)(W, b, X, y)
+    """)
+hessian = _transformation("hessian", """Dense Hessian of scalar ``f``: shape ``arg.shape + arg.shape``.
+
+    For a tuple ``wrt``, the nested tuple of blocks ``H[i][j]``.
+
+    Example::
+
+        H = ad.hessian(lambda x: 0.5 * x @ A @ x)(x)   # (A + A.T) / 2
+    """)
+jacobian = _transformation("jacobian", """Jacobian of array-valued ``f``: shape ``out.shape + arg.shape``.
+
+    Example::
+
+        J = ad.jacobian(np.tanh)(x)          # diag(1 - tanh(x)**2)
+    """)
+hvp = _transformation("hvp", """Hessian-vector product, without forming the Hessian: ``hvp(*args, v)``.
+
+    Example::
+
+        Hv = ad.hvp(rosen)(x, v)
+    """)
+jvp = _transformation("jvp", """Forward mode: ``jvp(*args, v)`` returns ``(f(*args), J @ v)``.
+
+    Example::
+
+        y, tangent = ad.jvp(f)(x, v)
+    """)
+vjp = _transformation("vjp", """Reverse mode: ``vjp(*args, u)`` returns ``(f(*args), u @ J)``.
+
+    Example::
+
+        y, cotangent = ad.vjp(f)(x, u)
+    """)
+
+
+def trace(f, *args, **kwargs) -> Trace:
+    """Run ``f`` in the emulator on these arguments and return the ``Trace``.
+
+    Example::
+
+        t = ad.trace(f, 2.0, 5.0)
+        t.guards, t.n_nodes(optimized=False), t.dprint()
+    """
+    return run_trace(f, *args, **kwargs)

@@ -1,0 +1,69 @@
+"""Specializations and the cache that holds them.
+
+A *specialization* is one compiled function for one argument structure and
+one path through the code: its guards' outcomes.  The cache maps an argument
+treedef to the specializations traced for it; a call tries them in order and
+takes the first whose guards all hold.  The compiled function returns one
+extra boolean output, "all guards hold", computed in the same graph.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+MISS = object()
+
+
+@dataclass
+class Specialization:
+    fn: Callable  # compiled: input arrays -> output arrays (+ guard flag)
+    fill: Callable  # output arrays -> the user's result structure
+    has_guards: bool
+    trace: Any  # the Trace it came from (for inspection and export)
+    outputs: list  # the compiled output variables (for export)
+    extra_inputs: list  # direction vectors etc. (for export)
+    compile_seconds: float = 0.0
+
+    def run(self, inputs):
+        try:
+            outs = self.fn(*inputs)
+        except Exception:  # e.g. a shape assertion for inputs of another path
+            return MISS
+        if self.has_guards:
+            if not outs[-1]:
+                return MISS
+            outs = outs[:-1]
+        return self.fill(outs)
+
+
+@dataclass
+class Stats:
+    """Counters of a transformed function (``g.stats``)."""
+
+    calls: int = 0
+    traces: int = 0
+    cache_hits: int = 0
+    guard_failures: int = 0
+    specializations: int = 0
+    verifications: int = 0
+    last_trace_seconds: float = 0.0
+    last_compile_seconds: float = 0.0
+
+    def __repr__(self):
+        fields = ", ".join(f"{k}={v!r}" if not isinstance(v, float) else f"{k}={v:.4g}"
+                           for k, v in self.__dict__.items())
+        return f"Stats({fields})"
+
+
+@dataclass
+class Cache:
+    entries: dict = field(default_factory=dict)  # treedef -> [Specialization]
+
+    def get(self, key):
+        return self.entries.get(key)
+
+    def add(self, key, spec: Specialization) -> None:
+        self.entries.setdefault(key, []).append(spec)
+
+    def __len__(self):
+        return sum(len(v) for v in self.entries.values())

@@ -1,0 +1,63 @@
+"""numpy -> PyTensor lowering: the registry and the modules that fill it.
+
+Importing this package fills ``registry.FUNCTIONS``/``registry.METHODS`` and
+connects ``Traced`` to them (operators, numpy's override protocols, methods
+and properties).  ``registry.table()`` lists what is supported.
+"""
+from __future__ import annotations
+
+import functools
+
+from .. import context
+from ..traced import Traced
+from . import builtins as _builtins
+from . import core, creation, indexing, metadata, operators, products, reductions, registry, shape, ufuncs
+from .registry import METHODS, Entry
+
+# Attributes of an ndarray that do not depend on its values.
+_PLAIN_ATTRS = frozenset({"flags", "strides", "itemsize", "nbytes", "base", "data", "ctypes"})
+
+_PROPERTIES = dict(shape.PROPERTIES)
+
+
+def _array_ufunc(self, ufunc, method, *inputs, **kwargs):
+    return core.dispatch_ufunc(ufunc, method, inputs, kwargs)
+
+
+def _array_function(self, func, types, args, kwargs):
+    return core.dispatch_function(func, args, kwargs)
+
+
+def _getattr(self, name):
+    if name.startswith("__"):
+        raise AttributeError(name)
+    value = object.__getattribute__(self, "value")
+    entry = METHODS.get(name)
+    if entry is not None and hasattr(value, name):
+        return functools.partial(entry.fn, self)
+    prop = _PROPERTIES.get(name)
+    if prop is not None and hasattr(value, name):
+        return prop(self)
+    if name in _PLAIN_ATTRS:
+        return getattr(value, name)
+    if hasattr(value, name):
+        ctx = context.current()
+        msg = f"{type(value).__name__}.{name} has no lowering for traced values"
+        raise ctx.unsupported(msg) if ctx else AttributeError(msg)
+    raise AttributeError(f"'{type(value).__name__}' object has no attribute '{name}'")
+
+
+def _install() -> None:
+    operators.install()
+    ufuncs.install()
+    reductions.install()
+    for name, fn in {**shape.METHODS, "item": _builtins.item, "tolist": _builtins.tolist}.items():
+        METHODS[name] = Entry(f"ndarray.{name}", fn, "shape" if name in shape.METHODS else "python")
+    Traced.__array_ufunc__ = _array_ufunc
+    Traced.__array_function__ = _array_function
+    Traced.__getattr__ = _getattr
+    Traced.__getitem__ = indexing.getitem
+    Traced.__setitem__ = lambda self, idx, v: indexing.store(self, idx, v) and None
+
+
+_install()

@@ -1,0 +1,197 @@
+"""Tracing: run the user's function in the emulator on concrete inputs.
+
+``trace(f, *args, **kwargs)`` returns a ``Trace``: the PyTensor input
+variables (one per array/float leaf of the arguments), the output variables
+(one per traced leaf of the result), the guards the run depended on, and the
+concrete result CPython would have produced.
+
+Example::
+
+    >>> import numpy as np, pyautodiff as ad
+    >>> t = ad.trace(lambda x: np.sin(x).sum() if x[0] > 0 else 0.0, np.ones(3))
+    >>> [g.kind for g in t.guards]
+    ['bool']
+"""
+from __future__ import annotations
+
+import inspect
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pytensor
+import pytensor.tensor as pt
+
+from . import context, structure
+from .errors import AutodiffError, UnsupportedError
+from .traced import Traced, contains_traced
+from . import lowering  # noqa: F401  (fills the registry, connects Traced)
+from .vm.interpreter import Interpreter
+
+
+@dataclass
+class Trace:
+    """What one run of the emulator produced (see module docstring)."""
+
+    func: Any
+    inputs: list  # PyTensor variables, one per argument leaf
+    leaves: list  # the concrete argument leaves, same order
+    paths: list  # readable names of the leaves ("W", "params['b']", ...)
+    differentiable: list  # per leaf: may we differentiate w.r.t. it?
+    outputs: list  # PyTensor variables of the traced result leaves
+    template: structure.Template  # the result structure around them
+    result: Any  # the concrete result, as CPython computed it
+    guards: list = field(default_factory=list)
+    seconds: float = 0.0
+
+    def dprint(self, optimized: bool = False, file=None):
+        """Print the traced graph (PyTensor's debugprint)."""
+        outs = self.outputs
+        if optimized:
+            from .backend.numpy_codegen import rewrite_graph
+            from pytensor.graph.fg import FunctionGraph
+
+            fg = FunctionGraph(self.inputs, outs, clone=True)
+            rewrite_graph(fg)
+            outs = fg.outputs
+        return pytensor.dprint(outs, file=file) if outs else None
+
+    def n_nodes(self, optimized: bool = True) -> int:
+        """Number of apply nodes of the graph, before or after PyTensor's rewrites."""
+        from pytensor.graph.fg import FunctionGraph
+
+        fg = FunctionGraph(self.inputs, self.outputs, clone=True)
+        if optimized:
+            from .backend.numpy_codegen import rewrite_graph
+
+            fg = rewrite_graph(fg)
+        return len(fg.apply_nodes)
+
+
+def _input_var(leaf, name):
+    if isinstance(leaf, float):
+        return pt.tensor(dtype="float64", shape=(), name=name)
+    arr = np.asarray(leaf)
+    return pt.tensor(dtype=arr.dtype.name, shape=arr.shape, name=name)
+
+
+def _param_names(func, n_args):
+    try:
+        params = list(inspect.signature(func).parameters.values())
+    except (TypeError, ValueError):
+        return [f"arg{i}" for i in range(n_args)]
+    names = []
+    for p in params:
+        if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD):
+            names.append(p.name)
+        elif p.kind is p.VAR_POSITIONAL:
+            names += [f"{p.name}{i}" for i in range(n_args - len(names))]
+            break
+    return (names + [f"arg{i}" for i in range(len(names), n_args)])[:n_args]
+
+
+def flatten_call(func, args, kwargs):
+    """Leaves, readable paths and the treedef (cache key) of a call's arguments."""
+    leaves, paths = [], []
+    names = _param_names(func, len(args))
+    key_args = tuple(structure.flatten(a, leaves, paths, n) for n, a in zip(names, args))
+    key_kw = tuple((k, structure.flatten(v, leaves, paths, k)) for k, v in kwargs.items())
+    return leaves, paths, (key_args, key_kw)
+
+
+def trace(func, *args, _loop_limit: int = 100_000, **kwargs) -> Trace:
+    """Run ``func(*args, **kwargs)`` in the emulator and return its ``Trace``.
+
+    Example::
+
+        t = ad.trace(f, 2.0, 5.0)
+        t.dprint()
+    """
+    start = time.perf_counter()
+    leaves, paths, _ = flatten_call(func, args, kwargs)
+    inputs = [_input_var(leaf, _identifier(p)) for leaf, p in zip(leaves, paths)]
+    boxes = [Traced(leaf if isinstance(leaf, float) else np.array(leaf, copy=True), v)
+             for leaf, v in zip(leaves, inputs)]
+    it = iter(boxes)
+    t_args = tuple(structure.rebuild(a, it) for a in args)
+    t_kwargs = {k: structure.rebuild(v, it) for k, v in kwargs.items()}
+
+    ctx = context.TraceContext(loop_limit=_loop_limit)
+    interp = Interpreter(ctx)
+    ctx.interpreter = interp
+    ctx.input_traced = {id(b) for b in boxes}
+    prev = context.activate(ctx)
+    try:
+        result = interp.call(func, t_args, t_kwargs)
+        result = _resolve_result(ctx, result)
+        holes: list = []
+        template = structure.template_of(result, lambda x: type(x) is Traced, _kind_of, holes)
+        _check_no_leak(template)
+        outputs = [h.var for h in holes]
+    finally:
+        context.activate(prev)
+    concrete = _concrete(result)
+    return Trace(func, inputs, leaves, paths, [structure.is_differentiable(l) for l in leaves],
+                 outputs, template, concrete, ctx.guards, time.perf_counter() - start)
+
+
+def _identifier(path: str) -> str:
+    out = "".join(c if c.isalnum() or c == "_" else "_" for c in path).strip("_")
+    while "__" in out:
+        out = out.replace("__", "_")
+    return out or "x"
+
+
+def _kind_of(t: Traced) -> str:
+    v = t.value
+    if isinstance(v, np.ndarray):
+        return "array"
+    if type(v) is float:
+        return "float"
+    return "scalar"
+
+
+def _resolve_result(ctx, x):
+    t = type(x)
+    if t in (list, tuple):
+        return t(_resolve_result(ctx, v) for v in x)
+    if t is dict:
+        return {k: _resolve_result(ctx, v) for k, v in x.items()}
+    return ctx.resolve(x)
+
+
+def _check_no_leak(template):
+    def walk(tree):
+        if isinstance(tree, structure._Const):
+            if _holds_traced(tree.value):
+                raise UnsupportedError(
+                    "the function returned a traced value inside an object pyautodiff cannot "
+                    f"look into ({type(tree.value).__name__}); return arrays, floats, or "
+                    "tuples/lists/dicts of them")
+        elif isinstance(tree, tuple) and tree and tree[0] in ("__seq__", "__dict__"):
+            for c in tree[2]:
+                walk(c)
+
+    walk(template.tree)
+
+
+def _holds_traced(v) -> bool:
+    if contains_traced(v):
+        return True
+    d = getattr(v, "__dict__", None)
+    return bool(d) and any(type(x) is Traced for x in d.values())
+
+
+def _concrete(x):
+    t = type(x)
+    if t is Traced:
+        return x.value
+    if t in (list, tuple):
+        return t(_concrete(v) for v in x)
+    if t is dict:
+        return {k: _concrete(v) for k, v in x.items()}
+    return x
+
+
+__all__ = ["Trace", "trace", "AutodiffError"]

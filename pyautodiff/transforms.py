@@ -1,0 +1,134 @@
+"""Transformations: from a trace's graph to the graph of what the user asked for.
+
+Each builder takes the traced cost/outputs and the input variables chosen by
+``wrt``, and returns the output variables to compile plus the extra inputs
+(direction vectors for ``jvp``/``vjp``/``hvp``).  Differentiation itself is
+PyTensor's (reverse mode via ``grad``/``Lop``; forward mode via ``Rop``).
+
+Example::
+
+    outs, extra = BUILDERS["grad"](ctx)   # ctx: a Request
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pytensor
+import pytensor.tensor as pt
+from pytensor.gradient import Lop, Rop, grad as pt_grad, jacobian as pt_jacobian
+
+from .errors import AutodiffError
+
+
+@dataclass
+class Request:
+    kind: str
+    outputs: list  # traced result variables (PyTensor)
+    result: object  # the concrete result (for error messages)
+    wrt: list  # input variables to differentiate with respect to
+    wrt_names: list
+    fname: str
+
+
+def _scalar_cost(req: Request):
+    if len(req.outputs) != 1:
+        raise AutodiffError(
+            f"{req.kind} needs {req.fname} to return one scalar; it returned "
+            f"{_describe(req.result)}")
+    cost = req.outputs[0]
+    if cost.ndim != 0:
+        raise AutodiffError(
+            f"{req.kind} needs {req.fname} to return a scalar; it returned an array of shape "
+            f"{np.shape(req.result)}. Reduce it (e.g. .sum()) or use ad.jacobian / ad.vjp")
+    if cost.dtype.startswith("int") or cost.dtype == "bool":
+        raise AutodiffError(f"{req.kind}: {req.fname} returned an integer/bool value; nothing to differentiate")
+    return cost
+
+
+def _describe(result) -> str:
+    if isinstance(result, (tuple, list)):
+        return f"a {type(result).__name__} of {len(result)} values"
+    return f"a value of shape {np.shape(result)}" if hasattr(result, "shape") else repr(type(result))
+
+
+def _grads(cost, wrt):
+    return pt_grad(cost, wrt, disconnected_inputs="ignore", return_disconnected="zero")
+
+
+def build_function(req):
+    return list(req.outputs), []
+
+
+def build_grad(req):
+    return _grads(_scalar_cost(req), req.wrt), []
+
+
+def build_value_and_grad(req):
+    cost = _scalar_cost(req)
+    return [cost, *_grads(cost, req.wrt)], []
+
+
+def build_hessian(req):
+    cost = _scalar_cost(req)
+    grads = _grads(cost, req.wrt)
+    blocks = []
+    for g in grads:
+        for x in req.wrt:
+            jac = pt_jacobian(g.flatten(), x, disconnected_inputs="ignore", vectorize=True)
+            blocks.append(jac.reshape((*_shape(g), *_shape(x))))
+    return blocks, []
+
+
+def build_jacobian(req):
+    blocks = []
+    for out in req.outputs:
+        for x in req.wrt:
+            if out.ndim == 0:
+                jac = pt_grad(out, x, disconnected_inputs="ignore")
+            else:
+                jac = pt_jacobian(out.flatten(), x, disconnected_inputs="ignore", vectorize=True)
+                jac = jac.reshape((*_shape(out), *_shape(x)))
+            blocks.append(jac)
+    return blocks, []
+
+
+def _directions(wrt):
+    return [x.type(name=f"v_{x.name}") for x in wrt]
+
+
+def build_hvp(req):
+    cost = _scalar_cost(req)
+    vs = _directions(req.wrt)
+    grads = _grads(cost, req.wrt)
+    # Reverse-over-reverse: d/dx (g . v); PyTensor's rewrites keep it O(gradient).
+    gv = pt.add(*[pt.sum(g * v) for g, v in zip(grads, vs)]) if len(grads) > 1 else pt.sum(grads[0] * vs[0])
+    return _grads(gv, req.wrt), vs
+
+
+def build_jvp(req):
+    vs = _directions(req.wrt)
+    tangents = Rop(req.outputs, req.wrt, vs, disconnected_outputs="ignore", return_disconnected="zero")
+    return [*req.outputs, *tangents], vs
+
+
+def build_vjp(req):
+    us = [o.type(name=f"u{i}") for i, o in enumerate(req.outputs)]
+    cots = Lop(req.outputs, req.wrt, us, disconnected_inputs="ignore", return_disconnected="zero")
+    return [*req.outputs, *cots], us
+
+
+def _shape(x):
+    return tuple(s if s is not None else x.shape[i] for i, s in enumerate(x.type.shape))
+
+
+BUILDERS = {
+    "function": build_function,
+    "grad": build_grad,
+    "value_and_grad": build_value_and_grad,
+    "hessian": build_hessian,
+    "jacobian": build_jacobian,
+    "hvp": build_hvp,
+    "jvp": build_jvp,
+    "vjp": build_vjp,
+}

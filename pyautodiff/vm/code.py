@@ -1,0 +1,123 @@
+"""Decoded code objects, and the small tables where CPython versions differ.
+
+``decode(code)`` turns a code object into what the interpreter steps through:
+the instruction list (jump targets as instruction indices), the exception
+table, and the names of the "fast locals plus" slots.  Decoding is cached per
+code object.
+
+CPython 3.11, 3.12 and 3.13 differ mostly in opcode names and stack layouts;
+those differences are data here, not separate interpreters.
+"""
+from __future__ import annotations
+
+import dis
+import sys
+from dataclasses import dataclass
+from functools import lru_cache
+
+import bytecode
+
+PY = sys.version_info[:2]
+
+# Opcodes that are the same operation under another name in some version.
+ALIASES = {
+    "POP_JUMP_FORWARD_IF_FALSE": "POP_JUMP_IF_FALSE",
+    "POP_JUMP_BACKWARD_IF_FALSE": "POP_JUMP_IF_FALSE",
+    "POP_JUMP_FORWARD_IF_TRUE": "POP_JUMP_IF_TRUE",
+    "POP_JUMP_BACKWARD_IF_TRUE": "POP_JUMP_IF_TRUE",
+    "POP_JUMP_FORWARD_IF_NONE": "POP_JUMP_IF_NONE",
+    "POP_JUMP_BACKWARD_IF_NONE": "POP_JUMP_IF_NONE",
+    "POP_JUMP_FORWARD_IF_NOT_NONE": "POP_JUMP_IF_NOT_NONE",
+    "POP_JUMP_BACKWARD_IF_NOT_NONE": "POP_JUMP_IF_NOT_NONE",
+    "JUMP_FORWARD": "JUMP",
+    "JUMP_BACKWARD": "JUMP",
+    "JUMP_BACKWARD_NO_INTERRUPT": "JUMP",
+    "JUMP_NO_INTERRUPT": "JUMP",
+    "LOAD_FAST_CHECK": "LOAD_FAST",
+    "LOAD_METHOD": "LOAD_ATTR_METHOD",
+    "LOAD_CLOSURE": "LOAD_FAST",  # pushes the cell object itself
+    "NOP": "NOP", "RESUME": "NOP", "PRECALL": "NOP", "EXTENDED_ARG": "NOP",
+    "CACHE": "NOP", "NOT_TAKEN": "NOP",
+}
+
+# 3.11/3.12 push NULL *before* a callable (PUSH_NULL; LOAD_GLOBAL f), 3.13 after.
+NULL_BEFORE_CALLABLE = PY < (3, 13)
+# 3.11's LOAD_ATTR never loads methods; 3.12+ use its low bit for that.
+LOAD_ATTR_METHOD_BIT = PY >= (3, 12)
+# On exhaustion, 3.11's FOR_ITER pops the iterator; 3.12+ jump to END_FOR,
+# which (with 3.13's POP_TOP) pops iterator and value: we push a dummy value.
+FOR_ITER_PUSHES_ON_EXHAUSTION = PY >= (3, 12)
+# CALL_INTRINSIC_1 operands (3.12+)
+INTRINSICS_1 = {1: "print", 2: "import_star", 3: "stopiteration_error", 5: "unary_positive", 6: "list_to_tuple"}
+
+
+@dataclass(frozen=True)
+class Instr:
+    name: str  # canonical opcode name (after ALIASES)
+    arg: int | None
+    argval: object
+    offset: int
+    lineno: int | None
+    target: int | None  # instruction index of a jump target
+
+
+@dataclass(frozen=True)
+class Handler:
+    start: int  # instruction indices, end exclusive
+    end: int
+    target: int
+    depth: int
+    lasti: bool
+
+
+@dataclass(frozen=True)
+class Decoded:
+    instrs: tuple[Instr, ...]
+    handlers: tuple[Handler, ...]
+    localsplus: tuple[str, ...]
+    n_free: int
+
+    def handler_for(self, index: int) -> Handler | None:
+        for h in self.handlers:
+            if h.start <= index < h.end:
+                return h
+        return None
+
+
+_JUMPS = set(dis.hasjrel) | set(dis.hasjabs) if hasattr(dis, "hasjabs") else set(dis.hasjrel)
+
+
+@lru_cache(maxsize=4096)
+def decode(code) -> Decoded:
+    raw = list(dis.get_instructions(code))
+    index_of = {ins.offset: i for i, ins in enumerate(raw)}
+    instrs = []
+    for ins in raw:
+        name = ALIASES.get(ins.opname, ins.opname)
+        target = None
+        if ins.opcode in _JUMPS or ins.opname in ("FOR_ITER", "SEND"):
+            target = index_of.get(ins.argval)
+        lineno = ins.positions.lineno if ins.positions is not None else None
+        instrs.append(Instr(name, ins.arg, ins.argval, ins.offset, lineno, target))
+    handlers = []
+    for e in bytecode.ConcreteBytecode.from_code(code).exception_table:
+        # bytecode counts in 2-byte code units with an inclusive stop
+        start = _index_at(index_of, e.start_offset * 2)
+        end = _index_at(index_of, (e.stop_offset + 1) * 2, raw)
+        handlers.append(Handler(start, end, index_of[e.target * 2], e.stack_depth, e.push_lasti))
+    return Decoded(tuple(instrs), tuple(handlers), _localsplus(code), len(code.co_freevars))
+
+
+def _index_at(index_of, offset, raw=None):
+    if offset in index_of:
+        return index_of[offset]
+    # an offset inside an instruction's inline cache: the next instruction
+    later = [i for off, i in index_of.items() if off >= offset]
+    return min(later) if later else len(index_of)
+
+
+def _localsplus(code) -> tuple[str, ...]:
+    names = list(code.co_varnames)
+    names += [c for c in code.co_cellvars if c not in code.co_varnames]
+    names += list(code.co_freevars)
+    return tuple(names)

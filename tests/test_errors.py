@@ -1,0 +1,109 @@
+"""Bad input and unsupported code get clear errors of ours, naming the user's line."""
+import inspect
+
+import numpy as np
+import pytest
+
+import pyautodiff as ad
+
+X = np.array([0.5, 1.5, 2.5])
+
+
+def _line_of(func, text):
+    lines, start = inspect.getsourcelines(func)
+    for i, line in enumerate(lines):
+        if text in line:
+            return start + i
+    raise AssertionError(text)
+
+
+def uses_unlowered_numpy(x):
+    y = np.exp(x)
+    z = np.fft.fft(y)  # no lowering: must name this line
+    return np.sum(z.real)
+
+
+def test_unsupported_numpy_function_names_file_line_and_callee():
+    with pytest.raises(ad.UnsupportedError) as info:
+        ad.grad(uses_unlowered_numpy)(X)
+    err = info.value
+    assert err.location.filename == __file__
+    assert err.location.lineno == _line_of(uses_unlowered_numpy, "np.fft.fft(y)")
+    assert "np.fft.fft(y)" in str(err)
+    assert isinstance(err, ad.AutodiffError)
+
+
+def calls_c_extension(x):
+    import struct
+    return struct.pack("d", np.sum(x))  # a traced value into C code
+
+
+def test_traced_value_passed_to_unknown_c_code():
+    with pytest.raises(ad.UnsupportedError) as info:
+        ad.function(calls_c_extension)(X)
+    assert info.value.location.lineno == _line_of(calls_c_extension, "struct.pack")
+    assert "struct.pack" in str(info.value)
+
+
+def test_unsupported_opcode_names_its_line():
+    def f(x):
+        match x.shape:  # MATCH_* opcodes are not emulated
+            case (3,):
+                return np.sum(x)
+        return 0.0
+
+    with pytest.raises(ad.UnsupportedError, match="bytecode") as info:
+        ad.grad(f)(X)
+    assert info.value.location.lineno == _line_of(f, "match x.shape") + 1 or \
+        info.value.location.lineno == _line_of(f, "match x.shape")
+
+
+def test_grad_of_non_scalar_result_is_a_clear_error():
+    with pytest.raises(ad.AutodiffError, match="scalar"):
+        ad.grad(lambda x: x * 2)(X)
+
+
+def test_grad_wrt_unknown_argument():
+    with pytest.raises(ad.AutodiffError, match="wrt='w'"):
+        ad.grad(lambda x: np.sum(x), wrt="w")(X)
+
+
+def test_grad_wrt_integer_argument():
+    with pytest.raises(ad.AutodiffError, match="int"):
+        ad.grad(lambda n, x: np.sum(x) * n, wrt=0)(np.arange(3), X)
+
+
+def test_writing_into_an_argument_is_refused():
+    def f(x):
+        x[0] = 0.0
+        return np.sum(x)
+
+    with pytest.raises(ad.UnsupportedError, match="own arguments"):
+        ad.grad(f)(X.copy())
+
+
+def test_writing_traced_values_into_a_global_array_is_refused():
+    def f(x):
+        BUFFER[:] = x
+        return np.sum(BUFFER)
+
+    with pytest.raises(ad.UnsupportedError, match="not created inside"):
+        ad.grad(f)(X)
+
+
+BUFFER = np.zeros(3)
+
+
+def test_implicit_float_conversion_in_c_code_is_refused_not_wrong():
+    import math
+
+    def f(x):
+        return math.fsum([np.sum(x), 1.0])  # fsum converts with __float__
+
+    with pytest.raises(ad.UnsupportedError, match="Python float"):
+        ad.grad(f)(X)
+
+
+def test_not_a_function():
+    with pytest.raises(ad.AutodiffError):
+        ad.grad(3)
