@@ -275,9 +275,10 @@ def _guard_flag(tr: Trace):
     for g in tr.guards:
         outcome = g.outcome
         if isinstance(outcome, bool):
-            checks.append(pt.eq(pt.cast(g.expr, "bool"), outcome))
+            holds = g.expr if g.expr.dtype == "bool" else pt.neq(g.expr, 0)
+            checks.append(holds if outcome else pt.invert(holds))
         else:
-            checks.append(pt.eq(g.expr, outcome))
+            checks.append(pt.eq(g.expr, np.asarray(outcome, dtype=g.expr.dtype)))
     return pt.all(pt.stack(checks)) if len(checks) > 1 else checks[0]
 
 

@@ -423,7 +423,7 @@ class _Stmt:
 _MAX_INLINE = 88  # longer single-use expressions still get their own line
 # Builtins, keywords, module names and the helper functions we may define.
 _RESERVED = set(dir(builtins)) | set(keyword.kwlist) | {
-    "np", "scipy", "self", "solve", "solve_triangular", "cholesky"}
+    "np", "scipy", "self", "solve", "solve_triangular", "cholesky", "pivots_to_permutation"}
 
 
 def _sanitize(name: str | None) -> str | None:
@@ -1511,7 +1511,20 @@ _CHOLESKY_HELPER = '''def cholesky(a, lower=True):
         return np.full_like(a, np.nan)'''
 
 
-def _linalg_call(g, node, call: str, nout: int | None = None, out_casts=True):
+_PIVOTS_HELPER = '''def pivots_to_permutation(pivots, inverse=False):
+    """The row permutation done by LAPACK's sequence of row swaps `pivots`."""
+    p_inv = np.arange(len(pivots))
+    for i, j in enumerate(pivots):
+        p_inv[i], p_inv[j] = p_inv[j], p_inv[i]
+    return p_inv if inverse else np.argsort(p_inv)'''
+
+
+def _core_op(node):
+    """The op whose parameters a linalg rule reads (also for Blockwise nodes)."""
+    return getattr(node.op, "core_op", node.op)
+
+
+def _linalg_call(g, node, call: str):
     """Emit ``call`` (with ``{0}``... for the inputs) and cast the outputs to
     PyTensor's dtypes."""
     args = [_strong(g.expr(v), v.type.dtype) for v in node.inputs]
@@ -1552,7 +1565,7 @@ def _rule_eig(g, node):
 
 
 def _rule_eigh(g, node):
-    op = node.op
+    op = _core_op(node)
     g.need("scipy.linalg")
     extra = f", lower={op.lower}"
     if len(node.inputs) == 1:
@@ -1565,20 +1578,20 @@ def _rule_eigh(g, node):
 
 def _rule_eigvalsh(g, node):
     g.need("scipy.linalg")
-    extra = f", lower={node.op.lower}"
+    extra = f", lower={_core_op(node).lower}"
     if len(node.inputs) == 1:
         return _linalg_call(g, node, "scipy.linalg.eigvalsh({0}" + extra + ")")
     return _linalg_call(g, node, "scipy.linalg.eigvalsh({0}, {1}" + extra + ")")
 
 
 def _rule_svd(g, node):
-    op = node.op
+    op = _core_op(node)
     return _linalg_call(g, node, f"np.linalg.svd({{0}}, full_matrices={op.full_matrices}, "
                                  f"compute_uv={op.compute_uv})")
 
 
 def _rule_qr(g, node):
-    op = node.op
+    op = _core_op(node)
     if op.mode == "raw":
         raise _NoForm("QR mode='raw'")
     g.need("scipy.linalg")
@@ -1589,11 +1602,11 @@ def _rule_qr(g, node):
 def _rule_cholesky(g, node):
     g.need("scipy.linalg")
     g.helper("cholesky", _CHOLESKY_HELPER)
-    return _linalg_call(g, node, f"cholesky({{0}}, lower={node.op.lower})")
+    return _linalg_call(g, node, f"cholesky({{0}}, lower={_core_op(node).lower})")
 
 
 def _rule_solve(g, node):
-    op = node.op
+    op = _core_op(node)
     if op.assume_a not in ("gen", "sym", "her", "pos"):
         raise _NoForm(f"Solve assume_a={op.assume_a}")
     g.need("scipy.linalg")
@@ -1607,7 +1620,7 @@ def _rule_solve(g, node):
 
 
 def _rule_solve_triangular(g, node):
-    op = node.op
+    op = _core_op(node)
     g.need("scipy.linalg")
     g.helper("solve_triangular", _SOLVE_TRI_HELPER)
     args = "{0}, {1}" + f", lower={op.lower}"
@@ -1618,13 +1631,24 @@ def _rule_solve_triangular(g, node):
 
 def _rule_cholesky_solve(g, node):
     g.need("scipy.linalg")
-    return _linalg_call(g, node, f"scipy.linalg.cho_solve(({{0}}, {node.op.lower}), {{1}}, "
+    return _linalg_call(g, node, f"scipy.linalg.cho_solve(({{0}}, {_core_op(node).lower}), {{1}}, "
                                  f"check_finite=False)")
 
 
 def _rule_pinv(g, node):
-    herm = ", hermitian=True" if node.op.hermitian else ""
+    herm = ", hermitian=True" if _core_op(node).hermitian else ""
     return _linalg_call(g, node, f"np.linalg.pinv({{0}}{herm})")
+
+
+def _rule_lu_factor(g, node):
+    g.need("scipy.linalg")
+    return _linalg_call(g, node, "scipy.linalg.lu_factor({0}, check_finite=False)")
+
+
+def _rule_pivots_to_permutation(g, node):
+    g.helper("pivots_to_permutation", _PIVOTS_HELPER)
+    inv = ", inverse=True" if _core_op(node).inverse else ""
+    return _linalg_call(g, node, f"pivots_to_permutation({{0}}{inv})")
 
 
 def _rule_expm(g, node):
@@ -1633,11 +1657,11 @@ def _rule_expm(g, node):
 
 
 def _rule_tensorinv(g, node):
-    return _linalg_call(g, node, f"np.linalg.tensorinv({{0}}, ind={node.op.ind})")
+    return _linalg_call(g, node, f"np.linalg.tensorinv({{0}}, ind={_core_op(node).ind})")
 
 
 def _rule_tensorsolve(g, node):
-    axes = node.op.axes
+    axes = _core_op(node).axes
     return _linalg_call(g, node, "np.linalg.tensorsolve({0}, {1}" +
                         (f", axes={tuple(axes)!r})" if axes is not None else ")"))
 
@@ -1818,6 +1842,8 @@ def _register_op_rules() -> None:
         ("pytensor.tensor.slinalg", "SolveTriangular", _rule_solve_triangular),
         ("pytensor.tensor.slinalg", "CholeskySolve", _rule_cholesky_solve),
         ("pytensor.tensor.slinalg", "Expm", _rule_expm),
+        ("pytensor.tensor.slinalg", "LUFactor", _rule_lu_factor),
+        ("pytensor.tensor.slinalg", "PivotToPermutations", _rule_pivots_to_permutation),
     ]:
         reg(mod, name, rule)
 
