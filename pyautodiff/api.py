@@ -76,13 +76,15 @@ class Transformed:
         leaves: list = []
         key = (tuple(structure.flatten(a, leaves) for a in args),
                tuple((k, structure.flatten(v, leaves)) for k, v in kwargs.items()) if kwargs else ())
+        dleaves: list = []
         if direction is not None:
-            key = (key, structure.flatten(direction, leaves))
+            key = (key, structure.flatten(direction, dleaves))
         specs = self._cache.get(key)
         if specs is not None:
             inputs = [_as_input(x) for x in leaves]
+            dinputs = [_as_input(x) for x in dleaves]
             for spec in specs:
-                out = spec.run(inputs)
+                out = spec.run(inputs, dinputs)
                 if out is not MISS:
                     self.stats.cache_hits += 1
                     if self._verify is not None and self._verify.due(self.stats.calls):
@@ -107,9 +109,15 @@ class Transformed:
             structure.flatten(a, leaves)
         for v in kwargs.values():
             structure.flatten(v, leaves)
-        if direction is not None:
-            structure.flatten(direction, leaves)
         inputs = [_as_input(x) for x in leaves]
+        if spec.externals:
+            inputs = spec.with_externals(inputs)
+            if inputs is None:
+                raise InternalError(f"{self.__name__}: an outside value changed during its own trace")
+        if direction is not None:
+            dleaves: list = []
+            structure.flatten(direction, dleaves)
+            inputs += [_as_input(x) for x in dleaves]
         try:
             outs = spec.fn(*inputs)
         except Exception as exc:
@@ -133,11 +141,12 @@ class Transformed:
             extra_inputs = _direction_inputs(self.kind, extra, direction, tr, wrt_idx)
         guard_flag = _guard_flag(tr)
         compiled_outs = list(outputs) + ([guard_flag] if guard_flag is not None else [])
-        fn, seconds = compile_graph(tr.inputs + extra_inputs, compiled_outs, mode=self.mode,
+        fn, seconds = compile_graph(tr.all_inputs + extra_inputs, compiled_outs, mode=self.mode,
                                     name=_fname(self.original, self.kind))
         self.stats.last_compile_seconds = seconds
         fill = self._filler(tr, wrt_idx, wrt_tree, args, kwargs, direction)
-        return Specialization(fn, fill, guard_flag is not None, tr, compiled_outs, extra_inputs, seconds)
+        return Specialization(fn, fill, guard_flag is not None, tr, compiled_outs, extra_inputs, seconds,
+                              tuple(tr.externals))
 
     # -- which leaves are differentiated -------------------------------------------------
     def _wrt_leaves(self, tr: Trace, args, kwargs):

@@ -11,6 +11,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
+import numpy as np
+
+from .context import _MISSING
+
 MISS = object()
 
 
@@ -23,8 +27,15 @@ class Specialization:
     outputs: list  # the compiled output variables (for export)
     extra_inputs: list  # direction vectors etc. (for export)
     compile_seconds: float = 0.0
+    externals: tuple = ()  # context.External: outside values re-read on every call
 
-    def run(self, inputs):
+    def run(self, inputs, direction=()):
+        if self.externals:
+            inputs = self.with_externals(inputs)
+            if inputs is None:
+                return MISS
+        if direction:
+            inputs = inputs + direction
         try:
             outs = self.fn(*inputs)
         except Exception:  # e.g. a shape assertion for inputs of another path
@@ -34,6 +45,18 @@ class Specialization:
                 return MISS
             outs = outs[:-1]
         return self.fill(outs)
+
+
+    def with_externals(self, inputs):
+        """``inputs`` plus the outside values the trace read, or None if one changed kind."""
+        inputs = list(inputs)
+        for e in self.externals:
+            v = e.current()
+            if v is _MISSING:
+                return None
+            if e.kind == "input":
+                inputs.append(v if type(v) is np.ndarray else np.asarray(v))
+        return inputs
 
 
 @dataclass

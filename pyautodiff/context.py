@@ -49,6 +49,44 @@ class Guard:
         return f"{self.kind} -> {self.outcome!r}{where}{src}"
 
 
+_MISSING = object()
+_VALUE_TYPES = (int, bool, str, bytes, type(None), complex)
+
+
+@dataclass
+class External:
+    """A value the trace read from outside its arguments (a global, a closure
+    cell, an attribute or item of an outside object).
+
+    ``kind`` says how a cached trace stays exact when it changes: ``"input"``
+    (numeric arrays and floats become graph inputs, fetched on every call),
+    ``"equal"`` (ints, strings, ... are guarded by value) or ``"identity"``
+    (other objects, e.g. a helper function that may be redefined).
+    """
+
+    fetch: Any  # () -> the current value
+    kind: str
+    expected: Any  # "input": (type, shape, dtype); otherwise the value read
+    what: str
+    box: Any = None  # the Traced standing for an "input"
+
+    def current(self):
+        """The value to pass for an input, or _MISSING if the trace does not apply."""
+        try:
+            value = self.fetch()
+        except Exception:
+            return _MISSING
+        if self.kind == "input":
+            t, shape, dtype = self.expected
+            if type(value) is not t or (t is not float and (value.shape != shape or value.dtype != dtype)):
+                return _MISSING
+            return value
+        if self.kind == "identity":
+            return value if value is self.expected else _MISSING
+        return value if (value is self.expected or (type(value) is type(self.expected)
+                                                    and value == self.expected)) else _MISSING
+
+
 @dataclass
 class TraceContext:
     """Everything one trace accumulates besides the values themselves."""
@@ -62,13 +100,16 @@ class TraceContext:
     created: set[int] = field(default_factory=set)
     real_views: dict[int, tuple] = field(default_factory=dict)
     keepalive: list = field(default_factory=list)  # ids above stay valid
-    input_traced: set[int] = field(default_factory=set)  # ids of argument Traced
+    # Traced that must not be written in place: id -> what it is (for the message)
+    readonly: dict[int, str] = field(default_factory=dict)
     callee: str | None = None  # name of the callable being called, for errors
     interpreter: Any = None
     loop_limit: int = 100_000
     n_ops: int = 0  # lowerings performed; a cheap measure of graph size
     warned_size: bool = False
-    impure_calls: list = field(default_factory=list)
+    externals: dict = field(default_factory=dict)  # key -> External
+    internal_cells: set[int] = field(default_factory=set)
+    last_loop: Any = None  # Location of the most recent loop header (backward jump)
 
     # -- locations -------------------------------------------------------
     def location(self) -> Location | None:
@@ -83,6 +124,37 @@ class TraceContext:
     # -- guards ----------------------------------------------------------
     def add_guard(self, expr, outcome, kind: str) -> None:
         self.guards.append(Guard(expr, outcome, kind, self.location()))
+
+    # -- values read from outside the arguments ---------------------------
+    def read_external(self, key, fetch, value, what):
+        """Record a read of ``value`` from outside; returns what the trace should use."""
+        known = self.externals.get(key)
+        if known is not None:
+            return known.box if known.kind == "input" else value
+        t = type(value)
+        if (t is np.ndarray and value.dtype.kind in "biufc" and id(value) not in self.created) or t is float \
+                or (isinstance(value, np.generic) and value.dtype.kind in "fc"):
+            import pytensor.tensor as pt
+
+            from .traced import Traced
+
+            arr = np.asarray(value)
+            name = "".join(c if c.isalnum() else "_" for c in what.split("'")[1] if c) if "'" in what else "ext"
+            var = pt.tensor(dtype=arr.dtype.name, shape=arr.shape, name=name)
+            box = Traced(value, var)
+            self.readonly[id(box)] = what
+            self.keepalive.append(box)
+            expected = (t, getattr(value, "shape", ()), getattr(value, "dtype", None))
+            self.externals[key] = External(fetch, "input", expected, what, box)
+            return box
+        if t in _VALUE_TYPES:
+            self.externals[key] = External(fetch, "equal", value, what)
+        elif not _is_library_object(value):
+            self.externals[key] = External(fetch, "identity", value, what)
+        return value
+
+    def external_inputs(self):
+        return [e for e in self.externals.values() if e.kind == "input"]
 
     # -- ordinary arrays that receive traced values ----------------------
     def note_created(self, value) -> None:
@@ -119,6 +191,20 @@ class TraceContext:
                 "is used afterwards; take the view after the write, or copy it"
             )
         return value
+
+
+def _is_library_object(value) -> bool:
+    import types
+
+    from .vm.interpreter import is_library
+
+    if isinstance(value, types.ModuleType):
+        return True
+    if isinstance(value, type):
+        return is_library(value)
+    if callable(value) and not hasattr(value, "__code__") and not hasattr(value, "__func__"):
+        return is_library(value) or is_library(type(value))
+    return is_library(value) if hasattr(value, "__code__") else is_library(type(value))
 
 
 def activate(ctx: TraceContext | None) -> "TraceContext | None":

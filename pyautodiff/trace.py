@@ -44,6 +44,12 @@ class Trace:
     result: Any  # the concrete result, as CPython computed it
     guards: list = field(default_factory=list)
     seconds: float = 0.0
+    externals: list = field(default_factory=list)  # context.External, read from outside the arguments
+
+    @property
+    def all_inputs(self) -> list:
+        """Graph inputs: the argument leaves, then the outside arrays and floats read."""
+        return self.inputs + [e.box._var for e in self.externals if e.kind == "input"]
 
     def dprint(self, optimized: bool = False, file=None):
         """Print the traced graph (PyTensor's debugprint)."""
@@ -52,7 +58,7 @@ class Trace:
             from .backend.numpy_codegen import rewrite_graph
             from pytensor.graph.fg import FunctionGraph
 
-            fg = FunctionGraph(self.inputs, outs, clone=True)
+            fg = FunctionGraph(self.all_inputs, outs, clone=True)
             rewrite_graph(fg)
             outs = fg.outputs
         return pytensor.dprint(outs, file=file) if outs else None
@@ -61,7 +67,7 @@ class Trace:
         """Number of apply nodes of the graph, before or after PyTensor's rewrites."""
         from pytensor.graph.fg import FunctionGraph
 
-        fg = FunctionGraph(self.inputs, self.outputs, clone=True)
+        fg = FunctionGraph(self.all_inputs, self.outputs, clone=True)
         if optimized:
             from .backend.numpy_codegen import rewrite_graph
 
@@ -120,7 +126,7 @@ def trace(func, *args, _loop_limit: int = 100_000, **kwargs) -> Trace:
     ctx = context.TraceContext(loop_limit=_loop_limit)
     interp = Interpreter(ctx)
     ctx.interpreter = interp
-    ctx.input_traced = {id(b) for b in boxes}
+    ctx.readonly = {id(b): f"its argument '{p}'" for b, p in zip(boxes, paths)}
     prev = context.activate(ctx)
     try:
         result = interp.call(func, t_args, t_kwargs)
@@ -133,7 +139,8 @@ def trace(func, *args, _loop_limit: int = 100_000, **kwargs) -> Trace:
         context.activate(prev)
     concrete = _concrete(result)
     return Trace(func, inputs, leaves, paths, [structure.is_differentiable(l) for l in leaves],
-                 outputs, template, concrete, ctx.guards, time.perf_counter() - start)
+                 outputs, template, concrete, ctx.guards, time.perf_counter() - start,
+                 list(ctx.externals.values()))
 
 
 def _identifier(path: str) -> str:

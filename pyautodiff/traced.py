@@ -56,10 +56,11 @@ class Traced:
     def assign(self, new_var) -> None:
         """Record an in-place write (the concrete value is already updated)."""
         ctx = context.require()
-        if id(self) in ctx.input_traced:
+        what = ctx.readonly.get(id(self))
+        if what is not None:
             raise ctx.unsupported(
-                "the function writes into one of its own arguments in place; the caller's "
-                "array would change on the first call only. Work on a copy (x = x.copy())"
+                f"the function writes into {what} in place; cached calls would not repeat that "
+                "side effect. Work on a copy (x = x.copy())"
             )
         view = self._view
         if view is not None:

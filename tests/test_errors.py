@@ -78,7 +78,7 @@ def test_writing_into_an_argument_is_refused():
         x[0] = 0.0
         return np.sum(x)
 
-    with pytest.raises(ad.UnsupportedError, match="own arguments"):
+    with pytest.raises(ad.UnsupportedError, match="argument 'x'"):
         ad.grad(f)(X.copy())
 
 
@@ -87,7 +87,7 @@ def test_writing_traced_values_into_a_global_array_is_refused():
         BUFFER[:] = x
         return np.sum(BUFFER)
 
-    with pytest.raises(ad.UnsupportedError, match="not created inside"):
+    with pytest.raises(ad.UnsupportedError, match="global 'BUFFER'"):
         ad.grad(f)(X)
 
 

@@ -80,25 +80,44 @@ def _inline_ofg_node(node):
     return inline_ofg_node(node)
 
 
-def _inline_op_from_graphs(fgraph) -> bool:
-    """Replace every OpFromGraph node (Softmax, LogSumExp, their gradients...) by
-    its inner graph, so that the standard rewrites can see (and fuse) its body.
-    Returns whether anything was inlined."""
+def _inline_blockwise_ofg_node(node):
+    """A Blockwise of an OpFromGraph (e.g. from a vectorized jacobian): the
+    inlined core graph, vectorized over the batch dimensions."""
+    from pytensor.graph.replace import vectorize_graph
+
+    core_node, dummies = node.op._create_dummy_core_node(node.inputs, return_dummy_inputs=True)
+    core_outs = _inline_ofg_node(core_node)
+    replace = {d: b for d, b in zip(core_node.inputs, node.inputs) if d in dummies}
+    return vectorize_graph(core_outs, replace=replace)
+
+
+def _ofg_to_inline(op) -> bool:
     from pytensor.compile.builders import OpFromGraph
+
+    # Softmax and LogSoftmax have direct numpy rules: keep them whole
+    return isinstance(op, OpFromGraph) and _lookup(_OP_RULES, op) in (None, _rule_op_from_graph)
+
+
+def _inline_op_from_graphs(fgraph) -> bool:
+    """Replace every OpFromGraph node (Softmax, LogSumExp, their gradients...),
+    also inside a Blockwise, by its inner graph, so that the standard rewrites
+    can see (and fuse) its body.  Returns whether anything was inlined."""
+    from pytensor.tensor.blockwise import Blockwise
 
     _ensure_rules()
     changed = False
     while True:
-        # (Softmax and LogSoftmax have direct numpy rules: keep them whole)
-        nodes = [n for n in fgraph.toposort() if isinstance(n.op, OpFromGraph)
-                 and _lookup(_OP_RULES, n.op) in (None, _rule_op_from_graph)]
+        nodes = [n for n in fgraph.toposort() if _ofg_to_inline(n.op) or (
+            isinstance(n.op, Blockwise) and _ofg_to_inline(n.op.core_op))]
         if not nodes:
             return changed
         for node in nodes:
             if node not in fgraph.apply_nodes:
                 continue
             pairs = []
-            for old, new in zip(node.outputs, _inline_ofg_node(node)):
+            inline = _inline_blockwise_ofg_node if isinstance(node.op, Blockwise) else \
+                _inline_ofg_node
+            for old, new in zip(node.outputs, inline(node)):
                 if old.type != new.type:
                     new = old.type.filter_variable(new, allow_convert=True)
                 pairs.append((old, new))
@@ -552,14 +571,20 @@ class _Gen:
         return _Expr(self.global_name(base, frozen), dtype=np.dtype(dtype))
 
     def elemwise_arg(self, var, pos: int) -> _Expr:
-        """Input ``pos`` of an Elemwise: size-1 constants become scalar literals
-        (their dims are broadcastable, so they never set the output shape)."""
+        """Input ``pos`` of an Elemwise: size-1 constants (also behind a
+        DimShuffle that only adds axes) become scalar literals; their dims are
+        broadcastable, so they never set the output shape."""
         from pytensor.graph.basic import Constant
+        from pytensor.tensor.elemwise import DimShuffle
 
-        if isinstance(var, Constant) and var.data is not None and np.size(var.data) == 1:
-            arr = np.asarray(var.data)
+        const = var
+        while const.owner is not None and isinstance(const.owner.op, DimShuffle) and all(
+                s == 1 for s in _static_shape(const)):
+            const = const.owner.inputs[0]
+        if isinstance(const, Constant) and const.data is not None and np.size(const.data) == 1:
+            arr = np.asarray(const.data)
             if arr.dtype.kind in "biufc":
-                return _literal(arr.reshape(()).item(), var.type.dtype)
+                return _literal(arr.reshape(()).item(), const.type.dtype)
         # An input is never "fresh" from the point of view of the output: an
         # identity-like scalar op must not hand out someone else's array.
         return self.expr(var).replace(srcs={pos}, fresh=False)
@@ -590,6 +615,22 @@ class _Gen:
             copy = e.replace(text=f"{e.wrap(P_ATOM)}.copy()", prec=P_ATOM, fresh=True)
         return self.bind(copy, self.name_for(out_var))
 
+    def checkpoint(self):
+        return (len(self.stmts), self.counter, set(self.taken), dict(self.imports),
+                dict(self.helpers))
+
+    def restore(self, mark) -> None:
+        """Forget the statements (and names) emitted since ``mark``."""
+        n, self.counter, taken, imports, helpers = mark
+        del self.stmts[n:]
+        # shared with helper generators: update in place
+        self.taken.clear()
+        self.taken.update(taken)
+        self.imports.clear()
+        self.imports.update(imports)
+        self.helpers.clear()
+        self.helpers.update(helpers)
+
     # -- translation ---------------------------------------------------------
     def scalar(self, op, args: list[_Expr], out_dtypes: list) -> list[_Expr]:
         rule = _lookup(_SCALAR_RULES, op)
@@ -602,14 +643,11 @@ class _Gen:
             rule = _lookup(_OP_RULES, node.op)
             outs = None
             if rule is not None:
-                mark = len(self.stmts)
-                saved = (self.counter, set(self.taken), dict(self.imports), dict(self.helpers))
+                mark = self.checkpoint()
                 try:
                     outs = rule(self, node)
                 except _NoForm:
-                    # roll back whatever the rule emitted before giving up
-                    del self.stmts[mark:]
-                    self.counter, self.taken, self.imports, self.helpers = saved
+                    self.restore(mark)  # forget what the rule emitted before giving up
                     outs = None
             if outs is None:
                 outs = self.fallback_node(node)
@@ -902,39 +940,55 @@ def _static_shape(var):
 def _rule_elemwise(g, node):
     op = node.op
     args = [g.elemwise_arg(v, i) for i, v in enumerate(node.inputs)]
-    outs = g.scalar(op.scalar_op, args, [o.type.dtype for o in node.outputs])
-    return [_fix_broadcast(g, node, out, e) for out, e in zip(node.outputs, outs)]
+    out_dtypes = [o.type.dtype for o in node.outputs]
+    mark = g.checkpoint()
+    outs = g.scalar(op.scalar_op, args, out_dtypes)
+    plans = [_broadcast_plan(node, e) for e in outs]
+    needed = {i for plan in plans if plan for i in plan if i is not None}
+    if any(not (args[i].is_name or args[i].is_literal) for i in needed):
+        # the shape sources are needed twice: name them, then render again
+        g.restore(mark)
+        args = [g.atom(a).replace(srcs=a.srcs) if i in needed else a
+                for i, a in enumerate(args)]
+        outs = g.scalar(op.scalar_op, args, out_dtypes)
+    return [_broadcast(node, out, e, plan, args)
+            for out, e, plan in zip(node.outputs, outs, plans)]
 
 
-def _fix_broadcast(g, node, out, e: _Expr) -> _Expr:
+def _broadcast_plan(node, e: _Expr):
     """An Elemwise output has the broadcast shape of *all* inputs, but its numpy
     expression only broadcasts the inputs it references (``fill(x, y)`` drops
-    ``x``).  Broadcast explicitly when some unreferenced input can set a dim."""
-    ndim = out.type.ndim
+    ``x``).  If some unreferenced input can set a dim, return for each output
+    dim the input to take its length from (None: length 1); else None."""
+    ndim = node.outputs[0].type.ndim
+    if ndim == 0:
+        return None
     shapes = [_static_shape(v) for v in node.inputs]
-    refs = [i for i in range(len(node.inputs)) if i in e.srcs]
-    missing = []
+    refs = sorted(e.srcs)
+    plan, fix = [], not refs
     for d in range(ndim):
-        forced = [i for i in range(len(shapes)) if i not in e.srcs and shapes[i][d] != 1]
-        covered = any(shapes[i][d] != 1 for i in refs)
-        if forced and not covered:
-            missing.append((d, forced[0]))
-    if ndim == 0 or (refs and not missing):
-        return e if ndim else e.replace(srcs=frozenset())
-    dims = []
-    for d in range(ndim):
-        src = next((i for dd, i in missing if dd == d), None)
-        if src is None:
-            src = next((i for i in refs if shapes[i][d] != 1), None)
-        if src is None:
-            dims.append("1")
-        else:
-            dims.append(f"{g.expr(node.inputs[src]).wrap(P_ATOM)}.shape[{d}]")
-    shape = "(" + ", ".join(dims) + ("," if ndim == 1 else "") + ")"
-    val = _strong(e, out.type.dtype)
-    names = val.names.union(*[g.expr(v).names for v in node.inputs])
-    return val.replace(text=f"np.broadcast_to({val.text}, {shape})", prec=P_ATOM, names=names,
-                       fresh=False, srcs=frozenset())
+        covered = next((i for i in refs if shapes[i][d] != 1), None)
+        forced = next((i for i in range(len(shapes)) if shapes[i][d] != 1), None)
+        if covered is None and forced is not None:
+            fix = True
+        plan.append(covered if covered is not None else forced)
+    return plan if fix else None
+
+
+def _broadcast(node, out, e: _Expr, plan, args) -> _Expr:
+    if plan is None:
+        return e if out.type.ndim else e.replace(srcs=frozenset())
+    dims = [f"{args[i].wrap(P_ATOM)}.shape[{d}]" if i is not None else "1"
+            for d, i in enumerate(plan)]
+    names = e.names.union(*[args[i].names for i in plan if i is not None])
+    dt = out.type.dtype
+    if not e.names:  # a constant, e.g. zeros_like(x): a new array
+        kw = "" if np.dtype(dt) == np.float64 else f", dtype={_dtype_name(dt)}"
+        return _Expr(f"np.full({_shape_tuple(dims)}, {e.text}{kw})", names=names,
+                     dtype=np.dtype(dt), fresh=True)
+    val = _strong(e, dt)
+    return val.replace(text=f"np.broadcast_to({val.text}, {_shape_tuple(dims)})", prec=P_ATOM,
+                       names=names, fresh=False, srcs=frozenset())
 
 
 def _rule_scalar_node(g, node):
@@ -1187,14 +1241,21 @@ def _rule_subtensor(g, node):
 
 
 def _unique_rows(idx_vars) -> bool:
-    """True if the advanced indices provably select distinct positions: one of
-    them is an ``arange`` spanning the whole (1-d) index."""
+    """True if the advanced indices provably select distinct positions: boolean
+    masks, or 1-d indices one of which is an ``arange`` or a constant without
+    repeats."""
     from pytensor.tensor.basic import ARange
 
+    from pytensor.graph.basic import Constant
+
     arrays = [v for v in idx_vars if getattr(v.type, "ndim", 0) > 0]
+    if arrays and all(v.type.dtype == "bool" for v in arrays):
+        return True  # boolean masks select each position at most once
     if not arrays or any(v.type.ndim != 1 for v in arrays):
         return False
     for v in arrays:
+        if isinstance(v, Constant) and len(np.unique(v.data)) == len(v.data):
+            return True
         if v.owner is not None and isinstance(v.owner.op, ARange):
             step = v.owner.inputs[2]
             data = getattr(step, "data", None)
@@ -1680,18 +1741,41 @@ def _rule_blockwise(g, node):
     if name in ("Dot", "Dot22") and all(len(s) == 2 for s in op.inputs_sig):
         return [_matmul_expr(g, *node.inputs, node.outputs[0].type.dtype)]
     # Generic: a helper function for the core op, vectorized with its signature.
-    core_node = op._create_dummy_core_node(node.inputs)
+    core_node, batched = _core_node(op, node)
     helper = _core_helper(g, core_node)
-    args = [_strong(g.expr(v), v.type.dtype) for v in node.inputs]
+    args = [_strong(g.expr(v), v.type.dtype) for v in batched]
     names = frozenset().union(*[a.names for a in args]) if args else frozenset()
     otypes = ", ".join(_dtype_name(o.type.dtype) for o in node.outputs)
-    call = (f"np.vectorize({helper}, signature={op.signature!r}, otypes=[{otypes}])"
+    in_sig, out_sig = op.signature.split("->")
+    sigs = re.findall(r"\([^)]*\)", in_sig)
+    sig = ",".join(sg for sg, v in zip(sigs, node.inputs) if v in batched) + "->" + out_sig
+    call = (f"np.vectorize({helper}, signature={sig!r}, otypes=[{otypes}])"
             f"({', '.join(a.text for a in args)})")
     if len(node.outputs) == 1:
         return [_Expr(call, names=names, dtype=np.dtype(node.outputs[0].type.dtype), fresh=True)]
     tmp = [g.temp_name() for _ in node.outputs]
     g.emit(f"{', '.join(tmp)} = {call}", tmp, names)
     return [_Expr(n, names={n}, dtype=np.dtype(o.type.dtype)) for n, o in zip(tmp, node.outputs)]
+
+
+def _core_node(op, node):
+    """The core op applied to dummy core-shaped inputs; constant inputs (e.g. an
+    axis) stay constants, folded into the helper.  Also returns the inputs
+    that remain arguments."""
+    import pytensor.tensor as pt
+    from pytensor.graph.basic import Constant
+
+    core_inputs, batched = [], []
+    for inp, sig in zip(node.inputs, op.inputs_sig):
+        core_ndim = len(sig)
+        bdims = inp.type.ndim - core_ndim
+        if isinstance(inp, Constant) and all(s == 1 for s in inp.type.shape[:bdims]):
+            data = np.asarray(inp.data)
+            core_inputs.append(pt.constant(data.reshape(data.shape[bdims:]), dtype=inp.type.dtype))
+        else:
+            core_inputs.append(pt.tensor(dtype=inp.type.dtype, shape=inp.type.shape[bdims:]))
+            batched.append(inp)
+    return op.core_op.make_node(*core_inputs), batched
 
 
 def _core_helper(g, core_node) -> str:

@@ -62,6 +62,10 @@ def is_library(func) -> bool:
     return module.partition(".")[0] in _LIBRARY_ROOTS
 
 
+class TraceSizeWarning(UserWarning):
+    """An unrolled loop made the traced graph very large."""
+
+
 class _Signal:
     """How a run of a frame ended: 'return', 'yield' or 'generator' (created)."""
 
@@ -320,7 +324,9 @@ class Interpreter:
 
     def op_MAKE_CELL(self, f, ins):
         v = f.fast[ins.arg]
-        f.fast[ins.arg] = types.CellType() if v is NULL else types.CellType(v)
+        cell = f.fast[ins.arg] = types.CellType() if v is NULL else types.CellType(v)
+        self.ctx.internal_cells.add(id(cell))
+        self.ctx.keepalive.append(cell)
 
     def op_COPY_FREE_VARS(self, f, ins):
         closure = f.func.__closure__
@@ -329,11 +335,16 @@ class Interpreter:
             f.fast[n - ins.arg + j] = closure[j]
 
     def op_LOAD_DEREF(self, f, ins):
+        cell = f.fast[ins.arg]
         try:
-            v = f.fast[ins.arg].cell_contents
+            v = cell.cell_contents
         except ValueError:
             raise NameError(f"cannot access free variable '{f.decoded.localsplus[ins.arg]}' where it is "
                             "not associated with a value in enclosing scope") from None
+        if f.is_user_code and id(cell) not in self.ctx.internal_cells:
+            name = f.decoded.localsplus[ins.arg]
+            v = self.ctx.read_external(("cell", id(cell)), lambda c=cell: c.cell_contents, v,
+                                       f"closure variable '{name}'")
         f.stack.append(self.ctx.resolve(v))
 
     def op_STORE_DEREF(self, f, ins):
@@ -346,6 +357,10 @@ class Interpreter:
         name = ins.argval
         if name in f.globals:
             v = f.globals[name]
+            if f.is_user_code:
+                g = f.globals
+                v = self.ctx.read_external(("global", id(g), name), lambda g=g, n=name: g[n], v,
+                                           f"global '{name}'")
         elif name in f.builtins:
             v = f.builtins[name]
         else:
@@ -392,9 +407,23 @@ class Interpreter:
         f.stack.append(AssertionError)
 
     # -- attributes -----------------------------------------------------------
+    def _read_attr(self, f, obj, name):
+        value = getattr(obj, name)
+        if f.is_user_code and type(obj) is not Traced and type(value) is not Traced:
+            if isinstance(obj, types.ModuleType):
+                if not is_library(obj):  # `import config; config.LR` reads a global
+                    d = obj.__dict__
+                    value = self.ctx.read_external(("global", id(d), name), lambda d=d, n=name: d[n], value,
+                                                   f"global '{name}' of {obj.__name__}")
+            elif not is_library(type(obj)) and not isinstance(obj, type) and not callable(value):
+                value = self.ctx.read_external(("attr", id(obj), name), lambda o=obj, n=name: getattr(o, n),
+                                               value, f"attribute '{name}' of a {type(obj).__name__}")
+                self.ctx.keepalive.append(obj)
+        return self.ctx.resolve(value)
+
     def op_LOAD_ATTR(self, f, ins):
         obj = f.stack.pop()
-        value = self.ctx.resolve(getattr(obj, ins.argval))
+        value = self._read_attr(f, obj, ins.argval)
         if vmcode.LOAD_ATTR_METHOD_BIT and ins.arg & 1:
             self._push_callable(f, value)
         else:
@@ -402,7 +431,7 @@ class Interpreter:
 
     def op_LOAD_ATTR_METHOD(self, f, ins):  # 3.11 LOAD_METHOD
         obj = f.stack.pop()
-        self._push_callable(f, self.ctx.resolve(getattr(obj, ins.argval)))
+        self._push_callable(f, self._read_attr(f, obj, ins.argval))
 
     def op_LOAD_SUPER_ATTR(self, f, ins):
         self_obj = f.stack.pop()
@@ -477,7 +506,13 @@ class Interpreter:
     def op_BINARY_SUBSCR(self, f, ins):
         index = f.stack.pop()
         container = f.stack.pop()
-        f.stack.append(self._subscr(container, index))
+        value = self._subscr(container, index)
+        if f.is_user_code and type(container) in (dict, list, tuple) and type(index) in (str, int):
+            value = self.ctx.read_external(("item", id(container), index), lambda c=container, k=index: c[k],
+                                           value, f"item {index!r} of a {type(container).__name__}") \
+                if type(value) is not Traced and (type(value) in (np.ndarray, float)) else value
+            self.ctx.keepalive.append(container)
+        f.stack.append(value)
 
     def op_BINARY_SLICE(self, f, ins):
         end = f.stack.pop()
@@ -614,14 +649,38 @@ class Interpreter:
 
     # -- jumps ----------------------------------------------------------------------------------
     def op_JUMP(self, f, ins):
+        if ins.target < f.pc:  # a loop's back edge: remember its header for warnings
+            self._loop_iteration(f, ins.target)
         f.pc = ins.target
+
+    def _loop_iteration(self, f, header):
+        ctx = self.ctx
+        if not f.is_user_code:
+            return
+        ctx.last_loop = (f, header)
+        if ctx.n_ops > ctx.loop_limit and not ctx.warned_size:
+            ctx.warned_size = True
+            ins = f.decoded.instrs[header]
+            import warnings
+
+            from ..errors import Location
+
+            loc = Location(f.code.co_filename, ins.lineno or f.code.co_firstlineno, f.code.co_qualname)
+            warnings.warn(f"pyautodiff: the trace of this loop has grown past {ctx.loop_limit} operations "
+                          f"({ctx.n_ops} so far); loops are unrolled into the graph, which will be slow "
+                          f"to optimize. Vectorize the loop or raise loop_limit=.\n  {loc}",
+                          TraceSizeWarning, stacklevel=2)
 
     def op_POP_JUMP_IF_FALSE(self, f, ins):
         if not f.stack.pop():
+            if ins.target < f.pc:  # 3.11's conditional back edges
+                self._loop_iteration(f, ins.target)
             f.pc = ins.target
 
     def op_POP_JUMP_IF_TRUE(self, f, ins):
         if f.stack.pop():
+            if ins.target < f.pc:  # 3.11's conditional back edges
+                self._loop_iteration(f, ins.target)
             f.pc = ins.target
 
     def op_POP_JUMP_IF_NONE(self, f, ins):

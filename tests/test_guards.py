@@ -1,0 +1,221 @@
+"""Guards: a cached trace never serves inputs that take another path."""
+import warnings
+
+import numpy as np
+import pytest
+
+import pyautodiff as ad
+
+from helpers import assert_close, numeric_grad
+
+
+def huber(r, delta=1.0):
+    total = 0.0
+    for ri in r:
+        if abs(ri) <= delta:
+            total = total + 0.5 * ri ** 2
+        else:
+            total = total + delta * (abs(ri) - 0.5 * delta)
+    return total
+
+
+def huber_grad_by_hand(r, delta=1.0):
+    return np.where(np.abs(r) <= delta, r, delta * np.sign(r))
+
+
+def test_huber_branch_per_residual_is_right_on_every_call():
+    g = ad.grad(huber)
+    rng = np.random.default_rng(0)
+    for _ in range(6):
+        r = rng.normal(scale=1.5, size=5)  # residuals cross the threshold between calls
+        assert_close(g(r), huber_grad_by_hand(r), rtol=1e-14)
+    assert g.stats.guard_failures >= 1
+    assert g.stats.specializations == g.stats.traces >= 2
+    # the same pattern of branches again is served from the cache
+    before = g.stats.traces
+    r = np.array([0.1, -0.2, 2.0, -3.0, 0.5])
+    g(r)
+    g(r * 1.01)
+    assert g.stats.traces <= before + 1
+
+
+def newton_sqrt(a):
+    x = a
+    n = 0
+    while abs(x * x - a) > 1e-12 * a:
+        x = 0.5 * (x + a / x)
+        n += 1
+    return x
+
+
+def halve_until_small(x):
+    steps = 0
+    while x > 1.0:
+        x = x / 2.0
+        steps += 1
+    return x * (steps + 1)
+
+
+def test_while_loop_with_data_dependent_trip_count():
+    g = ad.grad(newton_sqrt)
+    f = ad.function(newton_sqrt)
+    for a in (2.0, 1e6, 3.0):  # different iteration counts
+        assert f(a) == pytest.approx(np.sqrt(a), rel=1e-12)
+        assert g(a) == pytest.approx(0.5 / np.sqrt(a), rel=1e-8)
+    h = ad.grad(halve_until_small)
+    assert h(6.0) == pytest.approx(4 / 8)   # 3 halvings
+    assert h(200.0) == pytest.approx(9 / 256)  # 8 halvings
+    assert h(6.5) == pytest.approx(4 / 8)   # back on the first path: cached
+    assert h.stats.traces == 2
+
+
+def test_int_of_traced_value_as_loop_bound():
+    def f(x):
+        n = int(x[0])
+        total = 0.0
+        for i in range(n):
+            total = total + x[1] ** (i + 1)
+        return total
+
+    g = ad.grad(f)
+    for x0 in (3.7, 5.2, 3.1):
+        x = np.array([x0, 1.3])
+        assert_close(g(x), numeric_grad(f, x), rtol=1e-6)
+    assert g.stats.traces == 2
+
+
+def test_guards_are_listed_with_source_lines():
+    t = ad.trace(huber, np.array([0.5, 2.0]))
+    assert len(t.guards) == 2
+    assert all(g.location.filename == __file__ for g in t.guards)
+    assert all("abs(ri) <= delta" in str(g) for g in t.guards)
+    assert [g.outcome for g in t.guards] == [True, False]
+
+
+def test_branch_on_static_string_argument():
+    def f(x, kind):
+        if kind == "l1":
+            return np.sum(np.abs(x))
+        return np.sum(x ** 2)
+
+    g = ad.grad(f)
+    x = np.array([1.0, -2.0])
+    assert_close(g(x, "l1"), np.sign(x))
+    assert_close(g(x, "l2"), 2 * x)
+    assert_close(g(x, "l1"), np.sign(x))
+    assert g.stats.traces == 2
+
+
+WEIGHTS = np.array([1.0, 2.0, 3.0])
+SCALE = 2.0
+MODE = "sum"
+
+
+def uses_globals(x):
+    out = np.sum(WEIGHTS * x) * SCALE
+    if MODE == "mean":
+        out = out / len(x)
+    return out
+
+
+def test_module_level_array_mutated_between_calls():
+    global SCALE, MODE
+    g = ad.grad(uses_globals)
+    x = np.ones(3)
+    assert_close(g(x), 2.0 * WEIGHTS)
+    WEIGHTS[0] = 10.0  # mutated in place: the array is an input of the graph
+    try:
+        assert_close(g(x), 2.0 * np.array([10.0, 2.0, 3.0]))
+        SCALE = 3.0  # rebound float: also an input
+        assert_close(g(x), 3.0 * np.array([10.0, 2.0, 3.0]))
+        MODE = "mean"  # a string that changes the path: guarded by value
+        assert_close(g(x), np.array([10.0, 2.0, 3.0]))
+    finally:
+        WEIGHTS[0], SCALE, MODE = 1.0, 2.0, "sum"
+    assert_close(g(x), 2.0 * WEIGHTS)
+
+
+def helper(v):
+    return np.sum(v ** 2)
+
+
+def calls_helper(x):
+    return helper(x)
+
+
+def test_redefined_helper_function_is_noticed():
+    global helper
+    g = ad.grad(calls_helper)
+    x = np.array([1.0, 2.0])
+    assert_close(g(x), 2 * x)
+    original = helper
+    helper = lambda v: np.sum(v ** 3)  # noqa: E731  (a notebook redefines a helper)
+    try:
+        assert_close(g(x), 3 * x ** 2)
+    finally:
+        helper = original
+
+
+def test_closure_array_and_static_object_attributes():
+    data = np.array([1.0, 2.0])
+
+    def f(x):
+        return np.sum(data * x)
+
+    g = ad.grad(f)
+    assert_close(g(np.zeros(2)), data)
+    data[1] = 5.0
+    assert_close(g(np.zeros(2)), [1.0, 5.0])
+
+    class Model:
+        def __init__(self):
+            self.W = np.array([1.0, 1.0])
+            self.power = 2
+
+        def loss(self, x):
+            return np.sum(self.W * x ** self.power)
+
+    m = Model()
+    gl = ad.grad(m.loss)
+    x = np.array([1.0, 3.0])
+    assert_close(gl(x), 2 * x)
+    m.W[:] = [2.0, 0.0]
+    assert_close(gl(x), [4.0, 0.0])
+    m.power = 3
+    assert_close(gl(x), [6.0, 0.0])
+
+
+def test_compiled_function_raising_on_new_inputs_leads_to_a_retrace():
+    def f(x):
+        k = int(np.argmax(x))
+        return x[k] * 2.0
+
+    g = ad.grad(f)
+    assert_close(g(np.array([1.0, 3.0, 2.0])), [0, 2, 0])
+    assert_close(g(np.array([5.0, 3.0, 2.0])), [2, 0, 0])
+
+
+def test_data_dependent_boolean_mask():
+    def f(x):
+        pos = x[x > 0]
+        return np.sum(pos ** 2) + len(pos)
+
+    g = ad.grad(f)
+    for x in (np.array([1.0, -2.0, 3.0]), np.array([-1.0, 2.0, 0.5]), np.array([1.0, 2.0, 3.0])):
+        assert_close(g(x), np.where(x > 0, 2 * x, 0.0))
+        assert ad.function(f)(x) == pytest.approx(f(x))
+
+
+def test_large_unrolled_loop_warns_with_the_loop_line():
+    def f(x):
+        s = 0.0
+        for i in range(300):  # the loop
+            s = s + x[i % 3] * 0.5
+        return s
+
+    with pytest.warns(UserWarning, match="the loop") as rec:
+        ad.grad(f, loop_limit=200)(np.ones(3))
+    assert "for i in range(300)" in str(rec[0].message)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        ad.grad(f)(np.ones(3))  # default limit: no warning
