@@ -9,10 +9,11 @@ Example::
 from .api import function, grad, hessian, hvp, jacobian, jvp, trace, value_and_grad, vjp
 from .errors import AutodiffError, InternalError, UnsupportedError, VerificationError
 from .trace import Trace
+from .verify import Verify, VerificationWarning, check_grad
 
 __version__ = "0.1.0"
 
 __all__ = [
     "function", "grad", "value_and_grad", "hessian", "hvp", "jacobian", "jvp", "vjp",
-    "trace", "Trace", "AutodiffError", "UnsupportedError", "VerificationError", "InternalError",
+    "trace", "Trace", "Verify", "VerificationWarning", "check_grad", "AutodiffError", "UnsupportedError", "VerificationError", "InternalError",
 ]
