@@ -1,0 +1,255 @@
+"""scipy.optimize with derived derivatives and structured parameters.
+
+``minimize(f, x0, args=(), method=...)`` mirrors ``scipy.optimize.minimize``:
+``jac`` is derived (one compiled value-and-gradient call per evaluation),
+``hessp``/``hess`` too for the methods that use them.  ``x0`` may be an
+ndarray or a tuple/list/dict of ndarrays: ``f`` receives that structure, the
+optimizer sees one flat float64 vector, and ``result.x`` has the structure.
+
+Example::
+
+    res = ad.minimize(nll, (W0, b0), args=(X, y))       # f(params, X, y)
+    W, b = res.x
+"""
+from __future__ import annotations
+
+import sys
+import time
+
+import numpy as np
+import scipy.optimize as so
+
+from . import api, structure
+from .errors import AutodiffError
+
+_USES_JAC = {"cg", "bfgs", "newton-cg", "l-bfgs-b", "tnc", "slsqp", "dogleg", "trust-ncg",
+             "trust-krylov", "trust-exact", "trust-constr"}
+_USES_HESSP = {"newton-cg", "trust-ncg", "trust-krylov", "trust-constr"}
+_NEEDS_HESS = {"dogleg", "trust-exact"}
+_FIRST_CALL_ONLY = sys.maxsize  # verify="first": Verify(every=<never again>)
+
+
+class Params:
+    """The flat-vector view of a structure of arrays (ndarray, tuple, list or dict)."""
+
+    def __init__(self, x0):
+        leaves: list = []
+        structure.flatten(x0, leaves)
+        if not leaves or not all(structure.is_differentiable(l) for l in leaves):
+            raise AutodiffError("x0 must be a float array, or a tuple/list/dict of float arrays")
+        self.template = x0
+        self.shapes = [np.shape(l) for l in leaves]
+        self.dtypes = [np.asarray(l).dtype for l in leaves]
+        self.sizes = [int(np.prod(s)) for s in self.shapes]
+        self.offsets = np.concatenate([[0], np.cumsum(self.sizes)]).astype(int)
+        self.x0 = np.concatenate([np.asarray(l, dtype=float).ravel() for l in leaves])
+
+    def unflatten(self, z):
+        """The structure with its leaves taken from the flat vector ``z``."""
+        pieces = [z[a:b].reshape(shape) for a, b, shape in zip(self.offsets[:-1], self.offsets[1:], self.shapes)]
+        return structure.rebuild(self.template, iter(pieces))
+
+    def flatten(self, tree) -> np.ndarray:
+        leaves: list = []
+        structure.flatten(tree, leaves)
+        return np.concatenate([np.asarray(l, dtype=float).ravel() for l in leaves])
+
+    def result_x(self, z):
+        pieces = [np.asarray(z[a:b]).reshape(s).astype(dt) for a, b, s, dt
+                  in zip(self.offsets[:-1], self.offsets[1:], self.shapes, self.dtypes)]
+        it = iter(pieces)
+        out = structure.rebuild(self.template, it)
+        return out
+
+
+def _flat_objective(f, params: Params):
+    unflatten = params.unflatten
+
+    def f_flat(z, *args):
+        return f(unflatten(z), *args)
+
+    f_flat.__name__ = getattr(f, "__name__", "f")
+    f_flat.__qualname__ = getattr(f, "__qualname__", "f")
+    return f_flat
+
+
+def _verify_setting(verify):
+    if verify == "first":
+        return _FIRST_CALL_ONLY
+    return verify
+
+
+class _Progress:
+    """Iteration count and objective, on one rewritten line where a terminal is attached."""
+
+    def __init__(self, enabled, every=10):
+        self.enabled = enabled and enabled is not None
+        self.tty = enabled and sys.stderr.isatty()
+        self.every = every
+        self.it = 0
+        self.last_f = None
+        self.start = time.perf_counter()
+
+    def step(self):
+        if not self.enabled:
+            return
+        self.it += 1
+        if self.tty or self.it % self.every == 0:
+            end = "\r" if self.tty else "\n"
+            sys.stderr.write(f"iter {self.it:5d}  f = {self.last_f:.10g}  ({time.perf_counter() - self.start:.1f} s){end}")
+            sys.stderr.flush()
+
+    def close(self):
+        if self.enabled and self.tty:
+            sys.stderr.write("\n")
+
+
+def minimize(f, x0, args=(), method="L-BFGS-B", *, bounds=None, constraints=(), tol=None,
+             callback=None, options=None, progress=False, verify="first", mode=None, **kwargs):
+    """``scipy.optimize.minimize`` with ``jac`` (and ``hess``/``hessp``) derived from ``f``.
+
+    ``verify`` (default ``"first"``: the first evaluation is checked against the
+    original code and finite differences) takes the values of ``ad.Verify``.
+    ``progress=True`` shows iterations and the objective.
+
+    Example::
+
+        res = ad.minimize(scipy.optimize.rosen, np.zeros(5), method="trust-exact")
+        res.x          # close to ones
+    """
+    if not isinstance(args, tuple):
+        args = (args,)
+    for key in ("jac", "hess", "hessp"):
+        if kwargs.get(key) is not None:
+            raise AutodiffError(f"ad.minimize derives {key}; call scipy.optimize.minimize to pass your own")
+        kwargs.pop(key, None)
+    params = Params(x0)
+    f_flat = _flat_objective(f, params)
+    m = (method or "").lower() if isinstance(method, str) else method
+    vg = api.value_and_grad(f_flat, wrt=0, mode=mode, verify=_verify_setting(verify))
+    show = _Progress(progress)
+
+    def fun(z, *a):
+        value, g = vg(z, *a)
+        show.last_f = float(value)
+        return float(value), np.asarray(g, dtype=float)
+
+    def fun_only(z, *a):
+        return fun(z, *a)[0]
+
+    extra = {}
+    if m in _USES_JAC or callable(m):
+        objective, extra["jac"] = fun, True
+    else:
+        objective = fun_only
+    if m in _NEEDS_HESS:
+        hess = api.hessian(f_flat, wrt=0, mode=mode)
+        extra["hess"] = lambda z, *a: np.asarray(hess(z, *a), dtype=float)
+    elif m in _USES_HESSP:
+        hvp = api.hvp(f_flat, wrt=0, mode=mode)
+        extra["hessp"] = lambda z, p, *a: np.asarray(hvp(z, *a, np.asarray(p, dtype=float)), dtype=float)
+
+    def cb(*cb_args, **cb_kwargs):
+        show.step()
+        if callback is None:
+            return None
+        xk = cb_kwargs.get("intermediate_result", cb_args[0] if cb_args else None)
+        xk = getattr(xk, "x", xk)
+        return callback(params.result_x(xk))
+
+    res = so.minimize(objective, params.x0, args=args, method=method, bounds=bounds,
+                      constraints=constraints, tol=tol, callback=cb, options=options, **extra, **kwargs)
+    show.close()
+    res.x_flat = res.x
+    res.x = params.result_x(res.x)
+    if "jac" in res and res.jac is not None and np.ndim(res.jac) == 1:
+        res.jac = params.result_x(res.jac)
+    return res
+
+
+class _Memo:
+    """f and fprime at the same point from one value-and-gradient call."""
+
+    def __init__(self, f, x0, mode, verify):
+        self.params = Params(x0)
+        f_flat = _flat_objective(f, self.params)
+        self.vg = api.value_and_grad(f_flat, wrt=0, mode=mode, verify=_verify_setting(verify))
+        self.hvp = api.hvp(f_flat, wrt=0, mode=mode)
+        self._x = None
+
+    def _eval(self, z, args):
+        if self._x is None or not np.array_equal(z, self._x) or self._args is not args:
+            value, g = self.vg(z, *args)
+            self._x, self._args, self._f, self._g = np.array(z, copy=True), args, float(value), np.asarray(g, float)
+
+    def f(self, z, *args):
+        self._eval(z, args)
+        return self._f
+
+    def fprime(self, z, *args):
+        self._eval(z, args)
+        return self._g
+
+    def f_and_g(self, z, *args):
+        self._eval(z, args)
+        return self._f, self._g
+
+    def fhess_p(self, z, p, *args):
+        return np.asarray(self.hvp(z, *args, np.asarray(p, float)), float)
+
+
+def _structured(memo, out, full_output):
+    if isinstance(out, tuple):
+        return (memo.params.result_x(out[0]), *out[1:])
+    return memo.params.result_x(out)
+
+
+def fmin_l_bfgs_b(func, x0, args=(), *, mode=None, verify="first", **kwargs):
+    """``scipy.optimize.fmin_l_bfgs_b`` without ``fprime``: returns ``(x, f, d)``.
+
+    Example::
+
+        x, fx, info = ad.fmin_l_bfgs_b(scipy.optimize.rosen, np.zeros(4))
+    """
+    for k in ("fprime", "approx_grad"):
+        if kwargs.pop(k, None):
+            raise AutodiffError(f"ad.fmin_l_bfgs_b derives the gradient; {k}= is not accepted")
+    memo = _Memo(func, x0, mode, verify)
+    x, fx, d = so.fmin_l_bfgs_b(memo.f_and_g, memo.params.x0, args=args, **kwargs)
+    return memo.params.result_x(x), fx, d
+
+
+def fmin_cg(f, x0, args=(), *, mode=None, verify="first", **kwargs):
+    """``scipy.optimize.fmin_cg`` without ``fprime`` (same return values).
+
+    Example::
+
+        xopt = ad.fmin_cg(scipy.optimize.rosen, np.zeros(3), disp=False)
+    """
+    memo = _Memo(f, x0, mode, verify)
+    out = so.fmin_cg(memo.f, memo.params.x0, fprime=memo.fprime, args=args, **kwargs)
+    return _structured(memo, out, kwargs.get("full_output"))
+
+
+def fmin_bfgs(f, x0, args=(), *, mode=None, verify="first", **kwargs):
+    """``scipy.optimize.fmin_bfgs`` without ``fprime`` (same return values).
+
+    Example::
+
+        xopt = ad.fmin_bfgs(scipy.optimize.rosen, np.zeros(3), disp=False)
+    """
+    memo = _Memo(f, x0, mode, verify)
+    out = so.fmin_bfgs(memo.f, memo.params.x0, fprime=memo.fprime, args=args, **kwargs)
+    return _structured(memo, out, kwargs.get("full_output"))
+
+
+def fmin_ncg(f, x0, args=(), *, mode=None, verify="first", **kwargs):
+    """``scipy.optimize.fmin_ncg`` without ``fprime``/``fhess_p`` (same return values).
+
+    Example::
+
+        xopt = ad.fmin_ncg(scipy.optimize.rosen, np.zeros(3), disp=False)
+    """
+    memo = _Memo(f, x0, mode, verify)
+    out = so.fmin_ncg(memo.f, memo.params.x0, memo.fprime, fhess_p=memo.fhess_p, args=args, **kwargs)
+    return _structured(memo, out, kwargs.get("full_output"))
