@@ -10,6 +10,7 @@ from .api import function, grad, hessian, hvp, jacobian, jvp, trace, value_and_g
 from .errors import AutodiffError, InternalError, UnsupportedError, VerificationError
 from .trace import Trace
 from .verify import Verify, VerificationWarning, check_grad
+from .export import export_source
 from .optimize import fmin_bfgs, fmin_cg, fmin_l_bfgs_b, fmin_ncg, minimize
 
 __version__ = "0.1.0"
@@ -17,5 +18,5 @@ __version__ = "0.1.0"
 __all__ = [
     "function", "grad", "value_and_grad", "hessian", "hvp", "jacobian", "jvp", "vjp",
     "minimize", "fmin_l_bfgs_b", "fmin_cg", "fmin_ncg", "fmin_bfgs",
-    "trace", "Trace", "Verify", "VerificationWarning", "check_grad", "AutodiffError", "UnsupportedError", "VerificationError", "InternalError",
+    "trace", "Trace", "export_source", "Verify", "VerificationWarning", "check_grad", "AutodiffError", "UnsupportedError", "VerificationError", "InternalError",
 ]

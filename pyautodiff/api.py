@@ -53,6 +53,7 @@ class Transformed:
         self.loop_limit = loop_limit
         self.stats = Stats()
         self._cache = Cache()
+        self._last_spec = None
         functools.update_wrapper(self, f)
         from .verify import resolve_policy
 
@@ -74,7 +75,7 @@ class Transformed:
         else:
             direction = None
         leaves: list = []
-        key = (tuple(structure.flatten(a, leaves) for a in args),
+        key = (_args_key(args, leaves),
                tuple((k, structure.flatten(v, leaves)) for k, v in kwargs.items()) if kwargs else ())
         dleaves: list = []
         if direction is not None:
@@ -86,6 +87,7 @@ class Transformed:
             for spec in specs:
                 out = spec.run(inputs, dinputs)
                 if out is not MISS:
+                    self._last_spec = spec
                     self.stats.cache_hits += 1
                     if self._verify is not None and self._verify.due(self.stats.calls):
                         self._verify.check(self, args, kwargs, direction, out)
@@ -96,6 +98,11 @@ class Transformed:
             self._verify.check(self, args, kwargs, direction, out)
         return out
 
+    def specialization_for(self, *args, **kwargs) -> Specialization:
+        """The specialization (trace + compiled graph) that serves these arguments."""
+        self(*args, **kwargs)
+        return self._last_spec
+
     # -- a miss ---------------------------------------------------------------------
     def _trace_and_run(self, key, args, kwargs, direction):
         tr = run_trace(self.original, *args, _loop_limit=self.loop_limit, **kwargs)
@@ -103,6 +110,7 @@ class Transformed:
         self.stats.last_trace_seconds = tr.seconds
         spec = self._specialize(tr, args, kwargs, direction)
         self._cache.add(key, spec)
+        self._last_spec = spec
         self.stats.specializations = len(self._cache)
         leaves: list = []
         for a in args:
@@ -146,7 +154,7 @@ class Transformed:
         self.stats.last_compile_seconds = seconds
         fill = self._filler(tr, wrt_idx, wrt_tree, args, kwargs, direction)
         return Specialization(fn, fill, guard_flag is not None, tr, compiled_outs, extra_inputs, seconds,
-                              tuple(tr.externals))
+                              tuple(tr.externals), tuple(v for v, _ in wrt_tree or ()))
 
     # -- which leaves are differentiated -------------------------------------------------
     def _wrt_leaves(self, tr: Trace, args, kwargs):
@@ -191,6 +199,13 @@ class Transformed:
         if kind == "function":
             return tr.template.fill
         leaf_kind = [_leaf_kind(tr.leaves[i]) for i in wrt_idx]
+        simple = all(len(ids) == 1 and tr.paths[ids[0]].isidentifier() for _, ids in wrt_tree)
+        if kind == "grad" and simple:  # the common case, kept lean: one converter per leaf
+            convs = [_CONVERTERS[k] for k in leaf_kind]
+            if tuple_wrt:
+                return lambda outs: tuple([c(o) for c, o in zip(convs, outs)])
+            conv = convs[0]
+            return lambda outs: conv(outs[0])
         if kind == "grad":
             shape = _shape_like(wrt_tree, tuple_wrt)
             return lambda outs: shape(_convert_all(outs, leaf_kind))
@@ -222,6 +237,29 @@ class Transformed:
             shape = _shape_like(wrt_tree, tuple_wrt)
             return lambda outs: (value_fill(outs[:n_out]), shape(_convert_all(outs[n_out:], leaf_kind)))
         raise InternalError(f"no result builder for {kind}")
+
+
+def _args_key(args, leaves):
+    """The cache key of positional arguments (plain arrays and floats inline, for speed)."""
+    parts = []
+    for a in args:
+        t = type(a)
+        if t is np.ndarray and a.dtype.kind in "biufc":
+            leaves.append(a)
+            parts.append(("a", a.shape, a.dtype.char))
+        elif t is float:
+            leaves.append(a)
+            parts.append("f")
+        else:
+            parts.append(structure.flatten(a, leaves))
+    return tuple(parts)
+
+
+_CONVERTERS = {
+    "array": lambda v: v if type(v) is np.ndarray else np.asarray(v),
+    "float": np.float64,
+    "scalar": lambda v: np.asarray(v)[()],
+}
 
 
 def _leaf_kind(leaf):

@@ -28,6 +28,7 @@ class Specialization:
     extra_inputs: list  # direction vectors etc. (for export)
     compile_seconds: float = 0.0
     externals: tuple = ()  # context.External: outside values re-read on every call
+    wrt_values: tuple = ()  # the differentiated arguments as traced (their structure)
 
     def run(self, inputs, direction=()):
         if self.externals:

@@ -10,25 +10,46 @@ single-use elementwise values inlined into their consumer, no dead code.
 Example::
 
     import pytensor.tensor as pt
+    from pytensor.gradient import grad
     from pytensor.graph.fg import FunctionGraph
     from pyautodiff.backend.numpy_codegen import rewrite_graph, compile_fgraph
 
     x = pt.vector("x")
     y = pt.exp(x).sum()
-    fg = rewrite_graph(FunctionGraph([x], [y, pt.grad(y, x)]))
+    fg = rewrite_graph(FunctionGraph([x], [y, grad(y, x)]))
     f = compile_fgraph(fg, name="f")
-    print(f.source)        # def f(x): t0 = np.exp(x) ... return (t1, t0)
-    value, grad = f(np.arange(3.0))
+    print(f.source)
+    # import numpy as np
+    #
+    # def f(x):
+    #     t0 = np.exp(x)
+    #     t1 = t0.sum()
+    #     return (t1, t0)
+    value, gradient = f(np.arange(3.0))
 
 Design: one small translation function per op family, found through
 ``_OP_RULES`` (keyed by op class, looked up along the MRO) and, for elementwise
 ops, ``_SCALAR_RULES`` (keyed by scalar op class).  A rule receives the
 generator and the node and returns one `_Expr` per output; the generator
 decides whether an expression gets its own named statement or is inlined into
-its single consumer.  Dtypes follow PyTensor exactly: every elementwise
-operation's numpy result dtype is checked (by evaluating the same expression on
-tiny dummy arrays, cached) against ``var.type.dtype`` and casts are inserted
-only where they differ.
+its single consumer, reuses identical expressions (CSE on the rendered text)
+and drops unused statements.  Dtypes follow PyTensor exactly: every
+elementwise operation's numpy result dtype is checked (by evaluating the same
+expression on tiny dummy arrays, cached) against ``var.type.dtype`` and casts
+are inserted only where they differ.
+
+Semantics worth knowing:
+
+* The generated code never modifies its arguments, constants or views; it
+  updates arrays in place only when it allocated them itself and nothing else
+  reads them (e.g. ``np.zeros`` followed by an indexed ``+=``).
+* Outputs may alias arguments (``f(x) = x`` returns ``x`` itself) and
+  0-d outputs may be numpy or Python scalars (``np.asarray`` gives the
+  PyTensor dtype and shape).
+* numpy floating-point warnings are not silenced (PyTensor's C code has none).
+* ``SpecifyShape`` is not re-checked; ``CheckAndRaise``/``Assert`` are.
+* Ops without a translation (e.g. ``Scan``) raise `NoNumpyForm`, or with
+  ``fallback="perform"`` are computed by PyTensor's Python implementation.
 """
 
 from __future__ import annotations
@@ -310,9 +331,9 @@ class _Tmpl:
         return self.fmt.format(*texts)
 
 
-def _fn(name: str, nargs: int, extra: str = "") -> _Tmpl:
+def _fn(name: str, nargs: int) -> _Tmpl:
     inner = ", ".join(f"{{{i}}}" for i in range(nargs))
-    return _Tmpl(f"{name}({inner}{extra})")
+    return _Tmpl(f"{name}({inner})")
 
 
 def _binop(sym: str, prec: int, nargs: int = 2) -> _Tmpl:
@@ -472,6 +493,13 @@ class _Gen:
         self.outputs: set = set()
         self.stmts: list[_Stmt] = []
         self.taken: set[str] = set()
+        self.taken_log: list[str] = []  # undo log for `taken` (see checkpoint)
+        # Common-subexpression reuse on the rendered text: expression -> the
+        # name it is bound to (and the names it reads).  Names handed out twice
+        # are "shared" and never modified in place.
+        self.cse: dict[str, tuple[_Expr, frozenset]] = {}
+        self.cse_log: list[tuple[str, object]] = []
+        self.shared: set[str] = set()
         self.counter = 0
         self.const_count = 0
 
@@ -481,15 +509,19 @@ class _Gen:
         while name in self.taken or name in self.globals_taken or keyword.iskeyword(name):
             name = f"{base}_{k}"
             k += 1
-        self.taken.add(name)
+        self._take(name)
         return name
+
+    def _take(self, name: str) -> None:
+        self.taken.add(name)
+        self.taken_log.append(name)
 
     def temp_name(self) -> str:
         while True:
             name = f"t{self.counter}"
             self.counter += 1
             if name not in self.taken and name not in self.globals_taken:
-                self.taken.add(name)
+                self._take(name)
                 return name
 
     def name_for(self, var) -> str:
@@ -528,12 +560,40 @@ class _Gen:
     def emit(self, text, defines=(), uses=(), effect=False):
         self.stmts.append(_Stmt(text, defines, uses, effect))
 
-    def bind(self, e: _Expr, name: str | None = None) -> _Expr:
-        """Emit ``name = e`` and return the name as an expression."""
+    def bind(self, e: _Expr, name: str | None = None, cse: bool = True) -> _Expr:
+        """Emit ``name = e`` and return the name as an expression (or the name
+        already holding the same expression)."""
+        if cse:
+            hit = self.cse_lookup(e)
+            if hit is not None:
+                return hit
         if name is None:
             name = self.temp_name()
         self.emit(f"{name} = {e.text}", {name}, e.names)
-        return e.replace(text=name, prec=P_ATOM, names={name}, value=_NOVALUE)
+        res = e.replace(text=name, prec=P_ATOM, names={name}, value=_NOVALUE)
+        if cse:
+            self._cse_set(e.text, (res, e.names))
+        return res
+
+    def cse_lookup(self, e: _Expr) -> _Expr | None:
+        entry = self.cse.get(e.text)
+        if entry is None:
+            return None
+        self.shared.add(entry[0].text)
+        self.cse_log.append(("shared", entry[0].text))
+        return entry[0].replace(fresh=False, srcs=e.srcs)
+
+    def _cse_set(self, key: str, value) -> None:
+        self.cse_log.append((key, self.cse.get(key)))
+        self.cse[key] = value
+
+    def mutated(self, name: str) -> None:
+        """``name`` is about to be modified in place: forget expressions that
+        read it or are bound to it."""
+        for key, (res, uses) in list(self.cse.items()):
+            if res.text == name or name in uses:
+                self._cse_set(key, None)
+                del self.cse[key]
 
     def atom(self, e: _Expr) -> _Expr:
         """``e`` as something cheap to repeat (a name or a literal)."""
@@ -606,26 +666,38 @@ class _Gen:
         in place: ``var`` itself if it is a fresh temporary nobody else uses,
         otherwise a copy."""
         ndim = getattr(var.type, "ndim", 0)
-        if e.fresh and not e.weak and ndim > 0 and self.uses[var] == 1 and var not in self.outputs:
-            return e if e.is_name else self.bind(e, self.name_for(out_var))
-        if e.weak:
-            copy = _strong(e, var.type.dtype).replace(fresh=True)
-            copy = copy.replace(text=f"np.array({e.text}, dtype={_dtype_name(var.type.dtype)})")
+        if (e.fresh and not e.weak and ndim > 0 and self.uses[var] == 1
+                and var not in self.outputs and e.text not in self.shared):
+            buf = e if e.is_name else self.bind(e, self.name_for(out_var), cse=False)
         else:
-            copy = e.replace(text=f"{e.wrap(P_ATOM)}.copy()", prec=P_ATOM, fresh=True)
-        return self.bind(copy, self.name_for(out_var))
+            if e.weak:
+                text = f"np.array({e.text}, dtype={_dtype_name(var.type.dtype)})"
+            else:
+                text = f"{e.wrap(P_ATOM)}.copy()"
+            copy = e.replace(text=text, prec=P_ATOM, fresh=True)
+            buf = self.bind(copy, self.name_for(out_var), cse=False)
+        self.mutated(buf.text)
+        return buf
 
     def checkpoint(self):
-        return (len(self.stmts), self.counter, set(self.taken), dict(self.imports),
-                dict(self.helpers))
+        return (len(self.stmts), self.counter, len(self.taken_log), len(self.cse_log),
+                dict(self.imports), dict(self.helpers))
 
     def restore(self, mark) -> None:
         """Forget the statements (and names) emitted since ``mark``."""
-        n, self.counter, taken, imports, helpers = mark
+        n, self.counter, n_taken, n_cse, imports, helpers = mark
         del self.stmts[n:]
+        while len(self.taken_log) > n_taken:
+            self.taken.discard(self.taken_log.pop())
+        while len(self.cse_log) > n_cse:
+            key, old = self.cse_log.pop()
+            if key == "shared":
+                self.shared.discard(old)
+            elif old is None:
+                self.cse.pop(key, None)
+            else:
+                self.cse[key] = old
         # shared with helper generators: update in place
-        self.taken.clear()
-        self.taken.update(taken)
         self.imports.clear()
         self.imports.update(imports)
         self.helpers.clear()
@@ -636,7 +708,10 @@ class _Gen:
         rule = _lookup(_SCALAR_RULES, op)
         if rule is None:
             raise _NoForm(f"scalar op {op}")
-        return rule(self, op, args, out_dtypes)
+        outs = rule(self, op, args, out_dtypes)
+        # reuse a value already computed under a name (PyTensor's merge pass
+        # cannot see inside fused Composites)
+        return [self.cse_lookup(e) or e for e in outs]
 
     def translate_nodes(self, nodes) -> None:
         for node in nodes:
@@ -651,6 +726,8 @@ class _Gen:
                     outs = None
             if outs is None:
                 outs = self.fallback_node(node)
+            else:  # an identical expression may already have a name
+                outs = [self.cse_lookup(e) or e for e in outs]
             for var, e in zip(node.outputs, outs):
                 self.assign(var, e)
 
@@ -670,6 +747,46 @@ class _Gen:
         self.emit(f"# no numpy form for {type(op).__name__}: PyTensor's Python implementation\n"
                   f"{lhs} = {call}", outs, names, effect=True)
         return [_Expr(n, names={n}, dtype=_out_dtype(v)) for n, v in zip(outs, node.outputs)]
+
+    def function_source(self, fgraph, name: str, input_names: Sequence[str],
+                         tuple_return: bool = True) -> str:
+        """Translate ``fgraph`` into the text of ``def name(...)`` (helpers and
+        imports are collected on ``self``)."""
+        for n in (*input_names, name):
+            self._take(n)
+        for var, n in zip(fgraph.inputs, input_names):
+            dt = _out_dtype(var)
+            self.env[var] = _Expr(n, names={n}, dtype=dt if dt is not None else None)
+        nodes = fgraph.toposort()
+        self.outputs = set(fgraph.outputs)
+        self.count_uses(nodes, fgraph.outputs)
+        self.translate_nodes(nodes)
+
+        results = []
+        for out in fgraph.outputs:
+            e = self.expr(out)
+            dt = _out_dtype(out)
+            if dt is not None and e.weak and not _dtype_matches(e.dtype, dt):
+                e = _strong(e, dt)
+            if e.is_literal:
+                e = _strong(e, dt)
+            results.append(e)
+
+        # dead-code elimination (e.g. an AllocEmpty whose Gemv ignores it)
+        needed = set().union(*[e.names for e in results]) if results else set()
+        kept = []
+        for st in reversed(self.stmts):
+            if st.effect or (st.defines & needed):
+                kept.append(st)
+                needed |= st.uses
+        kept.reverse()
+        lines = [ln for st in kept for ln in st.text.split("\n")]
+        if tuple_return:
+            ret = "return (" + ", ".join(e.text for e in results) + ("," if len(results) == 1 else "") + ")"
+        else:
+            ret = "return " + results[0].text
+        body = [f"    {ln}" for ln in lines] + [f"    {ret}"]
+        return f"def {name}({', '.join(input_names)}):\n" + "\n".join(body)
 
     def count_uses(self, nodes, outputs) -> None:
         for node in nodes:
@@ -750,8 +867,8 @@ def _tmpl_rule(tmpl_or_factory):
     return rule
 
 
-def _scipy_rule(func: str, nargs: int, prefix_args: str = ""):
-    tmpl = _Tmpl(f"scipy.special.{func}({prefix_args}" + ", ".join(
+def _scipy_rule(func: str, nargs: int):
+    tmpl = _Tmpl(f"scipy.special.{func}(" + ", ".join(
         f"{{{i}}}" for i in range(nargs)) + ")")
 
     def rule(g, op, args, out_dtypes):
@@ -799,6 +916,12 @@ def _rule_softplus(g, op, args, out_dtypes):
     # log(1 + exp(x)) without overflow; agrees with PyTensor's piecewise form
     # to within an ulp.
     return [_apply(_Tmpl("np.logaddexp(0, {0})"), args, out_dtypes[0])]
+
+
+def _rule_sigmoid(g, op, args, out_dtypes):
+    # 1 / (1 + exp(-x)) in numpy only, with full relative accuracy in both tails
+    # (the tanh form loses it for large negative x).
+    return [_apply(_Tmpl("np.exp(-np.logaddexp(0, np.negative({0})))"), args, out_dtypes[0])]
 
 
 def _rule_log1mexp(g, op, args, out_dtypes):
@@ -912,13 +1035,14 @@ def _register_scalar_rules() -> None:
                "GammaIncInv": ("gammaincinv", 2), "GammaIncCInv": ("gammainccinv", 2),
                "Jv": ("jv", 2), "J0": ("j0", 1), "J1": ("j1", 1), "I0": ("i0", 1),
                "I1": ("i1", 1), "Ive": ("ive", 2), "Kve": ("kve", 2),
-               "Sigmoid": ("expit", 1), "BetaInc": ("betainc", 3),
+               "BetaInc": ("betainc", 3),
                "BetaIncInv": ("betaincinv", 3), "Hyp2F1": ("hyp2f1", 4),
                "Owens_t": ("owens_t", 2), "NdtriExp": ("ndtri_exp", 1)}
     for name, (fn, n) in special.items():
         reg(psm, name, _scipy_rule(fn, n))
     reg(psm, "TriGamma", _rule_trigamma)
     reg(psm, "Softplus", _rule_softplus)
+    reg(psm, "Sigmoid", _rule_sigmoid)
     reg(psm, "Log1mexp", _rule_log1mexp)
     try:
         from pytensor.tensor.math import MulWithoutZeros
@@ -1401,7 +1525,8 @@ def _rule_eye(g, node):
 def _matmul_expr(g, a_var, b_var, out_dt) -> _Expr:
     a = _strong(g.expr(a_var), a_var.type.dtype)
     b = _strong(g.expr(b_var), b_var.type.dtype)
-    return _apply(_binop("@", P_MUL), [a, b], out_dt)
+    e = _apply(_binop("@", P_MUL), [a, b], out_dt)
+    return g.cse_lookup(e) or e  # e.g. a Gemm reusing a product computed by a Dot22
 
 
 def _rule_dot(g, node):
@@ -1943,48 +2068,6 @@ def _ensure_rules() -> None:
 # ---------------------------------------------------------------------------
 
 
-def _function_source(self: _Gen, fgraph, name: str, input_names: Sequence[str],
-                     tuple_return: bool = True) -> str:
-    """Translate ``fgraph`` into the text of ``def name(...)`` (helpers and
-    imports are collected on ``self``)."""
-    self.taken.update(input_names)
-    self.taken.add(name)
-    for var, n in zip(fgraph.inputs, input_names):
-        dt = _out_dtype(var)
-        self.env[var] = _Expr(n, names={n}, dtype=dt if dt is not None else None)
-    nodes = fgraph.toposort()
-    self.outputs = set(fgraph.outputs)
-    self.count_uses(nodes, fgraph.outputs)
-    self.translate_nodes(nodes)
-
-    results = []
-    for out in fgraph.outputs:
-        e = self.expr(out)
-        dt = _out_dtype(out)
-        if dt is not None and e.weak and not _dtype_matches(e.dtype, dt):
-            e = _strong(e, dt)
-        if e.is_literal:
-            e = _strong(e, dt)
-        results.append(e)
-
-    # dead-code elimination (e.g. an AllocEmpty whose Gemv ignores it)
-    needed = set().union(*[e.names for e in results]) if results else set()
-    kept = []
-    for st in reversed(self.stmts):
-        if st.effect or (st.defines & needed):
-            kept.append(st)
-            needed |= st.uses
-    kept.reverse()
-    lines = [ln for st in kept for ln in st.text.split("\n")]
-    if tuple_return:
-        ret = "return (" + ", ".join(e.text for e in results) + ("," if len(results) == 1 else "") + ")"
-    else:
-        ret = "return " + results[0].text
-    body = [f"    {ln}" for ln in lines] + [f"    {ret}"]
-    return f"def {name}({', '.join(input_names)}):\n" + "\n".join(body)
-
-
-_Gen.function_source = _function_source
 
 
 def _input_names(fgraph, input_names) -> list[str]:
