@@ -24,6 +24,7 @@ import pytensor.tensor as pt
 
 from . import structure, transforms
 from .backend.compile import compile_graph
+from .backend.tiered import Tiered
 from .cache import MISS, Cache, Specialization, Stats
 from .errors import AutodiffError, InternalError
 from .trace import Trace, flatten_call, trace as run_trace
@@ -153,8 +154,19 @@ class Transformed:
                                     name=_fname(self.original, self.kind))
         self.stats.last_compile_seconds = seconds
         fill = self._filler(tr, wrt_idx, wrt_tree, args, kwargs, direction)
-        return Specialization(fn, fill, guard_flag is not None, tr, compiled_outs, extra_inputs, seconds,
+        spec = Specialization(fn, fill, guard_flag is not None, tr, compiled_outs, extra_inputs, seconds,
                               tuple(tr.externals), tuple(v for v, _ in wrt_tree or ()))
+        if self.mode is None:  # default: numpy code now, Numba later if it pays
+            def install(f, spec=spec):
+                spec.fn = f
+
+            def upgraded(backend):
+                self.stats.upgrades += 1
+
+            spec.tiering = Tiered(tr.all_inputs + extra_inputs, compiled_outs, _fname(self.original, self.kind),
+                                  fn, install, upgraded)
+            spec.fn = spec.tiering
+        return spec
 
     # -- which leaves are differentiated -------------------------------------------------
     def _wrt_leaves(self, tr: Trace, args, kwargs):

@@ -29,6 +29,7 @@ class Specialization:
     compile_seconds: float = 0.0
     externals: tuple = ()  # context.External: outside values re-read on every call
     wrt_values: tuple = ()  # the differentiated arguments as traced (their structure)
+    tiering: Any = None  # backend.tiered.Tiered while the default mode may upgrade
 
     def run(self, inputs, direction=()):
         if self.externals:
@@ -70,6 +71,7 @@ class Stats:
     guard_failures: int = 0
     specializations: int = 0
     verifications: int = 0
+    upgrades: int = 0  # specializations switched to the compiled tier
     last_trace_seconds: float = 0.0
     last_compile_seconds: float = 0.0
 

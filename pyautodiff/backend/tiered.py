@@ -1,0 +1,95 @@
+"""Tiered execution: serve calls at once, switch to compiled code when it pays.
+
+PyTensor's Numba backend runs many gradients faster than numpy but takes
+seconds (tens of seconds on a cold cache) to compile a new graph.  The
+default mode therefore starts every specialization on generated numpy code
+(built in milliseconds) and times its first calls; when a call costs enough
+that compiled code could win (``MIN_SECONDS``), the same graph is compiled
+with Numba in a background thread, timed on the recorded inputs, and swapped
+in only if it is faster.  The swap is one attribute assignment, so a call
+never waits for it.
+
+``PYAUTODIFF_TIERED=0`` disables the upgrade; an explicit ``mode=`` too.
+
+Example::
+
+    fn = Tiered(inputs, outputs, name, fast_fn, install=lambda f: setattr(spec, "fn", f))
+    spec.fn = fn            # measuring wrapper, replaced after MEASURE_CALLS calls
+"""
+from __future__ import annotations
+
+import os
+import statistics
+import threading
+import time
+
+MEASURE_CALLS = 5
+MIN_SECONDS = 50e-6  # below this per call, interpretive overhead dominates either way
+SECOND_TIER = "numba"
+_REQUIRED_SPEEDUP = 1.1
+
+
+def enabled() -> bool:
+    return os.environ.get("PYAUTODIFF_TIERED", "1").strip().lower() not in ("0", "false", "no", "off")
+
+
+class Tiered:
+    """A measuring wrapper around the first-tier function of one specialization."""
+
+    def __init__(self, inputs, outputs, name, fast_fn, install, on_upgrade=None):
+        self.inputs, self.outputs, self.name = inputs, outputs, name
+        self.fast = fast_fn
+        self.install = install  # replaces the specialization's function
+        self.on_upgrade = on_upgrade
+        self.samples: list[float] = []
+        self.sample_args = None
+        self.thread: threading.Thread | None = None
+        self.outcome = "measuring"
+
+    def __call__(self, *args):
+        t0 = time.perf_counter()
+        out = self.fast(*args)
+        self.samples.append(time.perf_counter() - t0)
+        if len(self.samples) >= MEASURE_CALLS:
+            self.install(self.fast)  # stop measuring: later calls go straight to the function
+            per_call = statistics.median(self.samples)
+            if per_call >= MIN_SECONDS and enabled():
+                self.sample_args = args
+                self.outcome = "compiling"
+                self.thread = threading.Thread(target=self._upgrade, args=(per_call,), daemon=True,
+                                               name=f"pyautodiff-{SECOND_TIER}-{self.name}")
+                self.thread.start()
+            else:
+                self.outcome = "kept numpy (cheap calls)"
+        return out
+
+    def _upgrade(self, fast_per_call):
+        from .compile import compile_graph
+
+        try:
+            fn, _ = compile_graph(self.inputs, self.outputs, mode=SECOND_TIER, name=self.name)
+            fn(*self.sample_args)  # first call: Numba may still JIT here
+            runs = []
+            for _ in range(5):
+                t0 = time.perf_counter()
+                fn(*self.sample_args)
+                runs.append(time.perf_counter() - t0)
+        except Exception as exc:  # a graph Numba cannot compile stays on numpy
+            self.outcome = f"kept numpy ({SECOND_TIER} failed: {type(exc).__name__})"
+            return
+        compiled = min(runs)
+        fast = min(self.samples)
+        if compiled * _REQUIRED_SPEEDUP < fast:
+            self.install(fn)
+            self.outcome = f"{SECOND_TIER} ({fast / compiled:.2f}x faster)"
+            if self.on_upgrade is not None:
+                self.on_upgrade(SECOND_TIER)
+        else:
+            self.outcome = f"kept numpy ({SECOND_TIER} not faster: {compiled * 1e6:.0f} us vs {fast * 1e6:.0f} us)"
+        self.sample_args = None
+
+    def wait(self, timeout=None) -> str:
+        """Wait for a background upgrade to finish (tests, benchmarks); returns the outcome."""
+        if self.thread is not None:
+            self.thread.join(timeout)
+        return self.outcome

@@ -1,0 +1,8 @@
+"""Test-session settings.
+
+Background Numba compiles of the tiered default mode would compete with the
+tests for CI's two cores; tests/test_tiered.py turns tiering on explicitly.
+"""
+import os
+
+os.environ.setdefault("PYAUTODIFF_TIERED", "0")

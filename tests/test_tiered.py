@@ -1,0 +1,45 @@
+"""The default mode upgrades a hot specialization to Numba in the background."""
+import numpy as np
+
+import pyautodiff as ad
+from pyautodiff.backend import tiered
+
+from test_examples import nll, nll_grad_by_hand
+from helpers import assert_close
+
+
+def test_upgrade_to_numba_keeps_results_exact(monkeypatch):
+    monkeypatch.setenv("PYAUTODIFF_TIERED", "1")
+    monkeypatch.setattr(tiered, "MIN_SECONDS", 0.0)  # upgrade even this small problem
+    monkeypatch.setattr(tiered, "_REQUIRED_SPEEDUP", 0.0)  # and install it whatever its speed
+    rng = np.random.default_rng(0)
+    W, b, X, y = rng.normal(size=(3, 4)), rng.normal(size=3), rng.normal(size=(20, 4)), rng.integers(0, 3, 20)
+    g = ad.grad(nll, wrt=("W", "b"))
+    for _ in range(tiered.MEASURE_CALLS):
+        g(W, b, X, y)
+    spec = g._last_spec
+    outcome = spec.tiering.wait(timeout=600)
+    assert outcome.startswith("numba"), outcome
+    assert not isinstance(spec.fn, tiered.Tiered) and spec.fn is not spec.tiering.fast
+    assert g.stats.upgrades == 1
+    W2 = W + 0.5
+    gW, gb = g(W2, b, X, y)
+    hW, hb = nll_grad_by_hand(W2, b, X, y)
+    assert_close(gW, hW, rtol=1e-12, atol=1e-14)
+    assert_close(gb, hb, rtol=1e-12, atol=1e-14)
+
+
+def test_cheap_calls_stay_on_numpy(monkeypatch):
+    monkeypatch.setenv("PYAUTODIFF_TIERED", "1")
+    g = ad.grad(lambda x1, x2: np.log(x1) + x1 * x2, wrt=(0, 1))
+    for _ in range(tiered.MEASURE_CALLS + 1):
+        g(2.0, 5.0)
+    spec = g._last_spec
+    assert spec.tiering.wait() == "kept numpy (cheap calls)"
+    assert spec.fn is spec.tiering.fast
+
+
+def test_explicit_mode_does_not_tier():
+    g = ad.grad(lambda x: np.sum(x ** 2), mode="numpy")
+    g(np.ones(3))
+    assert g._last_spec.tiering is None
