@@ -1,15 +1,17 @@
-"""Benchmarks: pyautodiff's gradients against hand-written numpy and bare PyTensor.
+"""Benchmarks: pyautodiff against hand-written numpy, bare PyTensor, autograd and JAX.
 
-Usage (one BLAS thread, as the README's figures)::
+Usage (figures in the README were made with one BLAS thread)::
 
-    OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 python benchmarks/run.py [--json out.json]
-        [--problems seed,loglinear] [--modes numpy,c,numba]
+    OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 python benchmarks/run.py [--json out.json] [--quick]
 
-For each problem it reports, measured in this one run: the steady-state time
-per gradient call (median of repeats) of the hand-written numpy gradient, of
-pyautodiff in each backend mode, and of a bare ``pytensor.function`` of the
-same traced graph (C backend, inputs passed without checks); the ratios to
-hand-written; and the first-call latency (trace + rewrite + build).
+Per problem, measured in this one run: steady-state time per call (median of
+repeated batches) of the hand-written numpy derivative, pyautodiff (default
+mode, after its background upgrade settled), its first tier (generated numpy
+code), a bare ``pytensor.function`` of the same traced graph in PyTensor's
+default (Numba) mode, and, when installed (``pip install .[bench]``),
+autograd and ``jax.jit`` with float64; ratios to hand-written; the
+gradient/value cost ratio; first-call latency in a new process with a cold
+and a warm PyTensor cache; and a full L-BFGS-B fit of the log-linear model.
 """
 from __future__ import annotations
 
@@ -18,45 +20,30 @@ import json
 import os
 import platform
 import statistics
+import subprocess
 import sys
+import tempfile
 import time
 
 import numpy as np
 
-sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(HERE, ".."))
+sys.path.insert(0, HERE)
 
 import pyautodiff as ad  # noqa: E402
-from pyautodiff.demo import loglinear_data, nll, nll_grad_by_hand, seed_function  # noqa: E402
+from problems import problems  # noqa: E402
 
 
-def _seed_problem():
-    args = (2.0, 5.0)
-
-    def hand(x1, x2):
-        return 1.0 / x1 + x2, x1 - np.cos(x2)
-
-    return dict(name="seed f(x1,x2)", f=seed_function, wrt=(0, 1), args=args, hand=hand)
-
-
-def _loglinear_problem():
-    W, b, X, y = loglinear_data()
-    return dict(name="log-linear N=1000 D=100 K=10", f=nll, wrt=(0, 1), args=(W, b, X, y),
-                hand=nll_grad_by_hand)
-
-
-PROBLEMS = {"seed": _seed_problem, "loglinear": _loglinear_problem}
-
-
-def per_call(fn, args, min_time=0.3, repeats=7):
-    """Median seconds per call over ``repeats`` batches of at least ``min_time`` total."""
+def per_call(fn, args, min_time=0.2, repeats=7):
+    """Median seconds per call over ``repeats`` batches."""
     fn(*args)
     n = 1
     while True:
         t0 = time.perf_counter()
         for _ in range(n):
             fn(*args)
-        dt = time.perf_counter() - t0
-        if dt > min_time / repeats or n > 1_000_000:
+        if time.perf_counter() - t0 > min_time / repeats or n > 100_000:
             break
         n *= 4
     times = []
@@ -68,74 +55,233 @@ def per_call(fn, args, min_time=0.3, repeats=7):
     return statistics.median(times)
 
 
-def bare_pytensor(problem, mode="c"):
-    """A pytensor.function of the very graph pyautodiff traced, called without checks."""
+def _transform(p, **kw):
+    f = p["make"](np)
+    return getattr(ad, p["kind"])(f, wrt=p["wrt"], **kw)
+
+
+def _call_args(p):
+    return p["args"] + ((p["direction"],) if "direction" in p else ())
+
+
+def ours(p):
+    g = _transform(p)
+    args = _call_args(p)
+    for _ in range(6):
+        g(*args)
+    if g._last_spec.tiering is not None:
+        g._last_spec.tiering.wait(timeout=900)
+    return per_call(g, args), g._last_spec.tiering.outcome if g._last_spec.tiering else "numpy"
+
+
+def ours_numpy_tier(p):
+    g = _transform(p, mode="numpy")
+    return per_call(g, _call_args(p))
+
+
+def bare_pytensor(p):
+    """The traced graph, differentiated by PyTensor, compiled in its default mode, no input checks."""
     import pytensor
 
-    from pyautodiff.backend.compile import _PYTENSOR_MODES
-
-    tr = ad.trace(problem["f"], *problem["args"])
-    wrt = [tr.inputs[i] for i in problem["wrt"]]
-    grads = pytensor.grad(tr.outputs[0], wrt)
-    fn = pytensor.function(tr.inputs, grads, mode=_PYTENSOR_MODES[mode]())
+    g = _transform(p, mode="numpy")
+    spec = g.specialization_for(*_call_args(p))
+    fn = pytensor.function(spec.trace.all_inputs + spec.extra_inputs, spec.outputs)
     fn.trust_input = True
-    inputs = [np.asarray(x) for x in problem["args"]]
-    return fn, inputs
+    inputs = [np.asarray(a) for a in _call_args(p) if not isinstance(a, (int, str))]
+    leaves: list = []
+    from pyautodiff import structure
+
+    for a in _call_args(p):
+        structure.flatten(a, leaves)
+    inputs = [np.asarray(x) for x in leaves]
+    return per_call(fn, inputs)
 
 
-def run(problems, modes):
+def value_only(p):
+    g = ad.function(p["make"](np))
+    return per_call(g, p["args"])
+
+
+def autograd_time(p):
+    try:
+        import autograd
+        import autograd.numpy as anp
+    except ImportError:
+        return None
+    f = p["make"](anp)
+    wrt = p["wrt"]
+    if p["kind"] == "grad":
+        g = autograd.grad(f, wrt) if not isinstance(wrt, tuple) else _multi(autograd.grad, f, wrt)
+        return per_call(g, p["args"])
+    if p["kind"] == "hvp":
+        hvp = autograd.hessian_vector_product(f, wrt)
+        return per_call(hvp, _call_args(p))
+    if p["kind"] == "hessian":
+        return per_call(autograd.hessian(f, wrt), p["args"])
+    return None
+
+
+def _multi(grad, f, wrt):
+    gs = [grad(f, i) for i in wrt]
+    return lambda *a: tuple(g(*a) for g in gs)
+
+
+def jax_time(p):
+    try:
+        import jax
+        import jax.numpy as jnp
+    except ImportError:
+        return None
+    jax.config.update("jax_enable_x64", True)
+    f = p["make"](jnp)
+    wrt = p["wrt"]
+    args = tuple(jnp.asarray(a) if isinstance(a, np.ndarray) else a for a in _call_args(p))
+    if p["kind"] == "grad":
+        g = jax.jit(jax.grad(f, argnums=wrt))
+    elif p["kind"] == "hvp":
+        grad = jax.grad(f, argnums=wrt)
+
+        def hvp(*a):
+            *xs, v = a
+            return jax.jvp(lambda w: grad(*([w] + list(xs[1:]))), (xs[0],), (v,))[1]
+
+        g = jax.jit(hvp)
+    else:
+        g = jax.jit(jax.hessian(f, argnums=wrt))
+
+    def run(*a):
+        out = g(*a)
+        jax.block_until_ready(out)
+        return out
+
+    return per_call(run, args)
+
+
+_FIRST_CALL_SCRIPT = """
+import sys, time, os
+sys.path.insert(0, {root!r}); sys.path.insert(0, {here!r})
+import numpy as np, pyautodiff as ad
+from problems import problems
+p = [q for q in problems() if q["key"] == {key!r}][0]
+g = getattr(ad, p["kind"])(p["make"](np), wrt=p["wrt"])
+args = p["args"] + ((p["direction"],) if "direction" in p else ())
+t0 = time.perf_counter(); g(*args); print(time.perf_counter() - t0)
+"""
+
+
+def first_call(key, compiledir):
+    env = dict(os.environ, PYTENSOR_FLAGS=f"compiledir={compiledir}")
+    script = _FIRST_CALL_SCRIPT.format(root=os.path.join(HERE, ".."), here=HERE, key=key)
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env, timeout=900)
+    try:
+        return float(out.stdout.strip().splitlines()[-1])
+    except (ValueError, IndexError):
+        return float("nan")
+
+
+def lbfgs_fit():
+    import scipy.optimize as so
+
+    from pyautodiff.demo import loglinear_data
+
+    W, b, X, y = loglinear_data()
+    nll = problems()[2]["make"](np)
+    hand = problems()[2]["hand"]
+    K, D = W.shape
+
+    def loss(params, X, y):
+        return nll(params[0], params[1], X, y)
+
+    t0 = time.perf_counter()
+    res = ad.minimize(loss, (W, b), args=(X, y), method="L-BFGS-B", verify=False)
+    first_t = time.perf_counter() - t0  # includes tracing and building
+    t0 = time.perf_counter()
+    res = ad.minimize(loss, (W, b), args=(X, y), method="L-BFGS-B", verify=False)
+    ours_t = time.perf_counter() - t0  # a refit: compiled code reused
+
+    def fg(z):
+        Wz, bz = z[:K * D].reshape(K, D), z[K * D:]
+        gW, gb = hand(Wz, bz, X, y)
+        return nll(Wz, bz, X, y), np.concatenate([gW.ravel(), gb])
+
+    t0 = time.perf_counter()
+    ref = so.minimize(fg, np.concatenate([W.ravel(), b]), jac=True, method="L-BFGS-B")
+    hand_t = time.perf_counter() - t0
+    return {"ours_s": ours_t, "first_fit_s": first_t, "hand_s": hand_t, "ratio": ours_t / hand_t,
+            "nit": res.nit, "nit_hand": ref.nit,
+            "fun": float(res.fun), "fun_hand": float(ref.fun)}
+
+
+def run(quick=False):
     rows = []
-    for key in problems:
-        p = PROBLEMS[key]()
-        hand = per_call(p["hand"], p["args"])
-        row = {"problem": p["name"], "hand_us": hand * 1e6}
-        for mode in modes:
-            g = ad.grad(p["f"], wrt=p["wrt"], mode=mode)
-            t0 = time.perf_counter()
-            g(*p["args"])
-            row[f"first_call_s[{mode}]"] = time.perf_counter() - t0
-            t = per_call(g, p["args"])
-            row[f"ad_us[{mode}]"] = t * 1e6
-            row[f"ratio_to_hand[{mode}]"] = t / hand
-        fn, inputs = bare_pytensor(p, "c")
-        bare = per_call(fn, inputs)
-        row["bare_pytensor_c_us"] = bare * 1e6
-        row["bare_ratio_to_hand"] = bare / hand
+    for p in problems():
+        row = {"key": p["key"], "problem": p["name"]}
+        row["hand_us"] = per_call(p["hand"], p["args"]) * 1e6 if p["hand"] else None
+        t, outcome = ours(p)
+        row["ours_us"], row["tier"] = t * 1e6, outcome
+        row["numpy_tier_us"] = ours_numpy_tier(p) * 1e6
+        row["bare_pytensor_us"] = bare_pytensor(p) * 1e6
+        if p["kind"] == "grad":
+            row["grad_over_value"] = row["ours_us"] / (value_only(p) * 1e6)
+        a = autograd_time(p)
+        row["autograd_us"] = a * 1e6 if a else None
+        j = jax_time(p)
+        row["jax_us"] = j * 1e6 if j else None
+        if not quick:
+            with tempfile.TemporaryDirectory() as d:
+                row["first_cold_s"] = first_call(p["key"], d)
+                row["first_warm_s"] = first_call(p["key"], d)
         rows.append(row)
+        print(f"  measured {p['name']}", file=sys.stderr)
     return rows
 
 
-def markdown(rows, modes):
-    head = ["problem", "hand-written", *[f"pyautodiff {m}" for m in modes], "bare PyTensor (C)",
-            *[f"first call {m}" for m in modes]]
-    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+def _fmt(us, hand):
+    if us is None:
+        return "—"
+    text = f"{us:.1f} µs" if us < 1000 else f"{us / 1000:.2f} ms"
+    return f"{text} ({us / hand:.2f}x)" if hand else text
+
+
+def markdown(rows, fit):
+    head = ["problem", "hand-written", "pyautodiff", "(numpy tier)", "bare PyTensor", "autograd", "jax.jit",
+            "grad/value", "first call cold / warm"]
+    out = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for r in rows:
-        cells = [r["problem"], f"{r['hand_us']:.1f} us"]
-        cells += [f"{r[f'ad_us[{m}]']:.1f} us ({r[f'ratio_to_hand[{m}]']:.2f}x)" for m in modes]
-        cells += [f"{r['bare_pytensor_c_us']:.1f} us ({r['bare_ratio_to_hand']:.2f}x)"]
-        cells += [f"{r[f'first_call_s[{m}]']:.2f} s" for m in modes]
-        lines.append("| " + " | ".join(cells) + " |")
-    return "\n".join(lines)
+        hand = r["hand_us"]
+        first = (f"{r['first_cold_s']:.2f} s / {r['first_warm_s']:.2f} s" if "first_cold_s" in r else "—")
+        gv = f"{r['grad_over_value']:.2f}" if r.get("grad_over_value") else "—"
+        out.append("| " + " | ".join([r["problem"], _fmt(hand, None), _fmt(r["ours_us"], hand),
+                                      _fmt(r["numpy_tier_us"], hand), _fmt(r["bare_pytensor_us"], hand),
+                                      _fmt(r["autograd_us"], hand), _fmt(r["jax_us"], hand), gv, first]) + " |")
+    if fit:
+        out.append("")
+        out.append(f"Full L-BFGS-B fit of the log-linear model: pyautodiff {fit['ours_s'] * 1e3:.0f} ms "
+                   f"({fit['nit']} iterations; the first fit, including tracing and building, "
+                   f"{fit['first_fit_s'] * 1e3:.0f} ms) vs scipy with the hand-written gradient "
+                   f"{fit['hand_s'] * 1e3:.0f} ms ({fit['nit_hand']} iterations): ratio {fit['ratio']:.2f}.")
+    return "\n".join(out)
 
 
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--problems", default=",".join(PROBLEMS))
-    ap.add_argument("--modes", default="numpy,c")
     ap.add_argument("--json", default=None)
+    ap.add_argument("--quick", action="store_true", help="skip first-call subprocess measurements")
     a = ap.parse_args(argv)
-    problems, modes = a.problems.split(","), a.modes.split(",")
-    rows = run(problems, modes)
     import pytensor
 
-    machine = (f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, Python "
-               f"{platform.python_version()}, numpy {np.__version__}, pytensor {pytensor.__version__}, "
+    rows = run(a.quick)
+    fit = lbfgs_fit()
+    machine = (f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, "
+               f"numpy {np.__version__}, pytensor {pytensor.__version__}, "
                f"OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS', 'unset')}")
     print(f"Machine: {machine}\n")
-    print(markdown(rows, modes))
+    print(markdown(rows, fit))
+    tiers = ", ".join(f"{r['key']}: {r['tier']}" for r in rows)
+    print(f"\nTier reached by pyautodiff's default mode: {tiers}")
     if a.json:
         with open(a.json, "w") as fh:
-            json.dump({"machine": machine, "rows": rows}, fh, indent=2)
+            json.dump({"machine": machine, "rows": rows, "lbfgs_fit": fit}, fh, indent=2)
 
 
 if __name__ == "__main__":

@@ -34,7 +34,12 @@ _WITH_DIRECTION = {"hvp", "jvp", "vjp"}
 
 
 def _as_input(x):
-    return x if type(x) is np.ndarray else np.asarray(x)
+    # Python floats become numpy float64 scalars: the generated code computes
+    # with them far faster than with 0-d arrays (compiled tiers convert back).
+    t = type(x)
+    if t is np.ndarray:
+        return x
+    return np.float64(x) if t is float else np.asarray(x)
 
 
 class Transformed:

@@ -62,6 +62,33 @@ class Params:
         return out
 
 
+_TRANSFORMS: dict = {}  # (f, structure, mode, verify) -> transformations of the flat objective
+_MAX_CACHED = 64
+
+
+def _transforms(f, params: "Params", mode, verify):
+    """value_and_grad / hvp / hessian of ``f`` on the flat vector, reused across fits."""
+    leaves: list = []
+    try:
+        key = (f, structure.flatten(params.template, leaves), mode, repr(verify))
+        hash(key)
+    except TypeError:  # unhashable objective: no reuse
+        key = None
+    hit = _TRANSFORMS.get(key) if key is not None else None
+    if hit is None:
+        f_flat = _flat_objective(f, params)
+        hit = {
+            "vg": api.value_and_grad(f_flat, wrt=0, mode=mode, verify=_verify_setting(verify)),
+            "hvp": api.hvp(f_flat, wrt=0, mode=mode),
+            "hessian": api.hessian(f_flat, wrt=0, mode=mode),
+        }
+        if key is not None:
+            if len(_TRANSFORMS) >= _MAX_CACHED:
+                _TRANSFORMS.pop(next(iter(_TRANSFORMS)))
+            _TRANSFORMS[key] = hit
+    return hit
+
+
 def _flat_objective(f, params: Params):
     unflatten = params.unflatten
 
@@ -124,9 +151,9 @@ def minimize(f, x0, args=(), method="L-BFGS-B", *, bounds=None, constraints=(), 
             raise AutodiffError(f"ad.minimize derives {key}; call scipy.optimize.minimize to pass your own")
         kwargs.pop(key, None)
     params = Params(x0)
-    f_flat = _flat_objective(f, params)
     m = (method or "").lower() if isinstance(method, str) else method
-    vg = api.value_and_grad(f_flat, wrt=0, mode=mode, verify=_verify_setting(verify))
+    transforms = _transforms(f, params, mode, verify)
+    vg = transforms["vg"]
     show = _Progress(progress)
 
     def fun(z, *a):
@@ -143,10 +170,10 @@ def minimize(f, x0, args=(), method="L-BFGS-B", *, bounds=None, constraints=(), 
     else:
         objective = fun_only
     if m in _NEEDS_HESS:
-        hess = api.hessian(f_flat, wrt=0, mode=mode)
+        hess = transforms["hessian"]
         extra["hess"] = lambda z, *a: np.asarray(hess(z, *a), dtype=float)
     elif m in _USES_HESSP:
-        hvp = api.hvp(f_flat, wrt=0, mode=mode)
+        hvp = transforms["hvp"]
         extra["hessp"] = lambda z, p, *a: np.asarray(hvp(z, *a, np.asarray(p, dtype=float)), dtype=float)
 
     def cb(*cb_args, **cb_kwargs):
@@ -172,9 +199,8 @@ class _Memo:
 
     def __init__(self, f, x0, mode, verify):
         self.params = Params(x0)
-        f_flat = _flat_objective(f, self.params)
-        self.vg = api.value_and_grad(f_flat, wrt=0, mode=mode, verify=_verify_setting(verify))
-        self.hvp = api.hvp(f_flat, wrt=0, mode=mode)
+        transforms = _transforms(f, self.params, mode, verify)
+        self.vg, self.hvp = transforms["vg"], transforms["hvp"]
         self._x = None
 
     def _eval(self, z, args):

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import time
 
+import numpy as np
 import pytensor
 from pytensor.compile.mode import Mode, get_mode
 from pytensor.graph.fg import FunctionGraph
@@ -53,8 +54,24 @@ def compile_graph(inputs, outputs, mode=None, name="f"):
             pmode = mode
         f = pytensor.function(inputs, outputs, mode=pmode, on_unused_input="ignore")
         f.trust_input = True  # we pass exactly-typed arrays ourselves
-        fn = f
+        fn = _scalars_as_arrays(f, inputs)
     return fn, time.perf_counter() - start
+
+
+def _scalars_as_arrays(f, inputs):
+    """Compiled functions take 0-d arrays where we pass numpy scalars."""
+    scalar_positions = [i for i, v in enumerate(inputs) if v.ndim == 0]
+    if not scalar_positions:
+        return f
+
+    def call(*args):
+        args = list(args)
+        for i in scalar_positions:
+            args[i] = np.asarray(args[i])
+        return f(*args)
+
+    call.pytensor_function = f
+    return call
 
 
 def optimized_fgraph(inputs, outputs):

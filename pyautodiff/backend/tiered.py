@@ -24,7 +24,7 @@ import threading
 import time
 
 MEASURE_CALLS = 5
-MIN_SECONDS = 50e-6  # below this per call, interpretive overhead dominates either way
+MIN_SECONDS = 5e-6  # below this per call, Python overhead dominates either way
 SECOND_TIER = "numba"
 _REQUIRED_SPEEDUP = 1.1
 
