@@ -212,6 +212,30 @@ def lbfgs_fit():
             "fun": float(res.fun), "fun_hand": float(ref.fun)}
 
 
+def overheads():
+    """Guards and verification on the hot path, as ratios (issues: guards, verification)."""
+    p = problems()[2]  # log-linear
+    nll = p["make"](np)
+
+    def guarded(W, b, X, y):
+        if b[0] > -1e300:  # a data-dependent branch: one guard, always true
+            return nll(W, b, X, y)
+        return 0.0 * nll(W, b, X, y)
+
+    plain = ad.grad(nll, wrt=(0, 1), mode="numpy")
+    with_guard = ad.grad(guarded, wrt=(0, 1), mode="numpy")
+    t_plain = per_call(plain, p["args"], min_time=1.0, repeats=11)
+    t_guard = per_call(with_guard, p["args"], min_time=1.0, repeats=11)
+    seed = problems()[0]
+    f = seed["make"](np)
+    off = ad.grad(f, wrt=(0, 1), mode="numpy")
+    t_off = per_call(off, seed["args"], min_time=1.0, repeats=11)
+    off._verify = None  # the hook removed entirely: what "off" is compared with
+    t_none = per_call(off, seed["args"], min_time=1.0, repeats=11)
+    return {"guarded_us": t_guard * 1e6, "unguarded_us": t_plain * 1e6, "guard_ratio": t_guard / t_plain,
+            "verify_off_us": t_off * 1e6, "no_hook_us": t_none * 1e6, "verify_off_ratio": t_off / t_none}
+
+
 def run(quick=False):
     rows = []
     for p in problems():
@@ -272,6 +296,7 @@ def main(argv=None):
 
     rows = run(a.quick)
     fit = lbfgs_fit()
+    over = overheads()
     machine = (f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, "
                f"numpy {np.__version__}, pytensor {pytensor.__version__}, "
                f"OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS', 'unset')}")
@@ -279,9 +304,13 @@ def main(argv=None):
     print(markdown(rows, fit))
     tiers = ", ".join(f"{r['key']}: {r['tier']}" for r in rows)
     print(f"\nTier reached by pyautodiff's default mode: {tiers}")
+    print(f"\nGuards: log-linear gradient with one data-dependent branch {over['guarded_us']:.1f} µs vs "
+          f"{over['unguarded_us']:.1f} µs without (ratio {over['guard_ratio']:.3f}).")
+    print(f"Verification off: seed gradient {over['verify_off_us']:.2f} µs vs {over['no_hook_us']:.2f} µs with "
+          f"the hook removed (ratio {over['verify_off_ratio']:.3f}).")
     if a.json:
         with open(a.json, "w") as fh:
-            json.dump({"machine": machine, "rows": rows, "lbfgs_fit": fit}, fh, indent=2)
+            json.dump({"machine": machine, "rows": rows, "lbfgs_fit": fit, "overheads": over}, fh, indent=2)
 
 
 if __name__ == "__main__":

@@ -107,7 +107,7 @@ class Traced:
     def __bool__(self):
         outcome = bool(self.value)  # numpy's own error for ambiguous truth values
         var = self.var
-        expr = pt.neq(var, 0)
+        expr = var if var.dtype == "bool" else pt.neq(var, 0)
         if var.ndim:
             expr = expr.any()
         context.require().add_guard(expr, outcome, "bool")
@@ -118,7 +118,7 @@ class Traced:
         var = self.var
         if var.ndim:
             var = var.flatten()[0]
-        expr = pt.cast(var, "int64") if var.dtype != "bool" else pt.cast(var, "int64")
+        expr = pt.cast(var, "int64")
         context.require().add_guard(expr, outcome, "int")
         return outcome
 
