@@ -6,8 +6,12 @@ import sys
 
 
 def _coverage(args) -> int:
-    from .coverage import markdown_table
+    from .coverage import markdown_table, update_readme
 
+    if args.update_readme:
+        changed = update_readme(args.update_readme)
+        print(f"{args.update_readme}: {'updated' if changed else 'already up to date'}")
+        return 0
     print(markdown_table())
     return 0
 
@@ -88,7 +92,10 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="python -m pyautodiff", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("demo", help="run the founding examples on built-in data").set_defaults(run=_demo)
-    sub.add_parser("coverage", help="print the table of supported numpy functions").set_defaults(run=_coverage)
+    cov = sub.add_parser("coverage", help="print the table of supported numpy functions")
+    cov.add_argument("--update-readme", metavar="README.md", default=None,
+                     help="rewrite the table between the coverage markers of this file")
+    cov.set_defaults(run=_coverage)
     ex = sub.add_parser("export", help="write a function's derivative as standalone numpy code")
     ex.add_argument("function", help="path/to/module.py:func")
     ex.add_argument("--wrt", default=None, help="comma-separated argument names or positions (default: 0)")

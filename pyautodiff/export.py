@@ -84,6 +84,7 @@ def export_source(g, *args, name: str | None = None, **kwargs) -> str:  # noqa: 
         raise UnsupportedError(f"export_source: {exc}; this graph cannot be written as plain numpy") from exc
 
     body, returned = _split_kernel(source)
+    body, returned = _rename_outputs(body, list(returned), _output_names(g, spec, tr, leaf_names))
     outs = list(returned)
     guard_name = outs.pop() if spec.has_guards else None
 
@@ -232,6 +233,59 @@ def _guard_message(tr):
     first = tr.guards[0]
     return ("these inputs take another path through the original code than the one this code was "
             f"derived for (e.g. {first}); export again for them")
+
+
+def _output_names(g, spec, tr, leaf_names):
+    """Readable names for the kernel's outputs, in order (None: keep the generated one)."""
+    from .api import Transformed
+
+    kind = g.kind
+    n_out = len(tr.outputs)
+    wrt_names = [n for n in leaf_names if any(n == _leaf_name(p) for p in _wrt_paths(g, tr))]
+    if kind == "function":
+        names = ["value"] if n_out == 1 else [f"value{i}" for i in range(n_out)]
+    elif kind in ("grad",):
+        names = [f"grad_{n}" for n in wrt_names]
+    elif kind == "hvp":
+        names = [f"hvp_{n}" for n in wrt_names]
+    elif kind == "value_and_grad":
+        names = ["value"] + [f"grad_{n}" for n in wrt_names]
+    elif kind == "jvp":
+        names = [f"value{i}" if n_out > 1 else "value" for i in range(n_out)] + \
+                [f"tangent{i}" if n_out > 1 else "tangent" for i in range(n_out)]
+    elif kind == "vjp":
+        names = [f"value{i}" if n_out > 1 else "value" for i in range(n_out)] + [f"cotangent_{n}" for n in wrt_names]
+    else:
+        names = []
+    names = names + [None] * (len(spec.outputs) - len(names))
+    if spec.has_guards:
+        names[-1] = "path_ok"
+    return names
+
+
+def _wrt_paths(g, tr):
+    from .trace import _param_names
+
+    wrts = g.wrt if isinstance(g.wrt, tuple) else (g.wrt,)
+    names = _param_names(g.original, len(tr.paths))
+    roots = {names[w] if isinstance(w, int) and w < len(names) else w for w in wrts}
+    return [p for p in tr.paths if p.split("[")[0] in roots]
+
+
+def _rename_outputs(body, returned, names):
+    """Give returned temporaries (t12) readable names, where that is unambiguous."""
+    import re
+
+    text = "\n".join(body)
+    out = list(returned)
+    taken = set(re.findall(r"[A-Za-z_][A-Za-z0-9_]*", text))
+    for i, (old, new) in enumerate(zip(returned, names)):
+        if new is None or not re.fullmatch(r"t\d+", old) or returned.count(old) > 1 or new in taken:
+            continue
+        text = re.sub(rf"\b{old}\b", new, text)
+        taken.add(new)
+        out[i] = new
+    return text.split("\n") if text else [], out
 
 
 def _split_kernel(source):

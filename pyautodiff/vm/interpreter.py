@@ -309,7 +309,9 @@ class Interpreter:
         f.fast[ins.arg] = NULL
 
     def op_STORE_FAST(self, f, ins):
-        f.fast[ins.arg] = f.stack.pop()
+        v = f.fast[ins.arg] = f.stack.pop()
+        if type(v) is Traced and f.is_user_code:
+            _name_after(v, f.decoded.localsplus[ins.arg])
 
     def op_STORE_FAST_LOAD_FAST(self, f, ins):
         f.fast[ins.arg >> 4] = f.stack.pop()
@@ -845,6 +847,13 @@ class Interpreter:
 
     def op_CONVERT_VALUE(self, f, ins):
         f.stack.append(self._CONVERSIONS[ins.arg](f.stack.pop()))
+
+
+def _name_after(t: Traced, local: str) -> None:
+    """Name an unnamed variable after the user's local (readable exported code)."""
+    var = t._var
+    if var.name is None and not local.startswith((".", "_")):
+        var.name = local
 
 
 def _accepts_concrete(fn, args, kwargs) -> bool:
