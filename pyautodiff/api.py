@@ -125,7 +125,7 @@ class Transformed:
             structure.flatten(v, leaves)
         inputs = [_as_input(x) for x in leaves]
         if spec.externals:
-            inputs = spec.with_externals(inputs)
+            inputs = spec.with_externals(inputs, as_traced=True)
             if inputs is None:
                 raise InternalError(f"{self.__name__}: an outside value changed during its own trace")
         if direction is not None:

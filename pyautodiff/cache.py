@@ -49,11 +49,14 @@ class Specialization:
         return self.fill(outs)
 
 
-    def with_externals(self, inputs):
-        """``inputs`` plus the outside values the trace read, or None if one changed kind."""
+    def with_externals(self, inputs, as_traced=False):
+        """``inputs`` plus the outside values the trace read, or None if one changed kind.
+
+        ``as_traced``: use the values the trace itself read (the call that traced
+        must not draw its random numbers twice)."""
         inputs = list(inputs)
         for e in self.externals:
-            v = e.current()
+            v = e.box.value if (as_traced and e.kind == "input") else e.current()
             if v is _MISSING:
                 return None
             if e.kind == "input":

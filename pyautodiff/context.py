@@ -69,6 +69,7 @@ class External:
     expected: Any  # "input": (type, shape, dtype); otherwise the value read
     what: str
     box: Any = None  # the Traced standing for an "input"
+    fresh: bool = False  # a random draw: the trace's own value serves its first call only
 
     def current(self):
         """The value to pass for an input, or _MISSING if the trace does not apply."""
@@ -132,8 +133,13 @@ class TraceContext:
         if known is not None:
             return known.box if known.kind == "input" else value
         t = type(value)
-        if (t is np.ndarray and value.dtype.kind in "biufc" and id(value) not in self.created) or t is float \
-                or (isinstance(value, np.generic) and value.dtype.kind in "fc"):
+        random = key[0] == "random"  # any numeric draw is an input; ints too
+        if random and t is int:  # random.randint: an int64 input, fetched as such
+            value, t = np.int64(value), np.int64
+            fetch = (lambda f: lambda: np.int64(f()))(fetch)
+        numeric_array = t is np.ndarray and value.dtype.kind in "biufc" and (random or id(value) not in self.created)
+        numeric_scalar = t is float or (isinstance(value, np.generic) and value.dtype.kind in ("biufc" if random else "fc"))
+        if numeric_array or numeric_scalar:
             import pytensor.tensor as pt
 
             from .traced import Traced

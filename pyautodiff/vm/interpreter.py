@@ -119,6 +119,8 @@ class Interpreter:
     def call(self, fn, args, kwargs):
         """Call ``fn`` as the traced code would: emulate, lower or run for real."""
         traced = contains_traced(args) or (bool(kwargs) and contains_traced(kwargs))
+        if _is_random_draw(fn):
+            return self._random_draw(fn, args, kwargs, traced)
         if traced:
             entry = registry.lookup(fn)
             if entry is not None:
@@ -165,6 +167,24 @@ class Interpreter:
         if isinstance(fn, functools.partial) and traced:
             return self._emulation_target(fn.func, (*fn.args, *args), True) if not fn.keywords else None
         return None
+
+    def _random_draw(self, fn, args, kwargs, traced):
+        """A random draw becomes a graph input, drawn again on every call."""
+        name = _callable_name(fn)
+        if traced:
+            raise self.ctx.unsupported(
+                f"{name} receives a traced value; draw standard variates and transform them "
+                "instead (e.g. mu + sigma * rng.standard_normal(size))")
+        value = fn(*args, **kwargs)
+        self.ctx.n_draws = getattr(self.ctx, "n_draws", 0) + 1
+        key = ("random", self.ctx.n_draws)
+        drawn = self.ctx.read_external(key, functools.partial(fn, *args, **kwargs), value,
+                                       f"random draw '{getattr(fn, '__name__', 'draw')}'")
+        if self.ctx.externals.get(key) is None or self.ctx.externals[key].kind != "input":
+            raise self.ctx.unsupported(f"{name} returned a {type(value).__name__}; only numeric random "
+                                       "draws can be replayed on every call")
+        self.ctx.externals[key].fresh = True
+        return drawn
 
     def _construct(self, cls, args, kwargs):
         obj = cls.__new__(cls)
@@ -847,6 +867,26 @@ class Interpreter:
 
     def op_CONVERT_VALUE(self, f, ins):
         f.stack.append(self._CONVERSIONS[ins.arg](f.stack.pop()))
+
+
+_RANDOM_SOURCES = (np.random.Generator, np.random.RandomState)
+
+
+def _is_random_draw(fn) -> bool:
+    """A method of a numpy or stdlib random generator (np.random.normal is one too)."""
+    import random
+
+    owner = getattr(fn, "__self__", None)
+    if owner is None or isinstance(owner, type):
+        return False
+    if isinstance(owner, _RANDOM_SOURCES) or isinstance(owner, random.Random):
+        return getattr(fn, "__name__", "") not in _RANDOM_NON_DRAWS
+    return False
+
+
+# Generator methods that do not draw (state handling, spawning)
+_RANDOM_NON_DRAWS = frozenset({"seed", "get_state", "set_state", "spawn", "bit_generator", "getstate",
+                               "setstate", "__getstate__", "__setstate__", "__reduce__"})
 
 
 def _name_after(t: Traced, local: str) -> None:
