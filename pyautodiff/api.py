@@ -104,6 +104,23 @@ class Transformed:
             self._verify.check(self, args, kwargs, direction, out)
         return out
 
+    def n_nodes(self, *args, optimized: bool = True, **kwargs) -> int:
+        """Apply nodes in this transformation's graph for these arguments.
+
+        Example::
+
+            ad.grad(f).n_nodes(2.0, 5.0, optimized=False)   # before PyTensor's rewrites
+        """
+        from pytensor.graph.fg import FunctionGraph
+
+        from .backend.compile import optimized_fgraph
+
+        spec = self.specialization_for(*args, **kwargs)
+        inputs = spec.trace.all_inputs + spec.extra_inputs
+        outputs = spec.outputs[:-1] if spec.has_guards else spec.outputs
+        fg = optimized_fgraph(inputs, outputs) if optimized else FunctionGraph(inputs, outputs, clone=True)
+        return len(fg.apply_nodes)
+
     def specialization_for(self, *args, **kwargs) -> Specialization:
         """The specialization (trace + compiled graph) that serves these arguments."""
         self(*args, **kwargs)

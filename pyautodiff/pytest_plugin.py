@@ -11,6 +11,18 @@ Example::
 from __future__ import annotations
 
 
+import pytest
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_load_initial_conftests(early_config, parser, args):
+    # A bare --autodiff-verify must not swallow the next argument (a test path)
+    # as its N: spell it --autodiff-verify=1 before pytest parses the line.
+    for i, a in enumerate(args):
+        if a == "--autodiff-verify":
+            args[i] = "--autodiff-verify=1"
+
+
 def pytest_addoption(parser):
     group = parser.getgroup("pyautodiff")
     group.addoption("--autodiff-verify", action="store", nargs="?", const="1", default=None,

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 import pytensor
 import pytensor.tensor as pt
-from pytensor.gradient import Lop, Rop, grad as pt_grad, jacobian as pt_jacobian
+from pytensor.gradient import grad as pt_grad, jacobian as pt_jacobian, pushforward
 
 from .errors import AutodiffError
 
@@ -108,13 +108,20 @@ def build_hvp(req):
 
 def build_jvp(req):
     vs = _directions(req.wrt)
-    tangents = Rop(req.outputs, req.wrt, vs, disconnected_outputs="ignore", return_disconnected="zero")
+    # One output at a time: PyTensor's multi-output pushforward is wrong when
+    # one output is computed from another (e.g. (a, 2 * a)).
+    tangents = [pushforward(o, req.wrt, vs, disconnected_outputs="ignore", return_disconnected="zero")
+                for o in req.outputs]
     return [*req.outputs, *tangents], vs
 
 
 def build_vjp(req):
     us = [o.type(name=f"u{i}") for i, o in enumerate(req.outputs)]
-    cots = Lop(req.outputs, req.wrt, us, disconnected_inputs="ignore", return_disconnected="zero")
+    # u . J as the gradient of sum_i <u_i, o_i>: exact when outputs share subgraphs.
+    terms = [pt.sum(u * o) for u, o in zip(us, req.outputs) if o.dtype.startswith(("float", "complex"))]
+    if not terms:
+        raise AutodiffError(f"vjp: {req.fname} returned no float values to differentiate")
+    cots = _grads(pt.add(*terms) if len(terms) > 1 else terms[0], req.wrt)
     return [*req.outputs, *cots], us
 
 

@@ -138,3 +138,22 @@ def test_hvp_graph_is_not_quadratic():
         return len(optimized_fgraph(spec.trace.all_inputs + spec.extra_inputs, spec.outputs).apply_nodes)
 
     assert size(h) <= 4 * size(g)
+
+
+def test_jvp_and_vjp_when_one_output_is_computed_from_another():
+    # regression: PyTensor's multi-output pushforward/pullback dropped the shared path
+    def g(x):
+        a = np.sin(x)
+        return a, 2 * a + x
+
+    x = 1.0
+    (a, b), (ta, tb) = ad.jvp(g)(x, 1.0)
+    assert ta == pytest.approx(np.cos(x)) and tb == pytest.approx(2 * np.cos(x) + 1)
+    value, cot = ad.vjp(g)(x, (1.0, 1.0))
+    assert cot == pytest.approx(3 * np.cos(x) + 1)
+
+
+def test_node_counts_show_the_optimizer_at_work():
+    g = ad.grad(lambda x1, x2: np.log(x1) + x1 * x2 - np.sin(x2), wrt=(0, 1))
+    before, after = g.n_nodes(2.0, 5.0, optimized=False), g.n_nodes(2.0, 5.0)
+    assert after < before

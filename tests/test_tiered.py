@@ -12,10 +12,11 @@ def test_upgrade_to_numba_keeps_results_exact(monkeypatch):
     monkeypatch.setenv("PYAUTODIFF_TIERED", "1")
     monkeypatch.setattr(tiered, "MIN_SECONDS", 0.0)  # upgrade even this small problem
     monkeypatch.setattr(tiered, "_REQUIRED_SPEEDUP", 0.0)  # and install it whatever its speed
+    monkeypatch.setattr(tiered, "UPGRADE_AFTER_SECONDS", 0.0)  # at once
     rng = np.random.default_rng(0)
     W, b, X, y = rng.normal(size=(3, 4)), rng.normal(size=3), rng.normal(size=(20, 4)), rng.integers(0, 3, 20)
     g = ad.grad(nll, wrt=("W", "b"))
-    for _ in range(tiered.MEASURE_CALLS):
+    for _ in range(tiered.MEASURE_CALLS + 1):
         g(W, b, X, y)
     spec = g._last_spec
     outcome = spec.tiering.wait(timeout=600)
@@ -43,3 +44,14 @@ def test_explicit_mode_does_not_tier():
     g = ad.grad(lambda x: np.sum(x ** 2), mode="numpy")
     g(np.ones(3))
     assert g._last_spec.tiering is None
+
+
+def test_no_upgrade_before_enough_time_was_spent(monkeypatch):
+    monkeypatch.setenv("PYAUTODIFF_TIERED", "1")
+    monkeypatch.setattr(tiered, "MIN_SECONDS", 0.0)
+    g = ad.grad(lambda x: np.sum(np.exp(x)))
+    for _ in range(20):
+        g(np.ones(10))
+    spec = g._last_spec
+    assert spec.tiering.outcome == "measuring" and spec.tiering.thread is None
+    assert isinstance(spec.fn, tiered.Tiered)

@@ -168,3 +168,10 @@ def test_pytest_option_verifies_a_whole_session(tmp_path):
     verified = subprocess.run(base + ["--autodiff-verify"], capture_output=True, text=True, timeout=300,
                               cwd=tmp_path, env=env)
     assert "1 failed" in verified.stdout and "VerificationError" in verified.stdout, verified.stdout
+    # the bare option before a path must not take the path as its N
+    before = subprocess.run(base[:-1] + ["--autodiff-verify", str(tmp_path)], capture_output=True, text=True,
+                            timeout=300, cwd=tmp_path, env=env)
+    assert "1 failed" in before.stdout, before.stdout + before.stderr
+    every = subprocess.run(base + ["--autodiff-verify=5", "-v"], capture_output=True, text=True, timeout=300,
+                           cwd=tmp_path, env=env)
+    assert "verifying values and derivatives (every 5 call(s))" in every.stdout, every.stdout

@@ -3,11 +3,14 @@
 PyTensor's Numba backend runs many gradients faster than numpy but takes
 seconds (tens of seconds on a cold cache) to compile a new graph.  The
 default mode therefore starts every specialization on generated numpy code
-(built in milliseconds) and times its first calls; when a call costs enough
-that compiled code could win (``MIN_SECONDS``), the same graph is compiled
-with Numba in a background thread, timed on the recorded inputs, and swapped
-in only if it is faster.  The swap is one attribute assignment, so a call
-never waits for it.
+(built in milliseconds) and times its calls.  Cheap calls (under
+``MIN_SECONDS``, where Python overhead dominates either way) stop being timed
+after ``MEASURE_CALLS``.  Once a specialization has spent
+``UPGRADE_AFTER_SECONDS`` computing (so a compile of a few seconds can pay
+for itself, and short scripts and notebooks never pay for it), the same graph
+is compiled with Numba in a low-priority background thread, timed on recorded
+inputs, and swapped in only if it is faster.  The swap is one attribute
+assignment, so a call never waits for it.
 
 ``PYAUTODIFF_TIERED=0`` disables the upgrade; an explicit ``mode=`` too.
 
@@ -25,6 +28,7 @@ import time
 
 MEASURE_CALLS = 5
 MIN_SECONDS = 5e-6  # below this per call, Python overhead dominates either way
+UPGRADE_AFTER_SECONDS = 2.0  # time spent in the numpy tier before compiling
 SECOND_TIER = "numba"
 _REQUIRED_SPEEDUP = 1.1
 
@@ -42,6 +46,7 @@ class Tiered:
         self.install = install  # replaces the specialization's function
         self.on_upgrade = on_upgrade
         self.samples: list[float] = []
+        self.total = 0.0
         self.sample_args = None
         self.thread: threading.Thread | None = None
         self.outcome = "measuring"
@@ -49,23 +54,31 @@ class Tiered:
     def __call__(self, *args):
         t0 = time.perf_counter()
         out = self.fast(*args)
-        self.samples.append(time.perf_counter() - t0)
-        if len(self.samples) >= MEASURE_CALLS:
-            self.install(self.fast)  # stop measuring: later calls go straight to the function
-            per_call = statistics.median(self.samples)
-            if per_call >= MIN_SECONDS and enabled():
-                self.sample_args = args
-                self.outcome = "compiling"
-                self.thread = threading.Thread(target=self._upgrade, args=(per_call,), daemon=True,
-                                               name=f"pyautodiff-{SECOND_TIER}-{self.name}")
-                self.thread.start()
-            else:
-                self.outcome = "kept numpy (cheap calls)"
+        dt = time.perf_counter() - t0
+        self.total += dt
+        if len(self.samples) < MEASURE_CALLS:
+            self.samples.append(dt)
+            if len(self.samples) == MEASURE_CALLS and (statistics.median(self.samples) < MIN_SECONDS
+                                                       or not enabled()):
+                self.install(self.fast)  # later calls go straight to the function
+                self.outcome = "kept numpy (cheap calls)" if enabled() else "kept numpy (tiering off)"
+            return out
+        if self.total >= UPGRADE_AFTER_SECONDS:
+            self.install(self.fast)
+            self.sample_args = args
+            self.outcome = "compiling"
+            self.thread = threading.Thread(target=self._upgrade, daemon=True,
+                                           name=f"pyautodiff-{SECOND_TIER}-{self.name}")
+            self.thread.start()
         return out
 
-    def _upgrade(self, fast_per_call):
+    def _upgrade(self):
         from .compile import compile_graph
 
+        try:  # Linux: a thread's own nice value; the caller's work goes first
+            os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 10)
+        except (AttributeError, OSError):
+            pass
         try:
             fn, _ = compile_graph(self.inputs, self.outputs, mode=SECOND_TIER, name=self.name)
             fn(*self.sample_args)  # first call: Numba may still JIT here
