@@ -1,0 +1,1 @@
+"""The CPython bytecode emulator: decoded code (code.py), frames (frame.py), the interpreter."""
