@@ -42,14 +42,9 @@ def _loglinear(xp):
 
 
 def _loglinear_hand(W, b, X, y):
-    s = X @ W.T + b
-    s = s - s.max(axis=1, keepdims=True)
-    p = np.exp(s)
-    p /= p.sum(axis=1, keepdims=True)
-    n = len(y)
-    p[np.arange(n), y] -= 1
-    p /= n
-    return p.T @ X + 2e-3 * W, p.sum(axis=0)
+    from pyautodiff.demo import nll_grad_by_hand
+
+    return nll_grad_by_hand(W, b, X, y)
 
 
 def _mlp(xp):

@@ -224,12 +224,6 @@ class _Memo:
         return np.asarray(self.hvp(z, *args, np.asarray(p, float)), float)
 
 
-def _structured(memo, out, full_output):
-    if isinstance(out, tuple):
-        return (memo.params.result_x(out[0]), *out[1:])
-    return memo.params.result_x(out)
-
-
 def fmin_l_bfgs_b(func, x0, args=(), *, mode=None, verify="first", **kwargs):
     """``scipy.optimize.fmin_l_bfgs_b`` without ``fprime``: returns ``(x, f, d)``.
 
@@ -245,37 +239,25 @@ def fmin_l_bfgs_b(func, x0, args=(), *, mode=None, verify="first", **kwargs):
     return memo.params.result_x(x), fx, d
 
 
-def fmin_cg(f, x0, args=(), *, mode=None, verify="first", **kwargs):
-    """``scipy.optimize.fmin_cg`` without ``fprime`` (same return values).
+def _fmin_with_fprime(scipy_fn, uses_hessp=False):
+    """Wrap a scipy fmin_* function: fprime (and fhess_p) derived, x in x0's structure."""
 
-    Example::
+    def fmin(f, x0, args=(), *, mode=None, verify="first", **kwargs):
+        memo = _Memo(f, x0, mode, verify)
+        extra = {"fhess_p": memo.fhess_p} if uses_hessp else {}
+        out = scipy_fn(memo.f, memo.params.x0, memo.fprime, args=args, **extra, **kwargs)
+        if isinstance(out, tuple):
+            return (memo.params.result_x(out[0]), *out[1:])
+        return memo.params.result_x(out)
 
-        xopt = ad.fmin_cg(scipy.optimize.rosen, np.zeros(3), disp=False)
-    """
-    memo = _Memo(f, x0, mode, verify)
-    out = so.fmin_cg(memo.f, memo.params.x0, fprime=memo.fprime, args=args, **kwargs)
-    return _structured(memo, out, kwargs.get("full_output"))
-
-
-def fmin_bfgs(f, x0, args=(), *, mode=None, verify="first", **kwargs):
-    """``scipy.optimize.fmin_bfgs`` without ``fprime`` (same return values).
-
-    Example::
-
-        xopt = ad.fmin_bfgs(scipy.optimize.rosen, np.zeros(3), disp=False)
-    """
-    memo = _Memo(f, x0, mode, verify)
-    out = so.fmin_bfgs(memo.f, memo.params.x0, fprime=memo.fprime, args=args, **kwargs)
-    return _structured(memo, out, kwargs.get("full_output"))
+    name = scipy_fn.__name__
+    fmin.__name__ = fmin.__qualname__ = name
+    fmin.__doc__ = (f"``scipy.optimize.{name}`` without ``fprime``{'/``fhess_p``' if uses_hessp else ''} "
+                    f"(same return values).\n\n    Example::\n\n        xopt = ad.{name}(scipy.optimize.rosen, "
+                    "np.zeros(3), disp=False)\n    ")
+    return fmin
 
 
-def fmin_ncg(f, x0, args=(), *, mode=None, verify="first", **kwargs):
-    """``scipy.optimize.fmin_ncg`` without ``fprime``/``fhess_p`` (same return values).
-
-    Example::
-
-        xopt = ad.fmin_ncg(scipy.optimize.rosen, np.zeros(3), disp=False)
-    """
-    memo = _Memo(f, x0, mode, verify)
-    out = so.fmin_ncg(memo.f, memo.params.x0, memo.fprime, fhess_p=memo.fhess_p, args=args, **kwargs)
-    return _structured(memo, out, kwargs.get("full_output"))
+fmin_cg = _fmin_with_fprime(so.fmin_cg)
+fmin_bfgs = _fmin_with_fprime(so.fmin_bfgs)
+fmin_ncg = _fmin_with_fprime(so.fmin_ncg, uses_hessp=True)

@@ -25,7 +25,7 @@ import pytensor.tensor as pt
 
 from . import context, structure
 from .errors import AutodiffError, UnsupportedError
-from .traced import Traced, contains_traced
+from .traced import Traced, contains_traced, unwrap
 from . import lowering  # noqa: F401  (fills the registry, connects Traced)
 from .vm.interpreter import Interpreter
 
@@ -137,7 +137,7 @@ def trace(func, *args, _loop_limit: int = 100_000, **kwargs) -> Trace:
         outputs = [h.var for h in holes]
     finally:
         context.activate(prev)
-    concrete = _concrete(result)
+    concrete = unwrap(result)
     return Trace(func, inputs, leaves, paths, [structure.is_differentiable(l) for l in leaves],
                  outputs, template, concrete, ctx.guards, time.perf_counter() - start,
                  list(ctx.externals.values()))
@@ -188,17 +188,6 @@ def _holds_traced(v) -> bool:
         return True
     d = getattr(v, "__dict__", None)
     return bool(d) and any(type(x) is Traced for x in d.values())
-
-
-def _concrete(x):
-    t = type(x)
-    if t is Traced:
-        return x.value
-    if t in (list, tuple):
-        return t(_concrete(v) for v in x)
-    if t is dict:
-        return {k: _concrete(v) for k, v in x.items()}
-    return x
 
 
 __all__ = ["Trace", "trace", "AutodiffError"]
