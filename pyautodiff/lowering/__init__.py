@@ -6,18 +6,18 @@ and properties).  ``registry.table()`` lists what is supported.
 """
 from __future__ import annotations
 
-import functools
-
 from .. import context
 from ..traced import Traced
 from . import builtins as _builtins
-from . import core, creation, indexing, metadata, operators, products, reductions, registry, shape, ufuncs
-from .registry import METHODS, Entry
+from . import (core, creation, cumulative, diagonals, indexing, inplace, joining, linalg, metadata,  # noqa: F401
+               operators, products, rearrange, reductions, registry, selection, shape, sorting, special,
+               statistics, ufuncs)
+from .registry import METHODS, BoundMethod, register_method
 
 # Attributes of an ndarray that do not depend on its values.
 _PLAIN_ATTRS = frozenset({"flags", "strides", "itemsize", "nbytes", "base", "data", "ctypes"})
 
-_PROPERTIES = dict(shape.PROPERTIES)
+_PROPERTIES = {**shape.PROPERTIES, "real": ufuncs.real, "imag": ufuncs.imag}
 
 
 def _array_ufunc(self, ufunc, method, *inputs, **kwargs):
@@ -34,7 +34,7 @@ def _getattr(self, name):
     value = object.__getattribute__(self, "value")
     entry = METHODS.get(name)
     if entry is not None and hasattr(value, name):
-        return functools.partial(entry.fn, self)
+        return BoundMethod(entry, self)
     prop = _PROPERTIES.get(name)
     if prop is not None and hasattr(value, name):
         return prop(self)
@@ -50,9 +50,12 @@ def _getattr(self, name):
 def _install() -> None:
     operators.install()
     ufuncs.install()
+    special.install()
     reductions.install()
-    for name, fn in {**shape.METHODS, "item": _builtins.item, "tolist": _builtins.tolist}.items():
-        METHODS[name] = Entry(f"ndarray.{name}", fn, "shape" if name in shape.METHODS else "python")
+    for name, fn in shape.METHODS.items():
+        register_method(name, fn, "shape")
+    register_method("item", _builtins.item, "python")
+    register_method("tolist", _builtins.tolist, "python")
     Traced.__array_ufunc__ = _array_ufunc
     Traced.__array_function__ = _array_function
     Traced.__getattr__ = _getattr

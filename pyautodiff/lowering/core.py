@@ -39,7 +39,8 @@ def as_var(x, dtype=None):
         return var if dtype is None or var.dtype == dtype else pt.cast(var, dtype)
     if type(x) in (list, tuple) and any(type(v) is Traced for v in _leaves(x)):
         return pt.stack([as_var(v, dtype) for v in x]) if x else pt.as_tensor_variable(np.asarray(x))
-    arr = np.asarray(x, dtype=dtype)
+    # a copy: PyTensor keeps the array it is given, and the function may write into it later
+    arr = np.array(x, dtype=dtype, copy=True)
     return pt.constant(arr)
 
 
@@ -111,6 +112,61 @@ def lift_tree(value, var_fn):
     return tuple(lift(v, var_fn(i)) for i, v in enumerate(value))
 
 
+def refuse(message: str):
+    """The UnsupportedError to raise for ``message`` (naming the user's line)."""
+    return context.require().unsupported(message)
+
+
+def guard(expr, outcome, kind: str) -> None:
+    """Record that the trace depended on ``expr`` evaluating to ``outcome``."""
+    context.require().add_guard(expr, outcome, kind)
+
+
+def axes_of(axis, ndim) -> tuple:
+    """numpy's ``axis`` (int, tuple, None, negative) as a tuple of axes."""
+    if axis is None:
+        return tuple(range(ndim))
+    axes = axis if isinstance(axis, (tuple, list)) else (axis,)
+    return tuple(int(a) % ndim if ndim else int(a) for a in axes)
+
+
+def element_numbers(a) -> np.ndarray:
+    """An int array shaped like ``a`` holding each element's flat position."""
+    shape = np.shape(unwrap(a))
+    return np.arange(int(np.prod(shape)), dtype=np.intp).reshape(shape)
+
+
+def gather(arrange, *arrays, readonly_view=False):
+    """Lower a numpy function that only moves elements around (tile, repeat, pad...).
+
+    ``arrange(*arrays)`` runs on the concrete arrays for the value, and on
+    arrays of element numbers (the elements of all ``arrays`` numbered in
+    turn) for the symbolic side, so the result picks exactly the elements
+    numpy picked, whatever broadcasting or cycling numpy applied.
+    ``readonly_view``: the numpy result is a read-only view of ``arrays[0]``
+    (np.diagonal), recomputed if that array is later written.
+    """
+    value = arrange(*[unwrap(a) for a in arrays])
+    numbers, start = [], 0
+    for a in arrays:
+        shape = np.shape(unwrap(a))
+        size = int(np.prod(shape))
+        numbers.append(np.arange(start, start + size, dtype=np.intp).reshape(shape))
+        start += size
+    picks = np.asarray(arrange(*numbers))
+    dt = dtype_of(value).name
+
+    def pick(*vars_):
+        flat = [v.reshape((-1,)) if v.dtype == dt else pt.cast(v, dt).reshape((-1,)) for v in vars_]
+        pool = flat[0] if len(flat) == 1 else pt.concatenate(flat)
+        return pool[picks.reshape(-1)].reshape(picks.shape)
+
+    view = None
+    if readonly_view and type(arrays[0]) is Traced and len(arrays) == 1:
+        view = (arrays[0], pick, None)
+    return lift(value, pick(*[as_var(a) for a in arrays]), view=view)
+
+
 def norm_axis(axis, ndim):
     """numpy axis (int, tuple, None, negative) -> PyTensor axis."""
     if axis is None:
@@ -128,23 +184,23 @@ def refuse_kwargs(name, kwargs, allowed=()):
 
 def elementwise(np_fn, pt_fn, name=None):
     """Lowering for an elementwise numpy function: numpy computes, PyTensor mirrors."""
-    label = name or getattr(np_fn, "__name__", "ufunc")
+    label = name or f"numpy.{getattr(np_fn, '__name__', 'ufunc')}"
 
     def lower(*args, **kwargs):
         out = kwargs.pop("out", None)
         dtype = kwargs.pop("dtype", None)
         where = kwargs.pop("where", True)
         if where is not True:
-            raise context.require().unsupported(f"numpy.{label}: where= is not supported with traced values")
+            raise context.require().unsupported(f"{label}: where= is not supported with traced values")
         kwargs.pop("casting", None), kwargs.pop("order", None), kwargs.pop("subok", None)
         if kwargs:
-            raise context.require().unsupported(f"numpy.{label}: unsupported arguments {sorted(kwargs)}")
+            raise context.require().unsupported(f"{label}: unsupported arguments {sorted(kwargs)}")
         value = np_fn(*[unwrap(a) for a in args], **({"dtype": dtype} if dtype is not None else {}))
         var = pt_fn(*vars_for(args, dtype_of(value)))
         result = lift(value, var)
         return result if out is None else write_out(out, result)
 
-    lower.__name__ = f"lower_{label}"
+    lower.__name__ = f"lower_{label.rpartition('.')[2]}"
     return lower
 
 

@@ -5,9 +5,21 @@ result remembers its base so that a later write through either side stays
 exact (``Traced.var`` recomputes a view after its base changed, and a write to
 a view is written back with ``set_subtensor``).  Writes use the concrete
 array's own ``__setitem__`` first (numpy's casting and broadcasting errors),
-then ``set_subtensor`` on the symbolic side.  Ordinary arrays created in the
-function that receive a traced value are *promoted*: they become traced, and
-every later reference to them resolves to the traced version.
+then mirror it symbolically:
+
+- basic indices: ``set_subtensor`` on the same index;
+- concrete advanced indices (integer arrays, boolean masks, mixed): numpy
+  itself tells which flat positions were written and by which element of the
+  broadcast value — for repeated indices only the element that won the write
+  (``a[[0, 0]] = [1, 2]`` keeps 2) — and the write becomes a 1-d
+  ``set_subtensor`` on those positions, so gradients reach only the winners;
+- traced indices: ``set_subtensor`` on the symbolic index; integer index
+  arrays are guarded to stay free of repeats (otherwise the gradient of the
+  losing writes would be wrong).
+
+Ordinary arrays created in the function that receive a traced value are
+*promoted*: they become traced, and every later reference to them resolves
+to the traced version.
 """
 from __future__ import annotations
 
@@ -18,7 +30,7 @@ import pytensor.tensor as pt
 
 from .. import context
 from ..traced import Traced, contains_traced, unwrap
-from .core import as_var, lift
+from .core import as_var, guard, lift, refuse, write_out
 from .registry import register
 
 
@@ -34,7 +46,7 @@ def _sym_index(idx):
     if t is list:
         return as_var(idx) if contains_traced(idx) else np.asarray(idx)
     if isinstance(idx, np.ndarray):
-        return pt.constant(idx)
+        return pt.constant(idx.copy())  # the caller may change its index array later
     return idx
 
 
@@ -58,15 +70,79 @@ def getitem(x, idx):
     return lift(value, var)
 
 
+# -- writes ---------------------------------------------------------------------------
+
 def setitem(x: Traced, idx, v) -> None:
     before = x.var
-    x.value[unwrap(idx)] = unwrap(v)  # numpy's semantics (and errors) first
-    sym = _sym_index(idx)
-    target = before[sym]
+    cidx = unwrap(idx)
+    x.value[cidx] = unwrap(v)  # numpy's semantics (and errors) first
     val = as_var(v, x.value.dtype.name)
-    while val.ndim > target.ndim and val.type.shape[0] == 1:  # numpy drops leading 1s
-        val = val[0]
-    x.assign(pt.set_subtensor(target, val))
+    vshape = np.shape(unwrap(v))
+    if contains_traced(idx):
+        new = _set_traced_index(x, before, idx, _fit(val, vshape, x.value[cidx].shape))
+    elif _is_basic(cidx) and not _has_none(cidx):
+        new = pt.set_subtensor(before[cidx], _fit(val, vshape, x.value[cidx].shape))
+    else:
+        new = write_positions(before, x.value.shape, lambda arr, src: arr.__setitem__(cidx, src), val, vshape)
+    x.assign(new)
+
+
+def _has_none(idx) -> bool:
+    return any(i is None for i in (idx if type(idx) is tuple else (idx,)))
+
+
+def _fit(val, vshape, target_shape):
+    """Drop the leading length-1 axes numpy ignores when a value has more dims than its target."""
+    extra = len(vshape) - len(target_shape)
+    return val.reshape(vshape[extra:]) if extra > 0 else val
+
+
+def write_positions(before, shape, writer, val, vshape):
+    """Mirror ``writer(array, values)``, a numpy write into ``array``, on ``before``.
+
+    numpy itself runs the writer on a marker array with the element numbers of
+    ``values`` (shape ``vshape``) as the written data, which tells each written
+    flat position and the element of ``values`` that ended there — after any
+    broadcasting, cycling (``np.put``) or repeated index, exactly as numpy
+    resolved it.  The symbolic write is then a 1-d ``set_subtensor``.
+    """
+    marker = np.full(shape, -1, dtype=np.intp)
+    writer(marker, np.arange(int(np.prod(vshape)), dtype=np.intp).reshape(vshape))
+    flat = marker.reshape(-1)
+    positions = np.flatnonzero(flat >= 0)
+    if positions.size == 0:
+        return before
+    sources = flat[positions]
+    values = val.reshape((-1,))
+    if not np.array_equal(sources, np.arange(int(np.prod(vshape)))):
+        values = values[sources]  # broadcast, cycled or repeated: the elements that landed
+    return pt.set_subtensor(before.reshape((-1,))[positions], values).reshape(shape)
+
+
+def _set_traced_index(x, before, idx, val):
+    sym = _sym_index(idx)
+    if not _is_basic(idx) and _has_traced_integer_array(idx):
+        # A repeated position would let a losing write receive gradient: the trace
+        # holds only while the positions stay distinct.
+        positions = pt.arange(int(np.prod(x.value.shape))).reshape(x.value.shape)[sym].reshape((-1,))
+        concrete = np.arange(x.value.size).reshape(x.value.shape)[unwrap(idx)].reshape(-1)
+        if np.unique(concrete).size != concrete.size:
+            raise refuse("writing through an index array that depends on the inputs and repeats a "
+                         "position is not supported; numpy keeps only one of the repeated writes")
+        if concrete.size > 1:
+            ordered = pt.sort(positions)
+            guard(pt.all(pt.neq(ordered[1:], ordered[:-1])), True, "distinct write positions")
+    return pt.set_subtensor(before[sym], val)
+
+
+def _has_traced_integer_array(idx) -> bool:
+    items = idx if type(idx) is tuple else (idx,)
+    for i in items:
+        if type(i) is list and contains_traced(i):
+            return True
+        if type(i) is Traced and np.ndim(i.value) and np.asarray(i.value).dtype != bool:
+            return True
+    return False
 
 
 def store(container, idx, value):
@@ -125,6 +201,6 @@ def take(a, indices, axis=None, out=None, mode="raise"):
     value = np.take(unwrap(a), unwrap(indices), axis=axis, mode=mode)
     var = as_var(a)
     if axis is None:
-        var = var.flatten()
-        axis = 0
-    return lift(value, pt.take(var, as_var(indices), axis=axis % max(np.ndim(unwrap(a)), 1) if np.ndim(unwrap(a)) else axis))
+        var, axis = var.flatten(), 0
+    result = lift(value, pt.take(var, as_var(indices), axis=int(axis) % var.ndim, mode=mode))
+    return result if out is None else write_out(out, result)

@@ -146,8 +146,6 @@ def install() -> None:
 
 
 def _round(self, ndigits=None):
-    value = round(self.value, ndigits) if ndigits is not None else round(self.value)
-    if ndigits is None and isinstance(value, int):
-        # round() to an int is a conversion into Python control: guard it.
-        return int(Traced(self.value, pt.round(self.var, mode="half_to_even")))
-    return lift(value, pt.round(self.var * 10.0**ndigits, mode="half_to_even") / 10.0**ndigits)
+    from .builtins import round_value
+
+    return round_value(self, ndigits)

@@ -1,97 +1,171 @@
 """Reductions (sum, mean, max, ...) as functions and as ndarray methods.
 
 One generic lowering handles numpy's reduction signature: ``axis`` as int,
-tuple, None or negative, ``keepdims``, ``dtype``, and ``out=`` written like
-an assignment.  Rows of ``REDUCTIONS`` give the numpy function, the method
-names and the PyTensor builder ``build(var, axis, keepdims)``.
+tuple, None or negative, ``keepdims``, ``dtype``, ``initial``, and ``out=``
+written like an assignment.  Rows of ``REDUCTIONS`` give the numpy function,
+the method names and the PyTensor builder ``build(var, axes, keepdims)``
+(``axes`` always a tuple).  The NaN-ignoring variants replace NaNs by the
+reduction's neutral element, as numpy does.
 """
 from __future__ import annotations
+
+import inspect
 
 import numpy as np
 import pytensor.tensor as pt
 
-from .. import context
 from ..traced import unwrap
-from .core import as_var, lift, norm_axis, write_out
-from .registry import register_fn
+from .core import as_var, axes_of, lift, refuse, write_out
+from .registry import register, register_fn, register_method
 
 
-def _var(x, axis, keepdims, ddof=0):
-    mean = pt.mean(x, axis=axis, keepdims=True)
-    sq = pt.sqr(x - mean)
-    n = _count(x, axis)
-    return pt.sum(sq, axis=axis, keepdims=keepdims) / (n - ddof)
-
-
-def _count(x, axis):
-    shape = x.type.shape
-    if axis is None:
-        axes = range(x.ndim)
-    else:
-        axes = axis if isinstance(axis, tuple) else (axis,)
+def _count(x, axes):
     n = 1
     for a in axes:
-        n = n * (shape[a] if shape[a] is not None else x.shape[a])
+        n = n * (x.type.shape[a] if x.type.shape[a] is not None else x.shape[a])
     return n
 
 
+def _var(x, axes, keepdims, ddof=0):
+    mean = pt.mean(x, axis=axes, keepdims=True)
+    return pt.sum(pt.sqr(x - mean), axis=axes, keepdims=keepdims) / (_count(x, axes) - ddof)
+
+
+def _nan_count(x, axes, keepdims):
+    return pt.sum(~pt.isnan(x), axis=axes, keepdims=keepdims)
+
+
+def _nanvar(x, axes, keepdims, ddof=0):
+    ok = ~pt.isnan(x)
+    clean = pt.switch(ok, x, 0.0)
+    n = pt.sum(ok, axis=axes, keepdims=True)
+    mean = pt.sum(clean, axis=axes, keepdims=True) / n
+    sq = pt.switch(ok, pt.sqr(clean - mean), 0.0)
+    return pt.sum(sq, axis=axes, keepdims=keepdims) / (pt.sum(ok, axis=axes, keepdims=keepdims) - ddof)
+
+
+def _nanextreme(reduce, fill):
+    # all-NaN slices stay NaN (numpy warns and returns NaN)
+    def build(x, axes, keepdims):
+        nan = pt.isnan(x)
+        out = reduce(pt.switch(nan, fill, x), axis=axes, keepdims=keepdims)
+        return pt.switch(pt.all(nan, axis=axes, keepdims=keepdims), np.nan, out)
+
+    return build
+
+
+def _ptp(x, axes, keepdims):
+    return pt.max(x, axis=axes, keepdims=keepdims) - pt.min(x, axis=axes, keepdims=keepdims)
+
+
+def _arg(reduce):
+    def build(x, axes, keepdims):
+        if len(axes) == x.ndim and x.ndim > 1:  # numpy's argmax over all axes indexes the flat array
+            out = reduce(x.flatten(), axis=0)
+            return out.reshape((1,) * x.ndim) if keepdims else out
+        return reduce(x, axis=axes[0] if axes else None, keepdims=keepdims)
+
+    return build
+
+
 REDUCTIONS = [
-    # numpy function, method names, builder(var, axis, keepdims, **extra)
-    (np.sum, ("sum",), lambda x, axis, keepdims: pt.sum(x, axis=axis, keepdims=keepdims)),
-    (np.prod, ("prod",), lambda x, axis, keepdims: pt.prod(x, axis=axis, keepdims=keepdims)),
-    (np.mean, ("mean",), lambda x, axis, keepdims: pt.mean(x, axis=axis, keepdims=keepdims)),
-    (np.max, ("max",), lambda x, axis, keepdims: pt.max(x, axis=axis, keepdims=keepdims)),
-    (np.min, ("min",), lambda x, axis, keepdims: pt.min(x, axis=axis, keepdims=keepdims)),
-    (np.all, ("all",), lambda x, axis, keepdims: pt.all(x, axis=axis, keepdims=keepdims)),
-    (np.any, ("any",), lambda x, axis, keepdims: pt.any(x, axis=axis, keepdims=keepdims)),
-    (np.argmax, ("argmax",), lambda x, axis, keepdims: pt.argmax(x, axis=axis, keepdims=keepdims)),
-    (np.argmin, ("argmin",), lambda x, axis, keepdims: pt.argmin(x, axis=axis, keepdims=keepdims)),
-    (np.ptp, ("ptp",), lambda x, axis, keepdims: pt.max(x, axis=axis, keepdims=keepdims) - pt.min(x, axis=axis, keepdims=keepdims)),
-    (np.nansum, (), lambda x, axis, keepdims: pt.sum(pt.switch(pt.isnan(x), 0, x), axis=axis, keepdims=keepdims)),
-    (np.var, ("var",), None),
-    (np.std, ("std",), None),
+    # numpy function, method names, builder(var, axes, keepdims[, ddof])
+    (np.sum, ("sum",), lambda x, axes, keepdims: pt.sum(x, axis=axes, keepdims=keepdims)),
+    (np.prod, ("prod",), lambda x, axes, keepdims: pt.prod(x, axis=axes, keepdims=keepdims)),
+    (np.mean, ("mean",), lambda x, axes, keepdims: pt.mean(x, axis=axes, keepdims=keepdims)),
+    (np.max, ("max",), lambda x, axes, keepdims: pt.max(x, axis=axes, keepdims=keepdims)),
+    (np.min, ("min",), lambda x, axes, keepdims: pt.min(x, axis=axes, keepdims=keepdims)),
+    (np.amax, (), lambda x, axes, keepdims: pt.max(x, axis=axes, keepdims=keepdims)),
+    (np.amin, (), lambda x, axes, keepdims: pt.min(x, axis=axes, keepdims=keepdims)),
+    (np.all, ("all",), lambda x, axes, keepdims: pt.all(x, axis=axes, keepdims=keepdims)),
+    (np.any, ("any",), lambda x, axes, keepdims: pt.any(x, axis=axes, keepdims=keepdims)),
+    (np.argmax, ("argmax",), _arg(pt.argmax)),
+    (np.argmin, ("argmin",), _arg(pt.argmin)),
+    (np.ptp, (), _ptp),
+    (np.var, (), _var),  # not ndarray.var: Traced.var is the symbolic variable
+    (np.std, ("std",), lambda x, axes, keepdims, ddof=0: pt.sqrt(_var(x, axes, keepdims, ddof))),
+    (np.count_nonzero, (), lambda x, axes, keepdims: pt.sum(pt.neq(x, 0), axis=axes, keepdims=keepdims)),
+    (np.nansum, (), lambda x, axes, keepdims: pt.sum(pt.switch(pt.isnan(x), 0, x), axis=axes, keepdims=keepdims)),
+    (np.nanprod, (), lambda x, axes, keepdims: pt.prod(pt.switch(pt.isnan(x), 1, x), axis=axes, keepdims=keepdims)),
+    (np.nanmean, (), lambda x, axes, keepdims: pt.sum(pt.switch(pt.isnan(x), 0, x), axis=axes, keepdims=keepdims)
+     / _nan_count(x, axes, keepdims)),
+    (np.nanmax, (), _nanextreme(pt.max, -np.inf)),
+    (np.nanmin, (), _nanextreme(pt.min, np.inf)),
+    (np.nanvar, (), _nanvar),
+    (np.nanstd, (), lambda x, axes, keepdims, ddof=0: pt.sqrt(_nanvar(x, axes, keepdims, ddof))),
 ]
-ALIASES = {np.amax: np.max, np.amin: np.min}
+
+_WITH_DDOF = {np.var, np.std, np.nanvar, np.nanstd}
+# reductions accepting initial=, and how the initial value joins the result
+_INITIAL = {np.sum: pt.add, np.nansum: pt.add, np.prod: pt.mul, np.nanprod: pt.mul,
+            np.max: pt.maximum, np.amax: pt.maximum, np.min: pt.minimum, np.amin: pt.minimum}
 
 
 def _make(np_fn, build):
-    name = np_fn.__name__
+    name = f"numpy.{np_fn.__name__}"
+    sig = inspect.signature(np_fn)  # binds positional arguments as numpy would
 
-    def lower(a, axis=None, dtype=None, out=None, keepdims=False, ddof=0, **kwargs):
-        for k in ("initial", "where"):
-            if k in kwargs and kwargs[k] is not np._NoValue:
-                raise context.require().unsupported(f"numpy.{name}: {k}= is not supported with traced values")
-        call_kw = {"axis": axis, "keepdims": keepdims}
-        if dtype is not None:
-            call_kw["dtype"] = dtype
-        if name in ("var", "std"):
-            call_kw["ddof"] = ddof
-        if name in ("argmax", "argmin") and not keepdims:
-            call_kw.pop("keepdims")
-        value = np_fn(unwrap(a), **call_kw)
+    def lower(*args, **kwargs):
+        given = sig.bind(*args, **kwargs).arguments
+        a, out = given.pop("a"), given.pop("out", None)
+        where = given.get("where", True)
+        if where is not True:
+            raise refuse(f"{name}: where= is not supported with traced values")
+        for k in ("mean",) + (() if np_fn in _INITIAL else ("initial",)):
+            if k in given:
+                raise refuse(f"{name}: {k}= is not supported with traced values")
+        value = np_fn(unwrap(a), **{k: unwrap(v) for k, v in given.items()})
+        dtype = given.get("dtype")
+        keepdims = bool(given.get("keepdims", False))
         x = as_var(a, np.dtype(dtype).name if dtype is not None else None)
-        ax = norm_axis(axis, x.ndim)
-        if name == "var":
-            var = _var(x, ax, keepdims, ddof)
-        elif name == "std":
-            var = pt.sqrt(_var(x, ax, keepdims, ddof))
+        axes = axes_of(given.get("axis"), x.ndim)
+        if np_fn in _WITH_DDOF:
+            var = build(x, axes, keepdims, given.get("correction", given.get("ddof", 0)))
         else:
-            var = build(x, ax, keepdims)
+            var = build(x, axes, keepdims)
+        if "initial" in given:
+            var = _INITIAL[np_fn](var, as_var(given["initial"], x.dtype))
         result = lift(value, var)
         return result if out is None else write_out(out, result)
 
-    lower.__name__ = f"lower_{name}"
+    lower.__name__ = f"lower_{np_fn.__name__}"
+    return lower
+
+
+@register(np.trace, method="trace", group="reductions")
+def trace(a, offset=0, axis1=0, axis2=1, dtype=None, out=None):
+    value = np.trace(unwrap(a), offset, axis1, axis2, dtype=dtype)
+    x = as_var(a, np.dtype(dtype).name if dtype is not None else None)
+    diag = pt.diagonal(x, offset=offset, axis1=axis1 % x.ndim, axis2=axis2 % x.ndim)
+    result = lift(value, pt.sum(diag, axis=-1))
+    return result if out is None else write_out(out, result)
+
+
+# ufunc.reduce: numpy's default axis is 0, not None
+UFUNC_REDUCE = {np.add: np.sum, np.multiply: np.prod, np.maximum: np.max, np.minimum: np.min,
+                np.logical_and: np.all, np.logical_or: np.any}
+
+
+def _ufunc_reduce(ufunc, np_fn):
+    reduce = _make(np_fn, dict((f, b) for f, _, b in REDUCTIONS)[np_fn])
+
+    def lower(array, axis=0, dtype=None, out=None, keepdims=False, **kwargs):
+        value = ufunc.reduce(unwrap(array), axis=axis, dtype=dtype, keepdims=keepdims,
+                             **{k: unwrap(v) for k, v in kwargs.items()})
+        kw = {"dtype": dtype} if dtype is not None and np_fn not in (np.max, np.min) else {}
+        mirrored = reduce(array, axis=axis, keepdims=keepdims, **kw, **kwargs)
+        result = lift(value, mirrored.var)  # the ufunc's own result (and dtype) is the reference
+        return result if out is None else write_out(out, result)
+
+    lower.__name__ = f"lower_{ufunc.__name__}_reduce"
     return lower
 
 
 def install() -> None:
-    from .registry import METHODS, Entry
-
     for np_fn, methods, build in REDUCTIONS:
         fn = _make(np_fn, build)
         register_fn(np_fn, fn, "reductions")
         for m in methods:
-            METHODS[m] = Entry(f"ndarray.{m}", fn, "reductions")
-    for alias, target in ALIASES.items():
-        register_fn(alias, _make(target, dict((f, b) for f, _, b in REDUCTIONS)[target]), "reductions",
-                    name=f"numpy.{alias.__name__}")
+            register_method(m, fn, "reductions")
+    for ufunc, np_fn in UFUNC_REDUCE.items():
+        register_fn((ufunc, "reduce"), _ufunc_reduce(ufunc, np_fn), "reductions")

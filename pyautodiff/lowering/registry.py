@@ -15,11 +15,19 @@ Example::
 
     @register(np.cumsum, method="cumsum")
     def cumsum(a, axis=None, dtype=None, out=None): ...
+
+A method of a traced array (``x.cumsum``) is a ``BoundMethod``; ``lookup``
+answers for it too, so the interpreter calls the lowering instead of
+emulating it when the call passes traced arguments (``x.dot(w)``).  It also
+answers for the methods of an ordinary array that take traced *data*
+(``W.dot(x)``, ``buf.fill(x)``), which numpy's C code could not follow.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Any, Callable
+
+import numpy as np
 
 
 @dataclass(frozen=True)
@@ -42,17 +50,32 @@ def _qualname(target) -> str:
         module = {"builtins": "", "math": "math"}.get(module, module)
     if module.startswith("numpy.") and not module.startswith(("numpy.linalg", "numpy.fft", "numpy.random")):
         module = "numpy"
-    if type(target).__name__ == "ufunc":
-        module = "numpy" if not module.startswith("scipy") else module
+    if type(target).__name__ == "ufunc":  # ufuncs carry no __module__: find where they are public
+        return _ufunc_home(target)
     return f"{module}.{name}" if module else name
 
 
-def register(*targets, method: str | tuple[str, ...] | None = None, group: str = "misc"):
-    """Register the decorated lowering for each target callable (and methods)."""
+def _ufunc_home(ufunc) -> str:
+    import sys
+
+    for home in ("numpy", "scipy.special"):
+        module = sys.modules.get(home)
+        if module is not None and getattr(module, ufunc.__name__, None) is ufunc:
+            return f"{home}.{ufunc.__name__}"
+    return f"ufunc {ufunc.__name__!r}"
+
+
+def register(*targets, method: str | tuple[str, ...] | None = None, group: str = "misc",
+             name: str | None = None):
+    """Register the decorated lowering for each target callable (and methods).
+
+    ``name`` overrides the listed name (for callables whose ``__module__`` is
+    private, e.g. scipy's ``scipy.special._logsumexp``).
+    """
 
     def deco(fn):
         for t in targets:
-            FUNCTIONS[t] = Entry(_qualname(t), fn, group)
+            FUNCTIONS[t] = Entry(name or _qualname(t), fn, group)
         names = (method,) if isinstance(method, str) else (method or ())
         for m in names:
             METHODS[m] = Entry(f"ndarray.{m}", fn, group)
@@ -66,7 +89,39 @@ def register_fn(target, fn, group: str, name: str | None = None) -> None:
     FUNCTIONS[target] = Entry(name or _qualname(target), fn, group)
 
 
+def register_method(name: str, fn: Callable, group: str) -> None:
+    """Register ``fn(self, ...)`` as the lowering of ``ndarray.<name>``."""
+    METHODS[name] = Entry(f"ndarray.{name}", fn, group)
+
+
+class BoundMethod:
+    """``x.name`` for a traced ``x``: the method's lowering bound to ``x``."""
+
+    __slots__ = ("entry", "obj")
+
+    def __init__(self, entry: Entry, obj):
+        self.entry, self.obj = entry, obj
+
+    def __call__(self, *args, **kwargs):
+        return self.entry.fn(self.obj, *args, **kwargs)
+
+    def __repr__(self):
+        return f"<traced {self.entry.name}>"
+
+
+_BUILTIN_METHOD = type([].append)
+# ordinary-array methods whose traced arguments are data (not shapes or axes, which
+# numpy's own method reads through guarded conversions and may answer with a view)
+_DATA_METHODS = frozenset({"dot", "fill", "put", "choose", "clip", "searchsorted", "compress", "take"})
+
+
 def lookup(target) -> Entry | None:
+    t = type(target)
+    if t is BoundMethod:
+        return Entry(target.entry.name, target, target.entry.group)
+    if t is _BUILTIN_METHOD and target.__name__ in _DATA_METHODS and type(target.__self__) is np.ndarray:
+        entry = METHODS[target.__name__]
+        return Entry(entry.name, BoundMethod(entry, target.__self__), entry.group)
     try:
         return FUNCTIONS.get(target)
     except TypeError:  # unhashable callables are never registered

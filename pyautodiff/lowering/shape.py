@@ -1,9 +1,11 @@
-"""Shape manipulation: reshape, transpose, ravel, stacking, copies, dtype casts.
+"""Shape manipulation: reshape, transpose, flips, broadcasting, copies, dtype casts.
 
 Operations numpy may answer with a view (reshape, transpose, ravel, squeeze,
-expand_dims, swapaxes, moveaxis) pass ``view=`` to ``lift`` with their exact
-inverse, so a later in-place write through the view or into its base stays
-right.
+expand_dims, swapaxes, moveaxis, flip, rot90) pass ``view=`` to ``lift``
+with their exact inverse — flips are negative-step slices, so they are
+``indexing.getitem`` views — so a later in-place write through the view or
+into its base stays right.  ``broadcast_to`` is a read-only view: numpy
+itself refuses writes through it.
 """
 from __future__ import annotations
 
@@ -12,7 +14,7 @@ import pytensor.tensor as pt
 
 from .. import context
 from ..traced import Traced, unwrap
-from .core import as_var, lift, norm_axis
+from .core import as_var, lift
 from .registry import register
 
 
@@ -37,7 +39,7 @@ def reshape(a, *shape, order="C", newshape=None, **kw):
     if order != "C":
         raise context.require().unsupported("reshape with order other than 'C' is not supported for traced values")
     shp = _shape_arg(shape[0], shape[1:]) if shape else ()
-    value = unwrap(a).reshape(shp)
+    value = np.reshape(unwrap(a), shp)
     out_shape = value.shape
     in_shape = np.shape(unwrap(a))
     return lift(value, as_var(a).reshape(out_shape),
@@ -117,51 +119,90 @@ def copy(a, order="K", subok=False):
 
 
 def astype(self, dtype, order="K", casting="unsafe", subok=True, copy=True):
-    value = unwrap(self).astype(dtype, casting=casting)
+    value = unwrap(self).astype(dtype, casting=casting, copy=copy)
+    if value is unwrap(self):  # copy=False and nothing to convert: numpy returns the array itself
+        return self
     return lift(value, pt.cast(as_var(self), value.dtype.name))
 
 
-@register(np.concatenate, group="shape")
-def concatenate(arrays, axis=0, out=None, dtype=None, casting="same_kind"):
-    arrays = list(arrays)
-    value = np.concatenate([unwrap(a) for a in arrays], axis=axis, dtype=dtype)
-    if axis is None:
-        vars_ = [as_var(a, value.dtype.name).flatten() for a in arrays]
-        axis = 0
-    else:
-        vars_ = [as_var(a, value.dtype.name) for a in arrays]
-    return lift(value, pt.concatenate(vars_, axis=norm_axis(axis, value.ndim)))
+def _atleast(np_fn):
+    def lower(*arys):
+        res = [reshape(a, np_fn(unwrap(a)).shape) if type(a) is Traced else np_fn(a) for a in arys]
+        return res[0] if len(res) == 1 else tuple(res)
+
+    lower.__name__ = f"lower_{np_fn.__name__}"
+    return lower
 
 
-@register(np.stack, group="shape")
-def stack(arrays, axis=0, out=None, dtype=None, casting="same_kind"):
-    arrays = list(arrays)
-    value = np.stack([unwrap(a) for a in arrays], axis=axis, dtype=dtype)
-    vars_ = [as_var(a, value.dtype.name) for a in arrays]
-    return lift(value, pt.stack(vars_, axis=norm_axis(axis, value.ndim)))
+atleast_1d = register(np.atleast_1d, group="shape")(_atleast(np.atleast_1d))
+atleast_2d = register(np.atleast_2d, group="shape")(_atleast(np.atleast_2d))
+atleast_3d = register(np.atleast_3d, group="shape")(_atleast(np.atleast_3d))
 
 
-@register(np.hstack, group="shape")
-def hstack(tup, dtype=None, casting="same_kind"):
-    arrs = [atleast_1d(a) for a in tup]
-    return concatenate(arrs, axis=0 if np.ndim(unwrap(arrs[0])) == 1 else 1, dtype=dtype)
+@register(np.matrix_transpose, group="shape")
+def matrix_transpose(x, /):
+    np.matrix_transpose(unwrap(x))  # numpy's error for fewer than 2 dims
+    return swapaxes(x, -1, -2)
 
 
-@register(np.vstack, group="shape")
-def vstack(tup, dtype=None, casting="same_kind"):
-    return concatenate([atleast_2d(a) for a in tup], axis=0, dtype=dtype)
+@register(np.broadcast_to, group="shape")
+def broadcast_to(array, shape, subok=False):
+    value = np.broadcast_to(unwrap(array), shape)
+    out_shape = value.shape
+    # numpy's result is a read-only view: writes through it fail in numpy itself
+    return lift(value, pt.broadcast_to(as_var(array), out_shape),
+                view=_view(array, lambda b: pt.broadcast_to(b, out_shape), None))
 
 
-@register(np.atleast_1d, group="shape")
-def atleast_1d(*arys):
-    res = [reshape(a, np.atleast_1d(unwrap(a)).shape) if type(a) is Traced else np.atleast_1d(a) for a in arys]
-    return res[0] if len(res) == 1 else tuple(res)
+@register(np.broadcast_arrays, group="shape")
+def broadcast_arrays(*args, subok=False):
+    shape = np.broadcast_shapes(*[np.shape(unwrap(a)) for a in args])
+    return tuple(broadcast_to(a, shape) if type(a) is Traced else np.broadcast_to(a, shape) for a in args)
 
 
-@register(np.atleast_2d, group="shape")
-def atleast_2d(*arys):
-    res = [reshape(a, np.atleast_2d(unwrap(a)).shape) if type(a) is Traced else np.atleast_2d(a) for a in arys]
-    return res[0] if len(res) == 1 else tuple(res)
+def _flip_index(ndim, axes):
+    return tuple(slice(None, None, -1) if i in axes else slice(None) for i in range(ndim))
+
+
+@register(np.flip, group="shape")
+def flip(m, axis=None):
+    value = np.flip(unwrap(m), axis)  # numpy's checks of axis
+    nd = np.ndim(unwrap(m))
+    axes = range(nd) if axis is None else [int(a) % nd for a in np.atleast_1d(axis)]
+    return _getitem(m, _flip_index(nd, set(axes))) if nd else value
+
+
+@register(np.fliplr, group="shape")
+def fliplr(m):
+    np.fliplr(unwrap(m))  # numpy's error for 1-d input
+    return flip(m, 1)
+
+
+@register(np.flipud, group="shape")
+def flipud(m):
+    np.flipud(unwrap(m))
+    return flip(m, 0)
+
+
+@register(np.rot90, group="shape")
+def rot90(m, k=1, axes=(0, 1)):
+    np.rot90(unwrap(m), k, axes)  # numpy's checks of axes
+    nd = np.ndim(unwrap(m))
+    a0, a1 = int(axes[0]) % nd, int(axes[1]) % nd
+    k %= 4
+    if k == 0:
+        return _getitem(m, (slice(None),))
+    if k == 2:
+        return flip(flip(m, a0), a1)
+    perm = list(range(nd))
+    perm[a0], perm[a1] = perm[a1], perm[a0]
+    return transpose(flip(m, a1), perm) if k == 1 else flip(transpose(m, perm), a1)
+
+
+def _getitem(a, idx):
+    from .indexing import getitem
+
+    return getitem(a, idx)
 
 
 def T(self):

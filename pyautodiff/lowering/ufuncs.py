@@ -3,6 +3,8 @@
 Each row pairs a numpy ufunc with its PyTensor builder.  The same builder
 serves the ``math`` functions on traced scalars, so ``math.exp(x)`` traces
 exactly like ``np.exp(x)`` (but keeps Python's float result type).
+Functions with zero derivative (floor, sign, comparisons) simply build ops
+whose gradient PyTensor defines as zero or that return integers/bools.
 """
 from __future__ import annotations
 
@@ -11,17 +13,19 @@ import math
 import numpy as np
 import pytensor.tensor as pt
 
-from .. import context
-from ..traced import unwrap
-from .core import elementwise, lift, vars_for, dtype_of
-from .registry import register_fn
+from ..traced import Traced, unwrap
+from .core import as_var, dtype_of, elementwise, lift, refuse, vars_for, write_out
+from .registry import register, register_fn, register_method
 
 _LN2 = math.log(2.0)
 
 
 def _copysign(a, b):
-    neg = pt.lt(b, 0) | (pt.eq(b, 0) & pt.lt(pt.true_div(1.0, b), 0))  # -0.0 counts as negative
-    return pt.switch(neg, -pt.abs(a), pt.abs(a))
+    return pt.switch(_signbit(b), -pt.abs(a), pt.abs(a))
+
+
+def _signbit(x):
+    return pt.lt(x, 0) | (pt.eq(x, 0) & pt.lt(pt.true_div(1.0, x), 0))  # -0.0 counts as negative
 
 
 def _fmax(a, b):
@@ -34,8 +38,22 @@ def _fmin(a, b):
 
 def _sinc(x):
     px = np.pi * x
-    safe = pt.switch(pt.eq(x, 0), 1.0, px)
+    safe = pt.switch(pt.eq(x, 0), 1.0, px)  # keeps the untaken branch's gradient finite
     return pt.switch(pt.eq(x, 0), 1.0, pt.sin(safe) / safe)
+
+
+def _cbrt(x):
+    safe = pt.switch(pt.eq(x, 0), 1.0, x)
+    return pt.switch(pt.eq(x, 0), x, pt.sign(safe) * pt.abs(safe) ** (1.0 / 3.0))
+
+
+def _heaviside(x1, x2):
+    step = pt.switch(pt.lt(x1, 0), 0.0, pt.switch(pt.gt(x1, 0), 1.0, x2))
+    return pt.switch(pt.isnan(x1), x1, step)
+
+
+def _floor_divide(a, b):
+    return pt.floor(pt.true_div(a, b)) if "float" in a.dtype + b.dtype else pt.int_div(a, b)
 
 
 def _as_bool(x):
@@ -45,7 +63,7 @@ def _as_bool(x):
 UNARY = {
     np.exp: pt.exp, np.exp2: pt.exp2, np.expm1: pt.expm1,
     np.log: pt.log, np.log2: pt.log2, np.log10: pt.log10, np.log1p: pt.log1p,
-    np.sqrt: pt.sqrt, np.cbrt: lambda x: pt.sign(x) * pt.abs(x) ** (1.0 / 3.0),
+    np.sqrt: pt.sqrt, np.cbrt: _cbrt,
     np.square: pt.sqr, np.reciprocal: pt.reciprocal,
     np.negative: pt.neg, np.positive: lambda x: x,
     np.absolute: pt.abs, np.fabs: pt.abs, np.sign: pt.sign,
@@ -60,14 +78,14 @@ UNARY = {
     np.isnan: pt.isnan, np.isinf: pt.isinf, np.isfinite: lambda x: ~(pt.isnan(x) | pt.isinf(x)),
     np.logical_not: lambda x: ~_as_bool(x),
     np.invert: pt.invert,
-    np.signbit: lambda x: pt.lt(x, 0) | (pt.eq(x, 0) & pt.lt(pt.true_div(1.0, x), 0)),
-    np.conjugate: lambda x: x,
+    np.signbit: _signbit,
+    np.conjugate: pt.conj,
 }
 
 BINARY = {
     np.add: pt.add, np.subtract: pt.sub, np.multiply: pt.mul,
     np.divide: pt.true_div, np.true_divide: pt.true_div,
-    np.floor_divide: lambda a, b: pt.floor(pt.true_div(a, b)) if "float" in a.dtype + b.dtype else pt.int_div(a, b),
+    np.floor_divide: _floor_divide,
     np.mod: pt.mod, np.remainder: pt.mod, np.fmod: lambda a, b: a - pt.trunc(a / b) * b,
     np.power: pt.pow, np.float_power: pt.pow,
     np.maximum: pt.maximum, np.minimum: pt.minimum, np.fmax: _fmax, np.fmin: _fmin,
@@ -76,6 +94,8 @@ BINARY = {
     np.logaddexp: pt.logaddexp,
     np.logaddexp2: lambda a, b: pt.logaddexp(a * _LN2, b * _LN2) / _LN2,
     np.copysign: _copysign,
+    np.heaviside: _heaviside,
+    np.ldexp: lambda m, e: m * pt.pow(2.0, pt.cast(e, "float64")),
     np.less: pt.lt, np.less_equal: pt.le, np.greater: pt.gt, np.greater_equal: pt.ge,
     np.equal: pt.eq, np.not_equal: pt.neq,
     np.logical_and: lambda a, b: _as_bool(a) & _as_bool(b),
@@ -86,9 +106,11 @@ BINARY = {
 
 # numpy functions (not ufuncs) that are elementwise
 FUNCTIONS = {
-    np.round: lambda x, decimals=0: pt.round(x * 10.0**decimals, mode="half_to_even") / 10.0**decimals if decimals else pt.round(x, mode="half_to_even"),
     np.sinc: _sinc,
     np.fix: pt.trunc,
+    np.i0: pt.i0,
+    np.isposinf: lambda x: pt.isinf(x) & pt.gt(x, 0),
+    np.isneginf: lambda x: pt.isinf(x) & pt.lt(x, 0),
 }
 
 MATH = {
@@ -97,8 +119,10 @@ MATH = {
     math.tan: pt.tan, math.asin: pt.arcsin, math.acos: pt.arccos, math.atan: pt.arctan,
     math.sinh: pt.sinh, math.cosh: pt.cosh, math.tanh: pt.tanh, math.asinh: pt.arcsinh,
     math.acosh: pt.arccosh, math.atanh: pt.arctanh, math.fabs: pt.abs, math.erf: pt.erf,
-    math.erfc: pt.erfc, math.lgamma: pt.gammaln, math.atan2: pt.arctan2, math.hypot: None,
-    math.pow: pt.pow, math.copysign: _copysign, math.degrees: pt.rad2deg, math.radians: pt.deg2rad,
+    math.erfc: pt.erfc, math.lgamma: pt.gammaln, math.gamma: pt.gamma, math.atan2: pt.arctan2,
+    math.hypot: None, math.pow: pt.pow, math.copysign: _copysign, math.degrees: pt.rad2deg,
+    math.radians: pt.deg2rad, math.exp2: pt.exp2, math.cbrt: _cbrt,
+    math.fmod: lambda a, b: a - pt.trunc(a / b) * b,
 }
 
 
@@ -122,48 +146,127 @@ def _math_log(x, base=None):
     return lift(value, var)
 
 
-def _round_fn(a, decimals=0, out=None):
-    from .core import write_out
+def round_var(x, decimals):
+    """numpy's rounding to ``decimals`` digits (half to even), mirrored on ``x``."""
+    if "int" in x.dtype:
+        return x if decimals >= 0 else pt.round(x / 10.0 ** -decimals, mode="half_to_even") * 10 ** -decimals
+    if decimals == 0:
+        return pt.round(x, mode="half_to_even")
+    if decimals > 0:  # numpy scales by 10**d and divides back, or multiplies for negative d
+        f = 10.0 ** decimals
+        return pt.round(x * f, mode="half_to_even") / f
+    f = 10.0 ** -decimals
+    return pt.round(x / f, mode="half_to_even") * f
 
+
+@register(np.round, np.around, method="round", group="elementwise")
+def round_(a, decimals=0, out=None):
     value = np.round(unwrap(a), decimals)
-    result = lift(value, FUNCTIONS[np.round](vars_for([a], dtype_of(value))[0], decimals))
+    result = lift(value, round_var(as_var(a), int(decimals)))
     return result if out is None else write_out(out, result)
+
+
+def _two_outputs(np_fn, build):
+    def lower(x1, *rest, out=None, **kwargs):
+        if out is not None and any(o is not None for o in (out if isinstance(out, tuple) else (out,))):
+            raise refuse(f"numpy.{np_fn.__name__}: out= is not supported with traced values")
+        values = np_fn(*[unwrap(a) for a in (x1, *rest)], **kwargs)
+        vars_ = build(*vars_for([x1, *rest], dtype_of(values[0])))
+        return tuple(lift(v, var) for v, var in zip(values, vars_))
+
+    lower.__name__ = f"lower_{np_fn.__name__}"
+    return lower
+
+
+def _divmod(a, b):
+    q = _floor_divide(a, b)
+    return q, pt.mod(a, b)
+
+
+def _modf(x):
+    whole = pt.trunc(x)
+    frac = pt.switch(pt.isinf(x), _copysign(pt.zeros_like(x), x), x - whole)
+    return frac, whole
+
+
+@register(np.isclose, group="elementwise")
+def isclose(a, b, rtol=1e-05, atol=1e-08, equal_nan=False):
+    value = np.isclose(unwrap(a), unwrap(b), rtol=rtol, atol=atol, equal_nan=equal_nan)
+    return lift(value, _isclose(*vars_for([a, b], np.dtype("float64")), rtol, atol, equal_nan))
+
+
+def _isclose(x, y, rtol, atol, equal_nan):
+    # numpy's formula: asymmetric in b, infinities equal only to themselves
+    close = (pt.le(pt.abs(x - y), atol + rtol * pt.abs(y)) & ~(pt.isnan(y) | pt.isinf(y))) | pt.eq(x, y)
+    return close | (pt.isnan(x) & pt.isnan(y)) if equal_nan else close
+
+
+@register(np.allclose, group="elementwise")
+def allclose(a, b, rtol=1e-05, atol=1e-08, equal_nan=False):
+    value = np.allclose(unwrap(a), unwrap(b), rtol=rtol, atol=atol, equal_nan=equal_nan)
+    return lift(value, pt.all(_isclose(*vars_for([a, b], np.dtype("float64")), rtol, atol, equal_nan)))
+
+
+@register(np.nan_to_num, group="elementwise")
+def nan_to_num(x, copy=True, nan=0.0, posinf=None, neginf=None):
+    value = np.nan_to_num(unwrap(x), copy=True, nan=nan, posinf=posinf, neginf=neginf)
+    var = as_var(x)
+    if value.dtype.kind == "f":
+        info = np.finfo(value.dtype)
+        big = info.max if posinf is None else posinf
+        small = info.min if neginf is None else neginf
+        var = pt.switch(pt.isnan(var), nan, pt.switch(pt.isinf(var), pt.switch(pt.gt(var, 0), big, small), var))
+    result = lift(value, var)
+    if not copy and type(x) is Traced:  # numpy writes into x itself
+        x.value[...] = value
+        x.assign(result.var)
+        return x
+    return result
+
+
+@register(np.real, group="elementwise")
+def real(val):
+    value = np.real(unwrap(val))
+    if np.iscomplexobj(value) or np.iscomplexobj(unwrap(val)):
+        raise refuse("numpy.real of complex traced values is not supported")
+    # for real input numpy returns the array itself or a view of it
+    return val if value is unwrap(val) else lift(value, as_var(val), view=(val, lambda b: b, lambda b, v: v))
+
+
+@register(np.imag, group="elementwise")
+def imag(val):
+    if np.iscomplexobj(unwrap(val)):
+        raise refuse("numpy.imag of complex traced values is not supported")
+    value = np.imag(unwrap(val))
+    return lift(value, pt.zeros_like(as_var(val)))
+
+
+@register(np.angle, group="elementwise")
+def angle(z, deg=False):
+    if np.iscomplexobj(unwrap(z)):
+        raise refuse("numpy.angle of complex traced values is not supported")
+    value = np.angle(unwrap(z), deg=deg)
+    x = as_var(z)
+    # arctan2(0, x), written out: PyTensor merges the constants 0.0 and -0.0 of a graph
+    half_turn = 180.0 if deg else np.pi
+    return lift(value, pt.switch(pt.isnan(x), x, pt.switch(_signbit(x), half_turn, 0.0)))
+
+
+@register(np.real_if_close, group="elementwise")
+def real_if_close(a, tol=100):
+    if np.iscomplexobj(unwrap(a)):
+        raise refuse("numpy.real_if_close of complex traced values is not supported")
+    return a  # real input comes back unchanged
 
 
 def install() -> None:
-    for uf, fn in {**UNARY, **BINARY}.items():
+    conjugate = elementwise(np.conjugate, pt.conj)  # x.conj() is np.conjugate(x)
+    register_method("conj", conjugate, "elementwise")
+    register_method("conjugate", conjugate, "elementwise")
+    for uf, fn in {**UNARY, **BINARY, **FUNCTIONS}.items():
         register_fn(uf, elementwise(uf, fn), "elementwise")
-    for f in (np.sinc, np.fix):
-        register_fn(f, elementwise(f, FUNCTIONS[f]), "elementwise")
-    register_fn(np.round, _round_fn, "elementwise")
-    register_fn(np.around, _round_fn, "elementwise")
+    register_fn(np.divmod, _two_outputs(np.divmod, _divmod), "elementwise")
+    register_fn(np.modf, _two_outputs(np.modf, _modf), "elementwise")
     for fn, pt_fn in MATH.items():
         register_fn(fn, _math_lowering(fn, pt_fn), "math")
     register_fn(math.log, _math_log, "math")
-    # np.where(cond, a, b) is elementwise too
-    register_fn(np.where, _where, "selection")
-    register_fn(np.clip, _clip, "selection")
-
-
-def _where(condition, *xy):
-    if len(xy) != 2:
-        raise context.require().unsupported("numpy.where(cond) without x, y: use np.nonzero (not traced yet)")
-    x, y = xy
-    value = np.where(unwrap(condition), unwrap(x), unwrap(y))
-    vc, vx, vy = vars_for([condition, x, y], dtype_of(value))
-    return lift(value, pt.switch(vc if vc.dtype == "bool" else pt.neq(vc, 0), vx, vy))
-
-
-def _clip(a, a_min=None, a_max=None, out=None, **kwargs):
-    from .core import write_out
-
-    kwargs.pop("min", None), kwargs.pop("max", None)
-    value = np.clip(unwrap(a), unwrap(a_min), unwrap(a_max))
-    va = vars_for([a], dtype_of(value))[0]
-    var = va
-    if a_min is not None:
-        var = pt.maximum(var, vars_for([a_min, a], dtype_of(value))[0])
-    if a_max is not None:
-        var = pt.minimum(var, vars_for([a_max, a], dtype_of(value))[0])
-    result = lift(value, var)
-    return result if out is None else write_out(out, result)

@@ -1,0 +1,71 @@
+"""Sorting and order-based selection: sort, argsort, take_along_axis, searchsorted.
+
+The order depends on the data, so it is computed symbolically (PyTensor's
+sort and argsort call numpy's, with the same ``kind``); the gradient of a
+sort flows back through the permutation.  ``ndarray.sort`` sorts in place.
+"""
+from __future__ import annotations
+
+import numpy as np
+import pytensor.tensor as pt
+
+from ..traced import unwrap
+from .core import as_var, lift, refuse
+from .registry import register, register_method
+
+
+def _sort_var(x, axis, kind):
+    if axis is None:
+        return pt.sort(x.flatten(), axis=0, kind=kind)
+    return pt.sort(x, axis=int(axis) % max(x.ndim, 1), kind=kind)
+
+
+def _check_order(name, order):
+    if order is not None:
+        raise refuse(f"{name}: order= (structured arrays) is not supported with traced values")
+
+
+@register(np.sort, group="sorting")
+def sort(a, axis=-1, kind=None, order=None, *, stable=None):
+    _check_order("numpy.sort", order)
+    value = np.sort(unwrap(a), axis=axis, kind=kind, stable=stable)
+    return lift(value, _sort_var(as_var(a), axis, "stable" if stable else (kind or "quicksort")))
+
+
+def sort_inplace(self, axis=-1, kind=None, order=None, *, stable=None):
+    _check_order("ndarray.sort", order)
+    before = self.var
+    self.value.sort(axis=axis, kind=kind, stable=stable)
+    self.assign(_sort_var(before, axis, "stable" if stable else (kind or "quicksort")))
+
+
+register_method("sort", sort_inplace, "sorting")
+
+
+@register(np.argsort, method="argsort", group="sorting")
+def argsort(a, axis=-1, kind=None, order=None, *, stable=None):
+    _check_order("numpy.argsort", order)
+    value = np.argsort(unwrap(a), axis=axis, kind=kind, stable=stable)
+    x = as_var(a)
+    kind = "stable" if stable else (kind or "quicksort")
+    if axis is None:
+        return lift(value, pt.argsort(x.flatten(), axis=0, kind=kind))
+    return lift(value, pt.argsort(x, axis=int(axis) % max(x.ndim, 1), kind=kind))
+
+
+@register(np.take_along_axis, group="sorting")
+def take_along_axis(arr, indices, axis=-1):
+    value = np.take_along_axis(unwrap(arr), unwrap(indices), axis=axis)
+    x, idx = as_var(arr), as_var(indices)
+    if axis is None:
+        return lift(value, pt.take_along_axis(x.flatten(), idx, axis=0))
+    return lift(value, pt.take_along_axis(x, idx, axis=int(axis) % x.ndim))
+
+
+@register(np.searchsorted, method="searchsorted", group="sorting")
+def searchsorted(a, v, side="left", sorter=None):
+    value = np.searchsorted(unwrap(a), unwrap(v), side=side, sorter=unwrap(sorter))
+    sv = None if sorter is None else as_var(sorter)
+    var = pt.searchsorted(as_var(a), as_var(v), side=side, sorter=sv)
+    return lift(value, var)
+
