@@ -393,4 +393,6 @@ def _fill_template(tree, it):
     if isinstance(tree, tuple) and tree and tree[0] == "__dict__":
         _, keys, items = tree
         return {k: _fill_template(c, it) for k, c in zip(keys, items)}
+    if isinstance(tree, tuple) and tree and tree[0] == "__named__":  # exported as a plain tuple
+        return tuple(_fill_template(c, it) for c in tree[2])
     return tree

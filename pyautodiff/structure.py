@@ -118,6 +118,9 @@ def _fill(tree, it):
     if t is tuple and tree and tree[0] == "__seq__":
         _, kind, items = tree
         return kind(_fill(c, it) for c in items)
+    if t is tuple and tree and tree[0] == "__named__":
+        _, kind, items = tree
+        return kind(*(_fill(c, it) for c in items))
     if t is tuple and tree and tree[0] == "__dict__":
         _, keys, items = tree
         return {k: _fill(c, it) for k, c in zip(keys, items)}
@@ -149,6 +152,8 @@ def template_of(result, is_hole, kind_of, holes: list):
         t = type(x)
         if t in (tuple, list):
             return ("__seq__", t, tuple(walk(v) for v in x))
+        if isinstance(x, tuple) and hasattr(x, "_fields"):  # a named tuple (e.g. np.linalg.eigh's)
+            return ("__named__", t, tuple(walk(v) for v in x))
         if t is dict:
             return ("__dict__", tuple(x.keys()), tuple(walk(v) for v in x.values()))
         return _Const(x)

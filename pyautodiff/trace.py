@@ -163,6 +163,8 @@ def _resolve_result(ctx, x):
     t = type(x)
     if t in (list, tuple):
         return t(_resolve_result(ctx, v) for v in x)
+    if isinstance(x, tuple) and hasattr(x, "_fields"):
+        return t(*(_resolve_result(ctx, v) for v in x))
     if t is dict:
         return {k: _resolve_result(ctx, v) for k, v in x.items()}
     return ctx.resolve(x)
@@ -176,7 +178,7 @@ def _check_no_leak(template):
                     "the function returned a traced value inside an object pyautodiff cannot "
                     f"look into ({type(tree.value).__name__}); return arrays, floats, or "
                     "tuples/lists/dicts of them")
-        elif isinstance(tree, tuple) and tree and tree[0] in ("__seq__", "__dict__"):
+        elif isinstance(tree, tuple) and tree and tree[0] in ("__seq__", "__dict__", "__named__"):
             for c in tree[2]:
                 walk(c)
 

@@ -186,7 +186,7 @@ def contains_traced(x, _depth=0) -> bool:
         return True
     if _depth > 8:
         return False
-    if t in (list, tuple, set, frozenset):
+    if t in (list, tuple, set, frozenset) or (isinstance(x, tuple) and hasattr(x, "_fields")):
         return any(contains_traced(v, _depth + 1) for v in x)
     if t is dict:
         return any(contains_traced(v, _depth + 1) for v in x.values())
@@ -200,6 +200,8 @@ def unwrap(x):
         return x.value
     if t in (list, tuple):
         return t(unwrap(v) for v in x)
+    if isinstance(x, tuple) and hasattr(x, "_fields"):
+        return t(*(unwrap(v) for v in x))
     if t is dict:
         return {k: unwrap(v) for k, v in x.items()}
     return x

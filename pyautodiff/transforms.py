@@ -53,7 +53,12 @@ def _describe(result) -> str:
 
 
 def _grads(cost, wrt):
-    return pt_grad(cost, wrt, disconnected_inputs="ignore", return_disconnected="zero")
+    from pytensor.gradient import NullTypeGradError
+
+    try:
+        return pt_grad(cost, wrt, disconnected_inputs="ignore", return_disconnected="zero")
+    except (NullTypeGradError, NotImplementedError) as exc:
+        raise AutodiffError(f"no derivative is defined along this path: {exc}") from exc
 
 
 def build_function(req):

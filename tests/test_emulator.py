@@ -274,3 +274,12 @@ def test_decorator_forms_keep_metadata():
     assert loss.__name__ == "loss" and loss.__doc__ == "Docstring." and loss.__wrapped__ is loss.original
     assert_close(loss(X), 3 * X ** 2)
     assert_close(loss2(2.0, X), 4 * X)
+
+
+def test_ndarray_var_method_and_fancy_copies():
+    def f(x):
+        tmp = np.zeros(4)[[0, 1, 2]]  # an advanced-index copy: a fresh array
+        tmp += x[:3]
+        return x.var(ddof=1) + np.sum(tmp ** 2)
+
+    check(f)

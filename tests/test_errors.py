@@ -107,3 +107,26 @@ def test_implicit_float_conversion_in_c_code_is_refused_not_wrong():
 def test_not_a_function():
     with pytest.raises(ad.AutodiffError):
         ad.grad(3)
+
+
+def test_missing_gradient_is_our_error():
+    import scipy.special as sc
+
+    with pytest.raises(ad.AutodiffError, match="no derivative"):
+        ad.grad(lambda v: sc.jv(v, 2.0))(1.5)  # no gradient w.r.t. the Bessel order
+
+
+def test_named_tuple_results_are_unwrapped():
+    res = ad.function(lambda a: np.linalg.eigh(a))(np.diag([2.0, 3.0]))
+    assert type(res).__name__ == "EighResult"
+    np.testing.assert_allclose(res.eigenvalues, [2.0, 3.0])
+    assert type(res.eigenvectors) is np.ndarray
+
+
+def test_module_constants_stay_constants():
+    t = ad.trace(lambda x: x * np.pi + np.linalg.norm(x, ord=np.inf), np.ones(2))
+    assert len(t.all_inputs) == 1
+
+
+def test_user_function_named_like_a_generated_helper():
+    assert np.allclose(ad.function(np.linalg.solve)(2 * np.eye(2), np.ones(2)), [0.5, 0.5])

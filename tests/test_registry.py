@@ -216,6 +216,7 @@ case("numpy.sum", lambda x: np.sum(x, initial=2.0, axis=0), normal(3, 4), tag="i
 case("numpy.prod", lambda x: np.prod(x), np.array([2.0, 0.0, 3.0]), tag="a zero")
 case("numpy.var", lambda x: np.var(x, ddof=1, axis=0), normal(5, 2), tag="ddof")
 case("ndarray.std", lambda x: x.std(axis=None, ddof=1), normal(5, 2), tag="ddof")
+case("ndarray.var", lambda x: x.var(axis=0, ddof=1), normal(5, 2), tag="ddof")
 for fn in (np.max, np.min, np.amax, np.amin, np.ptp):
     case(f"numpy.{fn.__name__}", lambda x, fn=fn: fn(x, axis=1), distinct(3, 4))
 case("ndarray.max", lambda x: x.max(axis=0, keepdims=True), distinct(3, 4))

@@ -1782,7 +1782,8 @@ def _rule_qr(g, node):
         raise _NoForm("QR mode='raw'")
     g.need("scipy.linalg")
     piv = ", pivoting=True" if op.pivoting else ""
-    return _linalg_call(g, node, f"scipy.linalg.qr({{0}}, mode={op.mode!r}{piv})")
+    first = "[0]" if op.mode == "r" and not op.pivoting else ""  # scipy returns (R,) for mode="r"
+    return _linalg_call(g, node, f"scipy.linalg.qr({{0}}, mode={op.mode!r}{piv}){first}")
 
 
 def _rule_cholesky(g, node):
@@ -2111,6 +2112,8 @@ def fgraph_to_source(fgraph, name: str = "f", input_names: Sequence[str] | None 
     gen = _Gen(fallback)
     gen.globals_taken.add(name)
     main = gen.function_source(fgraph, name, names)
+    if name in gen.helpers or name in gen.namespace:  # e.g. a user's function named "solve"
+        return fgraph_to_source(fgraph, name + "_", input_names, header, fallback)
     parts = []
     if header:
         parts.append("\n".join(ln if ln.startswith("#") else f"# {ln}".rstrip()
@@ -2122,6 +2125,7 @@ def fgraph_to_source(fgraph, name: str = "f", input_names: Sequence[str] | None 
     parts.extend(gen.helpers.values())
     parts.append(main)
     source = "\n\n\n".join(parts) + "\n"
+    gen.namespace["__generated_name__"] = name  # the name actually defined (see the rename above)
     return source, gen.namespace
 
 
@@ -2133,6 +2137,6 @@ def compile_fgraph(fgraph, name: str = "f", fallback: str = "perform",
                                          header=header, fallback=fallback)
     code = compile(source, f"<numpy_codegen {name}>", "exec")
     exec(code, namespace)
-    fn = namespace[name]
+    fn = namespace[namespace.get("__generated_name__", name)]
     fn.source = source
     return fn

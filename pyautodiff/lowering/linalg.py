@@ -8,6 +8,8 @@ their type (``eigh(a).eigenvalues`` works).
 """
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pytensor.tensor as pt
 import pytensor.tensor.linalg as ptla
@@ -74,7 +76,9 @@ def solve(a, b):
 def cholesky(a, /, *, upper=False):
     value = np.linalg.cholesky(unwrap(a), upper=upper)
     sym = _symmetric(_float_var(a, value), not upper, np.shape(unwrap(a))[-1])
-    low = ptla.cholesky(sym, lower=True, on_error="raise")
+    with warnings.catch_warnings():  # PyTensor 3.3 deprecates "raise"; it is numpy's behaviour
+        warnings.simplefilter("ignore", FutureWarning)
+        low = ptla.cholesky(sym, lower=True, on_error="raise")
     return lift(value, _swap(low) if upper else low)
 
 

@@ -430,10 +430,12 @@ class Interpreter:
 
     # -- attributes -----------------------------------------------------------
     def _read_attr(self, f, obj, name):
+        if type(obj) is Traced and name in _SHADOWED_METHODS:
+            return functools.partial(registry.METHODS[name].fn, obj)
         value = getattr(obj, name)
         if f.is_user_code and type(obj) is not Traced and type(value) is not Traced:
             if isinstance(obj, types.ModuleType):
-                if not is_library(obj):  # `import config; config.LR` reads a global
+                if obj.__name__.partition(".")[0] not in _LIBRARY_ROOTS:  # `config.LR` reads a global
                     d = obj.__dict__
                     value = self.ctx.read_external(("global", id(d), name), lambda d=d, n=name: d[n], value,
                                                    f"global '{name}' of {obj.__name__}")
@@ -522,7 +524,10 @@ class Interpreter:
             return indexing.getitem(container, index)
         result = container[index]
         if type(container) is np.ndarray and type(result) is np.ndarray:
-            self.ctx.note_view(result, container, index)
+            if result.base is None:  # advanced indexing copies: a new array of this trace
+                self.ctx.note_created(result)
+            else:
+                self.ctx.note_view(result, container, index)
         return self.ctx.resolve(result)
 
     def op_BINARY_SUBSCR(self, f, ins):
@@ -868,6 +873,9 @@ class Interpreter:
     def op_CONVERT_VALUE(self, f, ins):
         f.stack.append(self._CONVERSIONS[ins.arg](f.stack.pop()))
 
+
+# ndarray methods whose names Traced uses for itself (Traced.var is the symbolic variable)
+_SHADOWED_METHODS = frozenset({"var"})
 
 _RANDOM_SOURCES = (np.random.Generator, np.random.RandomState)
 
