@@ -25,7 +25,7 @@ import pytensor.tensor as pt
 from . import structure, transforms
 from .backend.compile import compile_graph
 from .backend.tiered import Tiered
-from .cache import MISS, Cache, Specialization, Stats
+from .cache import MISS, Cache, Specialization, Stats, _unaliased
 from .errors import AutodiffError, InternalError
 from .trace import Trace, flatten_call, trace as run_trace
 
@@ -156,10 +156,11 @@ class Transformed:
                                 f"traced with: {type(exc).__name__}: {exc}") from exc
         if spec.has_guards:
             if not outs[-1]:
-                bad = _failed_guards(spec, inputs)
                 raise InternalError(f"guards of {self.__name__} do not hold on the inputs they were traced "
-                                    f"with: {bad}")
+                                    f"with: {[str(g) for g in spec.trace.guards]}")
             outs = outs[:-1]
+        if spec.fresh_outputs:
+            outs = _unaliased(outs, inputs)
         return spec.fill(outs)
 
     def _specialize(self, tr: Trace, args, kwargs, direction) -> Specialization:
@@ -178,6 +179,7 @@ class Transformed:
         fill = self._filler(tr, wrt_idx, wrt_tree, args, kwargs, direction)
         spec = Specialization(fn, fill, guard_flag is not None, tr, compiled_outs, extra_inputs, seconds,
                               tuple(tr.externals), tuple(v for v, _ in wrt_tree or ()))
+        spec.fresh_outputs = self.kind != "function"
         if self.mode is None:  # default: numpy code now, Numba later if it pays
             def install(f, spec=spec):
                 spec.fn = f
@@ -361,10 +363,6 @@ def _guard_flag(tr: Trace):
         else:
             checks.append(pt.eq(g.expr, np.asarray(outcome, dtype=g.expr.dtype)))
     return pt.all(pt.stack(checks)) if len(checks) > 1 else checks[0]
-
-
-def _failed_guards(spec, inputs):
-    return [str(g) for g in spec.trace.guards]
 
 
 def _fname(f, kind):

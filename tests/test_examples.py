@@ -137,3 +137,14 @@ def test_finite_difference_agreement_on_a_mixed_function():
 
     x = np.array([0.3, 0.9, 1.7, 2.5])
     assert_close(ad.grad(f)(x), numeric_grad(f, x), rtol=1e-6, atol=1e-8)
+
+
+def test_a_gradient_never_aliases_the_callers_array():
+    x = np.array([1.0, 2.0])
+    g = ad.grad(lambda v: 0.5 * np.sum(v * v))
+    for _ in range(2):  # traced call and cached call
+        out = g(x)
+        np.testing.assert_allclose(out, x)
+        assert out is not x
+        out[0] = 99.0
+        assert x[0] == 1.0
