@@ -91,11 +91,34 @@ def build_jacobian(req):
         for x in req.wrt:
             if out.ndim == 0:
                 jac = pt_grad(out, x, disconnected_inputs="ignore")
+            elif _forward_is_cheaper(out, x):
+                jac = _forward_jacobian(out, x)
             else:
                 jac = pt_jacobian(out.flatten(), x, disconnected_inputs="ignore", vectorize=True)
                 jac = jac.reshape((*_shape(out), *_shape(x)))
             blocks.append(jac)
     return blocks, []
+
+
+def _forward_is_cheaper(out, x) -> bool:
+    # One sweep per input element (forward) or per output element (reverse):
+    # measured on tanh(A @ x) * |x|^2, forward is ~7x faster for a 400x5
+    # Jacobian and reverse ~8x faster for 5x400 (benchmarks in the README).
+    if None in out.type.shape or None in x.type.shape:
+        return False
+    return int(np.prod(x.type.shape)) < int(np.prod(out.type.shape))
+
+
+def _forward_jacobian(out, x):
+    """Jacobian by forward mode: the pushforward vectorized over the identity tangents."""
+    from pytensor.graph.replace import vectorize_graph
+
+    n = int(np.prod(x.type.shape))
+    tangent = x.type()
+    jv = pushforward(out, x, tangent, disconnected_outputs="ignore", return_disconnected="zero")
+    basis = pt.eye(n, dtype=x.dtype).reshape((n, *x.type.shape))
+    batched = vectorize_graph(jv, replace={tangent: basis})  # (n, *out.shape)
+    return pt.moveaxis(batched, 0, -1).reshape((*out.type.shape, *x.type.shape))
 
 
 def _directions(wrt):

@@ -157,3 +157,14 @@ def test_node_counts_show_the_optimizer_at_work():
     g = ad.grad(lambda x1, x2: np.log(x1) + x1 * x2 - np.sin(x2), wrt=(0, 1))
     before, after = g.n_nodes(2.0, 5.0, optimized=False), g.n_nodes(2.0, 5.0)
     assert after < before
+
+
+@pytest.mark.parametrize("m, n", [(7, 2), (2, 7)])  # forward mode for tall, reverse for wide
+def test_jacobian_both_constructions(m, n):
+    rng = np.random.default_rng(m)
+    A = rng.normal(size=(m, n))
+    x = rng.normal(size=n)
+    J = ad.jacobian(lambda x: np.tanh(A @ x) * np.sum(x ** 2))(x)
+    t = np.tanh(A @ x)
+    want = (1 - t ** 2)[:, None] * A * np.sum(x ** 2) + np.outer(t, 2 * x)
+    assert_close(J, want, rtol=1e-12, atol=1e-14)
