@@ -98,6 +98,8 @@ def export_source(g, *args, name: str | None = None, **kwargs) -> str:  # noqa: 
     doc = f'"""{_kind_phrase(g.kind)} of {fname}, derived and optimized by pyautodiff."""'
     lines.append(f"    {doc}")
     lines += ["    " + l for l in _unpack(params, args, kwargs, g, leaf_names, dir_names)]
+    # Python floats compute as numpy float64 scalars, as in the library (the code may index them)
+    lines += [f"    {n} = np.float64({n})" for n, leaf in zip(leaf_names, tr.leaves) if type(leaf) is float]
     lines += ["    " + l for l in _shape_checks(tr, leaf_names, ext_names, externals, dir_names, spec)]
     lines += body
     if guard_name is not None:

@@ -155,3 +155,12 @@ def test_command_line_writes_and_verifies(tmp_path):
     gW, gb = fn(W, b, X)
     np.testing.assert_allclose(gW, X.T @ s, rtol=1e-12)
     np.testing.assert_allclose(gb, s.sum(0), rtol=1e-12)
+
+
+def test_python_float_parameters_with_broadcasting():
+    def logp(mu, sigma, data):
+        z = (data - mu) / sigma
+        return np.sum(-0.5 * z ** 2 - np.log(sigma))
+
+    data = np.linspace(-1, 2, 7)
+    roundtrip(ad.grad(logp, wrt=(0, 1)), 0.3, 1.7, data, new_args=(-0.2, 0.9, data))
