@@ -1,0 +1,43 @@
+"""Hypothesis profiles of the differential fuzz suite.
+
+- ``ci`` (used by these tests unless another profile is selected): a few hundred
+  programs in total, reproducible (``derandomize``), no example database.
+- ``long``: thousands of programs, random seeds; run by hand::
+
+      python -m pytest tests/fuzz --hypothesis-profile=long
+
+  (give the tests/fuzz path: this conftest registers the profile before hypothesis loads
+  it; from the repository root use PYAUTODIFF_FUZZ_PROFILE=long instead).
+
+Known library bugs the fuzzer found are kept out of the grammar (programs.KNOWN_BUGS);
+PYAUTODIFF_FUZZ_KNOWN_BUGS=1 (or a comma-separated list of their names) puts them back.
+
+The profile applies only to the tests of this directory (through their own
+``@settings``), not to the rest of the test suite.  At the end of a run the number
+of programs each test checked is printed.
+"""
+from hypothesis import HealthCheck, settings
+
+import programs
+
+_COMMON = dict(
+    deadline=None,
+    database=None,
+    print_blob=True,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much, HealthCheck.data_too_large,
+                           HealthCheck.large_base_example],
+)
+
+# max_examples is the count of the values test; the others run a fraction of it
+settings.register_profile("ci", max_examples=160, derandomize=True, **_COMMON)
+settings.register_profile("long", max_examples=2500, **_COMMON)
+
+
+def pytest_terminal_summary(terminalreporter):
+    if programs.STATS:
+        terminalreporter.section("pyautodiff fuzz")
+        for key, n in sorted(programs.STATS.items()):
+            terminalreporter.write_line(f"{key}: {n}")
+        if programs.FEATURES:
+            feats = ", ".join(f"{k} {n}" for k, n in sorted(programs.FEATURES.items()))
+            terminalreporter.write_line(f"constructs generated: {feats}")
