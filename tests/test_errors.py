@@ -130,3 +130,17 @@ def test_module_constants_stay_constants():
 
 def test_user_function_named_like_a_generated_helper():
     assert np.allclose(ad.function(np.linalg.solve)(2 * np.eye(2), np.ones(2)), [0.5, 0.5])
+
+
+def test_regressions_from_fuzzing():
+    a = np.array([0.5, 0.7])
+    # comparison functions with a float operand compare in the operands' dtype
+    np.testing.assert_array_equal(ad.function(lambda a: a * np.less(1.0, np.sum(a)))(a),
+                                  a * np.less(1.0, np.sum(a)))
+    assert ad.function(lambda a, b: np.greater(b[0], a + a))(0.3, np.array([0.5])) == np.greater(0.5, 0.6)
+    # a negative index repeating a non-negative one accumulates its gradient
+    np.testing.assert_array_equal(ad.grad(lambda x: np.sum(x[[0, 1, -1]]))(np.ones(2)), [1.0, 2.0])
+    # np.size / np.shape of a traced Python float
+    assert ad.grad(lambda a: np.size(a) * a * np.shape(a).__len__() + a)(2.0) == pytest.approx(1.0)
+    # grad of a constant is zero
+    np.testing.assert_array_equal(ad.grad(lambda x: np.float64(2.0))(np.ones(3)), np.zeros(3))

@@ -219,3 +219,25 @@ def test_large_unrolled_loop_warns_with_the_loop_line():
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         ad.grad(f)(np.ones(3))  # default limit: no warning
+
+
+def test_math_domain_error_on_a_cached_call_is_raised_as_cpython_does():
+    import math
+
+    def f(x):
+        return math.sqrt(float(np.sum(x)) - 1.0)
+
+    g = ad.function(f)
+    assert g(np.array([2.0, 1.0])) == pytest.approx(math.sqrt(2.0))
+    with pytest.raises(ValueError, match="math domain"):
+        g(np.array([0.1, 0.2]))
+
+
+def test_branch_decided_at_a_near_tie_follows_cpython():
+    def f(a):
+        if a[0] < np.mean(a):  # a tie up to rounding for equal entries
+            return np.sum(a ** 2)
+        return np.sum(a)
+
+    a = np.array([0.1, 0.1, 0.1])
+    assert ad.function(f)(a) == pytest.approx(f(a))

@@ -1378,12 +1378,15 @@ def _unique_rows(idx_vars) -> bool:
     if not arrays or any(v.type.ndim != 1 for v in arrays):
         return False
     for v in arrays:
-        if isinstance(v, Constant) and len(np.unique(v.data)) == len(v.data):
+        # Distinct values are distinct positions only without mixed signs: with
+        # length 2, -1 and 1 name the same element.
+        if isinstance(v, Constant) and len(np.unique(v.data)) == len(v.data) and \
+                (np.all(v.data >= 0) or np.all(v.data < 0)):
             return True
         if v.owner is not None and isinstance(v.owner.op, ARange):
-            step = v.owner.inputs[2]
-            data = getattr(step, "data", None)
-            if data is not None and np.all(np.asarray(data) != 0):
+            start, step = (getattr(i, "data", None) for i in (v.owner.inputs[0], v.owner.inputs[2]))
+            if start is not None and step is not None and np.all(np.asarray(start) >= 0) \
+                    and np.all(np.asarray(step) > 0):
                 return True
     return False
 

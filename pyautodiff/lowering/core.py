@@ -52,21 +52,27 @@ def _leaves(x):
         yield x
 
 
+def _is_py_scalar(a) -> bool:
+    # Exact types: numpy scalars (np.float64 subclasses float) are not weak under
+    # NEP 50, and a Traced answers isinstance() as its value would.
+    return type(a) in _PY_SCALARS
+
+
 def weak_dtype(args, result_dtype):
     """dtype for Python-scalar operands, following NEP 50 (weak scalars)."""
-    arrays = [dtype_of(unwrap(a)) for a in args if not isinstance(a, _PY_SCALARS)]
+    arrays = [dtype_of(unwrap(a)) for a in args if not _is_py_scalar(a)]
     if not arrays:
         return result_dtype
     try:
-        return np.result_type(*arrays, *[a for a in args if isinstance(a, _PY_SCALARS)])
+        return np.result_type(*arrays, *[a for a in args if _is_py_scalar(a)])
     except TypeError:
         return result_dtype
 
 
 def vars_for(args, result_dtype=None):
     """Symbolic operands, with Python scalars typed as numpy would type them."""
-    scalar_dt = weak_dtype(args, result_dtype) if any(isinstance(a, _PY_SCALARS) for a in args) else None
-    return [as_var(a, scalar_dt if isinstance(a, _PY_SCALARS) else None) for a in args]
+    scalar_dt = weak_dtype(args, result_dtype) if any(_is_py_scalar(a) for a in args) else None
+    return [as_var(a, scalar_dt if _is_py_scalar(a) else None) for a in args]
 
 
 def lift(value, var, view=None):

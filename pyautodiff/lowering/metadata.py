@@ -25,7 +25,9 @@ for _fn in (np.result_type, np.can_cast, np.min_scalar_type, np.iscomplexobj, np
 
 @register(np.shape, group="metadata")
 def shape(a):
-    return a.shape if type(a) is Traced else np.shape(unwrap(a))
+    if type(a) is Traced and isinstance(a.value, np.ndarray):
+        return a.shape  # guards a data-dependent shape
+    return np.shape(unwrap(a))
 
 
 @register(np.ndim, group="metadata")
@@ -35,6 +37,6 @@ def ndim(a):
 
 @register(np.size, group="metadata")
 def size(a, axis=None):
-    if type(a) is Traced:
+    if type(a) is Traced and isinstance(a.value, np.ndarray):
         a.shape  # guard a data-dependent shape
     return np.size(unwrap(a), axis)

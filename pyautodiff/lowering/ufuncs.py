@@ -13,6 +13,7 @@ import math
 import numpy as np
 import pytensor.tensor as pt
 
+from .. import context
 from ..traced import Traced, unwrap
 from .core import as_var, dtype_of, elementwise, lift, refuse, vars_for, write_out
 from .registry import register, register_fn, register_method
@@ -133,16 +134,25 @@ def _math_lowering(fn, pt_fn):
             var = pt.sqrt(sum(pt.sqr(v) for v in vars_for(list(args), np.dtype("float64"))))
         else:
             var = pt_fn(*vars_for(list(args), np.dtype("float64")))
+        _domain_guard(var, value)
         return lift(value, var)
 
     lower.__name__ = f"lower_math_{fn.__name__}"
     return lower
 
 
+def _domain_guard(var, value) -> None:
+    """math raises where numpy returns nan/inf: a cached call outside the domain retraces
+    (and math raises its own error), instead of returning nan."""
+    if isinstance(value, float):
+        context.require().add_guard(pt.isfinite(var), math.isfinite(value), "math domain")
+
+
 def _math_log(x, base=None):
     value = math.log(unwrap(x)) if base is None else math.log(unwrap(x), unwrap(base))
     v = vars_for([x] + ([] if base is None else [base]), np.dtype("float64"))
     var = pt.log(v[0]) if base is None else pt.log(v[0]) / pt.log(v[1])
+    _domain_guard(var, value)
     return lift(value, var)
 
 
