@@ -52,6 +52,10 @@ class Transformed:
     def __init__(self, f, kind, wrt=0, mode=None, verify=None, loop_limit=100_000):
         if not callable(f):
             raise AutodiffError(f"ad.{kind} expects a function, got {type(f).__name__}")
+        for w in (wrt if isinstance(wrt, tuple) else (wrt,)):
+            if w is not None and (not isinstance(w, (int, str)) or isinstance(w, bool)):
+                raise AutodiffError(f"ad.{kind}: wrt takes a position, a parameter name or a tuple of them; "
+                                    f"got {wrt!r}")
         self.original = f
         self.kind = kind
         self.wrt = wrt

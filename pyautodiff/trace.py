@@ -79,7 +79,14 @@ def _input_var(leaf, name):
     if isinstance(leaf, float):
         return pt.tensor(dtype="float64", shape=(), name=name)
     arr = np.asarray(leaf)
+    if arr.dtype.name not in _GRAPH_DTYPES:  # e.g. float128: PyTensor has no such type
+        raise AutodiffError(f"argument {name!r} has dtype {arr.dtype}, which pyautodiff cannot trace; "
+                            "use float64 or float32")
     return pt.tensor(dtype=arr.dtype.name, shape=arr.shape, name=name)
+
+
+_GRAPH_DTYPES = frozenset({"float64", "float32", "float16", "int8", "int16", "int32", "int64", "uint8",
+                           "uint16", "uint32", "uint64", "bool", "complex64", "complex128"})
 
 
 def _param_names(func, n_args):

@@ -144,3 +144,10 @@ def test_regressions_from_fuzzing():
     assert ad.grad(lambda a: np.size(a) * a * np.shape(a).__len__() + a)(2.0) == pytest.approx(1.0)
     # grad of a constant is zero
     np.testing.assert_array_equal(ad.grad(lambda x: np.float64(2.0))(np.ones(3)), np.zeros(3))
+
+
+def test_wrt_list_and_float128_are_our_errors():
+    with pytest.raises(ad.AutodiffError, match="wrt"):
+        ad.grad(lambda x: np.sum(x), wrt=[0])
+    with pytest.raises(ad.AutodiffError, match="float128"):
+        ad.grad(lambda x: np.sum(x))(np.ones(2, dtype=np.longdouble))

@@ -14,9 +14,10 @@ For every generated program (see ``programs.py``):
   ``ad.grad`` raises (or not) the same way.
 
 A failure message ends with whether the check also fails in a fresh interpreter (if not,
-it depends on state kept between transformed functions in the process).  The known bug
-"guard-rounding" (programs.KNOWN_BUGS) is accepted only on calls with a near-tie
-comparison.
+it depends on state kept between transformed functions in the process).  While
+"guard-rounding" is listed in programs.KNOWN_BUGS, a mismatch is accepted on a call with a
+near-tie comparison (numpy and the graph may round it differently); it is fixed, so no
+mismatch is accepted today.
 """
 from __future__ import annotations
 
