@@ -174,16 +174,9 @@ def _external_name(e) -> str:
 
 
 def _unique(names, taken=()):
-    seen = set(taken)
-    out = []
-    for n in names:
-        base, k = n, 1
-        while n in seen:
-            n = f"{base}_{k}"
-            k += 1
-        seen.add(n)
-        out.append(n)
-    return out
+    from .backend.numpy_codegen import unique_names
+
+    return unique_names(names, taken)
 
 
 def _unpack(params, args, kwargs, g, leaf_names, dir_names):

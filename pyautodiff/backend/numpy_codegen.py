@@ -2085,18 +2085,25 @@ def _input_names(fgraph, input_names) -> list[str]:
         if len(set(names)) != len(names):
             raise ValueError("input names must be unique")
         return names
-    names, seen = [], set()
+    bases = []
     for i, var in enumerate(fgraph.inputs):
         base = _sanitize(var.name) or f"x{i}"
-        if base in _RESERVED:
-            base = f"{base}_"
-        n, k = base, 1
+        bases.append(f"{base}_" if base in _RESERVED else base)
+    return unique_names(bases)
+
+
+def unique_names(names, taken=()):
+    """``names`` made distinct (and distinct from ``taken``) by numbered suffixes."""
+    seen = set(taken)
+    out = []
+    for n in names:
+        base, k = n, 1
         while n in seen:
             n = f"{base}_{k}"
             k += 1
         seen.add(n)
-        names.append(n)
-    return names
+        out.append(n)
+    return out
 
 
 def fgraph_to_source(fgraph, name: str = "f", input_names: Sequence[str] | None = None,
