@@ -25,7 +25,7 @@ import pytensor.tensor as pt
 from . import structure, transforms
 from .backend.compile import compile_graph
 from .backend.tiered import Tiered
-from .cache import MISS, Cache, Specialization, Stats, _unaliased
+from .cache import MISS, Cache, Specialization, Stats
 from .errors import AutodiffError, InternalError
 from .trace import Trace, flatten_call, trace as run_trace
 
@@ -84,16 +84,15 @@ class Transformed:
             args, direction = args[:-1], args[-1]
         else:
             direction = None
-        leaves: list = []
-        key = (_args_key(args, leaves),
-               tuple((k, structure.flatten(v, leaves)) for k, v in kwargs.items()) if kwargs else ())
-        dleaves: list = []
+        inputs: list = []  # the leaves, converted as the compiled code takes them
+        key = _args_key(args, inputs)
+        if kwargs:
+            key = (key, tuple((k, _flatten_inputs(v, inputs)) for k, v in kwargs.items()))
+        dinputs: list = []
         if direction is not None:
-            key = (key, structure.flatten(direction, dleaves))
-        specs = self._cache.get(key)
+            key = (key, _flatten_inputs(direction, dinputs))
+        specs = self._cache.entries.get(key)
         if specs is not None:
-            inputs = [_as_input(x) for x in leaves]
-            dinputs = [_as_input(x) for x in dleaves]
             for spec in specs:
                 out = spec.run(inputs, dinputs)
                 if out is not MISS:
@@ -163,8 +162,6 @@ class Transformed:
             # near tie (sum * (1/n) vs sum / n); this call takes CPython's path, which
             # the trace followed. Later calls re-check the guards as usual.
             outs = outs[:-1]
-        if spec.fresh_outputs:
-            outs = _unaliased(outs, inputs)
         return spec.fill(outs)
 
     def _specialize(self, tr: Trace, args, kwargs, direction) -> Specialization:
@@ -177,13 +174,13 @@ class Transformed:
             extra_inputs = _direction_inputs(self.kind, extra, direction, tr, wrt_idx)
         guard_flag = _guard_flag(tr)
         compiled_outs = list(outputs) + ([guard_flag] if guard_flag is not None else [])
+        # derivatives never hand back a caller's array (e.g. grad of x@x/2 is x)
         fn, seconds = compile_graph(tr.all_inputs + extra_inputs, compiled_outs, mode=self.mode,
-                                    name=_fname(self.original, self.kind))
+                                    name=_fname(self.original, self.kind), fresh_outputs=self.kind != "function")
         self.stats.last_compile_seconds = seconds
         fill = self._filler(tr, wrt_idx, wrt_tree, args, kwargs, direction)
         spec = Specialization(fn, fill, guard_flag is not None, tr, compiled_outs, extra_inputs, seconds,
                               tuple(tr.externals), tuple(v for v, _ in wrt_tree or ()))
-        spec.fresh_outputs = self.kind != "function"
         if self.mode is None:  # default: numpy code now, Numba later if it pays
             def install(f, spec=spec):
                 spec.fn = f
@@ -279,20 +276,30 @@ class Transformed:
         raise InternalError(f"no result builder for {kind}")
 
 
-def _args_key(args, leaves):
-    """The cache key of positional arguments (plain arrays and floats inline, for speed)."""
+def _args_key(args, inputs):
+    """The cache key of positional arguments; their leaves, converted, go to ``inputs``.
+
+    Plain arrays and floats are handled inline: this runs on every call."""
     parts = []
     for a in args:
         t = type(a)
         if t is np.ndarray and a.dtype.kind in "biufc":
-            leaves.append(a)
+            inputs.append(a)
             parts.append(("a", a.shape, a.dtype.char))
         elif t is float:
-            leaves.append(a)
+            inputs.append(np.float64(a))
             parts.append("f")
         else:
-            parts.append(structure.flatten(a, leaves))
+            parts.append(_flatten_inputs(a, inputs))
     return tuple(parts)
+
+
+def _flatten_inputs(value, inputs):
+    """``structure.flatten`` with the leaves converted by ``_as_input``."""
+    start = len(inputs)
+    treedef = structure.flatten(value, inputs)
+    inputs[start:] = [_as_input(x) for x in inputs[start:]]
+    return treedef
 
 
 _CONVERTERS = {

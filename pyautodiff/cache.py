@@ -30,7 +30,6 @@ class Specialization:
     externals: tuple = ()  # context.External: outside values re-read on every call
     wrt_values: tuple = ()  # the differentiated arguments as traced (their structure)
     tiering: Any = None  # backend.tiered.Tiered while the default mode may upgrade
-    fresh_outputs: bool = False  # derivatives never hand back a caller's array (e.g. grad of x@x/2 is x)
 
     def run(self, inputs, direction=()):
         if self.externals:
@@ -39,6 +38,7 @@ class Specialization:
                 return MISS
         if direction:
             inputs = inputs + direction
+        # (outputs are fresh arrays where they must be: compile_graph(fresh_outputs=...))
         try:
             outs = self.fn(*inputs)
         except Exception:  # e.g. a shape assertion for inputs of another path
@@ -47,8 +47,6 @@ class Specialization:
             if not outs[-1]:
                 return MISS
             outs = outs[:-1]
-        if self.fresh_outputs:
-            outs = _unaliased(outs, inputs)
         return self.fill(outs)
 
 
@@ -65,11 +63,6 @@ class Specialization:
             if e.kind == "input":
                 inputs.append(v if type(v) is np.ndarray else (np.float64(v) if type(v) is float else np.asarray(v)))
         return inputs
-
-
-def _unaliased(outs, inputs):
-    ids = {id(x) for x in inputs}
-    return [o.copy() if id(o) in ids else o for o in outs]
 
 
 @dataclass

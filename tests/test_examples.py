@@ -148,3 +148,20 @@ def test_a_gradient_never_aliases_the_callers_array():
         assert out is not x
         out[0] = 99.0
         assert x[0] == 1.0
+
+
+@pytest.mark.parametrize("mode", [None, "numba"])
+def test_derivatives_never_share_memory_with_arguments_or_each_other(mode):
+    # d/dx sum(x * y.T) is y.T, a view of y; d/dx sum(x) and d/dy sum(y) are equal
+    # arrays of ones: writing into one result must change nothing else.
+    x, y = np.ones((2, 3)), np.arange(6.0).reshape(3, 2)
+    g = ad.grad(lambda x, y: np.sum(x * y.T), mode=mode)
+    h = ad.grad(lambda x, z: np.sum(x) + np.sum(z), wrt=(0, 1), mode=mode)
+    for _ in range(2):  # traced call and cached call
+        gx = g(x, y)
+        np.testing.assert_array_equal(gx, np.arange(6.0).reshape(3, 2).T)
+        assert not np.shares_memory(gx, y)
+        a, b = h(x, x + 1.0)
+        assert not np.shares_memory(a, b)
+        a[0, 0] = 99.0
+        assert b[0, 0] == 1.0

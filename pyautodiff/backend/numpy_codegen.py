@@ -43,7 +43,8 @@ Semantics worth knowing:
 * The generated code never modifies its arguments, constants or views; it
   updates arrays in place only when it allocated them itself and nothing else
   reads them (e.g. ``np.zeros`` followed by an indexed ``+=``).
-* Outputs may alias arguments (``f(x) = x`` returns ``x`` itself) and
+* Outputs may alias arguments (``f(x) = x`` returns ``x`` itself) unless
+  ``fresh_outputs`` asks for copies of every result not newly allocated, and
   0-d outputs may be numpy or Python scalars (``np.asarray`` gives the
   PyTensor dtype and shape).
 * numpy floating-point warnings are not silenced (PyTensor's C code has none).
@@ -749,9 +750,11 @@ class _Gen:
         return [_Expr(n, names={n}, dtype=_out_dtype(v)) for n, v in zip(outs, node.outputs)]
 
     def function_source(self, fgraph, name: str, input_names: Sequence[str],
-                         tuple_return: bool = True) -> str:
+                         tuple_return: bool = True, fresh_outputs: bool = False) -> str:
         """Translate ``fgraph`` into the text of ``def name(...)`` (helpers and
-        imports are collected on ``self``)."""
+        imports are collected on ``self``).  ``fresh_outputs``: every array
+        returned is newly allocated (no argument, constant, view or other
+        output is handed out)."""
         for n in (*input_names, name):
             self._take(n)
         for var, n in zip(fgraph.inputs, input_names):
@@ -770,6 +773,8 @@ class _Gen:
                 e = _strong(e, dt)
             if e.is_literal:
                 e = _strong(e, dt)
+            if fresh_outputs and not e.weak and (not e.fresh or e.text in [r.text for r in results]):
+                e = e.replace(text=f"{e.wrap(P_ATOM)}.copy()", prec=P_ATOM, fresh=True)
             results.append(e)
 
         # dead-code elimination (e.g. an AllocEmpty whose Gemv ignores it)
@@ -2107,23 +2112,26 @@ def unique_names(names, taken=()):
 
 
 def fgraph_to_source(fgraph, name: str = "f", input_names: Sequence[str] | None = None,
-                     header: str = "", fallback: str = "error") -> tuple[str, dict]:
+                     header: str = "", fallback: str = "error",
+                     fresh_outputs: bool = False) -> tuple[str, dict]:
     """Python source of ``def name(<inputs>)`` computing all outputs of the
     (already rewritten) ``fgraph`` and returning them as a tuple.
 
     Returns ``(source, namespace)``: the globals the source needs (``np``,
     large constants, and with ``fallback="perform"`` the objects computing
     untranslatable nodes through PyTensor's Python implementation).  With
-    ``fallback="error"`` such a node raises `NoNumpyForm`.  The result is
+    ``fallback="error"`` such a node raises `NoNumpyForm`.  ``fresh_outputs``
+    copies results that could alias an argument, a constant or each other
+    (derivatives must not hand out a caller's array).  The result is
     deterministic: the same graph gives the same text.
     """
     _ensure_rules()
     names = _input_names(fgraph, input_names)
     gen = _Gen(fallback)
     gen.globals_taken.add(name)
-    main = gen.function_source(fgraph, name, names)
+    main = gen.function_source(fgraph, name, names, fresh_outputs=fresh_outputs)
     if name in gen.helpers or name in gen.namespace:  # e.g. a user's function named "solve"
-        return fgraph_to_source(fgraph, name + "_", input_names, header, fallback)
+        return fgraph_to_source(fgraph, name + "_", input_names, header, fallback, fresh_outputs)
     parts = []
     if header:
         parts.append("\n".join(ln if ln.startswith("#") else f"# {ln}".rstrip()
@@ -2140,11 +2148,12 @@ def fgraph_to_source(fgraph, name: str = "f", input_names: Sequence[str] | None 
 
 
 def compile_fgraph(fgraph, name: str = "f", fallback: str = "perform",
-                   input_names: Sequence[str] | None = None, header: str = ""):
+                   input_names: Sequence[str] | None = None, header: str = "",
+                   fresh_outputs: bool = False):
     """``fgraph_to_source`` + ``exec``: the generated function, with the text
     on ``fn.source``."""
     source, namespace = fgraph_to_source(fgraph, name=name, input_names=input_names,
-                                         header=header, fallback=fallback)
+                                         header=header, fallback=fallback, fresh_outputs=fresh_outputs)
     code = compile(source, f"<numpy_codegen {name}>", "exec")
     exec(code, namespace)
     fn = namespace[namespace.get("__generated_name__", name)]
