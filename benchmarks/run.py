@@ -303,6 +303,23 @@ def markdown(rows, fit):
     return "\n".join(out)
 
 
+def openblas_core() -> str:
+    """The kernel family numpy's OpenBLAS chose at load time (it can misjudge new CPUs:
+    ``OPENBLAS_CORETYPE`` overrides it)."""
+    import ctypes
+    import glob
+
+    libs = glob.glob(os.path.join(os.path.dirname(np.__file__), "..", "numpy.libs", "*openblas*"))
+    for path in libs:
+        lib = ctypes.CDLL(path)
+        for symbol in ("scipy_openblas_get_corename64_", "scipy_openblas_get_corename", "openblas_get_corename"):
+            fn = getattr(lib, symbol, None)
+            if fn is not None:
+                fn.restype = ctypes.c_char_p
+                return fn().decode()
+    return "unknown"
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--json", default=None)
@@ -315,7 +332,8 @@ def main(argv=None):
     over = overheads()
     machine = (f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, "
                f"numpy {np.__version__}, pytensor {pytensor.__version__}, "
-               f"OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS', 'unset')}")
+               f"OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS', 'unset')}, "
+               f"OpenBLAS kernels {openblas_core()}")
     print(f"Machine: {machine}\n")
     print(markdown(rows, fit))
     tiers = ", ".join(f"{r['key']}: {r['tier']}" for r in rows)

@@ -42,11 +42,7 @@ def compile_graph(inputs, outputs, mode=None, name="f", fresh_outputs=False):
     mode = DEFAULT_MODE if mode is None else mode
     start = time.perf_counter()
     if mode == "numpy":
-        from .numpy_codegen import compile_fgraph, rewrite_graph
-
-        fg = FunctionGraph(inputs, outputs, clone=True)
-        fg = rewrite_graph(fg)
-        fn = compile_fgraph(fg, name=name, fallback="perform", fresh_outputs=fresh_outputs)
+        fn = _numpy_function(inputs, outputs, name, fresh_outputs)
     else:
         if isinstance(mode, str):
             if mode.lower() not in _PYTENSOR_MODES:
@@ -59,6 +55,22 @@ def compile_graph(inputs, outputs, mode=None, name="f", fresh_outputs=False):
         f.trust_input = True  # we pass exactly-typed arrays ourselves
         fn = _direct_call(f, inputs)
     return fn, time.perf_counter() - start
+
+
+def _numpy_function(inputs, outputs, name, fresh_outputs):
+    """Generated numpy code for the graph, from the on-disk cache when a process
+    before this one already rewrote the same graph."""
+    from . import code_cache
+    from .numpy_codegen import exec_source, fgraph_to_source, rewrite_graph
+
+    key = code_cache.fingerprint(inputs, outputs, extra=f"numpy {name} fresh={fresh_outputs}")
+    hit = code_cache.load(key)
+    if hit is not None:
+        return exec_source(*hit, name=name)
+    fg = rewrite_graph(FunctionGraph(inputs, outputs, clone=True))
+    source, namespace = fgraph_to_source(fg, name=name, fallback="perform", fresh_outputs=fresh_outputs)
+    code_cache.store(key, source, namespace)
+    return exec_source(source, namespace, name=name)
 
 
 def _direct_call(f, inputs):

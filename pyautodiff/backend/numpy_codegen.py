@@ -2154,6 +2154,11 @@ def compile_fgraph(fgraph, name: str = "f", fallback: str = "perform",
     on ``fn.source``."""
     source, namespace = fgraph_to_source(fgraph, name=name, input_names=input_names,
                                          header=header, fallback=fallback, fresh_outputs=fresh_outputs)
+    return exec_source(source, namespace, name)
+
+
+def exec_source(source: str, namespace: dict, name: str = "f"):
+    """The function ``fgraph_to_source`` wrote (``namespace`` is executed into)."""
     code = compile(source, f"<numpy_codegen {name}>", "exec")
     exec(code, namespace)
     fn = namespace[namespace.get("__generated_name__", name)]
