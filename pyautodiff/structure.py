@@ -83,9 +83,9 @@ def is_differentiable(leaf) -> bool:
 class Template:
     """A result structure with holes for computed values.
 
-    ``kinds`` says how each hole's array is returned: ``"float"`` (a numpy
-    float64 scalar, for Python floats), ``"scalar"`` (a numpy scalar of the
-    recorded dtype) or ``"array"``.
+    ``kinds`` says how each hole's array is returned: ``"float"`` (a Python
+    float, where the traced run produced one, as CPython would), ``"scalar"``
+    (a numpy scalar of the recorded dtype) or ``"array"``.
     """
 
     __slots__ = ("tree", "kinds", "n")
@@ -105,7 +105,7 @@ def _convert(v, kind):
     if kind == "array":
         return v if type(v) is np.ndarray else np.asarray(v)
     if kind == "float":
-        return np.float64(v)
+        return float(v)
     return np.asarray(v)[()]
 
 

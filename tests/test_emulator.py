@@ -283,3 +283,17 @@ def test_ndarray_var_method_and_fancy_copies():
         return x.var(ddof=1) + np.sum(tmp ** 2)
 
     check(f)
+
+
+def test_a_python_float_result_is_a_python_float_as_in_cpython():
+    def f(x):
+        return float(np.sum(x)), np.sum(x), [x.mean() * 2.0]
+
+    x = np.array([0.5, 1.5])
+    for _ in range(2):  # traced call and cached call
+        got, want = ad.function(f)(x), f(x)
+        assert type(got[0]) is float and type(got[1]) is np.float64 and type(got[2][0]) is np.float64
+        assert got == want
+    value, grad = ad.value_and_grad(lambda x: float(np.sum(x * x)))(x)
+    assert type(value) is float and value == 2.5
+    np.testing.assert_array_equal(grad, 2 * x)

@@ -68,11 +68,9 @@ def _sp(name):
 # -- known library bugs (see module docstring) ---------------------------------------------------
 
 # Fixed, now exercised: compare-fn-pyscalar, fancy-negative-dup-grad, math-domain-cached,
-# pyfloat-shape, grad-constant, guard-rounding (regression tests in tests/test_errors.py and
-# tests/test_guards.py).
+# pyfloat-shape, grad-constant, guard-rounding, pyfloat-result (regression tests in
+# tests/test_errors.py, tests/test_guards.py and tests/fuzz/test_regressions.py).
 KNOWN_BUGS = {
-    # `return float(np.sum(x))`: ad.function returns numpy.float64, CPython a Python float.
-    "pyfloat-result": "Python float results come back as numpy.float64",
     # `np.max(np.stack([a, a]))`: ties in max/min reductions (and np.maximum(x, x)) get the
     # gradient once per tied element: d/da max(a, a) comes out 2, not 1.
     "tie-grad": "max/min of structurally tied elements",
