@@ -241,3 +241,15 @@ def test_branch_decided_at_a_near_tie_follows_cpython():
 
     a = np.array([0.1, 0.1, 0.1])
     assert ad.function(f)(a) == pytest.approx(f(a))
+
+
+def test_a_guard_on_python_floats_alone_in_a_derivative():
+    # the guard flag is then a Python bool at run time (once broke the output copying)
+    def f(a):
+        if a > a:
+            return a * a
+        return 3.0 * a
+
+    g = ad.grad(f)
+    assert g(0.0) == 3.0 and g(2.5) == 3.0
+    assert g.stats.traces == 1

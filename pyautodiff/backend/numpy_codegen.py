@@ -774,7 +774,9 @@ class _Gen:
             if e.is_literal:
                 e = _strong(e, dt)
             if fresh_outputs and not e.weak and (not e.fresh or e.text in [r.text for r in results]):
-                e = e.replace(text=f"{e.wrap(P_ATOM)}.copy()", prec=P_ATOM, fresh=True)
+                # a 0-d value may be a numpy or Python scalar at run time: np.array copies either
+                text = f"{e.wrap(P_ATOM)}.copy()" if getattr(out.type, "ndim", 0) else f"np.array({e.text})"
+                e = e.replace(text=text, prec=P_ATOM, fresh=True)
             results.append(e)
 
         # dead-code elimination (e.g. an AllocEmpty whose Gemv ignores it)

@@ -2073,8 +2073,6 @@ class Gen:
         return v.text, v.probe
 
     def ret_kind(self, v: Val) -> Val:
-        if v.kind == "py" and not allow("pyfloat-result"):
-            return self.as_np(v)
         return v
 
     # -- the whole program -----------------------------------------------------------------------

@@ -98,8 +98,6 @@ def assert_same(got, ref, mag, path="result", f32=False):
         assert type(got) is np.ndarray, f"{path}: {type(got).__name__} instead of ndarray"
     elif isinstance(ref, np.generic):
         assert isinstance(got, np.generic), f"{path}: {type(got).__name__} instead of numpy scalar {type(ref)}"
-    elif type(ref) is float and P.allow("pyfloat-result"):
-        assert isinstance(got, float), f"{path}: {type(got).__name__} instead of float"
     else:
         assert type(got) is type(ref), f"{path}: {type(got).__name__} instead of {type(ref).__name__}"
     g, r = np.asarray(got), np.asarray(ref)
