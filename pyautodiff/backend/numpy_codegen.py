@@ -147,7 +147,8 @@ def _inline_op_from_graphs(fgraph) -> bool:
 
 
 def rewrite_graph(fgraph):
-    """Apply PyTensor's "fast_run" rewrites, minus in-place and C-only ones.
+    """Apply PyTensor's "fast_run" rewrites, minus in-place and C-only ones,
+    with the IEEE-unsafe ones replaced (see ``safe_rewrites``).
 
     Keeps canonicalization, the numerically stable forms (log1p, softplus,
     log-sum-exp, softmax...), CSE/merging, constant folding and elementwise
@@ -159,7 +160,9 @@ def rewrite_graph(fgraph):
     """
     from pytensor.compile.mode import OPT_FAST_RUN, optdb
 
-    rewriter = optdb.query(OPT_FAST_RUN.excluding(*_EXCLUDED_TAGS))
+    from .safe_rewrites import safe_query
+
+    rewriter = optdb.query(safe_query(OPT_FAST_RUN.excluding(*_EXCLUDED_TAGS)))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # e.g. "could not link to a BLAS installation"
         rewriter.rewrite(fgraph)
