@@ -615,3 +615,12 @@ def test_sigmoid_of_an_expression_is_numpy_only_and_accurate_in_both_tails():
     assert "scipy" not in fn.source
     got = fn(np.array([-40.0]), np.array([0.0]))[0]
     np.testing.assert_allclose(got, 1 / (1 + np.exp(80.0)), rtol=1e-13)
+
+
+def test_empty_constants_keep_their_shape():
+    # regression: an empty constant was written as a nested list, np.array([]) of
+    # shape (0,), so (0, 1) * (0, 3) failed to broadcast
+    x = pt.tensor("x", shape=(0, 3), dtype="float64")
+    fn = check([x], [pt.constant(np.zeros((0, 1))) * x, pt.constant(np.zeros((2, 0))) @ x],
+               [np.zeros((0, 3))], rewrite=False)
+    assert "np.empty((0, 1)" in fn.source

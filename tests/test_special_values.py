@@ -1,5 +1,5 @@
 """numpy's results at the edges (issue #11, found by differential testing):
-NaN and inf.
+NaN and inf, empty arrays.
 
 Expected values come from numpy itself or from derivatives worked out by hand.
 The C and Numba modes compile for real (seconds each on a cold cache), so
@@ -95,3 +95,34 @@ def test_hessian_of_a_product_with_a_step_is_finite():
     # f(x) = x^3 * (x > 0): f'' = 6 x for x > 0
     h = ad.hessian(lambda x: x ** 3 * (x > 0.0))(2.0)
     assert h == pytest.approx(12.0, rel=1e-14)
+
+
+# -- empty arrays ------------------------------------------------------------------------------
+
+EMPTY_GRADS = {
+    "sum(x @ x.T)": lambda x: np.sum(x @ x.T),
+    "sum(x.T @ x)": lambda x: np.sum(x.T @ x),
+    "sum(x * x)": lambda x: np.sum(x * x),
+    "sum(exp(x) @ ones)": lambda x: np.sum(np.exp(x) @ np.ones((3, 2))),
+}
+
+
+@pytest.mark.parametrize("mode", ["numpy", "c", "py"])
+@pytest.mark.parametrize("name", list(EMPTY_GRADS))
+def test_gradients_of_empty_arrays_are_empty(name, mode, caplog):
+    x = np.zeros((0, 3))
+    value, grad = ad.value_and_grad(EMPTY_GRADS[name], mode=mode)(x)
+    assert value == 0.0
+    assert grad.shape == (0, 3) and grad.dtype == np.float64
+    # no rewrite crashed on the empty constants on the way (PyTensor logs a traceback)
+    assert "Rewrite failure" not in caplog.text
+
+
+def test_mean_of_an_empty_array_is_nan_as_in_numpy():
+    x = np.zeros(0)
+    with pytest.warns(RuntimeWarning):
+        want = np.mean(x)
+    with np.errstate(all="ignore"), pytest.warns(RuntimeWarning):
+        value, grad = ad.value_and_grad(np.mean)(x)
+    assert np.isnan(value) and np.isnan(want)
+    assert grad.shape == (0,)

@@ -624,6 +624,8 @@ class _Gen:
         dtype = var.type.dtype
         if arr.ndim == 0:
             return _literal(arr.item(), dtype)
+        if arr.size == 0:  # a nested list would lose the shape: (0, 1) -> []
+            return _Expr(f"np.empty({arr.shape}, dtype={_dtype_name(dtype)})", dtype=np.dtype(dtype))
         if arr.size <= 8 and arr.dtype.kind in "biuf":
             body = repr(arr.tolist()).replace("inf", "np.inf").replace("nan", "np.nan")
             text = f"np.array({body}, dtype={_dtype_name(dtype)})"

@@ -20,6 +20,10 @@ registered once, next to the originals, under the tag ``SAFE_TAG``, which no
 PyTensor mode includes unless asked: other users of PyTensor in the same
 process are unaffected.
 
+The same table also guards rewrites that fail on inputs they were not
+written for, e.g. on empty constants (they log a traceback and leave the
+graph alone, which is noisy).
+
 Rewrites deliberately kept although they can change a NaN: the stabilizing
 ones, which compute what numpy would compute if it did not overflow
 (``log(exp(x)) -> x``, ``sqrt(x**2) -> abs(x)``), and ``local_mul_switch_sink``,
@@ -66,12 +70,18 @@ def _compares_with_itself(node) -> bool:
             and isinstance(getattr(node.op, "scalar_op", None), EQ | NEQ | LE | GE))
 
 
+def _has_empty_constant(node) -> bool:
+    from pytensor.graph.basic import Constant
+
+    return any(isinstance(v, Constant) and np.size(v.data) == 0 for v in node.inputs)
+
+
 def _unsafe_on_floats(predicate):
     return lambda node: predicate(node) and not _all_exact(node)
 
 
 # Rewrites replaced by a copy that declines the nodes for which the predicate
-# holds (it would rewrite them wrongly); the rest they do as before.
+# holds (it would rewrite them wrongly or crash); the rest they do as before.
 _GUARDED = {
     # mul(1, x) -> x and mul(-1, x) -> -x stay; mul(0, x) -> 0 does not
     "local_mul_specialize": _unsafe_on_floats(_has_zero_constant),
@@ -79,6 +89,8 @@ _GUARDED = {
     "local_useless_elemwise": _unsafe_on_floats(_compares_with_itself),
     # le(x, x) -> True; lt(x, x) -> False and maximum(x, x) -> x stay
     "local_useless_elemwise_comparison": _unsafe_on_floats(_compares_with_itself),
+    # PyTensor 3.0/3.3: np.argmax on an empty one-hot constant raises
+    "selection_dot_to_indexing": _has_empty_constant,
 }
 
 # The canonizers, replaced by `_SafeCanonizer` copies.
