@@ -1,5 +1,5 @@
 """numpy's results at the edges (issue #11, found by differential testing):
-NaN and inf, empty arrays.
+NaN and inf, empty arrays, tiny linear systems.
 
 Expected values come from numpy itself or from derivatives worked out by hand.
 The C and Numba modes compile for real (seconds each on a cold cache), so
@@ -9,6 +9,8 @@ import numpy as np
 import pytest
 
 import pyautodiff as ad
+
+from helpers import assert_close
 
 SPECIAL = np.array([np.nan, np.inf, -np.inf, 0.0, -0.0, 2.0, -3.5])
 OTHER = np.array([1.0, np.nan, 0.0, np.inf, 2.0, 0.0, -1.0])
@@ -126,3 +128,34 @@ def test_mean_of_an_empty_array_is_nan_as_in_numpy():
         value, grad = ad.value_and_grad(np.mean)(x)
     assert np.isnan(value) and np.isnan(want)
     assert grad.shape == (0,)
+
+
+# -- small linear systems ----------------------------------------------------------------------
+
+
+def _matrix(s, n=2):
+    return np.eye(n) * 3.0 + np.ones((n, n)) * s
+
+
+def _dsum_inv_ds(s, n=2):
+    # d/ds sum(inv(A)) with A = 3 I + s 1 1^T:  -sum(inv(A) @ 1 1^T @ inv(A))
+    a_inv = np.linalg.inv(_matrix(s, n))
+    return -np.sum(a_inv @ np.ones((n, n)) @ a_inv)
+
+
+def _dsum_solve_ds(s, n=2):
+    # d/ds sum(inv(A) b) = -sum(inv(A) @ 1 1^T @ inv(A) @ b), b = 1
+    a_inv = np.linalg.inv(_matrix(s, n))
+    return -np.sum(a_inv @ np.ones((n, n)) @ a_inv @ np.ones(n))
+
+
+@pytest.mark.parametrize("mode", ["numpy", "c"])
+@pytest.mark.parametrize("n", [2, 3])
+def test_gradient_of_inv_and_solve_of_a_matrix_built_with_ones(n, mode):
+    # PyTensor 3.3 proves the 2x2 matrix tridiagonal and would factor it with
+    # LAPACK's gttrf, which scipy's wrapper rejects for n = 2
+    g_inv = ad.grad(lambda s: np.sum(np.linalg.inv(_matrix(s, n))), mode=mode)
+    g_solve = ad.grad(lambda s: np.sum(np.linalg.solve(_matrix(s, n), np.ones(n))), mode=mode)
+    for s in (0.5, -0.7):
+        assert_close(g_inv(s), _dsum_inv_ds(s, n), rtol=1e-13, atol=1e-15)
+        assert_close(g_solve(s), _dsum_solve_ds(s, n), rtol=1e-13, atol=1e-15)

@@ -21,8 +21,8 @@ PyTensor mode includes unless asked: other users of PyTensor in the same
 process are unaffected.
 
 The same table also guards rewrites that fail on inputs they were not
-written for, e.g. on empty constants (they log a traceback and leave the
-graph alone, which is noisy).
+written for: on empty constants (they log a traceback and leave the graph
+alone, which is noisy), or that build ops which then fail at run time.
 
 Rewrites deliberately kept although they can change a NaN: the stabilizing
 ones, which compute what numpy would compute if it did not overflow
@@ -76,6 +76,15 @@ def _has_empty_constant(node) -> bool:
     return any(isinstance(v, Constant) and np.size(v.data) == 0 for v in node.inputs)
 
 
+def _small_tridiagonal_solve(node) -> bool:
+    """A tridiagonal ``solve`` of fewer than 3 rows (PyTensor >= 3.3 proves every
+    2x2 constant matrix tridiagonal): scipy's ``?gttrf``, which the LU-reusing
+    rewrite would call, rejects n = 2 ("unexpected array size")."""
+    core = getattr(node.op, "core_op", None)
+    n = node.inputs[0].type.shape[-1]
+    return getattr(core, "assume_a", None) == "tridiagonal" and (n is None or n < 3)
+
+
 def _unsafe_on_floats(predicate):
     return lambda node: predicate(node) and not _all_exact(node)
 
@@ -91,9 +100,11 @@ _GUARDED = {
     "local_useless_elemwise_comparison": _unsafe_on_floats(_compares_with_itself),
     # PyTensor 3.0/3.3: np.argmax on an empty one-hot constant raises
     "selection_dot_to_indexing": _has_empty_constant,
+    # PyTensor 3.3: solve(A, b) twice with one A -> LU factor once; scipy's gttrf fails at n = 2
+    "reuse_decomposition_multiple_solves": _small_tridiagonal_solve,
 }
 
-# The canonizers, replaced by `_SafeCanonizer` copies.
+# The canonizers, replaced by `_safe_canonizer` copies.
 _CANONIZERS = ("local_mul_canonizer", "local_add_canonizer")
 
 
