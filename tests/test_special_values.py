@@ -1,5 +1,5 @@
 """numpy's results at the edges (issue #11, found by differential testing):
-NaN and inf, empty arrays, tiny linear systems.
+NaN and inf, empty arrays, long scalar loops, tiny linear systems.
 
 Expected values come from numpy itself or from derivatives worked out by hand.
 The C and Numba modes compile for real (seconds each on a cold cache), so
@@ -128,6 +128,33 @@ def test_mean_of_an_empty_array_is_nan_as_in_numpy():
         value, grad = ad.value_and_grad(np.mean)(x)
     assert np.isnan(value) and np.isnan(want)
     assert grad.shape == (0,)
+
+
+# -- long scalar loops -------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("n", [300, 2000])
+def test_long_scalar_loop_matches_cpython(n):
+    # the loop fuses into one elementwise kernel 2n operations deep
+    def loop(s):
+        for _ in range(n):
+            s = s * 1.0001 + 1.0
+        return s
+
+    f = ad.function(loop)
+    assert f(np.float64(1.0)) == loop(1.0)
+    assert f(np.float64(-2.0)) == loop(-2.0)
+    source = ad.export_source(f, np.float64(1.0))
+    compile(source, "<exported>", "exec")
+
+
+def test_gradient_of_a_long_scalar_loop():
+    def loop(s):
+        for _ in range(300):
+            s = s * 1.0001 + 1.0
+        return s
+
+    assert ad.grad(loop)(1.0) == pytest.approx(1.0001 ** 300, rel=1e-13)
 
 
 # -- small linear systems ----------------------------------------------------------------------

@@ -464,9 +464,34 @@ class _Stmt:
 
 
 _MAX_INLINE = 88  # longer single-use expressions still get their own line
+# Deeper expressions get their own line too, even inside a fused kernel (a
+# long scalar loop fuses into one Composite): CPython refuses 200 nested
+# parentheses ("too many nested parentheses") and its compiler a few thousand
+# nested operators (RecursionError).  Measured by `_depth`, which overestimates.
+_MAX_DEPTH = 100
+_DEPTH_TOKENS = re.compile(r"[-+*/%@&|^<>=~()\[\]{}]")
 # Builtins, keywords, module names and the helper functions we may define.
 _RESERVED = set(dir(builtins)) | set(keyword.kwlist) | {
     "np", "scipy", "self", "solve", "solve_triangular", "cholesky", "pivots_to_permutation"}
+
+
+def _depth(text: str) -> int:
+    """An upper bound on the nesting of an expression's syntax tree: its
+    bracket nesting plus its number of operator characters."""
+    nesting = deepest = operators = 0
+    for c in _DEPTH_TOKENS.findall(text):
+        if c in "([{":
+            nesting += 1
+            deepest = max(deepest, nesting)
+        elif c in ")]}":
+            nesting -= 1
+        else:
+            operators += 1
+    return deepest + operators
+
+
+def _too_deep(e: _Expr) -> bool:
+    return not (e.is_name or e.is_literal) and _depth(e.text) > _MAX_DEPTH
 
 
 def _sanitize(name: str | None) -> str | None:
@@ -662,7 +687,7 @@ class _Gen:
             self.env[var] = e
             return
         simple = e.is_name or (e.is_literal and not is_out)
-        if not simple and (n > 1 or is_out or len(e.text) > _MAX_INLINE):
+        if not simple and (n > 1 or is_out or len(e.text) > _MAX_INLINE or _too_deep(e)):
             e = self.bind(e, self.name_for(var))
         self.env[var] = e
 
@@ -988,7 +1013,7 @@ def _rule_composite(g, op, args, out_dtypes):
         outs = g.scalar(node.op, [get(v) for v in node.inputs],
                         [o.type.dtype for o in node.outputs])
         for var, e in zip(node.outputs, outs):
-            if uses[var] > 1 and not (e.is_name or e.is_literal):
+            if (uses[var] > 1 and not (e.is_name or e.is_literal)) or _too_deep(e):
                 e = g.bind(e).replace(fresh=False)  # shared: never modify in place
             env[var] = e
     return [_cast(get(o), dt) for o, dt in zip(fg.outputs, out_dtypes)]
