@@ -32,6 +32,8 @@ branch is inf (without it, ``d/dx where(x > 0, log(x), 0)`` is NaN at 0).
 """
 from __future__ import annotations
 
+import threading
+
 import numpy as np
 
 SAFE_TAG = "pyautodiff_ieee_safe"
@@ -175,19 +177,21 @@ def _register(name, make_replacement):
 
 
 _registered = False
+_register_lock = threading.Lock()  # the second tier compiles in a background thread
 
 
 def _ensure_registered():
     global _registered
-    if _registered:
-        return
-    import pytensor.tensor.rewriting  # noqa: F401  (registers PyTensor's own rewrites first)
+    with _register_lock:
+        if _registered:
+            return
+        import pytensor.tensor.rewriting  # noqa: F401  (registers PyTensor's own rewrites first)
 
-    for name, declines in _GUARDED.items():
-        _register(name, lambda original, declines=declines: _guarded_rewriter(original, declines))
-    for name in _CANONIZERS:
-        _register(name, _safe_canonizer)
-    _registered = True
+        for name, declines in _GUARDED.items():
+            _register(name, lambda original, declines=declines: _guarded_rewriter(original, declines))
+        for name in _CANONIZERS:
+            _register(name, _safe_canonizer)
+        _registered = True
 
 
 def excluded_names() -> tuple[str, ...]:
