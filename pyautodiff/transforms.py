@@ -18,6 +18,7 @@ import pytensor
 import pytensor.tensor as pt
 from pytensor.gradient import grad as pt_grad, jacobian as pt_jacobian, pushforward
 
+from . import zero_cotangents
 from .errors import AutodiffError
 
 
@@ -58,9 +59,10 @@ def _grads(cost, wrt):
     from pytensor.gradient import NullTypeGradError
 
     try:
-        return pt_grad(cost, wrt, disconnected_inputs="ignore", return_disconnected="zero")
+        grads = pt_grad(cost, wrt, disconnected_inputs="ignore", return_disconnected="zero")
     except (NullTypeGradError, NotImplementedError) as exc:
         raise AutodiffError(f"no derivative is defined along this path: {exc}") from exc
+    return zero_cotangents.prune(grads, [cost])
 
 
 def build_function(req):
@@ -84,7 +86,7 @@ def build_hessian(req):
         for x in req.wrt:
             jac = pt_jacobian(g.flatten(), x, disconnected_inputs="ignore", vectorize=True)
             blocks.append(jac.reshape((*_shape(g), *_shape(x))))
-    return blocks, []
+    return zero_cotangents.prune(blocks, [cost]), []
 
 
 def build_jacobian(req):
@@ -99,7 +101,7 @@ def build_jacobian(req):
                 jac = pt_jacobian(out.flatten(), x, disconnected_inputs="ignore", vectorize=True)
                 jac = jac.reshape((*_shape(out), *_shape(x)))
             blocks.append(jac)
-    return blocks, []
+    return zero_cotangents.prune(blocks, req.outputs), []
 
 
 def _forward_is_cheaper(out, x) -> bool:
@@ -142,7 +144,7 @@ def build_jvp(req):
     # one output is computed from another (e.g. (a, 2 * a)).
     tangents = [pushforward(o, req.wrt, vs, disconnected_outputs="ignore", return_disconnected="zero")
                 for o in req.outputs]
-    return [*req.outputs, *tangents], vs
+    return [*req.outputs, *zero_cotangents.prune(tangents, req.outputs)], vs
 
 
 def build_vjp(req):

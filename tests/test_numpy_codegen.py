@@ -615,3 +615,37 @@ def test_sigmoid_of_an_expression_is_numpy_only_and_accurate_in_both_tails():
     assert "scipy" not in fn.source
     got = fn(np.array([-40.0]), np.array([0.0]))[0]
     np.testing.assert_allclose(got, 1 / (1 + np.exp(80.0)), rtol=1e-13)
+
+
+def test_empty_constants_keep_their_shape():
+    # regression: an empty constant was written as a nested list, np.array([]) of
+    # shape (0,), so (0, 1) * (0, 3) failed to broadcast
+    x = pt.tensor("x", shape=(0, 3), dtype="float64")
+    fn = check([x], [pt.constant(np.zeros((0, 1))) * x, pt.constant(np.zeros((2, 0))) @ x],
+               [np.zeros((0, 3))], rewrite=False)
+    assert "np.empty((0, 1)" in fn.source
+
+
+@pytest.mark.parametrize("n", [300, 2000])
+def test_deep_fused_kernel_is_split_into_statements(n):
+    # regression: a long scalar recurrence fuses into one Composite, rendered as one
+    # expression nested n levels deep: "too many nested parentheses" (200 is the limit)
+    s = pt.scalar("s", dtype="float64")
+    y = s
+    for _ in range(n):
+        y = y * 1.0001 + 1.0
+    fn = _generated([s], [y], rewrite=True)
+    want = 1.0
+    for _ in range(n):
+        want = want * 1.0001 + 1.0
+    assert float(fn(np.float64(1.0))[0]) == want  # same operations in the same order
+    assert max(line.count("(") for line in fn.source.splitlines()) < 100
+
+
+def test_deep_elementwise_graph_without_fusion():
+    # the same recurrence on arrays, before any rewrite (no Composite): one node per step
+    x = pt.vector("x", dtype="float64")
+    y = x
+    for _ in range(300):
+        y = pt.tanh(y) * 0.5 + x
+    check([x], [y], [vec(4)], rewrite=False)

@@ -23,14 +23,17 @@ from pytensor.compile.mode import Mode, get_mode
 from pytensor.graph.fg import FunctionGraph
 
 from ..errors import AutodiffError
+from .safe_rewrites import safe_mode
 
 DEFAULT_MODE = "numpy"
 
+# Every mode gets the same IEEE-safe rewrites as the numpy backend, so that no
+# mode turns numpy's NaN into a number (``x / x``, ``x * 0``...).
 _PYTENSOR_MODES = {
-    "c": lambda: Mode(linker="cvm", optimizer="fast_run"),
-    "numba": lambda: get_mode("NUMBA"),
-    "jax": lambda: get_mode("JAX"),
-    "py": lambda: Mode(linker="py", optimizer="fast_run"),
+    "c": lambda: safe_mode(Mode(linker="cvm", optimizer="fast_run")),
+    "numba": lambda: safe_mode(get_mode("NUMBA")),
+    "jax": lambda: safe_mode(get_mode("JAX")),
+    "py": lambda: safe_mode(Mode(linker="py", optimizer="fast_run")),
 }
 
 

@@ -148,7 +148,8 @@ def _inline_op_from_graphs(fgraph) -> bool:
 
 
 def rewrite_graph(fgraph):
-    """Apply PyTensor's "fast_run" rewrites, minus in-place and C-only ones.
+    """Apply PyTensor's "fast_run" rewrites, minus in-place and C-only ones,
+    with the IEEE-unsafe ones replaced (see ``safe_rewrites``).
 
     Keeps canonicalization, the numerically stable forms (log1p, softplus,
     log-sum-exp, softmax...), CSE/merging, constant folding and elementwise
@@ -160,7 +161,9 @@ def rewrite_graph(fgraph):
     """
     from pytensor.compile.mode import OPT_FAST_RUN, optdb
 
-    rewriter = optdb.query(OPT_FAST_RUN.excluding(*_EXCLUDED_TAGS))
+    from .safe_rewrites import safe_query
+
+    rewriter = optdb.query(safe_query(OPT_FAST_RUN.excluding(*_EXCLUDED_TAGS)))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # e.g. "could not link to a BLAS installation"
         rewriter.rewrite(fgraph)
@@ -462,9 +465,34 @@ class _Stmt:
 
 
 _MAX_INLINE = 88  # longer single-use expressions still get their own line
+# Deeper expressions get their own line too, even inside a fused kernel (a
+# long scalar loop fuses into one Composite): CPython refuses 200 nested
+# parentheses ("too many nested parentheses") and its compiler a few thousand
+# nested operators (RecursionError).  Measured by `_depth`, which overestimates.
+_MAX_DEPTH = 100
+_DEPTH_TOKENS = re.compile(r"[-+*/%@&|^<>=~()\[\]{}]")
 # Builtins, keywords, module names and the helper functions we may define.
 _RESERVED = set(dir(builtins)) | set(keyword.kwlist) | {
     "np", "scipy", "self", "solve", "solve_triangular", "cholesky", "pivots_to_permutation"}
+
+
+def _depth(text: str) -> int:
+    """An upper bound on the nesting of an expression's syntax tree: its
+    bracket nesting plus its number of operator characters."""
+    nesting = deepest = operators = 0
+    for c in _DEPTH_TOKENS.findall(text):
+        if c in "([{":
+            nesting += 1
+            deepest = max(deepest, nesting)
+        elif c in ")]}":
+            nesting -= 1
+        else:
+            operators += 1
+    return deepest + operators
+
+
+def _too_deep(e: _Expr) -> bool:
+    return not (e.is_name or e.is_literal) and _depth(e.text) > _MAX_DEPTH
 
 
 def _sanitize(name: str | None) -> str | None:
@@ -622,6 +650,8 @@ class _Gen:
         dtype = var.type.dtype
         if arr.ndim == 0:
             return _literal(arr.item(), dtype)
+        if arr.size == 0:  # a nested list would lose the shape: (0, 1) -> []
+            return _Expr(f"np.empty({arr.shape}, dtype={_dtype_name(dtype)})", dtype=np.dtype(dtype))
         if arr.size <= 8 and arr.dtype.kind in "biuf":
             body = repr(arr.tolist()).replace("inf", "np.inf").replace("nan", "np.nan")
             text = f"np.array({body}, dtype={_dtype_name(dtype)})"
@@ -658,7 +688,7 @@ class _Gen:
             self.env[var] = e
             return
         simple = e.is_name or (e.is_literal and not is_out)
-        if not simple and (n > 1 or is_out or len(e.text) > _MAX_INLINE):
+        if not simple and (n > 1 or is_out or len(e.text) > _MAX_INLINE or _too_deep(e)):
             e = self.bind(e, self.name_for(var))
         self.env[var] = e
 
@@ -990,7 +1020,7 @@ def _rule_composite(g, op, args, out_dtypes):
         outs = g.scalar(node.op, [get(v) for v in node.inputs],
                         [o.type.dtype for o in node.outputs])
         for var, e in zip(node.outputs, outs):
-            if uses[var] > 1 and not (e.is_name or e.is_literal):
+            if (uses[var] > 1 and not (e.is_name or e.is_literal)) or _too_deep(e):
                 e = g.bind(e).replace(fresh=False)  # shared: never modify in place
             env[var] = e
     return [_cast(get(o), dt) for o, dt in zip(fg.outputs, out_dtypes)]

@@ -78,11 +78,6 @@ KNOWN_BUGS = {
     # idx = [2] (out of bounds): CPython raises IndexError, the cached call returns a value
     # (the unused indexing was optimized away).
     "dead-index-error": "IndexError of an unused integer-array index on a cached call",
-    # `ad.grad(lambda s: np.sum(np.linalg.inv(np.eye(2) * 3.0 + np.ones((2, 2)) * s)))(0.5)`
-    # (also np.linalg.solve, and with mode="c"): InternalError "the compiled grad ... failed on
-    # the inputs it was traced with: ValueError: unexpected array size: new_size=2, got array
-    # with arr_size=1". (np.full((2, 2), s) or s + np.zeros((2, 2)) instead: fine.)
-    "linalg-ones-grad": "gradient of inv/solve of a matrix built as np.ones(shape) * x",
 }
 
 
@@ -1558,8 +1553,6 @@ class Gen:
         if len(shape) == 2 and shape[0] != shape[1]:
             raise Reject("square")
         x = self.as_np(self.expr((n, n), depth))
-        if self.grad and "np.ones(" in x.text and not allow("linalg-ones-grad"):
-            raise Reject("known bug linalg-ones-grad")
         # M = 3 I + 0.3 tanh(X): singular values in [3 - 0.3 n, 3 + 0.3 n] (n <= 4: >= 1.8)
         m_text = f"(np.eye({n}) * 3.0 + 0.3 * np.tanh({x.text}))"
         m_probe = f"(np.eye({n}) * 3.0 + 0.3 * np.tanh({x.probe}))"

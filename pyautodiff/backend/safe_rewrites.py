@@ -1,0 +1,223 @@
+"""PyTensor's rewrites, minus the ones that change results numpy would give.
+
+Our contract is "the same numbers as numpy, or an error": a rewrite may make
+a result more accurate (``log1p``, ``softplus``...), but never silently turn
+numpy's NaN into a number.  Several of PyTensor's algebraic simplifications
+assume real-number algebra, which IEEE floats break at 0, inf and NaN:
+
+* ``x / x -> 1`` and ``x * y / y -> x`` (numpy: NaN where x or y is 0, inf, NaN);
+* ``x - x -> 0`` and ``x + y - y -> x`` (NaN where x or y is inf or NaN);
+* ``x * 0 -> 0``, ``0 / x -> 0``, ``zeros @ x -> 0`` (NaN where x is inf/NaN/0);
+* ``x == x -> True``, ``x <= x -> True``, ``x != x -> False`` (NaN compares unequal);
+* ``x / abs(x) -> sign(x)`` (NaN at 0 and inf).
+
+Each such rewrite is either excluded outright (``_EXCLUDED``) or, when it
+also does safe and useful work (removing ``* 1``, folding constants, merging
+nested products), replaced by a copy that declines the unsafe cases
+(``_GUARDED``, ``_SafeCanonizer``).  Integer and boolean arithmetic is exact,
+so there the original rewrites run unchanged.  The replacements are
+registered once, next to the originals, under the tag ``SAFE_TAG``, which no
+PyTensor mode includes unless asked: other users of PyTensor in the same
+process are unaffected.
+
+The same table also guards rewrites that fail on inputs they were not
+written for: on empty constants (they log a traceback and leave the graph
+alone, which is noisy), or that build ops which then fail at run time.
+
+Rewrites deliberately kept although they can change a NaN: the stabilizing
+ones, which compute what numpy would compute if it did not overflow
+(``log(exp(x)) -> x``, ``sqrt(x**2) -> abs(x)``), and ``local_mul_switch_sink``,
+which makes gradients of ``where``/``abs``/``maximum`` finite where one
+branch is inf (without it, ``d/dx where(x > 0, log(x), 0)`` is NaN at 0).
+"""
+from __future__ import annotations
+
+import threading
+
+import numpy as np
+
+SAFE_TAG = "pyautodiff_ieee_safe"
+
+# Rewrites excluded by name (the names exist in PyTensor 3.0 and 3.3; a name
+# missing from one version is simply not there to exclude), and why.
+_EXCLUDED = {
+    "local_elemwise_sub_zeros": "x - x -> 0",
+    "local_zero_div": "0 / x -> 0",
+    "local_mul_zero": "x * 0 -> 0 (registered in PyTensor 3.0 only)",
+    "local_0_dot_x": "zeros @ x -> zeros",
+}
+
+
+def _is_exact(var) -> bool:
+    """Integer and boolean values: no inf, no NaN, so algebra holds."""
+    return var.type.dtype.startswith(("int", "uint", "bool"))
+
+
+def _all_exact(node) -> bool:
+    return all(_is_exact(v) for v in node.inputs + node.outputs)
+
+
+def _has_zero_constant(node) -> bool:
+    from pytensor.tensor.basic import get_underlying_scalar_constant_value
+
+    return any(get_underlying_scalar_constant_value(
+        v, only_process_constants=True, raise_not_constant=False) == 0 for v in node.inputs)
+
+
+def _compares_with_itself(node) -> bool:
+    """``x == x``, ``x <= x``... : False for NaN, so not constant on floats."""
+    from pytensor.scalar import EQ, GE, LE, NEQ
+
+    return (len(node.inputs) == 2 and node.inputs[0] is node.inputs[1]
+            and isinstance(getattr(node.op, "scalar_op", None), EQ | NEQ | LE | GE))
+
+
+def _has_empty_constant(node) -> bool:
+    from pytensor.graph.basic import Constant
+
+    return any(isinstance(v, Constant) and np.size(v.data) == 0 for v in node.inputs)
+
+
+def _small_tridiagonal_solve(node) -> bool:
+    """A tridiagonal ``solve`` of fewer than 3 rows (PyTensor >= 3.3 proves every
+    2x2 constant matrix tridiagonal): scipy's ``?gttrf``, which the LU-reusing
+    rewrite would call, rejects n = 2 ("unexpected array size")."""
+    core = getattr(node.op, "core_op", None)
+    n = node.inputs[0].type.shape[-1]
+    return getattr(core, "assume_a", None) == "tridiagonal" and (n is None or n < 3)
+
+
+def _unsafe_on_floats(predicate):
+    return lambda node: predicate(node) and not _all_exact(node)
+
+
+# Rewrites replaced by a copy that declines the nodes for which the predicate
+# holds (it would rewrite them wrongly or crash); the rest they do as before.
+_GUARDED = {
+    # mul(1, x) -> x and mul(-1, x) -> -x stay; mul(0, x) -> 0 does not
+    "local_mul_specialize": _unsafe_on_floats(_has_zero_constant),
+    # eq(x, x) -> True; mul(x) -> x and the boolean and/or rules stay
+    "local_useless_elemwise": _unsafe_on_floats(_compares_with_itself),
+    # le(x, x) -> True; lt(x, x) -> False and maximum(x, x) -> x stay
+    "local_useless_elemwise_comparison": _unsafe_on_floats(_compares_with_itself),
+    # PyTensor 3.0/3.3: np.argmax on an empty one-hot constant raises
+    "selection_dot_to_indexing": _has_empty_constant,
+    # PyTensor 3.3: solve(A, b) twice with one A -> LU factor once; scipy's gttrf fails at n = 2
+    "reuse_decomposition_multiple_solves": _small_tridiagonal_solve,
+}
+
+# The canonizers, replaced by `_safe_canonizer` copies.
+_CANONIZERS = ("local_mul_canonizer", "local_add_canonizer")
+
+
+def _guarded_rewriter(inner, declines):
+    from pytensor.graph.rewriting.basic import NodeRewriter
+
+    class Guarded(NodeRewriter):
+        def tracks(self):
+            return inner.tracks()
+
+        def transform(self, fgraph, node, *args, **kwargs):
+            if declines(node):
+                return False
+            return inner.transform(fgraph, node, *args, **kwargs)
+
+        def __str__(self):
+            return f"safe_{inner}"
+
+    return Guarded()
+
+
+def _safe_canonizer(inner):
+    """A copy of an `AlgebraicCanonizer` (``local_mul_canonizer``,
+    ``local_add_canonizer``) that still flattens nested products and sums and
+    folds their constants, but on floats cancels no factor (``x / x``,
+    ``x - x``), lets no zero absorb the others (``0 * x``) and skips the
+    external simplifiers (``x / abs(x) -> sign(x)``)."""
+    from pytensor.tensor.rewriting.math import AlgebraicCanonizer
+
+    class SafeCanonizer(AlgebraicCanonizer):
+        def simplify(self, num, denum, out_type):
+            return self.simplify_constants(num, denum, out_type=out_type)
+
+        def transform(self, fgraph, node, *args, **kwargs):
+            if _all_exact(node):
+                return inner.transform(fgraph, node, *args, **kwargs)
+            return super().transform(fgraph, node, *args, **kwargs)
+
+        def __str__(self):
+            return f"safe_{inner}"
+
+    safe = SafeCanonizer(inner.main, inner.inverse, inner.reciprocal, inner.calculate,
+                         inner.use_reciprocal)
+    safe.absorbing_element = None  # PyTensor >= 3.3 folds mul(0, x) to 0 with it
+    return safe
+
+
+def _containers(db, name):
+    """The rewrite databases under ``db`` in which ``name`` is registered."""
+    from pytensor.graph.rewriting.db import RewriteDatabase
+
+    found = [db] if name in db._names else []
+    for sub_name in db._names:
+        for sub in db.__db__[sub_name]:
+            if isinstance(sub, RewriteDatabase):
+                found += _containers(sub, name)
+    return found
+
+
+def _register(name, make_replacement):
+    """Register a replacement for rewrite ``name`` wherever it is registered
+    (canonicalize, stabilize, specialize), under our tag only."""
+    from pytensor.compile.mode import optdb
+
+    for db in _containers(optdb, name):
+        original = next(iter(db.__db__[name]))
+        db.register(f"safe_{name}", make_replacement(original), SAFE_TAG)
+
+
+_registered = False
+_register_lock = threading.Lock()  # the second tier compiles in a background thread
+
+
+def _ensure_registered():
+    global _registered
+    with _register_lock:
+        if _registered:
+            return
+        import pytensor.tensor.rewriting  # noqa: F401  (registers PyTensor's own rewrites first)
+
+        for name, declines in _GUARDED.items():
+            _register(name, lambda original, declines=declines: _guarded_rewriter(original, declines))
+        for name in _CANONIZERS:
+            _register(name, _safe_canonizer)
+        _registered = True
+
+
+def excluded_names() -> tuple[str, ...]:
+    """Every rewrite name our modes exclude (the replaced ones included)."""
+    return (*_EXCLUDED, *_GUARDED, *_CANONIZERS)
+
+
+def safe_query(query):
+    """``query`` (a `RewriteDatabaseQuery`) with the unsafe rewrites swapped
+    for their safe replacements.
+
+    Our tag is included *first*: a database lists the rewrites of its first
+    included tag first, and node rewriters are tried in that order.  The
+    canonizers must keep running before ``local_greedy_distributor``, as the
+    originals do: otherwise that rewrite distributes ``a * (1 + b * x)`` into
+    ``a + a * b * x``, which rounds differently from the code as written."""
+    from pytensor.graph.rewriting.db import RewriteDatabaseQuery
+
+    _ensure_registered()
+    return RewriteDatabaseQuery(
+        include=[SAFE_TAG, *query.include], require=query.require,
+        exclude=[*query.exclude, *excluded_names()], subquery=query.subquery,
+        position_cutoff=query.position_cutoff, extra_rewrites=query.extra_rewrites)
+
+
+def safe_mode(mode):
+    """The same for a `pytensor.compile.mode.Mode`."""
+    linker, query = mode.get_linker_optimizer(mode.provided_linker, mode.provided_optimizer)
+    return mode.clone(optimizer=safe_query(query), linker=linker)

@@ -1,0 +1,188 @@
+"""numpy's results at the edges (issue #11, found by differential testing):
+NaN and inf, empty arrays, long scalar loops, tiny linear systems.
+
+Expected values come from numpy itself or from derivatives worked out by hand.
+The C and Numba modes compile for real (seconds each on a cold cache), so
+they run on a few representative cases only.
+"""
+import numpy as np
+import pytest
+
+import pyautodiff as ad
+
+from helpers import assert_close
+
+SPECIAL = np.array([np.nan, np.inf, -np.inf, 0.0, -0.0, 2.0, -3.5])
+OTHER = np.array([1.0, np.nan, 0.0, np.inf, 2.0, 0.0, -1.0])
+
+
+def _numpy_says(f, *args):
+    with np.errstate(all="ignore"):
+        return f(*args)
+
+
+# -- NaN and inf: algebraic simplifications that do not hold in IEEE arithmetic ----------------
+
+# PyTensor's canonicalization would turn each of these into a constant or into
+# one operand, where numpy gives NaN (or False) for some entries.
+IEEE_CASES = {
+    "x / x": lambda x, y: x / x,
+    "x - x": lambda x, y: x - x,
+    "x * 0.0": lambda x, y: x * 0.0,
+    "0.0 * x * 2.0": lambda x, y: 0.0 * x * 2.0,
+    "x * zeros": lambda x, y: x * np.zeros(7),
+    "0.0 / x": lambda x, y: 0.0 / x,
+    "x * y / y": lambda x, y: x * y / y,
+    "x + y - y": lambda x, y: x + y - y,
+    "x * (1 / x)": lambda x, y: x * (1 / x),
+    "x / abs(x)": lambda x, y: x / np.abs(x),
+    "x == x": lambda x, y: x == x,
+    "x != x": lambda x, y: x != x,
+    "x <= x": lambda x, y: x <= x,
+    "x >= x": lambda x, y: x >= x,
+    "zeros @ x": lambda x, y: np.zeros((3, 7)) @ x,
+    "sum(x - x)": lambda x, y: np.sum(x - x),
+}
+
+
+@pytest.mark.parametrize("name", list(IEEE_CASES))
+def test_nan_and_inf_propagate_as_in_numpy(name):
+    f = IEEE_CASES[name]
+    with np.errstate(all="ignore"):
+        got = ad.function(f)(SPECIAL, OTHER)
+    np.testing.assert_array_equal(got, _numpy_says(f, SPECIAL, OTHER))
+
+
+@pytest.mark.parametrize("mode", ["c", "py", "numba"])
+def test_nan_and_inf_propagate_as_in_numpy_in_every_mode(mode):
+    def f(x):
+        return x / x, x - x, x * 0.0
+
+    with np.errstate(all="ignore"):
+        got = ad.function(f, mode=mode)(SPECIAL)
+    for g, want in zip(got, _numpy_says(f, SPECIAL)):
+        np.testing.assert_array_equal(g, want)
+
+
+def test_integer_algebra_still_simplifies():
+    # integers have no NaN: n - n is 0 and needs no computation
+    g = ad.function(lambda n: (n - n, n * 0))
+    n = np.arange(4)
+    assert [list(v) for v in g(n)] == [[0, 0, 0, 0]] * 2
+    assert "n - n" not in ad.export_source(g, n)
+
+
+def test_gradient_through_a_step_of_an_infinite_value_is_finite():
+    # x / 0.0 is inf and the step's cotangent is zero: no 0 * inf -> NaN in the gradient.
+    # d/dx sum(x * isposinf(x / 0.0)) = isposinf(x / 0.0) = 1 for x > 0
+    def f(x):
+        return np.sum(x * np.isposinf(x / 0.0))
+
+    x = np.array([0.5, 1.5, 3.0])
+    with np.errstate(divide="ignore"):
+        value, grad = ad.value_and_grad(f)(x)
+    assert value == 5.0
+    np.testing.assert_array_equal(grad, [1.0, 1.0, 1.0])
+
+
+def test_value_keeps_numpys_nan_while_the_gradient_is_the_derivative():
+    # f(x) = sum(x * 0.0): numpy's value is NaN when x holds inf; f' = 0 everywhere
+    with np.errstate(invalid="ignore"):
+        value, grad = ad.value_and_grad(lambda x: np.sum(x * 0.0))(np.array([1.0, np.inf]))
+    assert np.isnan(value)
+    np.testing.assert_array_equal(grad, [0.0, 0.0])
+
+
+def test_hessian_of_a_product_with_a_step_is_finite():
+    # f(x) = x^3 * (x > 0): f'' = 6 x for x > 0
+    h = ad.hessian(lambda x: x ** 3 * (x > 0.0))(2.0)
+    assert h == pytest.approx(12.0, rel=1e-14)
+
+
+# -- empty arrays ------------------------------------------------------------------------------
+
+EMPTY_GRADS = {
+    "sum(x @ x.T)": lambda x: np.sum(x @ x.T),
+    "sum(x.T @ x)": lambda x: np.sum(x.T @ x),
+    "sum(x * x)": lambda x: np.sum(x * x),
+    "sum(exp(x) @ ones)": lambda x: np.sum(np.exp(x) @ np.ones((3, 2))),
+}
+
+
+@pytest.mark.parametrize("mode", ["numpy", "c", "py"])
+@pytest.mark.parametrize("name", list(EMPTY_GRADS))
+def test_gradients_of_empty_arrays_are_empty(name, mode, caplog):
+    x = np.zeros((0, 3))
+    value, grad = ad.value_and_grad(EMPTY_GRADS[name], mode=mode)(x)
+    assert value == 0.0
+    assert grad.shape == (0, 3) and grad.dtype == np.float64
+    # no rewrite crashed on the empty constants on the way (PyTensor logs a traceback)
+    assert "Rewrite failure" not in caplog.text
+
+
+def test_mean_of_an_empty_array_is_nan_as_in_numpy():
+    x = np.zeros(0)
+    with pytest.warns(RuntimeWarning):
+        want = np.mean(x)
+    with np.errstate(all="ignore"), pytest.warns(RuntimeWarning):
+        value, grad = ad.value_and_grad(np.mean)(x)
+    assert np.isnan(value) and np.isnan(want)
+    assert grad.shape == (0,)
+
+
+# -- long scalar loops -------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("n", [300, 2000])
+def test_long_scalar_loop_matches_cpython(n):
+    # the loop fuses into one elementwise kernel 2n operations deep
+    def loop(s):
+        for _ in range(n):
+            s = s * 1.0001 + 1.0
+        return s
+
+    f = ad.function(loop)
+    assert f(np.float64(1.0)) == loop(1.0)
+    assert f(np.float64(-2.0)) == loop(-2.0)
+    source = ad.export_source(f, np.float64(1.0))
+    compile(source, "<exported>", "exec")
+
+
+def test_gradient_of_a_long_scalar_loop():
+    def loop(s):
+        for _ in range(300):
+            s = s * 1.0001 + 1.0
+        return s
+
+    assert ad.grad(loop)(1.0) == pytest.approx(1.0001 ** 300, rel=1e-13)
+
+
+# -- small linear systems ----------------------------------------------------------------------
+
+
+def _matrix(s, n=2):
+    return np.eye(n) * 3.0 + np.ones((n, n)) * s
+
+
+def _dsum_inv_ds(s, n=2):
+    # d/ds sum(inv(A)) with A = 3 I + s 1 1^T:  -sum(inv(A) @ 1 1^T @ inv(A))
+    a_inv = np.linalg.inv(_matrix(s, n))
+    return -np.sum(a_inv @ np.ones((n, n)) @ a_inv)
+
+
+def _dsum_solve_ds(s, n=2):
+    # d/ds sum(inv(A) b) = -sum(inv(A) @ 1 1^T @ inv(A) @ b), b = 1
+    a_inv = np.linalg.inv(_matrix(s, n))
+    return -np.sum(a_inv @ np.ones((n, n)) @ a_inv @ np.ones(n))
+
+
+@pytest.mark.parametrize("mode", ["numpy", "c"])
+@pytest.mark.parametrize("n", [2, 3])
+def test_gradient_of_inv_and_solve_of_a_matrix_built_with_ones(n, mode):
+    # PyTensor 3.3 proves the 2x2 matrix tridiagonal and would factor it with
+    # LAPACK's gttrf, which scipy's wrapper rejects for n = 2
+    g_inv = ad.grad(lambda s: np.sum(np.linalg.inv(_matrix(s, n))), mode=mode)
+    g_solve = ad.grad(lambda s: np.sum(np.linalg.solve(_matrix(s, n), np.ones(n))), mode=mode)
+    for s in (0.5, -0.7):
+        assert_close(g_inv(s), _dsum_inv_ds(s, n), rtol=1e-13, atol=1e-15)
+        assert_close(g_solve(s), _dsum_solve_ds(s, n), rtol=1e-13, atol=1e-15)
