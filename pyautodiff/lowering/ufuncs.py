@@ -15,6 +15,7 @@ import pytensor.tensor as pt
 
 from .. import context
 from ..traced import Traced, unwrap
+from . import ties
 from .core import as_var, dtype_of, elementwise, lift, refuse, vars_for, write_out
 from .registry import register, register_fn, register_method
 
@@ -30,11 +31,11 @@ def _signbit(x):
 
 
 def _fmax(a, b):
-    return pt.switch(pt.isnan(a), b, pt.switch(pt.isnan(b), a, pt.maximum(a, b)))
+    return pt.switch(pt.isnan(a), b, pt.switch(pt.isnan(b), a, ties.maximum(a, b)))
 
 
 def _fmin(a, b):
-    return pt.switch(pt.isnan(a), b, pt.switch(pt.isnan(b), a, pt.minimum(a, b)))
+    return pt.switch(pt.isnan(a), b, pt.switch(pt.isnan(b), a, ties.minimum(a, b)))
 
 
 def _sinc(x):
@@ -89,7 +90,7 @@ BINARY = {
     np.floor_divide: _floor_divide,
     np.mod: pt.mod, np.remainder: pt.mod, np.fmod: lambda a, b: a - pt.trunc(a / b) * b,
     np.power: pt.pow, np.float_power: pt.pow,
-    np.maximum: pt.maximum, np.minimum: pt.minimum, np.fmax: _fmax, np.fmin: _fmin,
+    np.maximum: ties.maximum, np.minimum: ties.minimum, np.fmax: _fmax, np.fmin: _fmin,  # ties split the gradient
     np.hypot: lambda a, b: pt.sqrt(pt.sqr(a) + pt.sqr(b)),
     np.arctan2: pt.arctan2,
     np.logaddexp: pt.logaddexp,
