@@ -12,7 +12,7 @@ import pytensor.tensor as pt
 from ..traced import contains_traced, unwrap
 from . import ties
 from .core import as_var, dtype_of, gather, lift, refuse, vars_for, write_out
-from .indexing import getitem
+from .indexing import bounded, getitem
 from .registry import register, register_method
 
 
@@ -135,7 +135,9 @@ def choose(a, choices, out=None, mode="raise"):
         shape, k = value.shape, len(choices)
         stacked = pt.stack([pt.broadcast_to(v, shape) for v in vars_for(choices, dtype_of(value))])
         idx = pt.broadcast_to(as_var(a), shape)
-        idx = pt.mod(idx, k) if mode == "wrap" else pt.clip(idx, 0, k - 1) if mode == "clip" else idx
+        # mode="raise": numpy's ValueError for a choice outside 0 .. k - 1 (on a retrace)
+        idx = pt.mod(idx, k) if mode == "wrap" else pt.clip(idx, 0, k - 1) if mode == "clip" else \
+            bounded(idx, 0, k - 1, "choice in range")
         # a gather along the stacked choices (PyTensor's Choose has no gradient)
         result = lift(value, pt.take_along_axis(stacked, idx[None], axis=0)[0])
     else:  # fixed picks: numpy chooses among the element numbers of the choices
