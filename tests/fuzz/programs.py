@@ -70,14 +70,10 @@ def _sp(name):
 # Fixed, now exercised: compare-fn-pyscalar, fancy-negative-dup-grad, math-domain-cached,
 # pyfloat-shape, grad-constant, guard-rounding (regression tests in tests/test_errors.py and
 # tests/test_guards.py), tie-grad (tests/test_ties.py; gradients at max/min/clip ties are
-# compared where no decision changes).
+# compared where no decision changes), dead-index-error (tests/test_guards.py).
 KNOWN_BUGS = {
     # `return float(np.sum(x))`: ad.function returns numpy.float64, CPython a Python float.
     "pyfloat-result": "Python float results come back as numpy.float64",
-    # `_e = a[idx]` (idx an int array argument, _e unused) traced with idx = [0], called with
-    # idx = [2] (out of bounds): CPython raises IndexError, the cached call returns a value
-    # (the unused indexing was optimized away).
-    "dead-index-error": "IndexError of an unused integer-array index on a cached call",
     # `ad.grad(lambda s: np.sum(np.linalg.inv(np.eye(2) * 3.0 + np.ones((2, 2)) * s)))(0.5)`
     # (also np.linalg.solve, and with mode="c"): InternalError "the compiled grad ... failed on
     # the inputs it was traced with: ValueError: unexpected array size: new_size=2, got array
