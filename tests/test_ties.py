@@ -76,6 +76,16 @@ def test_elementwise_tie_gives_half_to_each_operand(fn):
     assert (ga, gb) == ((1.0, 0.0) if fn in (np.maximum, np.fmax) else (0.0, 1.0))
 
 
+def test_fmax_fmin_gradient_goes_to_the_operand_that_is_not_nan():
+    a, b = np.array([np.nan, 1.0, 2.0, 3.0]), np.array([1.0, np.nan, 2.0, 1.0])
+    ga, gb = ad.grad(lambda a, b: np.sum(np.fmax(a, b)), wrt=(0, 1))(a, b)
+    assert_close(ga, [0.0, 1.0, 0.5, 1.0])
+    assert_close(gb, [1.0, 0.0, 0.5, 0.0])
+    ga, gb = ad.grad(lambda a, b: np.sum(np.fmin(a, b)), wrt=(0, 1))(a, b)
+    assert_close(ga, [0.0, 1.0, 0.5, 0.0])
+    assert_close(gb, [1.0, 0.0, 0.5, 1.0])
+
+
 def test_elementwise_tie_against_central_differences():
     def f(x):
         return np.sum(np.maximum(x[:3], x[3:]) * np.array([1.0, 2.0, 3.0]))
@@ -120,6 +130,9 @@ def test_hessian_is_zero_almost_everywhere():
     assert_close(ad.hessian(lambda x: np.sum(np.maximum(x, 0.0)) + np.ptp(x))(np.array([0.0, 1.0, 2.0])),
                  np.zeros((3, 3)))
     assert_close(ad.hvp(lambda x: np.max(x) ** 2)(x, np.ones(3)), 2 * w * w.sum())
+    # fmax(x, x[::-1]) = (x3, x1, x1, x3) here: the hessian of the sum of squares is diag(0, 4, 0, 4)
+    assert_close(ad.hessian(lambda x: np.sum(np.fmax(x, x[::-1]) ** 2))(np.array([0.5, 2.0, 1.0, 2.0])),
+                 np.diag([0.0, 4.0, 0.0, 4.0]))
 
 
 def test_forward_mode_splits_ties_too():

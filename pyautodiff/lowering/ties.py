@@ -67,6 +67,7 @@ def _elementwise(pick, wins):
             one, half = _constants(dt, 1.0, 0.5)
             wa = pt.switch(pt.eq(a, b), half, pt.cast(wins(a, b), dt))
             # b gets the rest: with a NaN operand that is all of it, as in PyTensor's own rule
+            # (fmax/fmin: unless b is the NaN, see _or_nan)
             return a * disconnected_grad(wa) + b * disconnected_grad(one - wa)
 
         return _with_surrogate_grad(pick, surrogate, a, b)
@@ -74,8 +75,19 @@ def _elementwise(pick, wins):
     return build
 
 
-# max_/min_(x, axes tuple, keepdims) and maximum/minimum(a, b) build PyTensor variables
+def _nan_ignoring(pick):
+    """numpy's fmax/fmin: a NaN operand gives the other one."""
+    return lambda a, b: pt.switch(pt.isnan(a), b, pt.switch(pt.isnan(b), a, pick(a, b)))
+
+
+def _or_nan(wins):
+    return lambda a, b: wins(a, b) | pt.isnan(b)  # a wins over a NaN b
+
+
+# max_/min_(x, axes tuple, keepdims) and maximum/minimum/fmax/fmin(a, b) build PyTensor variables
 max_ = _reduction(pt.max)
 min_ = _reduction(pt.min)
 maximum = _elementwise(pt.maximum, pt.gt)
 minimum = _elementwise(pt.minimum, pt.lt)
+fmax = _elementwise(_nan_ignoring(pt.maximum), _or_nan(pt.gt))
+fmin = _elementwise(_nan_ignoring(pt.minimum), _or_nan(pt.lt))

@@ -30,14 +30,6 @@ def _signbit(x):
     return pt.lt(x, 0) | (pt.eq(x, 0) & pt.lt(pt.true_div(1.0, x), 0))  # -0.0 counts as negative
 
 
-def _fmax(a, b):
-    return pt.switch(pt.isnan(a), b, pt.switch(pt.isnan(b), a, ties.maximum(a, b)))
-
-
-def _fmin(a, b):
-    return pt.switch(pt.isnan(a), b, pt.switch(pt.isnan(b), a, ties.minimum(a, b)))
-
-
 def _sinc(x):
     px = np.pi * x
     safe = pt.switch(pt.eq(x, 0), 1.0, px)  # keeps the untaken branch's gradient finite
@@ -90,7 +82,7 @@ BINARY = {
     np.floor_divide: _floor_divide,
     np.mod: pt.mod, np.remainder: pt.mod, np.fmod: lambda a, b: a - pt.trunc(a / b) * b,
     np.power: pt.pow, np.float_power: pt.pow,
-    np.maximum: ties.maximum, np.minimum: ties.minimum, np.fmax: _fmax, np.fmin: _fmin,  # ties split the gradient
+    np.maximum: ties.maximum, np.minimum: ties.minimum, np.fmax: ties.fmax, np.fmin: ties.fmin,  # (ties.py)
     np.hypot: lambda a, b: pt.sqrt(pt.sqr(a) + pt.sqr(b)),
     np.arctan2: pt.arctan2,
     np.logaddexp: pt.logaddexp,
