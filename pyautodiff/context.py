@@ -111,6 +111,21 @@ class TraceContext:
     externals: dict = field(default_factory=dict)  # key -> External
     internal_cells: set[int] = field(default_factory=set)
     last_loop: Any = None  # Location of the most recent loop header (backward jump)
+    raised: tuple | None = None  # (exception, Location): the innermost user frame it left
+
+    # -- exceptions of the user's code -----------------------------------
+    def note_raise(self, exc: Exception, frame) -> None:
+        """``exc`` leaves ``frame`` (user code) unhandled; remember the innermost such frame."""
+        if self.raised is None or self.raised[0] is not exc:
+            self.raised = (exc, frame.location())
+
+    def name_raise_site(self, exc: Exception) -> None:
+        """``exc`` escapes the traced function: name the user's line in a note (Python's
+        traceback shows only the emulator's frames; ``str(exc)`` stays CPython's)."""
+        if self.raised is not None and self.raised[0] is exc:
+            note = f"raised in the traced function: {self.raised[1]}"
+            if note not in getattr(exc, "__notes__", ()):  # (an exception object raised again)
+                exc.add_note(note)
 
     # -- locations -------------------------------------------------------
     def location(self) -> Location | None:

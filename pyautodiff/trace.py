@@ -142,6 +142,11 @@ def trace(func, *args, _loop_limit: int = 100_000, **kwargs) -> Trace:
         template = structure.template_of(result, lambda x: type(x) is Traced, _kind_of, holes)
         _check_no_leak(template)
         outputs = [h.var for h in holes]
+    except AutodiffError:
+        raise
+    except Exception as exc:  # the user's own error, as CPython raises it
+        ctx.name_raise_site(exc)
+        raise
     finally:
         context.activate(prev)
     concrete = unwrap(result)

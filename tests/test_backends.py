@@ -49,6 +49,25 @@ def test_rosen_with_a_guarded_branch(mode):
     assert g.stats.traces == 2
 
 
+@pytest.mark.parametrize("mode", MODES)
+def test_out_of_bounds_index_on_a_cached_call_raises(mode):
+    # Numba does not check bounds: before the index guard this read far outside the array
+    # (a segmentation fault) or returned garbage; the indices are now clipped and guarded.
+    def f(a, idx):
+        out = np.zeros(3)
+        out[idx] = a[idx] * 2.0
+        return out
+
+    g = ad.function(f, mode=mode)
+    a = np.array([1.0, 2.0, 3.0])
+    assert_close(g(a, np.array([0, 2])), [2.0, 0.0, 6.0])
+    for bad in ([0, 10 ** 12], [-4, 0]):
+        with pytest.raises(IndexError, match="out of bounds"):
+            g(a, np.array(bad))
+    assert_close(g(a, np.array([-1, 1])), [0.0, 4.0, 6.0])
+    assert g.stats.traces == 1
+
+
 def test_unknown_mode_is_a_clear_error():
     with pytest.raises(ad.AutodiffError, match="unknown mode"):
         ad.grad(seed, mode="fortran")(2.0, 5.0)

@@ -151,3 +151,30 @@ def test_wrt_list_and_float128_are_our_errors():
         ad.grad(lambda x: np.sum(x), wrt=[0])
     with pytest.raises(ad.AutodiffError, match="float128"):
         ad.grad(lambda x: np.sum(x))(np.ones(2, dtype=np.longdouble))
+
+
+def checks_its_input(x):
+    if x[0] < 0:
+        raise ValueError("x[0] must be >= 0")  # CPython's message, and this line in a note
+    return np.sum(x)
+
+
+def test_user_exception_keeps_its_message_and_names_the_users_line():
+    with pytest.raises(ValueError) as info:
+        ad.grad(checks_its_input)(np.array([-1.0, 2.0]))
+    assert str(info.value) == "x[0] must be >= 0"
+    notes = getattr(info.value, "__notes__", [])
+    assert len(notes) == 1
+    assert f'"{__file__}", line {_line_of(checks_its_input, "raise ValueError")}' in notes[0]
+    assert "raise ValueError" in notes[0]
+
+
+def test_user_exception_caught_in_the_traced_code_gets_no_note():
+    def f(x):
+        try:
+            checks_its_input(x)
+        except ValueError as err:
+            return np.sum(x) + len(getattr(err, "__notes__", []))
+        return np.sum(x)
+
+    assert ad.function(f)(np.array([-1.0, 2.0])) == 1.0

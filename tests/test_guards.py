@@ -253,3 +253,118 @@ def test_a_guard_on_python_floats_alone_in_a_derivative():
     g = ad.grad(f)
     assert g(0.0) == 3.0 and g(2.5) == 3.0
     assert g.stats.traces == 1
+
+
+# -- integer indices from the inputs stay in bounds on cached calls (#11, "dead-index-error") ----
+
+
+def _numpy_error(fn, *args):
+    with pytest.raises(Exception) as info:
+        fn(*args)
+    return info.type, str(info.value)
+
+
+def _raises_like_numpy(g, fn, *args):
+    """``g(*args)`` raises what ``fn(*args)`` raises in CPython: same type and message, and
+    a note naming the user's line."""
+    kind, message = _numpy_error(fn, *args)
+    with pytest.raises(kind) as info:
+        g(*args)
+    assert str(info.value) == message
+    assert any(__file__ in note for note in getattr(info.value, "__notes__", ()))
+
+
+def unused_index(a, idx):
+    _e = a[idx]  # never used: the indexing is optimized out of the compiled graph
+    return np.sum(a)
+
+
+def test_out_of_bounds_index_whose_result_is_unused_raises_on_a_cached_call():
+    a = np.array([1.0, 2.0])
+    f = ad.function(unused_index)
+    assert f(a, np.array([0])) == 3.0
+    _raises_like_numpy(f, unused_index, a, np.array([2]))
+    _raises_like_numpy(f, unused_index, a, np.array([-3]))
+    assert f.stats.traces == 1
+    hits = f.stats.cache_hits
+    assert f(a, np.array([1])) == 3.0  # a valid call after the error: served from the cache
+    assert f(a, np.array([-2])) == 3.0  # a negative in-bounds index too
+    assert f.stats.cache_hits == hits + 2 and f.stats.traces == 1
+    g = ad.grad(unused_index)
+    assert_close(g(a, np.array([0])), [1.0, 1.0])
+    _raises_like_numpy(g, unused_index, a, np.array([7]))
+
+
+def gathers(a, idx):
+    return np.sum(a[idx] * np.arange(1.0, 1.0 + len(idx)))
+
+
+def test_used_index_in_bounds_negative_and_out_of_bounds():
+    a = np.array([1.0, 2.0, 4.0])
+    f = ad.value_and_grad(gathers)
+    value, grad = f(a, np.array([0, 2]))
+    assert value == 9.0
+    assert_close(grad, [1.0, 0.0, 2.0])
+    value, grad = f(a, np.array([-1, -3]))  # cached: a[-1] = 4, a[-3] = 1
+    assert value == 6.0
+    assert_close(grad, [2.0, 0.0, 1.0])
+    assert f.stats.traces == 1
+    _raises_like_numpy(f, gathers, a, np.array([0, 3]))
+    _raises_like_numpy(f, gathers, a, np.array([-4, 0]))
+
+
+def test_index_arrays_on_several_axes_are_checked_against_their_own_axis():
+    def f(m, i, j):
+        return np.sum(m[i, j]) + np.sum(m[..., j]) + np.sum(m[None, :, j[0]])
+
+    m = np.arange(15.0).reshape(3, 5)
+    g = ad.function(f)
+    assert g(m, np.array([0, 2]), np.array([4, 1])) == pytest.approx(f(m, np.array([0, 2]), np.array([4, 1])))
+    assert g(m, np.array([1, 1]), np.array([3, -5])) == pytest.approx(f(m, np.array([1, 1]), np.array([3, -5])))
+    _raises_like_numpy(g, f, m, np.array([3, 0]), np.array([0, 0]))  # axis 0 has 3 rows
+    _raises_like_numpy(g, f, m, np.array([0, 0]), np.array([0, 5]))  # axis 1 has 5 columns
+    assert g.stats.traces == 1
+
+
+def test_traced_integer_scalar_index():
+    def f(a, x):
+        k = np.sum(x > 0)  # an integer computed from the data: 0 .. len(x)
+        return a[k] * 2.0
+
+    a = np.array([1.0, 2.0, 3.0])
+    g = ad.function(f)
+    assert g(a, np.array([1.0, -1.0, -1.0])) == 4.0
+    assert g(a, np.array([1.0, 1.0, -1.0])) == 6.0  # cached
+    _raises_like_numpy(g, f, np.array([1.0, 2.0]), np.array([1.0, 1.0]))
+    assert g.stats.traces == 1
+
+
+def test_out_of_bounds_write_take_and_at_raise_like_numpy():
+    def write(a, idx):
+        out = np.zeros(2)
+        out[idx] = a[:1]
+        return out
+
+    def take(a, idx):
+        np.take(a, idx)  # unused
+        return np.sum(np.take(a, idx[:1]))
+
+    def take_along(a, idx):
+        return np.take_along_axis(a, idx, axis=0)
+
+    def add_at(a, idx):
+        out = np.zeros(2)
+        np.add.at(out, idx, a[:1])
+        return out
+
+    def choose(a, idx):
+        return np.choose(idx, [a, 2.0 * a])  # numpy raises a ValueError for a bad choice
+
+    a = np.array([1.0, 2.0])
+    for fn, good, bad in [(write, [1], [2]), (take, [0, 1], [0, 2]), (take_along, [1], [-3]),
+                          (add_at, [1, 1], [0, 2]), (choose, [0, 1], [0, 2])]:
+        g = ad.function(fn)
+        assert_close(g(a, np.array(good)), fn(a, np.array(good)))
+        _raises_like_numpy(g, fn, a, np.array(bad))
+        assert_close(g(a, np.array(good[::-1])), fn(a, np.array(good[::-1])))
+        assert g.stats.traces == 1, fn.__name__

@@ -17,6 +17,11 @@ then mirror it symbolically:
   arrays are guarded to stay free of repeats (otherwise the gradient of the
   losing writes would be wrong).
 
+Traced integer indices (reads, writes, ``take``, ``ufunc.at`` ...) are
+*bounded* (``bounded``): guarded to stay within the axis, so that a cached
+call with an out-of-bounds index retraces and numpy raises its IndexError,
+even where the result is unused and the indexing itself optimized away.
+
 Ordinary arrays created in the function that receive a traced value are
 *promoted*: they become traced, and every later reference to them resolves
 to the traced version.
@@ -61,10 +66,69 @@ def _is_basic(idx) -> bool:
     return True
 
 
+def bounded(positions, lo, hi, what="index in bounds"):
+    """Traced integer ``positions`` (a PyTensor variable), guarded to lie within [lo, hi].
+
+    A cached call with a position outside fails the guard and retraces, and the
+    retrace runs numpy on the real values, which raises numpy's own error.  One
+    reduction per index array.  The positions used are clipped into the range
+    (unchanged while the guard holds), so a backend without bounds checks (Numba)
+    never reads or writes outside the array on the call that fails the guard.
+    """
+    if positions.dtype != "int64":  # bounds compared in int64: no narrow overflow, no float upcast
+        lo = 0 if positions.dtype.startswith("uint") else lo  # (a wrapped huge uint64 is < 0)
+        positions = pt.cast(positions, "int64")
+    safe = pt.minimum(pt.maximum(positions, lo), hi)  # (np.clip costs 3x more on small arrays)
+    guard(pt.all(pt.eq(safe, positions)), True, what)
+    return safe
+
+
+def within_axis(positions, base, axis):
+    """``bounded`` to the positions numpy accepts along ``base``'s ``axis``: -n .. n - 1."""
+    n = base.type.shape[axis]
+    n = base.shape[axis] if n is None else n  # a length that depends on the data
+    return bounded(positions, -n, n - 1)
+
+
+def _is_traced_int(item) -> bool:
+    if type(item) is Traced:
+        return np.asarray(item.value).dtype.kind in "iu"
+    return type(item) is list and contains_traced(item) and np.asarray(unwrap(item)).dtype.kind in "iu"
+
+
+def _axes_taken(item):
+    """How many axes of the indexed array ``item`` consumes (None: Ellipsis, the rest)."""
+    if item is None:
+        return 0
+    if item is Ellipsis:
+        return None
+    value = unwrap(item)
+    is_mask = isinstance(value, (bool, np.bool_, list, np.ndarray)) and np.asarray(value).dtype == bool
+    return np.ndim(value) if is_mask else 1
+
+
+def checked_index(idx, base):
+    """``_sym_index(idx)`` for indexing ``base`` (a variable), with every traced integer
+    index bounded to the length of the axis it indexes (numpy accepts -n .. n - 1)."""
+    sym = _sym_index(idx)
+    items, sym_items = (idx, list(sym)) if type(idx) is tuple else ((idx,), [sym])
+    if not any(_is_traced_int(i) for i in items):
+        return sym
+    taken = [_axes_taken(i) for i in items]
+    rest = base.ndim - sum(t for t in taken if t is not None)
+    axis = 0
+    for k, (item, t) in enumerate(zip(items, taken)):
+        if _is_traced_int(item):
+            sym_items[k] = within_axis(sym_items[k], base, axis)
+        axis += rest if t is None else t
+    return tuple(sym_items) if type(idx) is tuple else sym_items[0]
+
+
 def getitem(x, idx):
     value = unwrap(x)[unwrap(idx)]
-    sym = _sym_index(idx)
-    var = as_var(x)[sym]
+    base = as_var(x)
+    sym = checked_index(idx, base)
+    var = base[sym]
     if type(x) is Traced and _is_basic(idx):
         return lift(value, var, view=(x, lambda b, s=sym: b[s], lambda b, v, s=sym: pt.set_subtensor(b[s], v)))
     return lift(value, var)
@@ -120,7 +184,7 @@ def write_positions(before, shape, writer, val, vshape):
 
 
 def _set_traced_index(x, before, idx, val):
-    sym = _sym_index(idx)
+    sym = checked_index(idx, before)
     if not _is_basic(idx) and _has_traced_integer_array(idx):
         # A repeated position would let a losing write receive gradient: the trace
         # holds only while the positions stay distinct.
@@ -202,5 +266,9 @@ def take(a, indices, axis=None, out=None, mode="raise"):
     var = as_var(a)
     if axis is None:
         var, axis = var.flatten(), 0
-    result = lift(value, pt.take(var, as_var(indices), axis=int(axis) % var.ndim, mode=mode))
+    axis = int(axis) % var.ndim
+    positions = as_var(indices)
+    if mode == "raise" and contains_traced(indices):  # (wrap and clip never raise)
+        positions = within_axis(positions, var, axis)
+    result = lift(value, pt.take(var, positions, axis=axis, mode=mode))
     return result if out is None else write_out(out, result)

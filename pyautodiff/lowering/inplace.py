@@ -15,7 +15,7 @@ import pytensor.tensor as pt
 from .. import context
 from ..traced import Traced, contains_traced, unwrap
 from .core import as_var, element_numbers, refuse
-from .indexing import _sym_index, promote, store, write_positions
+from .indexing import checked_index, promote, store, write_positions
 from .registry import register, register_fn, register_method
 
 
@@ -148,7 +148,7 @@ def _at(ufunc, sign):
         ufunc.at(target.value, unwrap(indices), unwrap(b))
         val = as_var(b, target.value.dtype.name)
         if contains_traced(indices):
-            new = pt.inc_subtensor(before[_sym_index(indices)], sign * val)
+            new = pt.inc_subtensor(before[checked_index(indices, before)], sign * val)
         else:
             positions = element_numbers(target.value)[unwrap(indices)]
             values = pt.broadcast_to(sign * val, positions.shape).reshape((-1,))

@@ -15,6 +15,7 @@ import pytensor.tensor as pt
 import pytensor.tensor.linalg as ptla
 
 from ..traced import unwrap
+from . import ties
 from .core import as_var, axes_of, guard, lift, refuse, vars_for, write_out
 from .registry import register
 
@@ -166,10 +167,10 @@ def _vector_norm(x, ord, axes, keepdims):
     if ord is None or ord == 2:
         return pt.sqrt(pt.sum(pt.sqr(x), axis=ax, keepdims=keepdims))
     ab = pt.abs(x)
-    if ord == np.inf:
-        return pt.max(ab, axis=ax, keepdims=keepdims)
+    if ord == np.inf:  # ties share the gradient (see ties.py)
+        return ties.max_(ab, axes, keepdims)
     if ord == -np.inf:
-        return pt.min(ab, axis=ax, keepdims=keepdims)
+        return ties.min_(ab, axes, keepdims)
     if ord == 0:
         return pt.sum(pt.neq(x, 0), axis=ax, keepdims=keepdims)
     if ord == 1:
@@ -186,11 +187,12 @@ def _matrix_norm(x, ord, row, col):
         summed_axis, other = (row, col) if ord in (1, -1) else (col, row)
         sums = pt.sum(pt.abs(x), axis=summed_axis)
         other -= other > summed_axis
-        out = (pt.max if ord > 0 else pt.min)(sums, axis=other)
+        out = (ties.max_ if ord > 0 else ties.min_)(sums, (other,), False)
     elif ord in (2, -2, "nuc"):
         moved = pt.moveaxis(x, (row, col), (-2, -1))
         s = ptla.svd(moved, full_matrices=False, compute_uv=False)
-        out = pt.sum(s, axis=-1) if ord == "nuc" else (pt.max if ord == 2 else pt.min)(s, axis=-1)
+        extreme = ties.max_ if ord == 2 else ties.min_
+        out = pt.sum(s, axis=-1) if ord == "nuc" else extreme(s, (s.ndim - 1,), False)
     else:
         raise refuse(f"numpy.linalg.norm: ord={ord!r} is not supported for matrices")
     return out

@@ -15,6 +15,7 @@ import numpy as np
 import pytensor.tensor as pt
 
 from ..traced import unwrap
+from . import ties
 from .core import as_var, axes_of, lift, refuse, write_out
 from .registry import register, register_fn, register_method
 
@@ -48,14 +49,14 @@ def _nanextreme(reduce, fill):
     # all-NaN slices stay NaN (numpy warns and returns NaN)
     def build(x, axes, keepdims):
         nan = pt.isnan(x)
-        out = reduce(pt.switch(nan, fill, x), axis=axes, keepdims=keepdims)
+        out = reduce(pt.switch(nan, fill, x), axes, keepdims)
         return pt.switch(pt.all(nan, axis=axes, keepdims=keepdims), np.nan, out)
 
     return build
 
 
 def _ptp(x, axes, keepdims):
-    return pt.max(x, axis=axes, keepdims=keepdims) - pt.min(x, axis=axes, keepdims=keepdims)
+    return ties.max_(x, axes, keepdims) - ties.min_(x, axes, keepdims)
 
 
 def _arg(reduce):
@@ -73,10 +74,10 @@ REDUCTIONS = [
     (np.sum, ("sum",), lambda x, axes, keepdims: pt.sum(x, axis=axes, keepdims=keepdims)),
     (np.prod, ("prod",), lambda x, axes, keepdims: pt.prod(x, axis=axes, keepdims=keepdims)),
     (np.mean, ("mean",), lambda x, axes, keepdims: pt.mean(x, axis=axes, keepdims=keepdims)),
-    (np.max, ("max",), lambda x, axes, keepdims: pt.max(x, axis=axes, keepdims=keepdims)),
-    (np.min, ("min",), lambda x, axes, keepdims: pt.min(x, axis=axes, keepdims=keepdims)),
-    (np.amax, (), lambda x, axes, keepdims: pt.max(x, axis=axes, keepdims=keepdims)),
-    (np.amin, (), lambda x, axes, keepdims: pt.min(x, axis=axes, keepdims=keepdims)),
+    (np.max, ("max",), ties.max_),  # ties share the gradient (see ties.py)
+    (np.min, ("min",), ties.min_),
+    (np.amax, (), ties.max_),
+    (np.amin, (), ties.min_),
     (np.all, ("all",), lambda x, axes, keepdims: pt.all(x, axis=axes, keepdims=keepdims)),
     (np.any, ("any",), lambda x, axes, keepdims: pt.any(x, axis=axes, keepdims=keepdims)),
     (np.argmax, ("argmax",), _arg(pt.argmax)),
@@ -89,8 +90,8 @@ REDUCTIONS = [
     (np.nanprod, (), lambda x, axes, keepdims: pt.prod(pt.switch(pt.isnan(x), 1, x), axis=axes, keepdims=keepdims)),
     (np.nanmean, (), lambda x, axes, keepdims: pt.sum(pt.switch(pt.isnan(x), 0, x), axis=axes, keepdims=keepdims)
      / _nan_count(x, axes, keepdims)),
-    (np.nanmax, (), _nanextreme(pt.max, -np.inf)),
-    (np.nanmin, (), _nanextreme(pt.min, np.inf)),
+    (np.nanmax, (), _nanextreme(ties.max_, -np.inf)),
+    (np.nanmin, (), _nanextreme(ties.min_, np.inf)),
     (np.nanvar, (), _nanvar),
     (np.nanstd, (), lambda x, axes, keepdims, ddof=0: pt.sqrt(_nanvar(x, axes, keepdims, ddof))),
 ]
@@ -98,7 +99,7 @@ REDUCTIONS = [
 _WITH_DDOF = {np.var, np.std, np.nanvar, np.nanstd}
 # reductions accepting initial=, and how the initial value joins the result
 _INITIAL = {np.sum: pt.add, np.nansum: pt.add, np.prod: pt.mul, np.nanprod: pt.mul,
-            np.max: pt.maximum, np.amax: pt.maximum, np.min: pt.minimum, np.amin: pt.minimum}
+            np.max: ties.maximum, np.amax: ties.maximum, np.min: ties.minimum, np.amin: ties.minimum}
 
 
 def _make(np_fn, build):

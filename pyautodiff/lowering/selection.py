@@ -10,8 +10,9 @@ import numpy as np
 import pytensor.tensor as pt
 
 from ..traced import contains_traced, unwrap
+from . import ties
 from .core import as_var, dtype_of, gather, lift, refuse, vars_for, write_out
-from .indexing import getitem
+from .indexing import bounded, getitem
 from .registry import register, register_method
 
 
@@ -40,11 +41,12 @@ def clip(a, a_min=np._NoValue, a_max=np._NoValue, out=None, *, min=np._NoValue, 
     value = np.clip(unwrap(a), unwrap(lo), unwrap(hi))
     dt = dtype_of(value)
     var = vars_for([a, lo, hi] if lo is not None and hi is not None else [a], dt)[0]
-    # numpy's clip is minimum(maximum(a, lo), hi): NaN bounds propagate like these ufuncs
+    # numpy's clip is minimum(maximum(a, lo), hi): NaN bounds propagate like these ufuncs, and
+    # at a bound the gradient is split with it, as for np.maximum (a central difference sees 1/2)
     if lo is not None:
-        var = pt.maximum(var, vars_for([lo, a], dt)[0])
+        var = ties.maximum(var, vars_for([lo, a], dt)[0])
     if hi is not None:
-        var = pt.minimum(var, vars_for([hi, a], dt)[0])
+        var = ties.minimum(var, vars_for([hi, a], dt)[0])
     result = lift(value, var)
     return result if out is None else write_out(out, result)
 
@@ -133,7 +135,9 @@ def choose(a, choices, out=None, mode="raise"):
         shape, k = value.shape, len(choices)
         stacked = pt.stack([pt.broadcast_to(v, shape) for v in vars_for(choices, dtype_of(value))])
         idx = pt.broadcast_to(as_var(a), shape)
-        idx = pt.mod(idx, k) if mode == "wrap" else pt.clip(idx, 0, k - 1) if mode == "clip" else idx
+        # mode="raise": numpy's ValueError for a choice outside 0 .. k - 1 (on a retrace)
+        idx = pt.mod(idx, k) if mode == "wrap" else pt.clip(idx, 0, k - 1) if mode == "clip" else \
+            bounded(idx, 0, k - 1, "choice in range")
         # a gather along the stacked choices (PyTensor's Choose has no gradient)
         result = lift(value, pt.take_along_axis(stacked, idx[None], axis=0)[0])
     else:  # fixed picks: numpy chooses among the element numbers of the choices

@@ -9,8 +9,9 @@ from __future__ import annotations
 import numpy as np
 import pytensor.tensor as pt
 
-from ..traced import unwrap
+from ..traced import contains_traced, unwrap
 from .core import as_var, lift, refuse
+from .indexing import bounded, within_axis
 from .registry import register, register_method
 
 
@@ -58,14 +59,19 @@ def take_along_axis(arr, indices, axis=-1):
     value = np.take_along_axis(unwrap(arr), unwrap(indices), axis=axis)
     x, idx = as_var(arr), as_var(indices)
     if axis is None:
-        return lift(value, pt.take_along_axis(x.flatten(), idx, axis=0))
-    return lift(value, pt.take_along_axis(x, idx, axis=int(axis) % x.ndim))
+        x, axis = x.flatten(), 0
+    axis = int(axis) % x.ndim
+    if contains_traced(indices):
+        idx = within_axis(idx, x, axis)
+    return lift(value, pt.take_along_axis(x, idx, axis=axis))
 
 
 @register(np.searchsorted, method="searchsorted", group="sorting")
 def searchsorted(a, v, side="left", sorter=None):
     value = np.searchsorted(unwrap(a), unwrap(v), side=side, sorter=unwrap(sorter))
     sv = None if sorter is None else as_var(sorter)
+    if contains_traced(sorter):  # numpy: "Sorter index out of range" (no negative positions)
+        sv = bounded(sv, 0, np.shape(unwrap(a))[-1] - 1)
     var = pt.searchsorted(as_var(a), as_var(v), side=side, sorter=sv)
     return lift(value, var)
 

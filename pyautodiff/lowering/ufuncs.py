@@ -15,6 +15,7 @@ import pytensor.tensor as pt
 
 from .. import context
 from ..traced import Traced, unwrap
+from . import ties
 from .core import as_var, dtype_of, elementwise, lift, refuse, vars_for, write_out
 from .registry import register, register_fn, register_method
 
@@ -27,14 +28,6 @@ def _copysign(a, b):
 
 def _signbit(x):
     return pt.lt(x, 0) | (pt.eq(x, 0) & pt.lt(pt.true_div(1.0, x), 0))  # -0.0 counts as negative
-
-
-def _fmax(a, b):
-    return pt.switch(pt.isnan(a), b, pt.switch(pt.isnan(b), a, pt.maximum(a, b)))
-
-
-def _fmin(a, b):
-    return pt.switch(pt.isnan(a), b, pt.switch(pt.isnan(b), a, pt.minimum(a, b)))
 
 
 def _sinc(x):
@@ -89,7 +82,7 @@ BINARY = {
     np.floor_divide: _floor_divide,
     np.mod: pt.mod, np.remainder: pt.mod, np.fmod: lambda a, b: a - pt.trunc(a / b) * b,
     np.power: pt.pow, np.float_power: pt.pow,
-    np.maximum: pt.maximum, np.minimum: pt.minimum, np.fmax: _fmax, np.fmin: _fmin,
+    np.maximum: ties.maximum, np.minimum: ties.minimum, np.fmax: ties.fmax, np.fmin: ties.fmin,  # (ties.py)
     np.hypot: lambda a, b: pt.sqrt(pt.sqr(a) + pt.sqr(b)),
     np.arctan2: pt.arctan2,
     np.logaddexp: pt.logaddexp,

@@ -230,6 +230,8 @@ class Interpreter:
                 except Exception as exc:
                     h = frame.decoded.handler_for(frame.pc - 1)
                     if h is None:
+                        if frame.is_user_code:
+                            ctx.note_raise(exc, frame)
                         raise
                     del frame.stack[h.depth:]
                     if h.lasti:

@@ -68,16 +68,11 @@ def _sp(name):
 # -- known library bugs (see module docstring) ---------------------------------------------------
 
 # Fixed, now exercised: compare-fn-pyscalar, fancy-negative-dup-grad, math-domain-cached,
-# pyfloat-shape, grad-constant, guard-rounding, pyfloat-result (regression tests in
-# tests/test_errors.py, tests/test_guards.py and tests/fuzz/test_regressions.py).
+# pyfloat-shape, grad-constant, guard-rounding (regression tests in tests/test_errors.py and
+# tests/test_guards.py), tie-grad (tests/test_ties.py; gradients at max/min/clip ties are
+# compared where no decision changes), dead-index-error (tests/test_guards.py), pyfloat-result
+# (tests/test_emulator.py), linalg-ones-grad (tests/test_special_values.py).
 KNOWN_BUGS = {
-    # `np.max(np.stack([a, a]))`: ties in max/min reductions (and np.maximum(x, x)) get the
-    # gradient once per tied element: d/da max(a, a) comes out 2, not 1.
-    "tie-grad": "max/min of structurally tied elements",
-    # `_e = a[idx]` (idx an int array argument, _e unused) traced with idx = [0], called with
-    # idx = [2] (out of bounds): CPython raises IndexError, the cached call returns a value
-    # (the unused indexing was optimized away).
-    "dead-index-error": "IndexError of an unused integer-array index on a cached call",
 }
 
 
@@ -602,7 +597,8 @@ PROBE_PRELUDE = PRELUDE + '''
 import operator as _op
 
 _REC = []
-_TIE = [False]
+_TIE = [False]  # at a kink where the gradient is undefined (a norm at 0, a sort tie ...)
+_MAXTIE = [False]  # at a tie of max/min/clip: the gradient splits it (see KNOWN_BUGS "tie-grad")
 _KMIN = [float("inf")]  # smallest relative margin of a comparison (near ties decide by rounding)
 
 
@@ -631,7 +627,7 @@ def _kpair(x, y):
     d = np.subtract(x, y)
     _REC.append(np.sign(d))
     if np.any(d == 0):
-        _TIE[0] = True
+        _MAXTIE[0] = True
     return x, y
 
 
@@ -640,7 +636,7 @@ def _kred(fn, x, axis=None, keepdims=False):
     m = fn(xa, axis=axis, keepdims=True)
     mask = xa == m
     if np.any(np.sum(mask, axis=axis) > 1):
-        _TIE[0] = True
+        _MAXTIE[0] = True
     _REC.append(mask)
     return fn(x, axis=axis, keepdims=keepdims)
 
@@ -667,7 +663,7 @@ def _kclip(x, lo, hi):
     _REC.append(np.array(x < lo))
     _REC.append(np.array(x > hi))
     if np.any(x == lo) or np.any(x == hi):
-        _TIE[0] = True
+        _MAXTIE[0] = True
     return x
 
 
@@ -707,6 +703,7 @@ def _knormr(fn, x, axis=None, keepdims=False):
 def _probe_reset():
     del _REC[:]
     _TIE[0] = False
+    _MAXTIE[0] = False
     _KMIN[0] = float("inf")
 '''
 
