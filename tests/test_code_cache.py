@@ -98,7 +98,7 @@ def test_fingerprints_are_the_same_in_another_process():
     script = textwrap.dedent("""
         import numpy as np, pyautodiff as ad
         from pyautodiff.backend import code_cache
-        g = ad.grad(lambda w, X: np.mean(np.tanh(X @ w) ** 2) + 1e-3 * np.sum(w * w))
+        g = ad.grad(lambda w, X: np.mean(np.tanh(X @ w) ** 2) + 1e-3 * np.sum(w * w) + np.max(w))
         spec = g.specialization_for(np.ones(4), np.ones((6, 4)))
         print(code_cache.fingerprint(spec.trace.all_inputs, spec.outputs))
     """)
@@ -108,3 +108,15 @@ def test_fingerprints_are_the_same_in_another_process():
         out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env, check=True)
         digests.add(out.stdout.strip().splitlines()[-1])
     assert len(digests) == 1 and len(digests.pop()) == 64
+
+
+def test_graphs_with_inner_graphs_are_cacheable_and_told_apart():
+    from pytensor.compile.builders import OpFromGraph
+
+    x, v = pt.dvector("x"), pt.dvector("v")
+    double = OpFromGraph([v], [v * 2.0], inline=True)
+    triple = OpFromGraph([v], [v * 3.0], inline=True)
+    a = code_cache.fingerprint([x], [double(x)])
+    assert a is not None and a == code_cache.fingerprint([x], [OpFromGraph([v], [v * 2.0], inline=True)(x)])
+    assert a != code_cache.fingerprint([x], [triple(x)])
+    assert a != code_cache.fingerprint([x], [OpFromGraph([v], [v * 2.0], inline=False)(x)])

@@ -114,9 +114,23 @@ def _op_text(op) -> str:
     cls = type(op)
     props = getattr(cls, "__props__", None)
     if props is None:
-        raise _Uncacheable(cls.__qualname__)
+        return _inner_graph_text(op)
     return f"{cls.__module__}.{cls.__qualname__}{{" + ",".join(
         f"{p}={_stable(getattr(op, p))}" for p in props) + "}"
+
+
+def _inner_graph_text(op) -> str:
+    """An OpFromGraph (e.g. max/min with tie-splitting gradients) computes its inner
+    graph; how it was differentiated is already spelled out in the outer graph."""
+    from pytensor.compile.builders import OpFromGraph
+
+    if not isinstance(op, OpFromGraph):
+        raise _Uncacheable(type(op).__qualname__)
+    inner = fingerprint(op.inner_inputs, op.inner_outputs)
+    if inner is None:
+        raise _Uncacheable("inner graph")
+    cls = type(op)
+    return f"{cls.__module__}.{cls.__qualname__}[inline={op.is_inline}]{{{inner}}}"
 
 
 def _stable(value) -> str:
