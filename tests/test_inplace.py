@@ -302,6 +302,54 @@ def test_writes_through_views_are_exact(f):
     _check(f, X, _rng.uniform(0.5, 1.5, size=4))
 
 
+# Views made with None (np.newaxis) in the index: numpy broadcasts the written value
+# against the view's shape and writes through to the base (issue #11: PyTensor's
+# set_subtensor through the DimShuffle of a None index raised a rank TypeError).
+NEWAXIS_WRITES = [  # (view of a, statement on v); y has shape (4,)
+    ("a[None]", "v += y"),
+    ("a[:, None]", "v *= y"),
+    ("a[None, :, None]", "v -= y"),
+    ("a[..., None]", "v += y[:, None]"),
+    ("a[None, 1:]", "v += y"),
+    ("a[1, None]", "v += y"),
+    ("a[None, ..., 0]", "v += y[:3]"),
+    ("a[None]", "v[0, 1] = y"),
+    ("a[None]", "v += y.reshape(1, 1, 1, 4)[0]"),  # higher rank, broadcastable
+    ("a.T[None]", "v *= y[:, None]"),
+    ("a[None][:, 1]", "v += y"),
+    ("a[None, None]", "v /= y"),
+    ("a[0][None]", "v *= y"),
+    ("a[:, None][1]", "v += y[0]"),  # lower rank
+]
+
+
+def _newaxis_write(view, stmt):
+    ns = {"np": np}
+    exec(f"def f(x, y):\n    a = x * 1.0\n    v = {view}\n    {stmt}\n"
+         "    return a * np.arange(1.0, 13.0).reshape(3, 4) + np.sum(v ** 2)", ns)
+    return ns["f"]
+
+
+@pytest.mark.parametrize("view, stmt", NEWAXIS_WRITES)
+def test_writes_through_newaxis_views_broadcast_like_numpy(view, stmt):
+    _check(_newaxis_write(view, stmt), X, _rng.uniform(0.5, 1.5, size=4))
+
+
+def test_augmented_assignment_on_a_newaxis_view_of_a_where():
+    # the fuzz case of issue #11: CPython gives v of shape (1, 1, 1)
+    def f(a):
+        v = np.where(a > 0, a, np.reshape(a, (1, 1)))[None]
+        v += a
+        return v
+
+    for a in (np.array([[2.0]]), np.array([[-0.5]]), 1.5):
+        want = f(np.copy(a) if isinstance(a, np.ndarray) else a)
+        got = ad.function(f)(a)
+        assert got.shape == want.shape == (1, 1, 1)
+        np.testing.assert_array_equal(got, want)
+        assert ad.grad(lambda b: np.sum(f(b)))(a) == pytest.approx(2.0 * np.ones_like(a), abs=0)
+
+
 def test_read_only_views_keep_numpys_error():
     def f(x):
         a = x.copy()

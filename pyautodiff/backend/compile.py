@@ -54,7 +54,10 @@ def compile_graph(inputs, outputs, mode=None, name="f", fresh_outputs=False):
             pmode = _PYTENSOR_MODES[mode.lower()]()
         else:
             pmode = mode
-        f = pytensor.function(inputs, outputs, mode=pmode, on_unused_input="ignore")
+        from .numpy_codegen import without_stack_traces
+
+        with without_stack_traces():  # as in rewrite_graph
+            f = pytensor.function(inputs, outputs, mode=pmode, on_unused_input="ignore")
         f.trust_input = True  # we pass exactly-typed arrays ourselves
         fn = _direct_call(f, inputs)
     return fn, time.perf_counter() - start

@@ -56,9 +56,11 @@ Semantics worth knowing:
 from __future__ import annotations
 
 import builtins
+import contextlib
 import importlib
 import keyword
 import re
+import threading
 import warnings
 from collections import Counter
 from collections.abc import Callable, Sequence
@@ -147,6 +149,36 @@ def _inline_op_from_graphs(fgraph) -> bool:
             changed = True
 
 
+_TRACES_LOCK = threading.Lock()
+_traces_off = [0, None]  # nesting depth over all threads, the limit to restore
+
+
+@contextlib.contextmanager
+def without_stack_traces():
+    """No creation stack traces on the nodes made inside (``traceback__limit=0``).
+
+    Rewrites attach to each node they build the concatenated traces of the
+    nodes it replaces (``copy_stack_trace``), so on deep graphs with shared
+    subexpressions the lists multiply: the Hessian of a 10-element ``prod``
+    (doubling steps, see ``lowering.reductions``) took 8 s and 4 GB.  Generated
+    code never shows these traces.  Nested and concurrent uses share one
+    saved value, restored when the last one leaves."""
+    from pytensor import config
+
+    with _TRACES_LOCK:
+        if _traces_off[0] == 0:
+            _traces_off[1] = config.traceback__limit
+            config.traceback__limit = 0
+        _traces_off[0] += 1
+    try:
+        yield
+    finally:
+        with _TRACES_LOCK:
+            _traces_off[0] -= 1
+            if _traces_off[0] == 0:
+                config.traceback__limit = _traces_off[1]
+
+
 def rewrite_graph(fgraph):
     """Apply PyTensor's "fast_run" rewrites, minus in-place and C-only ones,
     with the IEEE-unsafe ones replaced (see ``safe_rewrites``).
@@ -164,7 +196,7 @@ def rewrite_graph(fgraph):
     from .safe_rewrites import safe_query
 
     rewriter = optdb.query(safe_query(OPT_FAST_RUN.excluding(*_EXCLUDED_TAGS)))
-    with warnings.catch_warnings():
+    with warnings.catch_warnings(), without_stack_traces():
         warnings.simplefilter("ignore")  # e.g. "could not link to a BLAS installation"
         rewriter.rewrite(fgraph)
         for _ in range(2):

@@ -12,6 +12,7 @@ import pytensor.tensor as pt
 
 from ..traced import unwrap
 from .core import as_var, guard, lift, write_out
+from .reductions import prod
 from .registry import register, register_fn
 
 
@@ -25,7 +26,7 @@ def _cumprod(x, axis, concrete):
     n = concrete.shape[axis]
     upto = pt.constant(np.tril(np.ones((n, n), dtype=bool)))  # row i keeps elements 0..i
     prefix = pt.switch(upto, moved[..., None, :], pt.ones((), dtype=x.dtype))
-    return pt.moveaxis(pt.prod(prefix, axis=-1), -1, axis)
+    return pt.moveaxis(prod(prefix, axis=(prefix.ndim - 1,)), -1, axis)
 
 
 def _cumsum(x, axis, concrete):

@@ -130,8 +130,40 @@ def getitem(x, idx):
     sym = checked_index(idx, base)
     var = base[sym]
     if type(x) is Traced and _is_basic(idx):
-        return lift(value, var, view=(x, lambda b, s=sym: b[s], lambda b, v, s=sym: pt.set_subtensor(b[s], v)))
+        return lift(value, var, view=(x, lambda b, s=sym: b[s], _write_back(sym, np.ndim(unwrap(x)))))
     return lift(value, var)
+
+
+def _write_back(sym, ndim):
+    """The inverse of the basic-index view ``b[sym]``: the base with the view's
+    elements replaced by ``v`` (already of the view's shape).
+
+    PyTensor implements the ``None`` axes of an index as a DimShuffle, and
+    ``set_subtensor`` through a DimShuffle both mis-orders the value's axes and
+    returns a result of the view's shape, not the base's.  So the new axes
+    (length 1) are dropped from ``v`` and the write goes through the index
+    without them."""
+    items = sym if type(sym) is tuple else (sym,)
+    if not any(i is None for i in items):
+        return lambda b, v: pt.set_subtensor(b[sym], v)
+    core = tuple(i for i in items if i is not None)
+    consumed = sum(1 for i in core if i is not Ellipsis)
+    new_axes, dim = [], 0
+    for i in items:
+        if i is None:
+            new_axes.append(dim)
+            dim += 1
+        elif i is Ellipsis:
+            dim += ndim - consumed
+        elif type(i) is slice:
+            dim += 1
+    whole = all(i is Ellipsis or (type(i) is slice and i == slice(None)) for i in core)
+
+    def inv(b, v):
+        v = v[tuple(0 if d in new_axes else slice(None) for d in range(v.ndim))]
+        return v if whole else pt.set_subtensor(b[core], v)
+
+    return inv
 
 
 # -- writes ---------------------------------------------------------------------------

@@ -14,10 +14,72 @@ import inspect
 import numpy as np
 import pytensor.tensor as pt
 
+from pytensor.tensor.math import Prod
+
 from ..traced import unwrap
 from . import ties
 from .core import as_var, axes_of, lift, refuse, write_out
 from .registry import register, register_fn, register_method
+
+
+def _inclusive_scan_mul(y):
+    """Running products along the last axis (static length), by doubling
+    (Hillis-Steele): only multiplications, so exact where elements are zero
+    and differentiable to any order with PyTensor's own rules."""
+    n, shift = y.type.shape[-1], 1
+    while shift < n:
+        y = pt.concatenate([y[..., :shift], y[..., shift:] * y[..., :-shift]], axis=-1)
+        shift *= 2
+    return y
+
+
+def _product_of_others(x, axes):
+    """For every element, the product of the other elements of its slice
+    (the elements reduced together over ``axes``), without dividing."""
+    keep = [i for i in range(x.ndim) if i not in axes]
+    moved = x.dimshuffle(keep + list(axes))
+    n = int(np.prod([x.type.shape[a] for a in axes]))
+    flat = moved.reshape(tuple(moved.shape[:len(keep)]) + (n,), ndim=len(keep) + 1)
+    flat = pt.specify_shape(flat, tuple(moved.type.shape[:len(keep)]) + (n,))
+    one = pt.ones_like(flat[..., :1])
+    before = pt.concatenate([one, _inclusive_scan_mul(flat)[..., :-1]], axis=-1)
+    after = pt.concatenate([one, _inclusive_scan_mul(flat[..., ::-1])[..., :-1]], axis=-1)[..., ::-1]
+    others = (before * after).reshape(moved.shape, ndim=x.ndim)
+    back = [0] * x.ndim
+    for pos, i in enumerate(keep + list(axes)):
+        back[i] = pos
+    return others.dimshuffle(back)
+
+
+class ZeroSafeProd(Prod):
+    """PyTensor's Prod with a gradient that is right where a slice holds zeros.
+
+    PyTensor's own gradient divides by the input and patches zeros with
+    ``ProdWithoutZeros``, which returns 0 for a slice of zeros only (so
+    ``grad(prod)([0.])`` is ``[0.]``, not ``[1.]``) and has no gradient of its
+    own.  Here the derivative is the product of the other elements of each
+    slice, from exclusive running products taken from both ends: no division,
+    exact with any number of zeros, and its own derivative (the Hessian) is
+    again built from multiplications.  The forward value is Prod's."""
+
+    def pullback(self, inputs, outputs, output_grads):
+        (x,), (gz,) = inputs, output_grads
+        axes = tuple(range(x.ndim)) if self.axis is None else tuple(self.axis)
+        inexact = ("float", "complex")
+        if (not outputs[0].dtype.startswith(inexact) or not x.dtype.startswith(inexact)
+                or any(x.type.shape[a] is None for a in axes)):
+            return super().pullback(inputs, outputs, output_grads)
+        if not axes:
+            return [gz]
+        gz = pt.expand_dims(gz, axes)
+        return [(gz * _product_of_others(x, axes)).astype(x.dtype)]
+
+
+def prod(x, axis=None, keepdims=False):
+    """``pt.prod`` with a gradient that is right at zeros (see ZeroSafeProd)."""
+    axes = tuple(range(x.ndim)) if axis is None else tuple(axis)
+    out = ZeroSafeProd(axes)(x)
+    return pt.expand_dims(out, axes) if keepdims else out
 
 
 def _count(x, axes):
@@ -72,7 +134,7 @@ def _arg(reduce):
 REDUCTIONS = [
     # numpy function, method names, builder(var, axes, keepdims[, ddof])
     (np.sum, ("sum",), lambda x, axes, keepdims: pt.sum(x, axis=axes, keepdims=keepdims)),
-    (np.prod, ("prod",), lambda x, axes, keepdims: pt.prod(x, axis=axes, keepdims=keepdims)),
+    (np.prod, ("prod",), lambda x, axes, keepdims: prod(x, axis=axes, keepdims=keepdims)),
     (np.mean, ("mean",), lambda x, axes, keepdims: pt.mean(x, axis=axes, keepdims=keepdims)),
     (np.max, ("max",), ties.max_),  # ties share the gradient (see ties.py)
     (np.min, ("min",), ties.min_),
@@ -87,7 +149,7 @@ REDUCTIONS = [
     (np.std, ("std",), lambda x, axes, keepdims, ddof=0: pt.sqrt(_var(x, axes, keepdims, ddof))),
     (np.count_nonzero, (), lambda x, axes, keepdims: pt.sum(pt.neq(x, 0), axis=axes, keepdims=keepdims)),
     (np.nansum, (), lambda x, axes, keepdims: pt.sum(pt.switch(pt.isnan(x), 0, x), axis=axes, keepdims=keepdims)),
-    (np.nanprod, (), lambda x, axes, keepdims: pt.prod(pt.switch(pt.isnan(x), 1, x), axis=axes, keepdims=keepdims)),
+    (np.nanprod, (), lambda x, axes, keepdims: prod(pt.switch(pt.isnan(x), 1, x), axis=axes, keepdims=keepdims)),
     (np.nanmean, (), lambda x, axes, keepdims: pt.sum(pt.switch(pt.isnan(x), 0, x), axis=axes, keepdims=keepdims)
      / _nan_count(x, axes, keepdims)),
     (np.nanmax, (), _nanextreme(ties.max_, -np.inf)),
