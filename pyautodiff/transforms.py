@@ -19,7 +19,7 @@ import pytensor.tensor as pt
 from pytensor.gradient import grad as pt_grad, jacobian as pt_jacobian, pushforward
 
 from . import zero_cotangents
-from .errors import AutodiffError
+from .errors import AutodiffError, UnsupportedError
 
 
 @dataclass
@@ -62,6 +62,11 @@ def _grads(cost, wrt):
         grads = pt_grad(cost, wrt, disconnected_inputs="ignore", return_disconnected="zero")
     except (NullTypeGradError, NotImplementedError) as exc:
         raise AutodiffError(f"no derivative is defined along this path: {exc}") from exc
+    except RecursionError as exc:  # PyTensor's grad recurses once per dependent step
+        raise UnsupportedError(
+            "the graph is too deep to differentiate within Python's recursion limit (a loop of "
+            "thousands of dependent steps?); raise it with sys.setrecursionlimit, or vectorize "
+            "the loop") from exc
     return zero_cotangents.prune(grads, [cost])
 
 

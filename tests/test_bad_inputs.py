@@ -345,3 +345,14 @@ def test_the_loop_limit_warning_names_the_users_line():
     with pytest.warns(TraceSizeWarning) as record:
         ad.function(long_loop, loop_limit=50)(X, 100)
     assert any(__file__ in str(w.message) and "for i in range(n):" in str(w.message) for w in record)
+
+
+def test_a_gradient_too_deep_for_the_recursion_limit_is_a_clear_error():
+    def loop(s):
+        for _ in range(3000):
+            s = s * 1.0001 + 1.0
+        return s
+
+    assert ad.function(loop)(1.0) == pytest.approx(loop(1.0), rel=1e-12)
+    with pytest.raises(ad.UnsupportedError, match="recursion limit"):
+        ad.grad(loop)(1.0)
