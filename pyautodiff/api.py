@@ -102,7 +102,7 @@ class Transformed:
                         self._verify.check(self, args, kwargs, direction, out)
                     return out
             self.stats.guard_failures += 1
-        out = self._trace_and_run(key, args, kwargs, direction)
+        out = self._trace_and_run(key, args, kwargs, direction, inputs, dinputs)
         if self._verify is not None and self._verify.due(self.stats.calls):
             self._verify.check(self, args, kwargs, direction, out)
         return out
@@ -130,7 +130,9 @@ class Transformed:
         return self._last_spec
 
     # -- a miss ---------------------------------------------------------------------
-    def _trace_and_run(self, key, args, kwargs, direction):
+    def _trace_and_run(self, key, args, kwargs, direction, inputs, dinputs):
+        """Trace, compile and store a specialization; run it on the call's converted
+        leaves (``dinputs``: the direction's)."""
         tr = run_trace(self.original, *args, _loop_limit=self.loop_limit, **kwargs)
         self.stats.traces += 1
         self.stats.last_trace_seconds = tr.seconds
@@ -138,20 +140,11 @@ class Transformed:
         self._cache.add(key, spec)
         self._last_spec = spec
         self.stats.specializations = len(self._cache)
-        leaves: list = []
-        for a in args:
-            structure.flatten(a, leaves)
-        for v in kwargs.values():
-            structure.flatten(v, leaves)
-        inputs = [_as_input(x) for x in leaves]
         if spec.externals:
             inputs = spec.with_externals(inputs, as_traced=True)
             if inputs is None:
                 raise InternalError(f"{self.__name__}: an outside value changed during its own trace")
-        if direction is not None:
-            dleaves: list = []
-            structure.flatten(direction, dleaves)
-            inputs += [_as_input(x) for x in dleaves]
+        inputs = inputs + dinputs
         try:
             outs = spec.fn(*inputs)
         except Exception as exc:

@@ -38,7 +38,6 @@ class Specialization:
                 return MISS
         if direction:
             inputs = inputs + direction
-        # (outputs are fresh arrays where they must be: compile_graph(fresh_outputs=...))
         try:
             outs = self.fn(*inputs)
         except Exception:  # e.g. a shape assertion for inputs of another path
@@ -88,9 +87,6 @@ class Stats:
 @dataclass
 class Cache:
     entries: dict = field(default_factory=dict)  # treedef -> [Specialization]
-
-    def get(self, key):
-        return self.entries.get(key)
 
     def add(self, key, spec: Specialization) -> None:
         self.entries.setdefault(key, []).append(spec)

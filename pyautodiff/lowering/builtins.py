@@ -133,29 +133,21 @@ def divmod_(a, b):
     return a // b, a % b
 
 
-def _guarded_int(fn, pt_fn):
+def _guarded(convert, fn, pt_fn):
+    """``fn(x)`` as a Python int/bool: ``convert`` of the shadowed result records the guard."""
     def lower(x):
         value = fn(unwrap(x))
-        return int(Traced(np.asarray(value), pt_fn(as_var(x))))
-
-    lower.__name__ = f"lower_math_{fn.__name__}"
-    return lower
-
-
-def _guarded_bool(fn, pt_fn):
-    def lower(x):
-        value = fn(unwrap(x))
-        return bool(Traced(np.asarray(value), pt_fn(as_var(x))))
+        return convert(Traced(np.asarray(value), pt_fn(as_var(x))))
 
     lower.__name__ = f"lower_math_{fn.__name__}"
     return lower
 
 
 for _fn, _pt in ((math.floor, pt.floor), (math.ceil, pt.ceil), (math.trunc, pt.trunc)):
-    register(_fn, group="math")(_guarded_int(_fn, _pt))
+    register(_fn, group="math")(_guarded(int, _fn, _pt))
 for _fn, _pt in ((math.isnan, pt.isnan), (math.isinf, pt.isinf),
                  (math.isfinite, lambda v: ~(pt.isnan(v) | pt.isinf(v)))):
-    register(_fn, group="math")(_guarded_bool(_fn, _pt))
+    register(_fn, group="math")(_guarded(bool, _fn, _pt))
 
 
 def _scalar_type(np_type):
