@@ -649,3 +649,17 @@ def test_deep_elementwise_graph_without_fusion():
     for _ in range(300):
         y = pt.tanh(y) * 0.5 + x
     check([x], [y], [vec(4)], rewrite=False)
+
+
+@pytest.mark.parametrize("batch_shape", [(2,), (4, 2)])
+def test_blockwise_op_from_graph_output_independent_of_the_batch_keeps_its_batch_shape(batch_shape):
+    # Inlining vectorizes the inner graph; an output that reads only the
+    # unbatched input came out with the padding 1s instead of the batch shape.
+    from pytensor.compile.builders import OpFromGraph
+    from pytensor.tensor.blockwise import Blockwise
+
+    a, b = pt.dvector("a"), pt.dvector("b")
+    op = Blockwise(OpFromGraph([a, b], [a * b, b * 2.0]), signature="(n),(n)->(n),(n)")
+    A = pt.tensor("A", dtype="float64", shape=(None,) * (len(batch_shape) + 1))
+    B = pt.dvector("B")
+    check([A, B], list(op(A, B)), [RNG.normal(size=(*batch_shape, 3)), RNG.normal(size=3)])

@@ -112,7 +112,29 @@ def _inline_blockwise_ofg_node(node):
     core_node, dummies = node.op._create_dummy_core_node(node.inputs, return_dummy_inputs=True)
     core_outs = _inline_ofg_node(core_node)
     replace = {d: b for d, b in zip(core_node.inputs, node.inputs) if d in dummies}
-    return vectorize_graph(core_outs, replace=replace)
+    outs = vectorize_graph(core_outs, replace=replace)
+    # An output that depends on no batched input keeps the inputs' padding 1s
+    # where the batch dimensions should be (vectorize_graph leaves it alone):
+    # broadcast it back, or a result would silently lose its batch shape.
+    return [out if out.type.broadcastable == old.type.broadcastable
+            else _broadcast_to_batch(out, old.type.ndim, node) for out, old in zip(outs, node.outputs)]
+
+
+def _broadcast_to_batch(out, ndim, node):
+    """``out`` broadcast to the batch shape of the Blockwise ``node``, taken from
+    its inputs (taking it from the node's own outputs would keep the node being
+    replaced in the graph), and to ``ndim`` dimensions in all."""
+    import pytensor.tensor as pt
+
+    def batch_dims(x, core_ndim):  # static sizes where known, so that 1s broadcast
+        n = x.type.ndim - core_ndim
+        return [d if d is not None else x.shape[k] for k, d in enumerate(x.type.shape[:n])]
+
+    batch = pt.broadcast_shape(*[batch_dims(x, len(sig))
+                                 for x, sig in zip(node.inputs, node.op.inputs_sig)],
+                               arrays_are_shapes=True)
+    core = [out.shape[k] for k in range(out.type.ndim - (ndim - len(batch)), out.type.ndim)]
+    return pt.broadcast_to(out, (*batch, *core))
 
 
 def _ofg_to_inline(op) -> bool:
