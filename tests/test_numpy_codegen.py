@@ -663,3 +663,25 @@ def test_blockwise_op_from_graph_output_independent_of_the_batch_keeps_its_batch
     A = pt.tensor("A", dtype="float64", shape=(None,) * (len(batch_shape) + 1))
     B = pt.dvector("B")
     check([A, B], list(op(A, B)), [RNG.normal(size=(*batch_shape, 3)), RNG.normal(size=3)])
+
+
+def test_a_matrix_product_used_twice_is_computed_once():
+    # local_dot22_to_dot22scalar folded the -2 of `-2 * (X @ v) * t` into a
+    # second GEMM although X @ v was computed for the other output anyway
+    # (found in the MLP Hessian-vector product: 4 large GEMMs instead of 3).
+    X = pt.tensor("X", dtype="float64", shape=(30, 40))
+    v = pt.tensor("v", dtype="float64", shape=(40, 20))
+    t = pt.tensor("t", dtype="float64", shape=(30, 20))
+    xv = X @ v
+    outputs = [xv * t + 1.0, (-2.0 * xv) * pt.exp(t)]
+    check([X, v, t], outputs, [RNG.normal(size=(30, 40)), RNG.normal(size=(40, 20)), RNG.normal(size=(30, 20))])
+    source = _generated([X, v, t], outputs, rewrite=True).source
+    assert source.count("@") == 1, source
+
+
+def test_a_scalar_times_a_matrix_product_used_once_still_becomes_one_gemm():
+    X = pt.tensor("X", dtype="float64", shape=(30, 40))
+    v = pt.tensor("v", dtype="float64", shape=(40, 20))
+    fg = FunctionGraph([X, v], [(-2.0 * (X @ v)) * pt.exp(X[:, :20])], clone=True)
+    rewrite_graph(fg)
+    assert any(type(n.op).__name__ == "Dot22Scalar" for n in fg.apply_nodes), fg.toposort()

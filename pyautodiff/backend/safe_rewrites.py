@@ -22,7 +22,10 @@ process are unaffected.
 
 The same table also guards rewrites that fail on inputs they were not
 written for: on empty constants (they log a traceback and leave the graph
-alone, which is noisy), or that build ops which then fail at run time.
+alone, which is noisy), or that build ops which then fail at run time; and
+one that undoes common-subexpression merging (``local_dot22_to_dot22scalar``
+turns ``-2 * (X @ v)`` into a second GEMM even when ``X @ v`` is computed
+anyway: in the MLP Hessian-vector product, one GEMM in four).
 
 Rewrites deliberately kept although they can change a NaN: the stabilizing
 ones, which compute what numpy would compute if it did not overflow
@@ -87,12 +90,26 @@ def _small_tridiagonal_solve(node) -> bool:
     return getattr(core, "assume_a", None) == "tridiagonal" and (n is None or n < 3)
 
 
+def _shared_dot22(fgraph, node) -> bool:
+    """``mul(s, dot22(a, b), ...)`` where the product also has other clients:
+    folding ``s`` into a ``Dot22Scalar`` would compute the GEMM twice."""
+    from pytensor.tensor.blas import _dot22
+
+    dots = [x for x in node.inputs if x.owner is not None and x.owner.op == _dot22]
+    return bool(dots) and len(fgraph.clients[dots[0]]) > 1
+
+
+def _on_node(predicate):
+    return lambda fgraph, node: predicate(node)
+
+
 def _unsafe_on_floats(predicate):
-    return lambda node: predicate(node) and not _all_exact(node)
+    return lambda fgraph, node: predicate(node) and not _all_exact(node)
 
 
 # Rewrites replaced by a copy that declines the nodes for which the predicate
-# holds (it would rewrite them wrongly or crash); the rest they do as before.
+# ``(fgraph, node) -> bool`` holds (it would rewrite them wrongly, crash, or
+# duplicate work); the rest they do as before.
 _GUARDED = {
     # mul(1, x) -> x and mul(-1, x) -> -x stay; mul(0, x) -> 0 does not
     "local_mul_specialize": _unsafe_on_floats(_has_zero_constant),
@@ -101,9 +118,11 @@ _GUARDED = {
     # le(x, x) -> True; lt(x, x) -> False and maximum(x, x) -> x stay
     "local_useless_elemwise_comparison": _unsafe_on_floats(_compares_with_itself),
     # PyTensor 3.0/3.3: np.argmax on an empty one-hot constant raises
-    "selection_dot_to_indexing": _has_empty_constant,
+    "selection_dot_to_indexing": _on_node(_has_empty_constant),
     # PyTensor 3.3: solve(A, b) twice with one A -> LU factor once; scipy's gttrf fails at n = 2
-    "reuse_decomposition_multiple_solves": _small_tridiagonal_solve,
+    "reuse_decomposition_multiple_solves": _on_node(_small_tridiagonal_solve),
+    # s * (a @ b) -> one GEMM with alpha = s; not when a @ b is needed anyway
+    "local_dot22_to_dot22scalar": _shared_dot22,
 }
 
 # The canonizers, replaced by `_safe_canonizer` copies.
@@ -111,14 +130,19 @@ _CANONIZERS = ("local_mul_canonizer", "local_add_canonizer")
 
 
 def _guarded_rewriter(inner, declines):
-    from pytensor.graph.rewriting.basic import NodeRewriter
+    from pytensor.graph.rewriting.basic import NodeRewriter, WalkingGraphRewriter
+
+    if isinstance(inner, WalkingGraphRewriter):  # registered in a SequenceDB: guard its node rewriter
+        return WalkingGraphRewriter(_guarded_rewriter(inner.node_rewriter, declines),
+                                    order=inner.order, ignore_newtrees=inner.ignore_newtrees,
+                                    failure_callback=inner.failure_callback)
 
     class Guarded(NodeRewriter):
         def tracks(self):
             return inner.tracks()
 
         def transform(self, fgraph, node, *args, **kwargs):
-            if declines(node):
+            if declines(fgraph, node):
                 return False
             return inner.transform(fgraph, node, *args, **kwargs)
 
@@ -170,10 +194,13 @@ def _register(name, make_replacement):
     """Register a replacement for rewrite ``name`` wherever it is registered
     (canonicalize, stabilize, specialize), under our tag only."""
     from pytensor.compile.mode import optdb
+    from pytensor.graph.rewriting.db import SequenceDB
 
     for db in _containers(optdb, name):
         original = next(iter(db.__db__[name]))
-        db.register(f"safe_{name}", make_replacement(original), SAFE_TAG)
+        # in a sequence, at the original's place (e.g. after the GEMM rewrites)
+        where = {"position": db.__position__[name]} if isinstance(db, SequenceDB) else {}
+        db.register(f"safe_{name}", make_replacement(original), SAFE_TAG, **where)
 
 
 _registered = False
