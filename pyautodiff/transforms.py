@@ -3,7 +3,7 @@
 Each builder takes the traced cost/outputs and the input variables chosen by
 ``wrt``, and returns the output variables to compile plus the extra inputs
 (direction vectors for ``jvp``/``vjp``/``hvp``).  Differentiation itself is
-PyTensor's (reverse mode via ``grad``/``Lop``; forward mode via ``Rop``).
+PyTensor's (reverse mode via ``grad``; forward mode via ``Rop``).
 
 Example::
 

@@ -247,6 +247,54 @@ def test_gradient_of_cumprod_with_a_single_zero():
     assert_close(ad.grad(lambda b: np.sum(np.cumprod(b)))(np.array([0.0])), [1.0], rtol=0, atol=0)
 
 
+def _cumprod_derivatives(x, w):
+    """By hand, for L = sum_i w_i prod_{k<=i} x_k: the gradient sums, over the
+    outputs i >= j, the product of x_0..x_i without x_j; the Hessian without
+    x_j and x_l (0 on the diagonal)."""
+    n = len(x)
+    grad, hess = np.zeros(n), np.zeros((n, n))
+    for i in range(n):
+        for j in range(i + 1):
+            grad[j] += w[i] * np.prod(np.delete(x[:i + 1], j))
+            for l in range(i + 1):
+                if l != j:
+                    hess[j, l] += w[i] * np.prod(np.delete(x[:i + 1], [j, l]))
+    return grad, hess
+
+
+@pytest.mark.parametrize("x", [[1.5, 0.0, 2.0, 0.0, 3.0, 0.5, 2.0], [0.0] * 5, [2.0, 3.0, 0.0, 1.25, -1.0],
+                               [0.0, 2.0, 3.0], [1.0, 2.0, 0.0]])
+def test_gradient_and_hessian_of_cumprod_with_zeros(x):
+    x = np.array(x)
+    w = np.linspace(0.5, 2.0, len(x))
+    f = lambda a: np.sum(np.cumprod(a) * w)
+    grad, hess = _cumprod_derivatives(x, w)
+    assert_close(ad.grad(f)(x), grad, rtol=1e-15, atol=0)
+    assert_close(ad.hessian(f)(x), hess, rtol=1e-15, atol=0)
+    # the value is numpy's, multiplied in numpy's order
+    assert np.array_equal(ad.function(np.cumprod)(x), np.cumprod(x))
+
+
+@pytest.mark.parametrize("axis", [0, 1, -1])
+def test_gradient_of_cumprod_along_an_axis_with_zeros(axis):
+    a = np.array([[1.5, 0.0, 2.0, 3.0], [0.0, 2.0, 0.0, 0.5], [2.0, 1.0, 3.0, 0.0]])
+    w = np.arange(1.0, 13.0).reshape(3, 4)
+    got = ad.grad(lambda a: np.sum(np.cumprod(a, axis=axis) * w))(a)
+    expected = np.zeros_like(a)
+    for k in range(a.shape[1 - axis % 2]):  # each slice along the axis by hand
+        index = (slice(None), k) if axis == 0 else (k, slice(None))
+        expected[index] = _cumprod_derivatives(a[index], w[index])[0]
+    assert_close(got, expected, rtol=1e-15, atol=0)
+
+
+def test_gradient_of_a_long_cumprod_with_a_zero_stays_linear_in_memory():
+    # it once built an n x n matrix of prefixes: 80 GB at this length
+    x = np.full(100_000, 1.0001)
+    x[10] = 0.0
+    g = ad.grad(lambda a: np.sum(np.cumprod(a)))(x)
+    assert g[11] == 0.0 and g[10] == pytest.approx(np.sum(np.cumprod(np.delete(x, 10))[9:]), rel=1e-10)
+
+
 @pytest.mark.parametrize("x", [[0.0, 3.0], [0.0, 2.0, 3.0, 5.0], [0.0, 0.0, 2.0, 3.0],
                                [0.0, 0.0, 0.0], [2.0, 3.0, 4.0],
                                # ten elements: the rewrites' stack traces once took 8 s and 4 GB here

@@ -2,17 +2,19 @@
 
 PyTensor's cumprod differentiates by dividing by the input, which gives NaN
 where an element is zero.  So a trace that saw no zero uses it under a guard
-(retraced if a zero appears), and a trace that saw one builds every prefix
-product explicitly, whose gradient (through ``prod``) handles zeros.
+(retraced if a zero appears), and a trace that saw one uses ZeroSafeCumprod,
+whose gradient multiplies and never divides.
 """
 from __future__ import annotations
 
 import numpy as np
 import pytensor.tensor as pt
+from pytensor.gradient import pullback as vector_jacobian_product
+from pytensor.tensor.extra_ops import CumOp
 
 from ..traced import unwrap
 from .core import as_var, guard, lift, write_out
-from .reductions import prod
+from .reductions import running_products
 from .registry import register, register_fn
 
 
@@ -22,11 +24,24 @@ def _cumprod(x, axis, concrete):
     if np.all(concrete != 0):
         guard(pt.all(pt.neq(x, 0)), True, "no zero in cumprod input")
         return pt.cumprod(x, axis=axis)
-    moved = pt.moveaxis(x, axis, -1)
-    n = concrete.shape[axis]
-    upto = pt.constant(np.tril(np.ones((n, n), dtype=bool)))  # row i keeps elements 0..i
-    prefix = pt.switch(upto, moved[..., None, :], pt.ones((), dtype=x.dtype))
-    return pt.moveaxis(prod(prefix, axis=(prefix.ndim - 1,)), -1, axis)
+    return ZeroSafeCumprod(axis)(pt.specify_shape(x, concrete.shape))
+
+
+class ZeroSafeCumprod(CumOp):
+    """PyTensor's cumprod (numpy's value, multiplied in numpy's order) with a
+    gradient that is exact where elements are zero: the pullback of the same
+    running products computed by doubling (``reductions.running_products``),
+    which multiplies and never divides.  O(n log n) work per slice."""
+
+    def __init__(self, axis, mode="mul"):
+        super().__init__(axis, mode="mul")
+
+    def pullback(self, inputs, outputs, output_grads):
+        (x,), (gz,) = inputs, output_grads
+        if x.type.shape[self.axis] is None:  # no static length: the doubling needs one
+            return super().pullback(inputs, outputs, output_grads)
+        running = pt.moveaxis(running_products(pt.moveaxis(x, self.axis, -1)), -1, self.axis)
+        return [vector_jacobian_product(running, x, gz)]
 
 
 def _cumsum(x, axis, concrete):

@@ -22,10 +22,11 @@ from .core import as_var, axes_of, lift, refuse, write_out
 from .registry import register, register_fn, register_method
 
 
-def _inclusive_scan_mul(y):
+def running_products(y):
     """Running products along the last axis (static length), by doubling
-    (Hillis-Steele): only multiplications, so exact where elements are zero
-    and differentiable to any order with PyTensor's own rules."""
+    (Hillis-Steele: log2(n) shifted products): only multiplications, so exact
+    where elements are zero and differentiable to any order with PyTensor's
+    own rules."""
     n, shift = y.type.shape[-1], 1
     while shift < n:
         y = pt.concatenate([y[..., :shift], y[..., shift:] * y[..., :-shift]], axis=-1)
@@ -42,8 +43,8 @@ def _product_of_others(x, axes):
     flat = moved.reshape(tuple(moved.shape[:len(keep)]) + (n,), ndim=len(keep) + 1)
     flat = pt.specify_shape(flat, tuple(moved.type.shape[:len(keep)]) + (n,))
     one = pt.ones_like(flat[..., :1])
-    before = pt.concatenate([one, _inclusive_scan_mul(flat)[..., :-1]], axis=-1)
-    after = pt.concatenate([one, _inclusive_scan_mul(flat[..., ::-1])[..., :-1]], axis=-1)[..., ::-1]
+    before = pt.concatenate([one, running_products(flat)[..., :-1]], axis=-1)
+    after = pt.concatenate([one, running_products(flat[..., ::-1])[..., :-1]], axis=-1)[..., ::-1]
     others = (before * after).reshape(moved.shape, ndim=x.ndim)
     back = [0] * x.ndim
     for pos, i in enumerate(keep + list(axes)):
