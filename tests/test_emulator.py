@@ -4,6 +4,7 @@ Each test differentiates a function using one language feature and compares
 with a hand-written derivative or a finite difference of the original.
 """
 import math
+from dataclasses import dataclass
 
 import numpy as np
 import pytest
@@ -62,6 +63,120 @@ def test_comprehensions_and_generator_expression():
     want = 2 * X * np.arange(1, 5)
     want[0] += 3.0
     assert_close(check(f), want)
+
+
+def _powers(v, n):
+    for k in range(1, n + 1):
+        yield v ** k
+    return float(n)
+
+
+def _checked(v):
+    yield np.sin(v)
+    if np.sum(v) > 0:
+        raise ValueError("positive")
+    yield v
+
+
+def test_generator_functions_yield_and_send():
+    def running(v):
+        total = 0.0
+        while True:
+            step = yield total
+            total = total + step * v
+
+    def f(x):
+        acc = running(x)
+        next(acc)
+        for w in (1.0, 2.0, 0.5):
+            out = acc.send(w)
+        return np.sum(out) + sum(np.sum(p) for p in _powers(x, 3))
+
+    assert_close(check(f), 3.5 + 1.0 + 2 * X + 3 * X ** 2)
+
+
+def test_yield_from_passes_values_return_values_and_exceptions():
+    def chained(v):
+        n = yield from _powers(v, 2)  # the sub-generator's return value
+        try:
+            yield from _checked(v)
+        except ValueError:
+            yield 10.0 * v
+        yield from [n * v, v[::-1]]  # any iterable
+
+    def f(x):
+        return sum(np.sum(p) for p in chained(x))
+
+    assert_close(check(f), 1.0 + 2 * X + np.cos(X) + 10.0 + 2.0 + 1.0)  # sum(X) > 0: raised
+    assert_close(check(f, -X), 1.0 - 2 * X + np.cos(-X) + 1.0 + 2.0 + 1.0)
+
+
+@dataclass
+class _Scaled:
+    k: float
+    shift: float = 0.0
+
+
+class _Power:  # no __match_args__: matched by keyword only
+    def __init__(self, p):
+        self.p = p
+
+
+def _matched(x, spec):
+    match spec:
+        case "square":
+            return np.sum(x ** 2)
+        case ("scale", k):
+            return k * np.sum(x)
+        case [first, *rest] if len(rest) == 2:
+            return first * np.sum(x) + sum(rest)
+        case {"kind": "sin", **others}:
+            return np.sum(np.sin(x)) * len(others)
+        case _Scaled(k, shift=s):
+            return k * np.sum(x ** 3) + s
+        case _Power(p=p):
+            return np.sum(x ** p)
+        case float(v) | int(v):
+            return v * np.sum(np.cos(x))
+        case _:
+            return np.sum(x)
+
+
+@pytest.mark.parametrize("spec, expected", [
+    ("square", lambda x: 2 * x),
+    (("scale", 3.0), lambda x: 3.0 + 0 * x),
+    ([2.0, 1.0, 1.0], lambda x: 2.0 + 0 * x),
+    ({"kind": "sin", "a": 1, "b": 2}, lambda x: 2 * np.cos(x)),
+    (_Scaled(2.0, 1.0), lambda x: 6.0 * x ** 2),
+    (_Power(3), lambda x: 3.0 * x ** 2),
+    (2.5, lambda x: -2.5 * np.sin(x)),
+    (7, lambda x: -7 * np.sin(x)),
+    (None, lambda x: 1.0 + 0 * x),
+    ({"kind": "cos"}, lambda x: 1.0 + 0 * x),
+], ids=["literal", "sequence", "star", "mapping", "class-positional", "class-keyword", "float-self",
+        "int-self", "wildcard", "mapping-mismatch"])
+def test_match_statements(spec, expected):
+    assert_close(check(_matched, spec=spec), expected(X))
+
+
+def test_match_class_pattern_errors_are_pythons():
+    def f(x):
+        match x[0]:
+            case float(a, b):
+                return a
+        return 0.0
+
+    with pytest.raises(TypeError, match=r"float\(\) accepts 1 positional sub-pattern \(2 given\)"):
+        ad.function(f)(X)
+
+
+def test_comparing_a_traced_number_with_a_string_or_none_is_numpys_answer():
+    def f(x, mode):
+        if mode == "square":  # mode is a traced float here
+            return np.sum(x ** 2)
+        return np.sum(x * (x != None)) * mode  # noqa: E711  (elementwise, as numpy)
+
+    assert_close(check(f, mode=2.5), 2.5 + 0 * X)
 
 
 def test_keyword_only_defaults_varargs_and_varkw():

@@ -14,7 +14,7 @@ import numpy as np
 import pytensor.tensor as pt
 
 from .. import context
-from ..traced import Traced, unwrap
+from ..traced import Traced, contains_traced, unwrap
 from .core import lift, vars_for, dtype_of
 
 
@@ -113,11 +113,16 @@ def _make_inplace(name, pyop, ipyop, pt_fn):
     return inplace
 
 
+def _numeric(v) -> bool:
+    return contains_traced(v) or np.asarray(v).dtype.kind in "biufc"
+
+
 def _make_compare(pyop, pt_fn):
     def cmp(self, other):
         value = pyop(unwrap(self), unwrap(other))
-        if value is NotImplemented or not isinstance(value, (np.ndarray, np.generic, bool)):
-            return value  # comparisons with None, strings, ...: numpy's own answer
+        if value is NotImplemented or not isinstance(value, (np.ndarray, np.generic, bool)) \
+                or not _numeric(other):
+            return value  # with None, strings, ...: numpy's answer, the same for all values of self
         va, vb = vars_for([self, other], None)
         return lift(value, pt_fn(va, vb))
 

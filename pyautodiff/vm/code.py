@@ -47,6 +47,9 @@ LOAD_ATTR_METHOD_BIT = PY >= (3, 12)
 # On exhaustion, 3.11's FOR_ITER pops the iterator; 3.12+ jump to END_FOR,
 # which (with 3.13's POP_TOP) pops iterator and value: we push a dummy value.
 FOR_ITER_PUSHES_ON_EXHAUSTION = PY >= (3, 12)
+# When the sub-generator of ``yield from`` returns, 3.11's SEND pops it; 3.12+
+# leave it under the return value for END_SEND to remove.
+SEND_KEEPS_RECEIVER = PY >= (3, 12)
 # CALL_INTRINSIC_1 operands (3.12+)
 INTRINSICS_1 = {1: "print", 2: "import_star", 3: "stopiteration_error", 5: "unary_positive", 6: "list_to_tuple"}
 

@@ -37,6 +37,7 @@ from ..traced import Traced, contains_traced, unwrap
 from . import code as vmcode
 from .code import Instr, decode
 from .frame import NULL, Frame
+from .matching import MatchOps
 
 _CO_GENERATOR = 0x20
 _CO_ASYNC = 0x80 | 0x100 | 0x200
@@ -106,7 +107,7 @@ class VMGenerator:
         self._done = True
 
 
-class Interpreter:
+class Interpreter(MatchOps):
     def __init__(self, ctx: context.TraceContext):
         self.ctx = ctx
         self.current_exc = None  # the exception being handled (for bare `raise`)
@@ -307,6 +308,20 @@ class Interpreter:
         f.stack.pop()
         if vmcode.PY == (3, 12):  # 3.12 pops the iterator here too; 3.13 has a POP_TOP
             f.stack.pop()
+
+    def op_SEND(self, f, ins):
+        # `yield from` / await: pass the sent value on; its return value ends the loop
+        value = f.stack.pop()
+        receiver = f.stack[-1]
+        try:
+            result = next(receiver) if value is None else receiver.send(value)
+        except StopIteration as stop:
+            if not vmcode.SEND_KEEPS_RECEIVER:
+                f.stack.pop()
+            f.stack.append(self.ctx.resolve(stop.value))
+            f.pc = ins.target
+            return
+        f.stack.append(self.ctx.resolve(result))
 
     def op_END_SEND(self, f, ins):
         del f.stack[-2]
