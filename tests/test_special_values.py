@@ -42,6 +42,15 @@ IEEE_CASES = {
     "x >= x": lambda x, y: x >= x,
     "zeros @ x": lambda x, y: np.zeros((3, 7)) @ x,
     "sum(x - x)": lambda x, y: np.sum(x - x),
+    # distributing to cancel (local_greedy_distributor)
+    "(x * y + x) / x": lambda x, y: (x * y + x) / x,
+    "(y / x + 1) * x": lambda x, y: (y / x + 1.0) * x,
+    # sign rewrites: 1 / 0 is inf (sign 1); a product that underflows is 0 (sign 0)
+    "sign(1 / x)": lambda x, y: np.sign(1.0 / x),
+    "sign(x * x)": lambda x, y: np.sign(x * x * 1e-300),
+    "sign(x ** 2)": lambda x, y: np.sign((x * 1e-200) ** 2),
+    "sign(prod)": lambda x, y: np.sign(np.prod(x[:3] * 1e-200)),
+    "sign(exp(x) / y)": lambda x, y: np.sign(np.exp(x) / (y * 1e300)),
 }
 
 
