@@ -63,6 +63,8 @@ class Transformed:
         self.loop_limit = loop_limit
         self.stats = Stats()
         self._cache = Cache()
+        self._entries = self._cache.entries  # read on every call
+        self._has_direction = kind in _WITH_DIRECTION
         self._last_spec = None
         functools.update_wrapper(self, f)
         from .verify import resolve_policy
@@ -77,31 +79,31 @@ class Transformed:
 
     # -- the hot path ---------------------------------------------------------
     def __call__(self, *args, **kwargs):
-        self.stats.calls += 1
-        if self.kind in _WITH_DIRECTION:
+        stats = self.stats
+        stats.calls += 1
+        direction = None
+        dinputs: list = []
+        if self._has_direction:
             if not args:
                 raise AutodiffError(f"ad.{self.kind}: call as g(*args, v) with the direction last")
             args, direction = args[:-1], args[-1]
-        else:
-            direction = None
         inputs: list = []  # the leaves, converted as the compiled code takes them
         key = _args_key(args, inputs)
         if kwargs:
             key = (key, tuple((k, _flatten_inputs(v, inputs)) for k, v in kwargs.items()))
-        dinputs: list = []
         if direction is not None:
             key = (key, _flatten_inputs(direction, dinputs))
-        specs = self._cache.entries.get(key)
+        specs = self._entries.get(key)
         if specs is not None:
             for spec in specs:
                 out = spec.run(inputs, dinputs)
                 if out is not MISS:
                     self._last_spec = spec
-                    self.stats.cache_hits += 1
-                    if self._verify is not None and self._verify.due(self.stats.calls):
+                    stats.cache_hits += 1
+                    if self._verify is not None and self._verify.due(stats.calls):
                         self._verify.check(self, args, kwargs, direction, out)
                     return out
-            self.stats.guard_failures += 1
+            stats.guard_failures += 1
         out = self._trace_and_run(key, args, kwargs, direction, inputs, dinputs)
         if self._verify is not None and self._verify.due(self.stats.calls):
             self._verify.check(self, args, kwargs, direction, out)
@@ -232,6 +234,9 @@ class Transformed:
         simple = all(len(ids) == 1 and tr.paths[ids[0]].isidentifier() for _, ids in wrt_tree)
         if kind == "grad" and simple:  # the common case, kept lean: one converter per leaf
             convs = [_CONVERTERS[k] for k in leaf_kind]
+            if tuple_wrt and len(set(convs)) == 1:
+                conv = convs[0]
+                return lambda outs: tuple(map(conv, outs))
             if tuple_wrt:
                 return lambda outs: tuple([c(o) for c, o in zip(convs, outs)])
             conv = convs[0]
@@ -295,9 +300,18 @@ def _flatten_inputs(value, inputs):
     return treedef
 
 
+def _as_float64(v):
+    """A float64 result as np.float64 (a float): indexing a 0-d array with ``()``
+    costs a quarter of ``np.float64(v)``."""
+    try:
+        return v[()]
+    except TypeError:  # a Python float
+        return np.float64(v)
+
+
 _CONVERTERS = {
     "array": lambda v: v if type(v) is np.ndarray else np.asarray(v),
-    "float": np.float64,
+    "float": _as_float64,
     "scalar": lambda v: np.asarray(v)[()],
 }
 

@@ -18,7 +18,7 @@ from .context import _MISSING
 MISS = object()
 
 
-@dataclass
+@dataclass(slots=True)  # attribute reads on every call
 class Specialization:
     fn: Callable  # compiled: input arrays -> output arrays (+ guard flag)
     fill: Callable  # output arrays -> the user's result structure
