@@ -286,6 +286,19 @@ def _abs_img(lo, hi):
     return (0.0, max(-lo, hi))
 
 
+# Interval images of the logistic family: written so that no finite bound overflows
+# math.exp (the domains are unbounded; a bound of 1e3 occurs).
+def _softplus(x):
+    return max(x, 0.0) + math.log1p(math.exp(-abs(x)))
+
+
+def _expit(x):
+    if x >= 0:
+        return 1.0 / (1.0 + math.exp(-x))
+    e = math.exp(x)
+    return e / (1.0 + e)
+
+
 UNARY = [
     Unary("exp", "np.exp({0})", (-INF, 3.0), mono(math.exp), (np.exp,), math="math.exp"),
     Unary("log", "np.log({0})", (0.2, INF), mono(math.log), (np.log,), math="math.log"),
@@ -319,11 +332,11 @@ UNARY = [
     Unary("invpow", "({0} ** (-1.5))", (0.3, INF), lambda lo, hi: _clean(hi ** -1.5, lo ** -1.5)),
     Unary("deg2rad", "np.deg2rad({0})", (-INF, INF), mono(math.radians), (np.deg2rad,)),
     Unary("sinc", "np.sinc({0})", (-INF, INF), const(-0.23, 1.0), (np.sinc,)),
-    Unary("expit", "scipy.special.expit({0})", (-INF, INF), mono(lambda x: 1.0 / (1.0 + math.exp(-x))),
+    Unary("expit", "scipy.special.expit({0})", (-INF, INF), mono(_expit),
           (_sp("expit"),)),
-    Unary("log_expit", "scipy.special.log_expit({0})", (-INF, INF), mono(lambda x: -math.log1p(math.exp(-x))),
+    Unary("log_expit", "scipy.special.log_expit({0})", (-INF, INF), mono(lambda x: -_softplus(-x)),
           (_sp("log_expit"),)),
-    Unary("softplus", "scipy.special.softplus({0})", (-INF, INF), mono(lambda x: math.log1p(math.exp(x))),
+    Unary("softplus", "scipy.special.softplus({0})", (-INF, INF), mono(_softplus),
           (_sp("softplus"),)),
     Unary("erf", "scipy.special.erf({0})", (-INF, INF), mono(math.erf), (_sp("erf"),), math="math.erf"),
     Unary("ndtr", "scipy.special.ndtr({0})", (-INF, INF), mono(lambda x: 0.5 * (1 + math.erf(x / math.sqrt(2)))),
