@@ -685,3 +685,38 @@ def test_a_scalar_times_a_matrix_product_used_once_still_becomes_one_gemm():
     fg = FunctionGraph([X, v], [(-2.0 * (X @ v)) * pt.exp(X[:, :20])], clone=True)
     rewrite_graph(fg)
     assert any(type(n.op).__name__ == "Dot22Scalar" for n in fg.apply_nodes), fg.toposort()
+
+
+def test_negated_broadcast_sum_does_not_send_the_rewrites_around_a_cycle():
+    # -expand_dims(a + b): the IEEE-safe add canonizer rebuilt it as a fill that two
+    # other rewrites turned back into the same node, forever (the graph grew by the
+    # minute; found by the long fuzz). An alarm turns a regression into a failure.
+    import math
+    import signal
+
+    import scipy.special
+
+    import pyautodiff as ad
+
+    W = np.cos(np.arange(8) * 0.7 + 0.3).reshape(4, 2, 1) + 1.5
+
+    def f(a):
+        v = a * 1.1 + math.atanh(0.72 * math.tanh(a))
+        return np.sum(np.fmin(v + np.zeros((4, 2, 1)), scipy.special.ndtr(v + np.zeros((2, 1)))) * W)
+
+    a = 1.955656746421865
+    v = a * 1.1 + math.atanh(0.72 * math.tanh(a))  # > ndtr(v): fmin takes ndtr everywhere
+    dv = 1.1 + 0.72 * (1 - math.tanh(a) ** 2) / (1 - (0.72 * math.tanh(a)) ** 2)
+    expected = W.sum() * math.exp(-v * v / 2) / math.sqrt(2 * math.pi) * dv
+
+    def hung(signum, frame):
+        raise AssertionError("rewriting did not terminate")
+
+    previous = signal.signal(signal.SIGALRM, hung)
+    signal.alarm(120)
+    try:
+        got = ad.grad(f, mode="numpy")(a)
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, previous)
+    assert got == pytest.approx(expected, rel=1e-12)

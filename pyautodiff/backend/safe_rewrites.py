@@ -165,6 +165,20 @@ def _guarded_rewriter(inner, declines):
     return Guarded()
 
 
+def _reciprocal_of_dimshuffle(canonizer, node) -> bool:
+    """``-expand_dims(a + b)`` (``1 / expand_dims(a * b)``): the canonizer reads
+    through the DimShuffle, rebuilds ``-(a + b)`` at the smaller rank and
+    broadcasts it back with a ``fill``, which ``local_useless_fill`` and
+    ``local_dimshuffle_lift`` turn into the same node again: an endless cycle
+    that grew the graph by the minute (found by the long fuzz).  The lift alone
+    canonizes it: ``expand_dims(-(a + b))``."""
+    from pytensor.tensor.elemwise import DimShuffle
+
+    x = node.inputs[0]
+    return (node.op == canonizer.reciprocal and x.owner is not None
+            and isinstance(x.owner.op, DimShuffle))
+
+
 def _safe_canonizer(inner):
     """A copy of an `AlgebraicCanonizer` (``local_mul_canonizer``,
     ``local_add_canonizer``) that still flattens nested products and sums and
@@ -180,6 +194,8 @@ def _safe_canonizer(inner):
         def transform(self, fgraph, node, *args, **kwargs):
             if _all_exact(node):
                 return inner.transform(fgraph, node, *args, **kwargs)
+            if _reciprocal_of_dimshuffle(self, node):
+                return False
             return super().transform(fgraph, node, *args, **kwargs)
 
         def __str__(self):
