@@ -13,6 +13,7 @@ For every generated program (see ``programs.py``):
   (same type and message), or returns the same values when CPython does not raise; its
   ``ad.grad`` raises (or not) the same way.
 
+A program whose checks run longer than ``HANG_SECONDS`` fails as a hang (with its source).
 A failure message ends with whether the check also fails in a fresh interpreter (if not,
 it depends on state kept between transformed functions in the process).  While
 "guard-rounding" is listed in programs.KNOWN_BUGS, a mismatch is accepted on a call with a
@@ -21,12 +22,15 @@ mismatch is accepted today.
 """
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 import pickle
+import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import warnings
 
 import numpy as np
@@ -327,12 +331,35 @@ def check_raise(case):
 CHECKS = {"values": check_values, "grad": check_grad, "raise": check_raise}
 
 
+# A program's checks take well under a second; one that runs for minutes is a hang
+# (once: rewrites sending each other around a cycle), reported like any failure.
+HANG_SECONDS = 120
+
+
+@contextlib.contextmanager
+def _watchdog(seconds):
+    def hung(signum, frame):
+        raise AssertionError(f"the checks of this program ran for more than {seconds} s: a hang")
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGALRM, hung)
+    signal.alarm(seconds)
+    try:
+        yield
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, previous)
+
+
 def checked(case):
     """Run the check of ``case``; a failure says whether it also happens in a fresh process."""
     for key, n in case.program.features.items():
         P.FEATURES[key] += n
     try:
-        CHECKS[case.program.mode](case)
+        with _watchdog(HANG_SECONDS):
+            CHECKS[case.program.mode](case)
     except AssertionError as exc:
         verdict = _in_fresh_process(case)
         raise AssertionError(f"{exc}\n[{verdict}]") from exc
@@ -346,7 +373,8 @@ def _in_fresh_process(case) -> str:
     code = ("import pickle, sys; sys.path.insert(0, %r); import test_differential as T; "
             "T.CHECKS[%r](pickle.load(open(%r, 'rb')))" % (os.path.dirname(__file__), case.program.mode, path))
     try:
-        proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+        proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                              timeout=2 * HANG_SECONDS)
     except subprocess.TimeoutExpired:
         return "fresh process: timed out"
     finally:
