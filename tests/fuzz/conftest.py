@@ -16,7 +16,7 @@ The profile applies only to the tests of this directory (through their own
 ``@settings``), not to the rest of the test suite.  At the end of a run the number
 of programs each test checked is printed.
 """
-from hypothesis import HealthCheck, settings
+from hypothesis import HealthCheck, Phase, settings
 
 import programs
 
@@ -24,6 +24,9 @@ _COMMON = dict(
     deadline=None,
     database=None,
     print_blob=True,
+    # no "explain" phase: it traces every line run by PyTensor's rewrites, which made
+    # reporting one failure take tens of minutes and gigabytes
+    phases=[Phase.explicit, Phase.reuse, Phase.generate, Phase.target, Phase.shrink],
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much, HealthCheck.data_too_large,
                            HealthCheck.large_base_example],
 )
