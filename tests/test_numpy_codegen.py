@@ -720,3 +720,20 @@ def test_negated_broadcast_sum_does_not_send_the_rewrites_around_a_cycle():
         signal.alarm(0)
         signal.signal(signal.SIGALRM, previous)
     assert got == pytest.approx(expected, rel=1e-12)
+
+
+@pytest.mark.parametrize("mode", ["numpy", "py"])
+def test_squeezed_length_one_slice_of_a_reversed_vector_is_its_last_element(mode):
+    # PyTensor's local_dimshuffle_subtensor turned squeeze(a[::-1][:1]) into a[0],
+    # ignoring the negative step (found by the long fuzz as a[0:1] @ flip(a)[0:1]).
+    import pyautodiff as ad
+
+    def f(a):
+        r = a[::-1]
+        return a[0:1] @ r[0:1], np.sum(a[1:2] * a[2:0:-1][:1]), a[::-2][0:1].sum()
+
+    a = np.array([1.0, 2.0, 3.0])
+    got = ad.function(f, mode=mode)(a)
+    assert got == f(a) == (3.0, 6.0, 3.0)
+    assert_grad = ad.grad(lambda a: f(a)[0] + f(a)[1], mode=mode)(a)
+    np.testing.assert_array_equal(assert_grad, [3.0, 3.0, 3.0])  # a0*a2 + a1*a2

@@ -103,6 +103,24 @@ def _small_tridiagonal_solve(node) -> bool:
     return getattr(core, "assume_a", None) == "tridiagonal" and (n is None or n < 3)
 
 
+def _squeeze_of_a_stepped_slice(node) -> bool:
+    """``squeeze(x[a:b:s])`` of a length-1 slice, which the rewrite turns into
+    ``x[a]`` (``x[0]`` for ``a = None``); with a negative or unknown step the
+    element is another one (``x[::-1][:1]`` is the last element) or ``a`` is
+    out of range (``x[9:0:-1]``)."""
+    from pytensor.graph.basic import Constant
+    from pytensor.tensor.subtensor import Subtensor, indices_from_subtensor
+
+    owner = node.inputs[0].owner
+    if owner is None or not isinstance(owner.op, Subtensor):
+        return False
+    for idx in indices_from_subtensor(owner.inputs[1:], owner.op.idx_list):
+        if isinstance(idx, slice) and idx.step is not None:
+            if not (isinstance(idx.step, Constant) and np.all(idx.step.data > 0)):
+                return True
+    return False
+
+
 def _shared_dot22(fgraph, node) -> bool:
     """``mul(s, dot22(a, b), ...)`` where the product also has other clients:
     folding ``s`` into a ``Dot22Scalar`` would compute the GEMM twice."""
@@ -136,6 +154,8 @@ _GUARDED = {
     "reuse_decomposition_multiple_solves": _on_node(_small_tridiagonal_solve),
     # s * (a @ b) -> one GEMM with alpha = s; not when a @ b is needed anyway
     "local_dot22_to_dot22scalar": _shared_dot22,
+    # PyTensor 3.0/3.3: squeeze(x[::-1][:1]) -> x[0] (numpy: the last element)
+    "local_dimshuffle_subtensor": _on_node(_squeeze_of_a_stepped_slice),
 }
 
 # The canonizers, replaced by `_safe_canonizer` copies.
