@@ -330,3 +330,20 @@ def test_hessian_of_a_function_of_row_products_with_zeros():
         e[j] = eps
         column = (g(_ROWS + e.reshape(4, 3)) - g(_ROWS - e.reshape(4, 3))).ravel() / (2 * eps)
         assert_close(h[:, j], column, rtol=1e-6, atol=1e-6)
+
+
+@pytest.mark.parametrize("x", [2.8537718592401856e-36, 1e-12, 1e-5, -3e-3, 0.0, 0.004, 0.2, -1.7])
+def test_gradient_of_sinc_near_zero_has_no_cancellation(x):
+    # d/dx sin(pi x)/(pi x) written out is a difference of two terms of size 1/x:
+    # at x = 3e-36 it came out as 1e20 (found by the long fuzz on PyTensor 3.0)
+    def f(a):
+        return np.sinc(a) * 1.3 + np.sinc(a) ** 2
+
+    px = np.pi * x
+    if abs(px) < 0.1:  # by hand: the series 1 - p^2/3! + p^4/5! - ..., differentiated
+        dsinc = np.pi * (-px / 3 + px ** 3 / 30 - px ** 5 / 840 + px ** 7 / 45360 - px ** 9 / 3991680)
+    else:
+        dsinc = np.pi * (np.cos(px) * px - np.sin(px)) / px ** 2
+    expected = dsinc * (1.3 + 2 * np.sinc(x))
+    assert ad.grad(f)(x) == pytest.approx(expected, rel=1e-12, abs=1e-300)
+    assert ad.function(f)(x) == pytest.approx(f(x), rel=1e-15)
