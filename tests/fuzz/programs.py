@@ -1554,8 +1554,10 @@ class Gen:
         k = self.i(0, len(shape) - 1)
         kt = k if self.coin() else k - len(shape)
         self.note("axis:" + op.name)
-        return fresh(op.fmt.format(x.text, k=kt), (op.pfmt or op.fmt).format(x.probe, k=kt), shape,
-                     op.image(x.iv, shape[k]))
+        # np.flip returns a view: writing into it later writes into its operand
+        mk = (lambda *a: derived(*a, x)) if op.name == "flip" else fresh
+        return mk(op.fmt.format(x.text, k=kt), (op.pfmt or op.fmt).format(x.probe, k=kt), shape,
+                  op.image(x.iv, shape[k]))
 
     def node_linalg(self, shape, depth):
         """det / slogdet / trace / inv / solve / cholesky of a well-conditioned matrix."""

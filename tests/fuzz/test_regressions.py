@@ -118,3 +118,18 @@ def test_generated_programs_are_valid_numpy_on_their_inputs(c):
             warnings.simplefilter("error")
             value = mod.f_s(*xs)
         assert np.isfinite(value)
+
+
+
+@settings(max_examples=40, deadline=None, derandomize=True, database=None,
+          suppress_health_check=list(HealthCheck))
+@given(st.data())
+def test_a_flipped_array_is_a_view_of_its_operand(data):
+    # node_axisop returned np.flip(x) as a fresh array, so `v = np.flip(a); v += b` was
+    # generated: CPython then writes into the argument, which pyautodiff refuses (documented)
+    gen = P.Gen(data.draw, "values")
+    gen.axis_ops = [op for op in P.AXIS_OPS if op.name == "flip"]
+    gen.env = [P.Var("a", (2, 3), -1.0, 1.0, is_arg=True)]
+    gen.expr = lambda shape, depth, **kw: gen.env[0].val()  # flip the argument itself
+    v = gen.node_axisop((2, 3), 1)
+    assert v.text.startswith("np.flip(a,") and "a" in v.roots, v
