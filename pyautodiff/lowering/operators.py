@@ -114,7 +114,12 @@ def _make_inplace(name, pyop, ipyop, pt_fn):
 
 
 def _numeric(v) -> bool:
-    return contains_traced(v) or np.asarray(v).dtype.kind in "biufc"
+    if contains_traced(v):
+        return True
+    try:
+        return np.asarray(v).dtype.kind in "biufc"
+    except (ValueError, TypeError):  # e.g. a ragged list
+        return False
 
 
 def _make_compare(pyop, pt_fn):
