@@ -1731,9 +1731,16 @@ class Gen:
         return [v for v in self.env if v.owned]
 
     def widen(self, name, iv):
-        """Variable ``name`` was written in place: widen its interval (and its views')."""
+        """Variable ``name`` was written in place: widen its interval (and its views').
+
+        Views of an array made in the function that may still hold only constants are
+        dropped instead: if this write makes it traced, a view taken before is refused
+        by pyautodiff (documented: "take the view after the write")."""
+        created = any(v.name == name and v.created for v in self.env)
         out = []
         for v in self.env:
+            if created and name in v.roots:
+                continue
             if v.name == name or name in v.roots:
                 lo, hi = iv_union(v.iv, iv)
                 v = replace(v, lo=lo, hi=hi)

@@ -133,3 +133,18 @@ def test_a_flipped_array_is_a_view_of_its_operand(data):
     gen.expr = lambda shape, depth, **kw: gen.env[0].val()  # flip the argument itself
     v = gen.node_axisop((2, 3), 1)
     assert v.text.startswith("np.flip(a,") and "a" in v.roots, v
+
+
+@settings(max_examples=5, deadline=None, derandomize=True, database=None,
+          suppress_health_check=list(HealthCheck))
+@given(st.data())
+def test_views_of_a_created_array_are_not_used_after_a_write_into_it(data):
+    # `v = np.zeros(..); r = v.reshape(..); w = v[0:1]; w[...] = b[[0]]; return r`: the
+    # write makes v traced, and pyautodiff refuses the older reshape view (documented)
+    gen = P.Gen(data.draw, "grad")
+    gen.env = [P.Var("v", (2, 3), 0.0, 0.0, created=True),
+               P.Var("r", (3, 2), 0.0, 0.0, roots=frozenset({"v"})),
+               P.Var("a", (2, 3), -1.0, 1.0, is_arg=True)]
+    gen.widen("v", (-1.0, 1.0))
+    assert [v.name for v in gen.env] == ["v", "a"]
+    assert (gen.env[0].lo, gen.env[0].hi) == (-1.0, 1.0)
