@@ -737,3 +737,17 @@ def test_squeezed_length_one_slice_of_a_reversed_vector_is_its_last_element(mode
     assert got == f(a) == (3.0, 6.0, 3.0)
     assert_grad = ad.grad(lambda a: f(a)[0] + f(a)[1], mode=mode)(a)
     np.testing.assert_array_equal(assert_grad, [3.0, 3.0, 3.0])  # a0*a2 + a1*a2
+
+
+@pytest.mark.parametrize("mode", ["numpy", "py"])
+def test_gradient_through_a_flipped_batched_matmul_has_no_shape_error(mode):
+    # PyTensor's local_subtensor_of_batch_dims built a wrongly shaped graph here (found
+    # by the long fuzz); by hand: every entry of the product is 3 a^2, four of them
+    import pyautodiff as ad
+
+    def f(a):
+        p0 = a + np.zeros((2, 2, 1))
+        return np.sum(np.exp(np.flip(p0 + np.zeros((2, 2, 3)), axis=0) @ (np.ones((3, 1)) * np.mean(p0))))
+
+    a = np.array([-0.001])
+    np.testing.assert_allclose(ad.grad(f, mode=mode)(a), 24 * a * np.exp(3 * a ** 2), rtol=1e-13)
