@@ -382,6 +382,14 @@ def test_alloc_join_split_arange_eye(rewrite):
     check([x, y, n], outs, [mat(4, 3), vec(3), np.array(3)], rewrite=rewrite)
 
 
+def test_alloc_of_negative_zero_keeps_its_sign():
+    # np.full(n, -0.0) is -0.0 everywhere; the generated code must not emit np.zeros
+    n = pt.lscalar("n")
+    out = pt.alloc(np.float64(-0.0), n)
+    fn = _generated([n], [out], rewrite=False)
+    assert np.signbit(fn(np.array(3))[0]).all(), fn.source
+
+
 @REWRITE
 def test_dot_and_blas(rewrite):
     A, B, C = pt.matrix("A"), pt.matrix("B"), pt.matrix("C")

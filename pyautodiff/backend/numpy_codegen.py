@@ -1511,9 +1511,11 @@ def _rule_alloc(g, node):
     dims = _dims_arg(g, shape)
     dt_kw = "" if out_dt == np.float64 else f", dtype={_dtype_name(out_dt)}"
     data = np.asarray(val.data) if isinstance(val, Constant) else None
-    if data is not None and data.size > 0 and np.all(data == data.flat[0]):
+    # one value, to the bit: np.full(n, -0.0) keeps the sign of its zeros
+    if (data is not None and data.size > 0 and np.all(data == data.flat[0])
+            and (data.dtype.kind != "f" or np.all(np.signbit(data) == np.signbit(data.flat[0])))):
         v = data.flat[0]
-        if v == 0 and out_dt.kind != "c":
+        if v == 0 and out_dt.kind != "c" and not (data.dtype.kind == "f" and np.signbit(v)):
             return [_Expr(f"np.zeros({dims.text}{dt_kw})", names=dims.names, dtype=out_dt,
                           fresh=True)]
         if v == 1 and out_dt.kind != "c":
