@@ -271,6 +271,10 @@ def _ensure_registered():
             _register(name, lambda original, declines=declines: _guarded_rewriter(original, declines))
         for name in _CANONIZERS:
             _register(name, _safe_canonizer)
+        from pytensor.compile.mode import optdb
+
+        from . import static_sparsity
+        static_sparsity.register(optdb, SAFE_TAG)
         _registered = True
 
 
