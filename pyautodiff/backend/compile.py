@@ -31,10 +31,17 @@ DEFAULT_MODE = "numpy"
 # mode turns numpy's NaN into a number (``x / x``, ``x * 0``...).
 _PYTENSOR_MODES = {
     "c": lambda: safe_mode(Mode(linker="cvm", optimizer="fast_run")),
-    "numba": lambda: safe_mode(get_mode("NUMBA")),
-    "jax": lambda: safe_mode(get_mode("JAX")),
+    "numba": lambda: _with_backend("numba", lambda: safe_mode(get_mode("NUMBA"))),
+    "jax": lambda: _with_backend("jax", lambda: safe_mode(get_mode("JAX"))),
     "py": lambda: safe_mode(Mode(linker="py", optimizer="fast_run")),
 }
+
+
+def _with_backend(name, make_mode):
+    from .blas_layout import register_backend
+
+    register_backend(name)  # our own ops' forms for that linker
+    return make_mode()
 
 
 def compile_graph(inputs, outputs, mode=None, name="f", fresh_outputs=False):
@@ -54,6 +61,10 @@ def compile_graph(inputs, outputs, mode=None, name="f", fresh_outputs=False):
             pmode = _PYTENSOR_MODES[mode.lower()]()
         else:
             pmode = mode
+            linker = type(getattr(mode, "linker", None)).__name__.lower()
+            for name in ("numba", "jax"):
+                if name in linker:
+                    _with_backend(name, lambda: None)
         from .numpy_codegen import without_stack_traces
 
         with without_stack_traces():  # as in rewrite_graph

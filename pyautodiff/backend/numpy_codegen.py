@@ -1225,6 +1225,11 @@ def _rule_deep_copy(g, node):
     return [e.replace(text=f"{e.wrap(P_ATOM)}.copy()", prec=P_ATOM, fresh=True)]
 
 
+def _rule_c_contiguous(g, node):
+    e = g.expr(node.inputs[0])
+    return [e.replace(text=f"np.ascontiguousarray({e.text})", prec=P_ATOM, fresh=False)]
+
+
 def _rule_check_and_raise(g, node):
     op = node.op
     val, *conds = node.inputs
@@ -2127,6 +2132,7 @@ def _register_op_rules() -> None:
         ("pytensor.raise_op", "CheckAndRaise", _rule_check_and_raise),
         ("pytensor.compile.ops", "DeepCopyOp", _rule_deep_copy),
         ("pytensor.compile.ops", "ViewOp", _passthrough),
+        ("pyautodiff.backend.blas_layout", "CContiguous", _rule_c_contiguous),
         ("pytensor.compile.ops", "OutputGuard", _passthrough),
         ("pytensor.compile.builders", "OpFromGraph", _rule_op_from_graph),
         ("pytensor.tensor.special", "Softmax", _rule_softmax),
