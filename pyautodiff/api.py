@@ -25,7 +25,7 @@ import pytensor.tensor as pt
 from . import structure, transforms
 from .backend.compile import compile_graph
 from .backend.tiered import Tiered
-from .cache import MISS, Cache, Specialization, Stats
+from .cache import MISS, Cache, Specialization, Stats, fast_path
 from .errors import AutodiffError, InternalError
 from .trace import Trace, flatten_call, trace as run_trace
 
@@ -66,6 +66,7 @@ class Transformed:
         self._entries = self._cache.entries  # read on every call
         self._has_direction = kind in _WITH_DIRECTION
         self._last_spec = None
+        self._fast = None
         functools.update_wrapper(self, f)
         from .verify import resolve_policy
 
@@ -80,6 +81,15 @@ class Transformed:
     # -- the hot path ---------------------------------------------------------
     def __call__(self, *args, **kwargs):
         stats = self.stats
+        fast = self._fast  # the last specialization's own entry (cache.fast_path)
+        if fast is not None and not kwargs:
+            out = fast(args)
+            if out is not MISS:
+                stats.calls += 1
+                stats.cache_hits += 1
+                if self._verify is not None and self._verify.due(stats.calls):
+                    self._verify.check(self, args, kwargs, None, out)
+                return out
         stats.calls += 1
         direction = None
         dinputs: list = []
@@ -99,15 +109,25 @@ class Transformed:
                 out = spec.run(inputs, dinputs)
                 if out is not MISS:
                     self._last_spec = spec
+                    self._fast = self._fast_path_of(spec, args, kwargs)
                     stats.cache_hits += 1
                     if self._verify is not None and self._verify.due(stats.calls):
                         self._verify.check(self, args, kwargs, direction, out)
                     return out
             stats.guard_failures += 1
+        self._fast = None
         out = self._trace_and_run(key, args, kwargs, direction, inputs, dinputs)
+        self._fast = self._fast_path_of(self._last_spec, args, kwargs)
         if self._verify is not None and self._verify.due(self.stats.calls):
             self._verify.check(self, args, kwargs, direction, out)
         return out
+
+    def _fast_path_of(self, spec, args, kwargs):
+        if kwargs or self._has_direction:
+            return None
+        if spec.fast is None:  # built once per specialization
+            spec.fast = fast_path(args, spec)
+        return spec.fast or None
 
     def n_nodes(self, *args, optimized: bool = True, **kwargs) -> int:
         """Apply nodes in this transformation's graph for these arguments.

@@ -30,6 +30,7 @@ class Specialization:
     externals: tuple = ()  # context.External: outside values re-read on every call
     wrt_values: tuple = ()  # the differentiated arguments as traced (their structure)
     tiering: Any = None  # backend.tiered.Tiered while the default mode may upgrade
+    fast: Any = None  # fast_path(...) once built; False where none applies
 
     def run(self, inputs, direction=()):
         if self.externals:
@@ -62,6 +63,54 @@ class Specialization:
             if e.kind == "input":
                 inputs.append(v if type(v) is np.ndarray else (np.float64(v) if type(v) is float else np.asarray(v)))
         return inputs
+
+
+_FAST_PATH_MAX_ARGS = 16
+
+
+def fast_path(args, spec):
+    """A generated entry that serves ``spec`` for calls like ``args``, or False.
+
+    Only for positional Python floats and numeric arrays and a specialization
+    without outside values: it checks each argument's type (an array's shape
+    and dtype object too) inline, converts the floats, runs and fills, and
+    returns ``MISS`` for anything else (the general path then decides).  It
+    saves building and looking up the key tuple and two Python calls, about
+    1 us, which is a sixth of a 6 us kernel.
+
+    Example::
+
+        fast = fast_path((2.0, x), spec)
+        out = fast(2.0, x)        # the same as spec.run on the converted inputs
+    """
+    if spec.externals or not 0 < len(args) <= _FAST_PATH_MAX_ARGS:
+        return False
+    env = {"ndarray": np.ndarray, "f64": np.float64, "spec": spec, "fill": spec.fill, "MISS": MISS}
+    checks, converted = [f"len(args) == {len(args)}"], []
+    for i, a in enumerate(args):
+        if type(a) is float:
+            checks.append(f"type(args[{i}]) is float")
+            converted.append(f"f64(args[{i}])")
+        elif type(a) is np.ndarray and a.dtype.kind in "biufc":
+            env[f"shape{i}"], env[f"dtype{i}"] = a.shape, a.dtype
+            checks.append(f"type(args[{i}]) is ndarray and args[{i}].shape == shape{i} "
+                          f"and args[{i}].dtype is dtype{i}")
+            converted.append(f"args[{i}]")
+        else:
+            return False
+    guard = ("    if not outs[-1]:\n        return MISS\n    outs = outs[:-1]\n"
+             if spec.has_guards else "")
+    source = ("def fast(args):\n"
+              f"    if not ({' and '.join(checks)}):\n"
+              "        return MISS\n"
+              "    try:\n"
+              f"        outs = spec.fn({', '.join(converted)})\n"
+              "    except Exception:  # e.g. a shape assertion of another path\n"
+              "        return MISS\n"
+              f"{guard}"
+              "    return fill(outs)\n")
+    exec(source, env)
+    return env["fast"]
 
 
 @dataclass
