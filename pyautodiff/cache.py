@@ -81,7 +81,7 @@ def fast_path(args, spec):
     Example::
 
         fast = fast_path((2.0, x), spec)
-        out = fast(2.0, x)        # the same as spec.run on the converted inputs
+        out = fast((2.0, x))      # spec.run on the converted inputs; MISS for other kinds
     """
     if spec.externals or not 0 < len(args) <= _FAST_PATH_MAX_ARGS:
         return False
