@@ -102,10 +102,15 @@ def _nan_count(x, axes, keepdims):
 def _nanvar(x, axes, keepdims, ddof=0):
     ok = ~pt.isnan(x)
     clean = pt.switch(ok, x, 0.0)
-    n = pt.sum(ok, axis=axes, keepdims=True)
+    # counts in the input's float type, as var's: float32 data gives float32 steps
+    # (an int64 count made the whole computation float64, and np.nanvar(a) > np.var(a)
+    # true where numpy has them equal)
+    count_dtype = x.dtype if x.dtype.startswith("float") else "float64"
+    n = pt.cast(pt.sum(ok, axis=axes, keepdims=True), count_dtype)
     mean = pt.sum(clean, axis=axes, keepdims=True) / n
     sq = pt.switch(ok, pt.sqr(clean - mean), 0.0)
-    return pt.sum(sq, axis=axes, keepdims=keepdims) / (pt.sum(ok, axis=axes, keepdims=keepdims) - ddof)
+    dof = pt.cast(pt.sum(ok, axis=axes, keepdims=keepdims) - ddof, count_dtype)
+    return pt.sum(sq, axis=axes, keepdims=keepdims) / dof
 
 
 def _nanextreme(reduce, fill):
