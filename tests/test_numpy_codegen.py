@@ -762,6 +762,23 @@ def test_gradient_through_a_flipped_batched_matmul_has_no_shape_error(mode):
 
 
 @pytest.mark.parametrize("mode", ["numpy", "py"])
+def test_a_float32_mean_broadcast_into_float64_keeps_its_rounding(mode):
+    # The canonizer flattened float64(ones) * (float32 sum / 6) into one float64
+    # product, so max and min of the array rounded differently and np.ptp came out
+    # negative (found by the long fuzz); numpy rounds the mean to float32 first.
+    import pyautodiff as ad
+
+    def f(a):
+        v = np.ones((2, 2)) * np.mean(a)
+        return np.min(v), np.max(v), np.ptp(v), np.where(np.ptp(v) < 0.0, 0.0, v[0, 0])
+
+    a = np.array([[[0.5, -1.0, 0.0], [0.0, 0.0, 0.0]]], dtype=np.float32)
+    got = ad.function(f, mode=mode)(a)
+    assert [float(g) for g in got] == [float(e) for e in f(a)]
+    assert float(got[2]) == 0.0
+
+
+@pytest.mark.parametrize("mode", ["numpy", "py"])
 def test_nanvar_of_float32_data_is_computed_in_float32_like_var(mode):
     # an int64 count made np.nanvar's steps float64, so np.nanvar(a) > np.var(a)
     # held where numpy has them equal (found by the long fuzz)

@@ -23,6 +23,10 @@ registered once, next to the originals, under the tag ``SAFE_TAG``, which no
 PyTensor mode includes unless asked: other users of PyTensor in the same
 process are unaffected.
 
+The canonizers also leave alone a product or sum that nests one of another
+dtype: flattening ``float64(ones) * (float32 sum / 6)`` would compute the
+float32 quotient in float64, where numpy rounds it to float32 first.
+
 The same table also guards rewrites that fail on inputs they were not
 written for: on empty constants (they log a traceback and leave the graph
 alone, which is noisy), or that build ops which then fail at run time; and
@@ -203,6 +207,33 @@ def _reciprocal_of_dimshuffle(canonizer, node) -> bool:
             and isinstance(x.owner.op, DimShuffle))
 
 
+def _nests_another_dtype(canonizer, node) -> bool:
+    """A product (sum) with a nested product or quotient (sum or difference) of
+    another dtype: ``float64(ones) * (float32 sum / 6)``.  The canonizer flattens
+    them into one list of factors (terms) and rebuilds it in the outer dtype, so
+    the float32 quotient would be computed in float64 (numpy rounds it to
+    float32 first), and an int32 product would no longer wrap.  Found by the
+    long fuzz: ``np.ptp(np.ones((2, 2)) * np.mean(a))`` of a float32 ``a`` came
+    out negative, its max and min rounded differently."""
+    from pytensor.tensor.elemwise import DimShuffle
+
+    dtype = node.outputs[0].type.dtype
+    flattened = (canonizer.main, canonizer.inverse, canonizer.reciprocal)
+    stack = list(node.inputs)
+    while stack:
+        var = stack.pop()
+        owner = var.owner
+        if owner is None:
+            continue
+        if isinstance(owner.op, DimShuffle):  # the canonizer looks through these too
+            stack.extend(owner.inputs)
+        elif owner.op in flattened:
+            if var.type.dtype != dtype:
+                return True
+            stack.extend(owner.inputs)
+    return False
+
+
 def _safe_canonizer(inner):
     """A copy of an `AlgebraicCanonizer` (``local_mul_canonizer``,
     ``local_add_canonizer``) that still flattens nested products and sums and
@@ -216,6 +247,8 @@ def _safe_canonizer(inner):
             return self.simplify_constants(num, denum, out_type=out_type)
 
         def transform(self, fgraph, node, *args, **kwargs):
+            if _nests_another_dtype(self, node):
+                return False
             if _all_exact(node):
                 return inner.transform(fgraph, node, *args, **kwargs)
             if _reciprocal_of_dimshuffle(self, node):
