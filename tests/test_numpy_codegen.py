@@ -790,3 +790,21 @@ def test_nanvar_of_float32_data_is_computed_in_float32_like_var(mode):
     a = np.array([2.21875, 1.7910206317901611], dtype=np.float32)
     got = ad.function(f, mode=mode)(a)
     assert got[0].dtype == np.float32 and got[0] == f(a)[0] and not got[2]
+
+
+@pytest.mark.parametrize("mode", ["numpy", "py"])
+def test_alloc_of_a_computed_broadcast_dimension_is_no_shape_error(mode):
+    # local_merge_alloc asserted n == 1 for a computed (non-constant) 1 that
+    # broadcasts, which made a valid program raise (found by the long fuzz)
+    import pyautodiff as ad
+
+    def f(b):
+        v = b + np.zeros((2, 3, 3))
+        w = v[::-1]
+        w += np.hstack((v[:, 1:, -1:], v[:, :-2, :1]))
+        return v, v[:, 2]
+
+    b = np.array([[1.8]])
+    got = ad.function(f, mode=mode)(b)
+    for g, e in zip(got, f(b)):
+        np.testing.assert_array_equal(g, e)

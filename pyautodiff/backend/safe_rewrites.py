@@ -129,6 +129,28 @@ def _squeeze_of_a_stepped_slice(node) -> bool:
     return False
 
 
+def _merged_alloc_would_assert_a_broadcast(node) -> bool:
+    """``alloc(alloc(m, ..., k), ..., n)`` where the inner ``k`` is 1 but not a
+    constant (``local_join_of_alloc`` builds it from the shapes it joins): the
+    merge only lets a constant 1 broadcast and asserts ``n == k`` for the rest,
+    an assertion that fails on a valid graph (PyTensor 3.0 and 3.3; found by the
+    long fuzz: ``w = v[::-1]; w += np.hstack((v[:, 1:, -1:], v[:, :-2, :1]))``
+    for ``v = b + np.zeros((2, 3, 3))``)."""
+    from pytensor.graph.basic import Constant
+    from pytensor.tensor.basic import Alloc
+
+    inner = node.inputs[0]
+    if inner.owner is None or not isinstance(inner.owner.op, Alloc):
+        return False
+    dims_inner, dims_outer = inner.owner.inputs[1:], node.inputs[1:]
+    for i, dim in enumerate(reversed(dims_inner)):
+        if dim is dims_outer[-1 - i] or (isinstance(dim, Constant) and dim.data == 1):
+            continue
+        if inner.type.shape[-1 - i] == 1:
+            return True
+    return False
+
+
 def _shared_dot22(fgraph, node) -> bool:
     """``mul(s, dot22(a, b), ...)`` where the product also has other clients:
     folding ``s`` into a ``Dot22Scalar`` would compute the GEMM twice."""
@@ -164,6 +186,8 @@ _GUARDED = {
     "local_dot22_to_dot22scalar": _shared_dot22,
     # PyTensor 3.0/3.3: squeeze(x[::-1][:1]) -> x[0] (numpy: the last element)
     "local_dimshuffle_subtensor": _on_node(_squeeze_of_a_stepped_slice),
+    # PyTensor 3.0/3.3: a computed 1 that broadcasts becomes a failing shape assertion
+    "local_merge_alloc": _on_node(_merged_alloc_would_assert_a_broadcast),
 }
 
 # The canonizers, replaced by `_safe_canonizer` copies.
