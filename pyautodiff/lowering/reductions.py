@@ -105,7 +105,7 @@ def _nanvar(x, axes, keepdims, ddof=0):
     # counts in the input's float type, as var's: float32 data gives float32 steps
     # (an int64 count made the whole computation float64, and np.nanvar(a) > np.var(a)
     # true where numpy has them equal)
-    count_dtype = x.dtype if x.dtype.startswith("float") else "float64"
+    count_dtype = x.dtype if x.dtype in ("float32", "float64") else "float64"  # float16 counts overflow
     n = pt.cast(pt.sum(ok, axis=axes, keepdims=True), count_dtype)
     mean = pt.sum(clean, axis=axes, keepdims=True) / n
     sq = pt.switch(ok, pt.sqr(clean - mean), 0.0)
