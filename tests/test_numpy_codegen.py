@@ -790,6 +790,9 @@ def test_nanvar_of_float32_data_is_computed_in_float32_like_var(mode):
     a = np.array([2.21875, 1.7910206317901611], dtype=np.float32)
     got = ad.function(f, mode=mode)(a)
     assert got[0].dtype == np.float32 and got[0] == f(a)[0] and not got[2]
+    # float16 data: more elements than a float16 count can hold
+    h = np.linspace(0.0, 1.0, 70_000).astype(np.float16)
+    assert ad.function(np.nanvar, mode=mode)(h) == pytest.approx(float(np.nanvar(h)), rel=2e-3)
 
 
 @pytest.mark.parametrize("mode", ["numpy", "py"])
