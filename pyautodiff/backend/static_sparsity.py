@@ -90,6 +90,11 @@ def _constant(array):
     return ExactConstant(TensorType(array.dtype, shape=array.shape), array)
 
 
+def _all_background(background, shape, dtype):
+    """A form with no exceptions."""
+    return Form(background, tuple(shape), np.zeros(0, np.int64), _constant(np.zeros(0, dtype)))
+
+
 def _size(shape) -> int:
     return int(np.prod(shape, dtype=np.int64))
 
@@ -124,7 +129,7 @@ def _alloc_form(var, shape):
     if None in value.type.shape:
         return None
     background = pt.shape_padleft(value, len(shape) - value.type.ndim)
-    return Form(background, tuple(shape), np.zeros(0, np.int64), _constant(np.zeros(0, var.dtype)))
+    return _all_background(background, shape, var.dtype)
 
 
 def _plain_form(var, shape):
@@ -134,7 +139,7 @@ def _plain_form(var, shape):
     for dim, want in zip(var.type.shape, shape):
         if dim is None or (dim != 1 and dim != want):
             return None  # a run-time shape the static one does not promise
-    return Form(var, tuple(shape), np.zeros(0, np.int64), _constant(np.zeros(0, var.dtype)))
+    return _all_background(var, shape, var.dtype)
 
 
 def _in_graph(fgraph, var) -> bool:
@@ -237,17 +242,12 @@ def _elemwise(fgraph, node):
         return None
     op = Elemwise(node.op.scalar_op)
     backgrounds = op.make_node(*(f.background for f in forms)).outputs
-    if len(positions):
-        values = op.make_node(*(_values_at(f, positions) for f in forms)).outputs
-    else:
-        values = [None] * len(backgrounds)
-    return [_materialize(Form(b, tuple(shape), positions, v if v is not None else _empty(out.dtype)),
-                         out.dtype)
+    if not len(positions):
+        return [_materialize(_all_background(b, shape, out.dtype), out.dtype)
+                for out, b in zip(node.outputs, backgrounds)]
+    values = op.make_node(*(_values_at(f, positions) for f in forms)).outputs
+    return [_materialize(Form(b, tuple(shape), positions, v), out.dtype)
             for out, b, v in zip(node.outputs, backgrounds, values)]
-
-
-def _empty(dtype):
-    return _constant(np.zeros(0, dtype))
 
 
 def _constant_slices(node):
@@ -329,10 +329,11 @@ def _update(fgraph, node):
     if len(at_outside):
         parts.append(_values_at(fx, at_outside))
         order.append(at_outside)
-    exceptions = (parts[0] if len(parts) == 1 else pt.concatenate(parts)) if parts else _empty(x.dtype)
     out = node.outputs[0]
-    positions = np.concatenate(order) if order else np.zeros(0, np.int64)
-    return [_materialize(Form(background, tuple(shape), positions, exceptions), out.dtype)]
+    if not parts:
+        return [_materialize(_all_background(background, shape, x.dtype), out.dtype)]
+    exceptions = parts[0] if len(parts) == 1 else pt.concatenate(parts)
+    return [_materialize(Form(background, tuple(shape), np.concatenate(order), exceptions), out.dtype)]
 
 
 def rewrite_static_sparsity(fgraph, node):
