@@ -55,7 +55,7 @@ class Trace:
         """Print the traced graph (PyTensor's debugprint)."""
         outs = self.outputs
         if optimized:
-            from .backend.numpy_codegen import rewrite_graph
+            from .backend.rewrite import rewrite_graph
             from pytensor.graph.fg import FunctionGraph
 
             fg = FunctionGraph(self.all_inputs, outs, clone=True)
@@ -69,7 +69,7 @@ class Trace:
 
         fg = FunctionGraph(self.all_inputs, self.outputs, clone=True)
         if optimized:
-            from .backend.numpy_codegen import rewrite_graph
+            from .backend.rewrite import rewrite_graph
 
             fg = rewrite_graph(fg)
         return len(fg.apply_nodes)

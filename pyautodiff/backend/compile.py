@@ -65,7 +65,7 @@ def compile_graph(inputs, outputs, mode=None, name="f", fresh_outputs=False):
             for name in ("numba", "jax"):
                 if name in linker:
                     _with_backend(name, lambda: None)
-        from .numpy_codegen import without_stack_traces
+        from .rewrite import without_stack_traces
 
         with without_stack_traces():  # as in rewrite_graph
             f = pytensor.function(inputs, outputs, mode=pmode, on_unused_input="ignore")
@@ -78,7 +78,8 @@ def _numpy_function(inputs, outputs, name, fresh_outputs):
     """Generated numpy code for the graph, from the on-disk cache when a process
     before this one already rewrote the same graph."""
     from . import code_cache
-    from .numpy_codegen import exec_source, fgraph_to_source, rewrite_graph
+    from .numpy_codegen import exec_source, fgraph_to_source
+    from .rewrite import rewrite_graph
 
     key = code_cache.fingerprint(inputs, outputs, extra=f"numpy {name} fresh={fresh_outputs}")
     hit = code_cache.load(key)
@@ -113,6 +114,6 @@ def _direct_call(f, inputs):
 
 def optimized_fgraph(inputs, outputs):
     """The rewritten FunctionGraph the numpy backend (and export) would run."""
-    from .numpy_codegen import rewrite_graph
+    from .rewrite import rewrite_graph
 
     return rewrite_graph(FunctionGraph(inputs, outputs, clone=True))
