@@ -29,9 +29,6 @@ from .cache import MISS, Cache, Specialization, Stats, fast_path
 from .errors import AutodiffError, InternalError
 from .trace import Trace, flatten_call, trace as run_trace
 
-# Transformations called as g(*args, v): the last argument is a direction.
-_WITH_DIRECTION = {"hvp", "jvp", "vjp"}
-
 
 def _as_input(x):
     # Python floats become numpy float64 scalars: the generated code computes
@@ -64,7 +61,7 @@ class Transformed:
         self.stats = Stats()
         self._cache = Cache()
         self._entries = self._cache.entries  # read on every call
-        self._has_direction = kind in _WITH_DIRECTION
+        self._has_direction = transforms.KINDS[kind].direction is not None
         self._last_spec = None
         self._fast = None
         functools.update_wrapper(self, f)
@@ -183,7 +180,7 @@ class Transformed:
         wrt_idx, wrt_tree = self._wrt_leaves(tr, args, kwargs)
         req = transforms.Request(self.kind, tr.outputs, tr.result, [tr.inputs[i] for i in wrt_idx],
                                  [tr.paths[i] for i in wrt_idx], getattr(self.original, "__name__", "f"))
-        outputs, extra = transforms.BUILDERS[self.kind](req)
+        outputs, extra = transforms.KINDS[self.kind].build(req)
         extra_inputs = []
         if direction is not None:
             extra_inputs = _direction_inputs(self.kind, extra, direction, tr, wrt_idx)
@@ -191,7 +188,7 @@ class Transformed:
         compiled_outs = list(outputs) + ([guard_flag] if guard_flag is not None else [])
         # derivatives never hand back a caller's array (e.g. grad of x@x/2 is x)
         fn, seconds = compile_graph(tr.all_inputs + extra_inputs, compiled_outs, mode=self.mode,
-                                    name=_fname(self.original, self.kind), fresh_outputs=self.kind != "function")
+                                    name=_fname(self.original, self.kind), fresh_outputs=transforms.KINDS[self.kind].differentiates)
         self.stats.last_compile_seconds = seconds
         fill = self._filler(tr, wrt_idx, wrt_tree, args, kwargs, direction)
         spec = Specialization(fn, fill, guard_flag is not None, tr, compiled_outs, extra_inputs, seconds,
@@ -211,7 +208,7 @@ class Transformed:
     # -- which leaves are differentiated -------------------------------------------------
     def _wrt_leaves(self, tr: Trace, args, kwargs):
         """Leaf indices for ``wrt`` and, per wrt argument, (argument value, its leaf indices)."""
-        if self.kind == "function":
+        if not transforms.KINDS[self.kind].differentiates:
             return [], None
         names = _positional_names(self.original, len(args))
         spans = {}
@@ -245,14 +242,15 @@ class Transformed:
         return idx, tree
 
     def _filler(self, tr, wrt_idx, wrt_tree, args, kwargs, direction):
-        kind = self.kind
+        """The function assembling the user's result from the compiled outputs
+        (the parts of ``transforms.KINDS[kind]``, in order)."""
+        parts = transforms.KINDS[self.kind].parts
         tuple_wrt = isinstance(self.wrt, tuple)
-
-        if kind == "function":
-            return tr.template.fill
         leaf_kind = [_leaf_kind(tr.leaves[i]) for i in wrt_idx]
-        simple = all(len(ids) == 1 and tr.paths[ids[0]].isidentifier() for _, ids in wrt_tree)
-        if kind == "grad" and simple:  # the common case, kept lean: one converter per leaf
+        simple = wrt_tree is not None and all(
+            len(ids) == 1 and tr.paths[ids[0]].isidentifier() for _, ids in wrt_tree)
+        if len(parts) == 1 and parts[0].layout == "wrt" and simple:
+            # the common case (grad), kept lean: one converter per leaf
             convs = [_CONVERTERS[k] for k in leaf_kind]
             if tuple_wrt and len(set(convs)) == 1:
                 conv = convs[0]
@@ -261,37 +259,14 @@ class Transformed:
                 return lambda outs: tuple([c(o) for c, o in zip(convs, outs)])
             conv = convs[0]
             return lambda outs: conv(outs[0])
-        if kind == "grad":
-            shape = _shape_like(wrt_tree, tuple_wrt)
-            return lambda outs: shape(_convert_all(outs, leaf_kind))
-        if kind == "value_and_grad":
-            shape = _shape_like(wrt_tree, tuple_wrt)
-            value_fill = tr.template.fill
-            return lambda outs: (value_fill(outs[:1]), shape(_convert_all(outs[1:], leaf_kind)))
-        if kind == "hvp":
-            shape = _shape_like(wrt_tree, tuple_wrt)
-            return lambda outs: shape(_convert_all(outs, leaf_kind))
-        if kind == "hessian":
-            n = len(wrt_idx)
-            if n == 1 and not tuple_wrt:
-                return lambda outs: np.asarray(outs[0])
-            return lambda outs: tuple(tuple(np.asarray(outs[i * n + j]) for j in range(n)) for i in range(n))
-        if kind == "jacobian":
-            n_out, n_in = len(tr.outputs), len(wrt_idx)
-            if n_out == 1 and n_in == 1 and not tuple_wrt:
-                return lambda outs: np.asarray(outs[0])
-            return lambda outs: tuple(tuple(np.asarray(outs[i * n_in + j]) for j in range(n_in))
-                                      for i in range(n_out))
-        if kind == "jvp":
-            n_out = len(tr.outputs)
-            value_fill = tr.template.fill
-            return lambda outs: (value_fill(outs[:n_out]), tr.template.fill(outs[n_out:]))
-        if kind == "vjp":
-            n_out = len(tr.outputs)
-            value_fill = tr.template.fill
-            shape = _shape_like(wrt_tree, tuple_wrt)
-            return lambda outs: (value_fill(outs[:n_out]), shape(_convert_all(outs[n_out:], leaf_kind)))
-        raise InternalError(f"no result builder for {kind}")
+        fills = [_PART_FILLERS[p.layout](tr, wrt_idx, wrt_tree, tuple_wrt, leaf_kind) for p in parts]
+        if len(fills) == 1:
+            return fills[0][1]
+        bounds, start = [], 0
+        for n, _ in fills:
+            bounds.append((start, start + n))
+            start += n
+        return lambda outs: tuple(fill(outs[a:b]) for (a, b), (_, fill) in zip(bounds, fills))
 
 
 def _args_key(args, inputs):
@@ -348,6 +323,42 @@ def _convert_all(outs, kinds):
     return [structure._convert(o, k) for o, k in zip(outs, kinds)]
 
 
+# Per layout of a result part (transforms.Part): (how many compiled outputs it
+# takes, the function making it from them).
+def _fill_outputs(tr, wrt_idx, wrt_tree, tuple_wrt, leaf_kind):
+    return len(tr.outputs), tr.template.fill
+
+
+def _fill_cost(tr, wrt_idx, wrt_tree, tuple_wrt, leaf_kind):
+    return 1, tr.template.fill
+
+
+def _fill_wrt(tr, wrt_idx, wrt_tree, tuple_wrt, leaf_kind):
+    shape = _shape_like(wrt_tree, tuple_wrt)
+    return len(wrt_idx), lambda outs: shape(_convert_all(outs, leaf_kind))
+
+
+def _blocks(n_rows, n_cols, bare):
+    if bare:
+        return 1, lambda outs: np.asarray(outs[0])
+    return n_rows * n_cols, lambda outs: tuple(
+        tuple(np.asarray(outs[i * n_cols + j]) for j in range(n_cols)) for i in range(n_rows))
+
+
+def _fill_wrt_by_wrt(tr, wrt_idx, wrt_tree, tuple_wrt, leaf_kind):
+    n = len(wrt_idx)
+    return _blocks(n, n, n == 1 and not tuple_wrt)
+
+
+def _fill_outputs_by_wrt(tr, wrt_idx, wrt_tree, tuple_wrt, leaf_kind):
+    n_out, n_in = len(tr.outputs), len(wrt_idx)
+    return _blocks(n_out, n_in, n_out == 1 and n_in == 1 and not tuple_wrt)
+
+
+_PART_FILLERS = {"outputs": _fill_outputs, "cost": _fill_cost, "wrt": _fill_wrt,
+                 "wrt x wrt": _fill_wrt_by_wrt, "outputs x wrt": _fill_outputs_by_wrt}
+
+
 def _shape_like(wrt_tree, tuple_wrt):
     """Put a flat list of per-leaf results back into the wrt arguments' structures."""
     counts = [len(ids) for _, ids in wrt_tree]
@@ -381,7 +392,7 @@ def _direction_inputs(kind, extra, direction, tr, wrt_idx):
     structure.flatten(direction, leaves)
     if len(leaves) != len(extra):
         raise AutodiffError(f"ad.{kind}: the direction has {len(leaves)} array(s); expected {len(extra)} "
-                            "(shaped like the wrt argument(s)" + (" / outputs" if kind == "vjp" else "") + ")")
+                            f"(shaped like the {'outputs' if transforms.KINDS[kind].direction == 'outputs' else 'wrt argument(s)'})")
     for leaf, var in zip(leaves, extra):
         if np.shape(leaf) != var.type.shape:
             raise AutodiffError(f"ad.{kind}: direction of shape {np.shape(leaf)} does not match "
@@ -405,8 +416,7 @@ def _guard_flag(tr: Trace):
 
 def _fname(f, kind):
     name = getattr(f, "__name__", "f")
-    name = name if name.isidentifier() else "f"
-    return name if kind == "function" else f"{kind}_{name}"
+    return transforms.KINDS[kind].function_name(name if name.isidentifier() else "f")
 
 
 # -- the public constructors ------------------------------------------------------------

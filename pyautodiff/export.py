@@ -47,7 +47,7 @@ def export_source(g, *args, name: str | None = None, **kwargs) -> str:  # noqa: 
 
         print(ad.export_source(ad.grad(nll, wrt=("W", "b")), W, b, X, y))
     """
-    from .api import Transformed, _WITH_DIRECTION
+    from .api import Transformed
     from .backend.compile import optimized_fgraph
     from .backend.numpy_codegen import NoNumpyForm, fgraph_to_source
 
@@ -57,29 +57,26 @@ def export_source(g, *args, name: str | None = None, **kwargs) -> str:  # noqa: 
     spec = g.specialization_for(*args, **kwargs)
     tr = spec.trace
     f = g.original
+    kind = _kind(g)
     fname = getattr(f, "__name__", "f")
-    name = name or (fname if g.kind == "function" else f"{g.kind}_{fname}")
+    name = name or kind.function_name(fname)
     if not name.isidentifier() or keyword.iskeyword(name):
         name = "exported"
 
-    params = _signature_params(f, len(args) - (1 if g.kind in _WITH_DIRECTION else 0), kwargs)
+    params = _signature_params(f, len(args) - (1 if kind.direction else 0), kwargs)
     leaf_names = _unique([_leaf_name(p) for p in tr.paths])
     externals = [e for e in tr.externals if e.kind == "input"]
     ext_names = _unique([_external_name(e) for e in externals], taken=set(leaf_names) | set(params))
-    dir_names = _unique([f"v_{n}" if g.kind != "vjp" else f"u{i}" for i, n in
-                         enumerate(leaf_names[:len(spec.extra_inputs)])] if spec.extra_inputs else [],
-                        taken=set(leaf_names) | set(ext_names) | set(params))
-    if g.kind in ("hvp", "jvp"):
-        dir_names = _unique(["v"] if len(spec.extra_inputs) == 1 else [f"v{i}" for i in range(len(spec.extra_inputs))],
-                            taken=set(leaf_names) | set(params))
-    elif g.kind == "vjp":
-        dir_names = _unique(["u"] if len(spec.extra_inputs) == 1 else [f"u{i}" for i in range(len(spec.extra_inputs))],
-                            taken=set(leaf_names) | set(params))
+    dir_names = []
+    if kind.direction and spec.extra_inputs:  # v, or v0, v1... (u for cotangents)
+        d, n_dir = kind.direction_param, len(spec.extra_inputs)
+        dir_names = _unique([d] if n_dir == 1 else [f"{d}{i}" for i in range(n_dir)],
+                            taken=set(leaf_names) | set(ext_names) | set(params))
 
     fg = optimized_fgraph(tr.all_inputs + spec.extra_inputs, spec.outputs)
     try:
         source, namespace = fgraph_to_source(fg, name="_kernel", input_names=leaf_names + ext_names + dir_names,
-                                             fallback="error", fresh_outputs=g.kind != "function")
+                                             fallback="error", fresh_outputs=kind.differentiates)
     except NoNumpyForm as exc:
         raise UnsupportedError(f"export_source: {exc}; this graph cannot be written as plain numpy") from exc
 
@@ -97,11 +94,11 @@ def export_source(g, *args, name: str | None = None, **kwargs) -> str:  # noqa: 
     lines += imports + [""] + consts + ([""] if consts else [])
     for helper in helpers:
         lines += helper.splitlines() + [""]
-    sig = list(params) + (dir_names and [_direction_param(g.kind)] or [])
+    sig = list(params) + (dir_names and [kind.direction_param] or [])
     if ext_names:
         sig += ["*"] + ext_names
     lines.append(f"def {name}({', '.join(sig)}):")
-    doc = f'"""{_kind_phrase(g.kind)} of {fname}, derived and optimized by pyautodiff."""'
+    doc = f'"""{kind.phrase} of {fname}, derived and optimized by pyautodiff."""'
     lines.append(f"    {doc}")
     lines += ["    " + l for l in _unpack(params, args, kwargs, g, leaf_names, dir_names)]
     # Python floats compute as numpy float64 scalars, as in the library (the code may index them)
@@ -122,7 +119,8 @@ def _header(g, f, tr, leaf_names, ext_names, params):
     where = f" ({code.co_filename}:{code.co_firstlineno})" if code else ""
     wrt = g.wrt if isinstance(g.wrt, tuple) else (g.wrt,)
     wrt = [params[w] if isinstance(w, int) and w < len(params) else w for w in wrt]
-    what = _kind_phrase(g.kind) + ("" if g.kind == "function" else f" with respect to {', '.join(map(str, wrt))}")
+    kind = _kind(g)
+    what = kind.phrase + (f" with respect to {', '.join(map(str, wrt))}" if kind.differentiates else "")
     lines = [f"# Derived by pyautodiff from {getattr(f, '__qualname__', f)}{where}: {what}.",
              "# Optimized by PyTensor (common subexpressions, simplification, stable rewrites); needs only numpy.",
              "# Specialized for these argument structures (checked on entry):"]
@@ -146,14 +144,11 @@ def _describe(leaf):
     return f"{a.dtype} array of shape {a.shape}" if a.ndim else f"{a.dtype} scalar"
 
 
-def _kind_phrase(kind):
-    return {"function": "value", "grad": "gradient", "value_and_grad": "value and gradient",
-            "hessian": "Hessian", "jacobian": "Jacobian", "hvp": "Hessian-vector product",
-            "jvp": "value and Jacobian-vector product", "vjp": "value and vector-Jacobian product"}[kind]
+def _kind(g):
+    """The row of ``transforms.KINDS`` for transformation ``g``."""
+    from .transforms import KINDS
 
-
-def _direction_param(kind):
-    return "u" if kind == "vjp" else "v"
+    return KINDS[g.kind]
 
 
 def _signature_params(f, n_args, kwargs):
@@ -187,9 +182,8 @@ def _unique(names, taken=()):
 
 def _unpack(params, args, kwargs, g, leaf_names, dir_names):
     """Statements binding each leaf name to its place in the (structured) arguments."""
-    from .api import _WITH_DIRECTION
-
-    values = list(args[:-1] if g.kind in _WITH_DIRECTION else args) + list(kwargs.values())
+    kind = _kind(g)
+    values = list(args[:-1] if kind.direction else args) + list(kwargs.values())
     lines = []
     k = 0
     for p, v in zip(params, values):
@@ -205,10 +199,12 @@ def _unpack(params, args, kwargs, g, leaf_names, dir_names):
     if dir_names:
         d = args[-1]
         paths, leaves = [], []
-        structure.flatten(d, leaves, paths, _direction_param(g.kind))
-        for name, path in zip(dir_names, paths):
-            expr = _access(path, _direction_param(g.kind))
-            if name != expr:
+        structure.flatten(d, leaves, paths, kind.direction_param)
+        for name, path, leaf in zip(dir_names, paths, leaves):
+            expr = _access(path, kind.direction_param)
+            if type(leaf) is float:  # computes as numpy float64, as in the library (u[None])
+                lines.append(f"{name} = np.float64({expr})")
+            elif name != expr:
                 lines.append(f"{name} = {expr}")
     return lines
 
@@ -238,26 +234,15 @@ def _guard_message(tr):
 
 def _output_names(g, spec, tr, leaf_names):
     """Readable names for the kernel's outputs, in order (None: keep the generated one)."""
-    from .api import Transformed
-
-    kind = g.kind
     n_out = len(tr.outputs)
     wrt_names = [n for n in leaf_names if any(n == _leaf_name(p) for p in _wrt_paths(g, tr))]
-    if kind == "function":
-        names = ["value"] if n_out == 1 else [f"value{i}" for i in range(n_out)]
-    elif kind in ("grad",):
-        names = [f"grad_{n}" for n in wrt_names]
-    elif kind == "hvp":
-        names = [f"hvp_{n}" for n in wrt_names]
-    elif kind == "value_and_grad":
-        names = ["value"] + [f"grad_{n}" for n in wrt_names]
-    elif kind == "jvp":
-        names = [f"value{i}" if n_out > 1 else "value" for i in range(n_out)] + \
-                [f"tangent{i}" if n_out > 1 else "tangent" for i in range(n_out)]
-    elif kind == "vjp":
-        names = [f"value{i}" if n_out > 1 else "value" for i in range(n_out)] + [f"cotangent_{n}" for n in wrt_names]
-    else:
-        names = []
+    names: list = []
+    for part in _kind(g).parts:
+        if part.name is None:  # blocks: generated names
+            break
+        names += {"outputs": [part.name] if n_out == 1 else [f"{part.name}{i}" for i in range(n_out)],
+                  "cost": [part.name],
+                  "wrt": [f"{part.name}_{n}" for n in wrt_names]}[part.layout]
     names = names + [None] * (len(spec.outputs) - len(names))
     if spec.has_guards:
         names[-1] = "path_ok"
@@ -359,36 +344,31 @@ def _array_literal(a: np.ndarray) -> str:
 
 
 def _render_result(g, spec, tr, outs):
-    kind = g.kind
-    names = [_Raw(o) for o in outs]
+    """The returned expression: the kernel's outputs in the structure the
+    transformation returns (the parts of its ``transforms.KINDS`` row)."""
+    it = iter([_Raw(o) for o in outs])
     tuple_wrt = isinstance(g.wrt, tuple)
+    n_out = len(tr.outputs)
 
-    def wrt_structure(flat):
-        it = iter(flat)
+    def wrt_structure():
         parts = [structure.rebuild(v, it) for v in spec.wrt_values]
         return tuple(parts) if tuple_wrt else parts[0]
 
-    def template(flat):
-        return _fill_template(tr.template.tree, iter(flat))
+    def blocks(rows, bare):
+        rest = list(it)
+        if len(rest) == 1 and not tuple_wrt and bare:
+            return rest[0]
+        rows = rows or int(round(len(rest) ** 0.5))
+        n_in = len(rest) // rows
+        return tuple(tuple(rest[i * n_in + j] for j in range(n_in)) for i in range(rows))
 
-    if kind == "function":
-        return repr(template(names))
-    if kind in ("grad", "hvp"):
-        return repr(wrt_structure(names))
-    if kind == "value_and_grad":
-        return repr((template(names[:1]), wrt_structure(names[1:])))
-    n_out = len(tr.outputs)
-    if kind in ("jvp",):
-        return repr((template(names[:n_out]), template(names[n_out:])))
-    if kind == "vjp":
-        return repr((template(names[:n_out]), wrt_structure(names[n_out:])))
-    if kind in ("hessian", "jacobian"):
-        if len(names) == 1 and not tuple_wrt and (kind == "hessian" or n_out == 1):
-            return names[0]
-        rows = int(round(len(names) ** 0.5)) if kind == "hessian" else n_out
-        n_in = len(names) // rows
-        return repr(tuple(tuple(names[i * n_in + j] for j in range(n_in)) for i in range(rows)))
-    raise AutodiffError(f"export_source: no result form for {kind}")
+    render = {"outputs": lambda: _fill_template(tr.template.tree, it),
+              "cost": lambda: _fill_template(tr.template.tree, it),
+              "wrt": wrt_structure,
+              "wrt x wrt": lambda: blocks(None, True),
+              "outputs x wrt": lambda: blocks(n_out, n_out == 1)}
+    values = [render[part.layout]() for part in _kind(g).parts]
+    return repr(values[0] if len(values) == 1 else tuple(values))
 
 
 def _fill_template(tree, it):

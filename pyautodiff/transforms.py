@@ -5,12 +5,20 @@ Each builder takes the traced cost/outputs and the input variables chosen by
 (direction vectors for ``jvp``/``vjp``/``hvp``).  Differentiation itself is
 PyTensor's (reverse mode via ``grad``; forward mode via ``Rop``).
 
+``KINDS`` is the one table of transformation kinds: per kind its builder,
+the structure of its result, its direction argument, what verification
+checks and how export names it; the rest of the library reads it rather
+than branching on the kind's name.
+
 Example::
 
-    outs, extra = BUILDERS["grad"](ctx)   # ctx: a Request
+    outs, extra = KINDS["grad"].build(req)   # req: a Request
+    KINDS["vjp"].direction_param             # 'u'
+
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -166,13 +174,69 @@ def _shape(x):
     return tuple(s if s is not None else x.shape[i] for i, s in enumerate(x.type.shape))
 
 
-BUILDERS = {
-    "function": build_function,
-    "grad": build_grad,
-    "value_and_grad": build_value_and_grad,
-    "hessian": build_hessian,
-    "jacobian": build_jacobian,
-    "hvp": build_hvp,
-    "jvp": build_jvp,
-    "vjp": build_vjp,
-}
+@dataclass(frozen=True)
+class Part:
+    """One piece of what a transformation returns.
+
+    ``layout`` says how compiled outputs make it: ``"outputs"`` (one per
+    traced output, in the function's result structure), ``"cost"`` (the one
+    scalar result), ``"wrt"`` (one per differentiated leaf, in the structure
+    of the ``wrt`` arguments), ``"wrt x wrt"`` / ``"outputs x wrt"`` (blocks,
+    row-major).  ``name`` is how export calls these results (``grad`` ->
+    ``grad_W``; None: generated names).
+    """
+
+    layout: str
+    name: str | None = None
+
+
+@dataclass(frozen=True)
+class Kind:
+    """Everything that differs between transformations, in one row.
+
+    ``build`` makes the graph (above); ``parts`` is the returned structure (a
+    single part is returned bare, several as a tuple); ``direction`` is
+    ``"wrt"`` or ``"outputs"`` when the call takes a direction last, shaped
+    like those (export names it ``direction_param``); ``claim`` is what
+    verification compares with finite differences (a key of
+    ``verify._CLAIMS``; None: nothing to differentiate); ``order`` the
+    derivative order; ``phrase`` how export describes the result.
+    """
+
+    name: str
+    build: Callable
+    parts: tuple[Part, ...]
+    phrase: str
+    claim: str | None = None
+    direction: str | None = None
+    order: int = 1
+
+    @property
+    def differentiates(self) -> bool:
+        return self.claim is not None
+
+    @property
+    def direction_param(self) -> str | None:
+        return {"wrt": "v", "outputs": "u", None: None}[self.direction]
+
+    def function_name(self, fname: str) -> str:
+        """The name of the generated/exported function for user function ``fname``."""
+        return f"{self.name}_{fname}" if self.differentiates else fname
+
+
+KINDS: dict[str, Kind] = {k.name: k for k in [
+    Kind("function", build_function, (Part("outputs", "value"),), "value"),
+    Kind("grad", build_grad, (Part("wrt", "grad"),), "gradient", claim="gradient"),
+    Kind("value_and_grad", build_value_and_grad, (Part("cost", "value"), Part("wrt", "grad")),
+         "value and gradient", claim="gradient"),
+    Kind("hessian", build_hessian, (Part("wrt x wrt"),), "Hessian", claim="hessian", order=2),
+    Kind("jacobian", build_jacobian, (Part("outputs x wrt"),), "Jacobian", claim="jacobian"),
+    Kind("hvp", build_hvp, (Part("wrt", "hvp"),), "Hessian-vector product", claim="gradient",
+         direction="wrt", order=2),
+    Kind("jvp", build_jvp, (Part("outputs", "value"), Part("outputs", "tangent")),
+         "value and Jacobian-vector product", claim="jvp", direction="wrt"),
+    Kind("vjp", build_vjp, (Part("outputs", "value"), Part("wrt", "cotangent")),
+         "value and vector-Jacobian product", claim="vjp", direction="outputs"),
+]}
+
+BUILDERS = {name: kind.build for name, kind in KINDS.items()}

@@ -29,12 +29,14 @@ import copy
 import math
 import os
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from . import structure
 from .errors import VerificationError
+from .transforms import KINDS
 
 _DEFAULT = {"policy": None}  # set by the pytest plugin or PYAUTODIFF_VERIFY
 
@@ -194,7 +196,7 @@ def run_checks(transformed, args, kwargs, direction, out, setting: Verify, polic
         compiled = _compiled_value(transformed, args, kwargs, direction, out, policy)
         expected = f(*_copy(args), **_copy(kwargs))
         value_res = _compare_values(compiled, expected, setting)
-    if "grad" in setting.checks and kind != "function":
+    if "grad" in setting.checks and KINDS[kind].differentiates:
         grad_res = _check_derivative(transformed, args, kwargs, direction, out, setting)
     return Report(fname, value_res, grad_res, shapes)
 
@@ -204,11 +206,9 @@ def _copy(x):
 
 
 def _compiled_value(transformed, args, kwargs, direction, out, policy):
-    kind = transformed.kind
-    if kind == "function":
-        return out
-    if kind in ("value_and_grad", "jvp", "vjp"):
-        return out[0]
+    parts = KINDS[transformed.kind].parts
+    if parts[0].layout in ("outputs", "cost"):  # the call returns the value (first)
+        return out if len(parts) == 1 else out[0]
     # grad, hessian, hvp, jacobian: the value comes from the same trace, compiled as a function
     from .api import Transformed
 
@@ -280,37 +280,17 @@ def _check_derivative(transformed, args, kwargs, direction, out, setting) -> Che
     x_leaves = [_float_leaves(x) for x in xs]
     flat_x = [l for leaves in x_leaves for l in leaves]
     eps = max(np.finfo(l.dtype).eps if l.dtype.kind == "f" else np.finfo(float).eps for l in flat_x)
-    second_order = kind in ("hessian", "hvp")
-
-    if kind in ("jvp", "hvp"):
+    row = KINDS[kind]
+    second_order = row.order == 2
+    if row.direction == "wrt":  # the caller's direction (hvp, jvp)
         d_flat = [np.asarray(v, dtype=float) for v in _float_leaves(direction)]
     else:
         d_flat = [_random_direction(l, rng) for l in flat_x]
-
-    # the output weights w (for array-valued f) and the claimed derivative
-    if kind in ("grad", "value_and_grad", "hvp"):
-        w = None
-        g = out if kind in ("grad", "hvp") else out[1]
-        g_flat = _float_leaves(g if isinstance(transformed.wrt, tuple) or len(xs) > 1 else (g,))
-        claimed = sum(float(np.sum(a * b)) for a, b in zip(g_flat, d_flat))
-    elif kind == "hessian":
-        w = None
-        claimed = _hessian_quadratic(out, d_flat, isinstance(transformed.wrt, tuple))
-    elif kind == "jvp":
-        value0 = _float_leaves(out[0])
-        w = [rng.standard_normal(np.shape(v)) for v in value0]
-        claimed = sum(float(np.sum(a * b)) for a, b in zip(w, _float_leaves(out[1])))
-    elif kind == "vjp":
-        w = [np.asarray(u, dtype=float) for u in _float_leaves(direction)]
-        g_flat = _float_leaves(out[1] if isinstance(transformed.wrt, tuple) or len(xs) > 1 else (out[1],))
-        claimed = sum(float(np.sum(a * b)) for a, b in zip(g_flat, d_flat))
-    elif kind == "jacobian":
-        value0 = _float_leaves(f(*_copy(args), **_copy(kwargs)))
-        w = [rng.standard_normal(np.shape(v)) for v in value0]
-        claimed = _jacobian_projection(out, w, d_flat, len(value0), len(d_flat),
-                                       isinstance(transformed.wrt, tuple))
-    else:
-        raise ValueError(kind)
+    # the output weights w (for array-valued f; None: f is scalar) and the claimed derivative
+    claim = Claim(out, d_flat, direction, isinstance(transformed.wrt, tuple) or len(xs) > 1,
+                  isinstance(transformed.wrt, tuple), rng,
+                  lambda: _float_leaves(f(*_copy(args), **_copy(kwargs))))
+    w, claimed = _CLAIMS[row.claim](claim, row.parts)
 
     def phi(t):
         moved = _moved(args, kwargs, wrt_args, x_leaves, d_flat, t)
@@ -346,6 +326,61 @@ def _check_derivative(transformed, args, kwargs, direction, out, setting) -> Che
     ok = bool(err <= tol) and math.isfinite(claimed) == math.isfinite(fd)
     detail = f"along a random direction: claimed {claimed:.10g}, finite difference {fd:.10g}"
     return CheckResult("grad", ok, err, err / scale if scale else 0.0, tol, detail)
+
+
+@dataclass
+class Claim:
+    """What a derivative check knows: the transformation's result ``out``, the
+    direction ``d_flat`` (flat, float) and the call's direction argument."""
+
+    out: object
+    d_flat: list
+    direction: object
+    wrt_tuple: bool  # the wrt result is a tuple (several wrt arguments)
+    tuple_wrt: bool  # wrt was given as a tuple
+    rng: object
+    value: Callable  # the function's value (flat float leaves), computed when needed
+
+
+def _wrt_part(c: Claim, parts):
+    """The result part laid out like the wrt arguments, flat."""
+    i = next(k for k, p in enumerate(parts) if p.layout == "wrt")
+    g = c.out if len(parts) == 1 else c.out[i]
+    return _float_leaves(g if c.wrt_tuple else (g,))
+
+
+def _dot(a_flat, b_flat) -> float:
+    return sum(float(np.sum(a * b)) for a, b in zip(a_flat, b_flat))
+
+
+def _claim_gradient(c: Claim, parts):
+    """grad, value_and_grad, hvp: <g, d> against d/dt f(x + t d)."""
+    return None, _dot(_wrt_part(c, parts), c.d_flat)
+
+
+def _claim_hessian(c: Claim, parts):
+    return None, _hessian_quadratic(c.out, c.d_flat, c.tuple_wrt)
+
+
+def _claim_jvp(c: Claim, parts):
+    w = [c.rng.standard_normal(np.shape(v)) for v in _float_leaves(c.out[0])]
+    return w, _dot(w, _float_leaves(c.out[1]))
+
+
+def _claim_vjp(c: Claim, parts):
+    w = [np.asarray(u, dtype=float) for u in _float_leaves(c.direction)]
+    return w, _dot(_wrt_part(c, parts), c.d_flat)
+
+
+def _claim_jacobian(c: Claim, parts):
+    value0 = c.value()
+    w = [c.rng.standard_normal(np.shape(v)) for v in value0]
+    return w, _jacobian_projection(c.out, w, c.d_flat, len(value0), len(c.d_flat), c.tuple_wrt)
+
+
+# transforms.Kind.claim -> (output weights w, the claimed directional derivative of w . f)
+_CLAIMS = {"gradient": _claim_gradient, "hessian": _claim_hessian, "jvp": _claim_jvp,
+           "vjp": _claim_vjp, "jacobian": _claim_jacobian}
 
 
 def _random_direction(x, rng):
