@@ -31,8 +31,9 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, ".."))
 sys.path.insert(0, HERE)
 
-import pyautodiff as ad  # noqa: E402
 from problems import problems  # noqa: E402
+
+import pyautodiff as ad  # noqa: E402
 
 
 def per_call(fn, args, min_time=0.2, repeats=7):

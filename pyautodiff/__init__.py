@@ -6,12 +6,23 @@ Example::
     >>> ad.grad(lambda x: np.sum(np.sin(x)))(np.zeros(2))
     array([1., 1.])
 """
-from .api import function, grad, hessian, hvp, jacobian, jvp, trace, value_and_grad, vjp
+from .api import (
+    check_grad,
+    function,
+    grad,
+    hessian,
+    hvp,
+    jacobian,
+    jvp,
+    trace,
+    value_and_grad,
+    vjp,
+)
 from .errors import AutodiffError, InternalError, UnsupportedError, VerificationError
-from .trace import Trace
-from .verify import Verify, VerificationWarning, check_grad
 from .export import export_source
 from .optimize import fmin_bfgs, fmin_cg, fmin_l_bfgs_b, fmin_ncg, minimize
+from .trace import Trace
+from .verify import VerificationWarning, Verify
 
 __version__ = "0.1.0"
 

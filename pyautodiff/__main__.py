@@ -44,7 +44,6 @@ def _load(spec: str):
 
 
 def _export(args) -> int:
-    import numpy as np
 
     import pyautodiff as ad
 

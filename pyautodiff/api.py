@@ -16,8 +16,6 @@ Example::
 from __future__ import annotations
 
 import functools
-import inspect
-import time
 
 import numpy as np
 import pytensor.tensor as pt
@@ -27,7 +25,8 @@ from .backend.compile import compile_graph
 from .backend.tiered import Tiered
 from .cache import MISS, Cache, Specialization, Stats, fast_path
 from .errors import AutodiffError, InternalError
-from .trace import Trace, flatten_call, trace as run_trace
+from .trace import Trace
+from .trace import trace as run_trace
 
 
 def _as_input(x):
@@ -497,3 +496,29 @@ def trace(f, *args, **kwargs) -> Trace:
         t.guards, t.n_nodes(optimized=False), t.dprint()
     """
     return run_trace(f, *args, **kwargs)
+
+
+def check_grad(f, *args, wrt=0, grad=None, rtol=1e-5, atol=0.0, seed=0, **kwargs):
+    """Run the value and gradient checks once; return a ``Report`` (never raises).
+
+    ``grad``, if given, is a user's own gradient function (same signature as
+    ``f``, returning what ``ad.grad(f, wrt)`` would) to check instead of ours.
+
+    Example::
+
+        report = ad.check_grad(nll, W, b, X, y, wrt=("W", "b"))
+        assert report.ok, report
+    """
+    import math
+
+    from .verify import CheckResult, Report, Verify, run_checks
+
+    setting = Verify(rtol=rtol, atol=atol, seed=seed)
+    g = Transformed(f, "grad", wrt, verify=False)
+    try:
+        out = grad(*args, **kwargs) if grad is not None else g(*args, **kwargs)
+        return run_checks(g, args, kwargs, None, out, setting)
+    except Exception as exc:  # a report, not an exception
+        fname = getattr(f, "__qualname__", repr(f))
+        bad = CheckResult("grad", False, math.inf, math.inf, rtol, f"{type(exc).__name__}: {exc}")
+        return Report(fname, None, bad)

@@ -110,7 +110,6 @@ class TraceContext:
     warned_size: bool = False
     externals: dict = field(default_factory=dict)  # key -> External
     internal_cells: set[int] = field(default_factory=set)
-    last_loop: Any = None  # Location of the most recent loop header (backward jump)
     raised: tuple | None = None  # (exception, Location): the innermost user frame it left
 
     # -- exceptions of the user's code -----------------------------------
@@ -173,9 +172,6 @@ class TraceContext:
         elif not _is_library_object(value):
             self.externals[key] = External(fetch, "identity", value, what)
         return value
-
-    def external_inputs(self):
-        return [e for e in self.externals.values() if e.kind == "input"]
 
     # -- ordinary arrays that receive traced values ----------------------
     def note_created(self, value) -> None:

@@ -10,7 +10,6 @@ Example::
 """
 from __future__ import annotations
 
-
 import pytest
 
 

@@ -23,10 +23,13 @@ import numpy as np
 import pytensor
 import pytensor.tensor as pt
 
-from . import context, structure
+from . import (
+    context,
+    lowering,  # noqa: F401  (fills the registry, connects Traced)
+    structure,
+)
 from .errors import AutodiffError, UnsupportedError
 from .traced import Traced, contains_traced, unwrap
-from . import lowering  # noqa: F401  (fills the registry, connects Traced)
 from .vm.interpreter import Interpreter
 
 
@@ -55,8 +58,9 @@ class Trace:
         """Print the traced graph (PyTensor's debugprint)."""
         outs = self.outputs
         if optimized:
-            from .backend.rewrite import rewrite_graph
             from pytensor.graph.fg import FunctionGraph
+
+            from .backend.rewrite import rewrite_graph
 
             fg = FunctionGraph(self.all_inputs, outs, clone=True)
             rewrite_graph(fg)

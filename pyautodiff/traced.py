@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import operator
 
-import numpy as np
 import pytensor.tensor as pt
 
 from . import context

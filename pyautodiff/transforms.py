@@ -22,9 +22,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
-import pytensor
 import pytensor.tensor as pt
-from pytensor.gradient import grad as pt_grad, jacobian as pt_jacobian, pushforward
+from pytensor.gradient import grad as pt_grad
+from pytensor.gradient import jacobian as pt_jacobian
+from pytensor.gradient import pushforward
 
 from . import zero_cotangents
 from .errors import AutodiffError, UnsupportedError

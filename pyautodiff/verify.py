@@ -210,8 +210,7 @@ def _compiled_value(transformed, args, kwargs, direction, out, policy):
     if parts[0].layout in ("outputs", "cost"):  # the call returns the value (first)
         return out if len(parts) == 1 else out[0]
     # grad, hessian, hvp, jacobian: the value comes from the same trace, compiled as a function
-    from .api import Transformed
-
+    Transformed = type(transformed)  # (api imports this module: no import back)
     holder = policy if policy is not None else transformed
     fn = getattr(holder, "_value_fn", None)
     if fn is None:
@@ -464,27 +463,3 @@ def _jacobian_projection(out, w, d_flat, n_out, n_in, tuple_wrt):
             J = np.asarray(blocks[i][j], dtype=float)
             total += float(w[i].ravel() @ J.reshape(w[i].size, d_flat[j].size) @ d_flat[j].ravel())
     return total
-
-
-def check_grad(f, *args, wrt=0, grad=None, rtol=1e-5, atol=0.0, seed=0, **kwargs) -> Report:
-    """Run the value and gradient checks once; return a ``Report`` (never raises).
-
-    ``grad``, if given, is a user's own gradient function (same signature as
-    ``f``, returning what ``ad.grad(f, wrt)`` would) to check instead of ours.
-
-    Example::
-
-        report = ad.check_grad(nll, W, b, X, y, wrt=("W", "b"))
-        assert report.ok, report
-    """
-    from .api import Transformed
-
-    setting = Verify(rtol=rtol, atol=atol, seed=seed)
-    g = Transformed(f, "grad", wrt, verify=False)
-    try:
-        out = grad(*args, **kwargs) if grad is not None else g(*args, **kwargs)
-        return run_checks(g, args, kwargs, None, out, setting)
-    except Exception as exc:  # a report, not an exception
-        fname = getattr(f, "__qualname__", repr(f))
-        bad = CheckResult("grad", False, math.inf, math.inf, rtol, f"{type(exc).__name__}: {exc}")
-        return Report(fname, None, bad)

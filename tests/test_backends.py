@@ -7,10 +7,10 @@ takes seconds each on a cold cache.
 import numpy as np
 import pytest
 import scipy.optimize
+from test_examples import nll, nll_grad_by_hand, seed
 
 import pyautodiff as ad
 
-from test_examples import nll, nll_grad_by_hand, seed
 from helpers import assert_close
 
 MODES = ["c", "numba"]

@@ -7,11 +7,10 @@ import textwrap
 import numpy as np
 import pytensor.tensor as pt
 import pytest
+from test_examples import nll, nll_grad_by_hand
 
 import pyautodiff as ad
 from pyautodiff.backend import code_cache, rewrite
-
-from test_examples import nll, nll_grad_by_hand
 
 
 @pytest.fixture

@@ -81,8 +81,8 @@ def test_a_missing_rule_is_noticed(monkeypatch):
 
 def test_rules_are_registered_on_import():
     """The decorators fill the tables where the rules are defined."""
-    from pytensor.tensor.basic import Alloc
     from pytensor.scalar.basic import Exp
+    from pytensor.tensor.basic import Alloc
 
     assert numpy_codegen._lookup(numpy_codegen._OP_RULES, Alloc()) is not None
     assert numpy_codegen._lookup(numpy_codegen._SCALAR_RULES, Exp(None)) is not None

@@ -1,10 +1,10 @@
 """The default mode upgrades a hot specialization to Numba in the background."""
 import numpy as np
+from test_examples import nll, nll_grad_by_hand
 
 import pyautodiff as ad
 from pyautodiff.backend import tiered
 
-from test_examples import nll, nll_grad_by_hand
 from helpers import assert_close
 
 

@@ -102,7 +102,10 @@ def register_backend(name: str) -> None:
         return
     _registered_backends.add(name)
     if name == "numba":
-        from pytensor.link.numba.dispatch.basic import numba_njit, register_funcify_default_op_cache_key
+        from pytensor.link.numba.dispatch.basic import (
+            numba_njit,
+            register_funcify_default_op_cache_key,
+        )
 
         @register_funcify_default_op_cache_key(CContiguous)
         def _numba_c_contiguous(op, node, **kwargs):

@@ -80,7 +80,8 @@ def _broadcast_to_batch(out, ndim, node):
 def _ofg_to_inline(op) -> bool:
     from pytensor.compile.builders import OpFromGraph
 
-    from .numpy_codegen import _OP_RULES, _lookup, _rule_op_from_graph
+    from .numpy_codegen.registry import _OP_RULES, _lookup
+    from .numpy_codegen.wrapper_rules import _rule_op_from_graph
 
     # Softmax and LogSoftmax have direct numpy rules: keep them whole
     return isinstance(op, OpFromGraph) and _lookup(_OP_RULES, op) in (None, _rule_op_from_graph)
@@ -92,7 +93,7 @@ def _inline_op_from_graphs(fgraph) -> bool:
     can see (and fuse) its body.  Returns whether anything was inlined."""
     from pytensor.tensor.blockwise import Blockwise
 
-    from .numpy_codegen import _ensure_rules
+    from .numpy_codegen.registry import _ensure_rules
 
     _ensure_rules()
     changed = False

@@ -9,9 +9,28 @@ from __future__ import annotations
 from .. import context
 from ..traced import Traced
 from . import builtins as _builtins
-from . import (core, creation, cumulative, diagonals, indexing, inplace, joining, linalg, metadata,  # noqa: F401
-               operators, products, rearrange, reductions, registry, selection, shape, sorting, special,
-               statistics, ufuncs)
+from . import (  # noqa: F401
+    core,
+    creation,
+    cumulative,
+    diagonals,
+    indexing,
+    inplace,
+    joining,
+    linalg,
+    metadata,
+    operators,
+    products,
+    rearrange,
+    reductions,
+    registry,
+    selection,
+    shape,
+    sorting,
+    special,
+    statistics,
+    ufuncs,
+)
 from .registry import METHODS, BoundMethod, register_method
 
 # Attributes of an ndarray that do not depend on its values.

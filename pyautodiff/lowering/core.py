@@ -113,11 +113,6 @@ def lift(value, var, view=None):
     return Traced(value, var)
 
 
-def lift_tree(value, var_fn):
-    """Lift each array of a tuple result (e.g. np.linalg.svd)."""
-    return tuple(lift(v, var_fn(i)) for i, v in enumerate(value))
-
-
 def refuse(message: str):
     """The UnsupportedError to raise for ``message`` (naming the user's line)."""
     return context.require().unsupported(message)
@@ -180,12 +175,6 @@ def norm_axis(axis, ndim):
     if isinstance(axis, (tuple, list)):
         return tuple(int(a) % ndim if ndim else int(a) for a in axis)
     return int(axis) % ndim if ndim else int(axis)
-
-
-def refuse_kwargs(name, kwargs, allowed=()):
-    bad = [k for k, v in kwargs.items() if k not in allowed and v is not None]
-    if bad:
-        raise context.require().unsupported(f"{name}: argument(s) {', '.join(bad)} not supported with traced values")
 
 
 def elementwise(np_fn, pt_fn, name=None):

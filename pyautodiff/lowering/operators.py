@@ -15,7 +15,7 @@ import pytensor.tensor as pt
 
 from .. import context
 from ..traced import Traced, contains_traced, unwrap
-from .core import lift, vars_for, dtype_of
+from .core import dtype_of, lift, vars_for
 
 
 def _matmul(a, b):
@@ -32,10 +32,6 @@ def _mod(a, b):
 
 def _pow(a, b):
     return pt.pow(a, b)
-
-
-def _logical(pt_fn):
-    return lambda a, b: pt_fn(a, b)
 
 
 # name -> (Python operator, in-place operator, PyTensor builder)
@@ -149,7 +145,6 @@ def install() -> None:
         setattr(Traced, f"__i{name}__", _make_inplace(name, pyop, ipyop, pt_fn))
     for name, (pyop, pt_fn) in COMPARE.items():
         setattr(Traced, f"__{name}__", _make_compare(pyop, pt_fn))
-    Traced.__hash__ = lambda self: hash(self.value)  # defining __eq__ cleared it
     for name, (pyop, pt_fn) in UNARY.items():
         setattr(Traced, f"__{name}__", _make_unary(pyop, pt_fn))
     Traced.__round__ = _round

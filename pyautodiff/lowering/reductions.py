@@ -13,7 +13,6 @@ import inspect
 
 import numpy as np
 import pytensor.tensor as pt
-
 from pytensor.tensor.math import Prod
 
 from ..traced import unwrap

@@ -31,7 +31,7 @@ import weakref
 import numpy as np
 
 from .. import context
-from ..errors import AutodiffError, UnsupportedError
+from ..errors import AutodiffError
 from ..lowering import indexing, registry
 from ..traced import Traced, contains_traced, unwrap
 from . import code as vmcode
@@ -39,7 +39,6 @@ from .code import Instr, decode
 from .frame import NULL, Frame
 from .matching import MatchOps
 
-_CO_GENERATOR = 0x20
 _CO_ASYNC = 0x80 | 0x100 | 0x200
 
 _BINARY_OPS = [
@@ -701,7 +700,6 @@ class Interpreter(MatchOps):
         ctx = self.ctx
         if not f.is_user_code:
             return
-        ctx.last_loop = (f, header)
         if ctx.n_ops > ctx.loop_limit and not ctx.warned_size:
             ctx.warned_size = True
             ins = f.decoded.instrs[header]

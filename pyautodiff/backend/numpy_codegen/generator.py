@@ -118,7 +118,6 @@ class _Gen:
         self.cse_log: list[tuple[str, object]] = []
         self.shared: set[str] = set()
         self.counter = 0
-        self.const_count = 0
 
     # -- names ---------------------------------------------------------------
     def _free(self, base: str) -> str:
