@@ -40,6 +40,51 @@ ALIASES = {
     "CACHE": "NOP", "NOT_TAKEN": "NOP",
 }
 
+# Opcodes we do not emulate, with the reason (each CPython's dis.opmap, minus
+# specialized and instrumented opcodes, is handled by an ``op_<NAME>`` method of
+# the interpreter, aliased above, or listed here: tests/test_opcode_coverage.py).
+_ASYNC = "async code: coroutines are not traced (call the synchronous core)"
+_MODULE_SCOPE = "module or class bodies only: a traced function body never runs it"
+_NOT_EMITTED = "never appears in a code object's co_code (a pseudo or internal opcode)"
+REFUSED = {
+    "BEFORE_ASYNC_WITH": _ASYNC, "END_ASYNC_FOR": _ASYNC, "GET_AITER": _ASYNC,
+    "GET_ANEXT": _ASYNC, "GET_AWAITABLE": _ASYNC, "ASYNC_GEN_WRAP": _ASYNC,
+    "CLEANUP_THROW": _ASYNC + " (it ends gen.throw() into a yield from/await)",
+    "CHECK_EG_MATCH": "except* (exception groups) is not emulated",
+    "PREP_RERAISE_STAR": "except* (exception groups) is not emulated",
+    "CALL_INTRINSIC_2": "its operands are exception groups (except*) and generic type "
+                        "parameters (PEP 695), neither emulated",
+    "STORE_NAME": _MODULE_SCOPE, "DELETE_NAME": _MODULE_SCOPE, "SETUP_ANNOTATIONS": _MODULE_SCOPE,
+    "IMPORT_STAR": _MODULE_SCOPE, "LOAD_LOCALS": _MODULE_SCOPE,
+    "LOAD_FROM_DICT_OR_GLOBALS": _MODULE_SCOPE, "LOAD_FROM_DICT_OR_DEREF": _MODULE_SCOPE,
+    "LOAD_CLASSDEREF": _MODULE_SCOPE,
+    "PRINT_EXPR": "interactive mode only",
+    "LOAD_SUPER_METHOD": "zero-argument super() inside a traced method is not emulated",
+    "LOAD_ZERO_SUPER_ATTR": "zero-argument super() inside a traced method is not emulated",
+    "LOAD_ZERO_SUPER_METHOD": "zero-argument super() inside a traced method is not emulated",
+    "EXIT_INIT_CHECK": "ends a class's __init__ called by type.__call__, which runs natively",
+    "INTERPRETER_EXIT": _NOT_EMITTED, "ENTER_EXECUTOR": _NOT_EMITTED + " (JIT executors)",
+    "RESERVED": _NOT_EMITTED, "POP_BLOCK": _NOT_EMITTED, "SETUP_CLEANUP": _NOT_EMITTED,
+    "SETUP_FINALLY": _NOT_EMITTED, "SETUP_WITH": _NOT_EMITTED,
+    "STORE_FAST_MAYBE_NULL": _NOT_EMITTED,
+}
+
+
+def emulated_opnames() -> list[str]:
+    """This CPython's opcodes that a program's bytecode may contain and the
+    emulator must answer for: ``dis.opmap`` minus the specialized (adaptive)
+    forms, which ``co_code`` never holds, and the instrumented ones (tools).
+
+    Example::
+
+        >>> "BINARY_OP" in emulated_opnames()
+        True
+    """
+    specialized = {name for family in getattr(dis, "_specializations", {}).values() for name in family}
+    return sorted(name for name in dis.opmap
+                  if name not in specialized and not name.startswith("INSTRUMENTED_"))
+
+
 # 3.11/3.12 push NULL *before* a callable (PUSH_NULL; LOAD_GLOBAL f), 3.13 after.
 NULL_BEFORE_CALLABLE = PY < (3, 13)
 # 3.11's LOAD_ATTR never loads methods; 3.12+ use its low bit for that.

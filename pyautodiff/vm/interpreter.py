@@ -247,8 +247,9 @@ class Interpreter(MatchOps):
     def _handler(self, ins: Instr):
         handler = getattr(self, "op_" + ins.name, None)
         if handler is None:
+            reason = vmcode.REFUSED.get(ins.name, "not emulated")
             raise self.ctx.unsupported(f"unsupported Python bytecode {ins.name} (pyautodiff emulates "
-                                       f"CPython {sys.version_info.major}.{sys.version_info.minor})")
+                                       f"CPython {sys.version_info.major}.{sys.version_info.minor}): {reason}")
         return handler
 
     # -- helpers ----------------------------------------------------------
