@@ -25,7 +25,7 @@ from .registry import _NoForm, op_rule
 def _axis_text(axis) -> str:
     if axis is None:
         return ""
-    axis = tuple(axis)
+    axis = (axis,) if isinstance(axis, int) else tuple(axis)  # Softmax.axis: an int before PyTensor 3.0.1
     return f"axis={axis[0]}" if len(axis) == 1 else f"axis={axis}"
 
 
