@@ -66,3 +66,19 @@ def test_a_refused_opcode_names_its_reason():
     assert f(np.ones(2)) == 3.0  # plain CPython
     with pytest.raises(ad.UnsupportedError, match=r"CHECK_EG_MATCH.*except\* \(exception groups\)"):
         ad.grad(f)(np.ones(2))
+
+
+def test_operand_constants_agree_with_dis():
+    import dis
+
+    # BINARY_OP operands of % and %=, from dis's own table
+    assert vmcode.REMAINDER_OPS == {i for i, (_, sym) in enumerate(dis._nb_ops) if sym in ("%", "%=")}
+
+    def f(a, b):
+        return a + b
+
+    pairs = [ins for ins in dis.get_instructions(f) if ins.opname == "LOAD_FAST_LOAD_FAST"]
+    for ins in pairs:  # 3.13+: both names decoded from one operand
+        i, j = vmcode.local_pair(ins.arg)
+        assert (f.__code__.co_varnames[i], f.__code__.co_varnames[j]) == ins.argval
+    assert bool(pairs) == (sys.version_info >= (3, 13))

@@ -95,6 +95,26 @@ FOR_ITER_PUSHES_ON_EXHAUSTION = PY >= (3, 12)
 # When the sub-generator of ``yield from`` returns, 3.11's SEND pops it; 3.12+
 # leave it under the return value for END_SEND to remove.
 SEND_KEEPS_RECEIVER = PY >= (3, 12)
+# 3.12's END_FOR pops the iterator as well as the value; 3.13 follows it with a POP_TOP.
+END_FOR_POPS_ITERATOR = PY == (3, 12)
+# 3.13's COMPARE_OP converts its result to bool when this operand bit is set.
+COMPARE_OP_TO_BOOL = 16 if PY >= (3, 13) else 0
+# BINARY_OP operands of `%` (and `%=`): on a str/bytes left operand it formats.
+REMAINDER_OPS = frozenset({bytecode.BinaryOp.REMAINDER.value, bytecode.BinaryOp.INPLACE_REMAINDER.value})
+
+
+def local_pair(arg: int) -> tuple[int, int]:
+    """The two local-variable indices packed in one operand (4 bits each) by
+    LOAD_FAST_LOAD_FAST, STORE_FAST_LOAD_FAST and STORE_FAST_STORE_FAST (3.13).
+
+    Example::
+
+        >>> local_pair(0x21)
+        (2, 1)
+    """
+    return arg >> 4, arg & 15
+
+
 # CALL_INTRINSIC_1 operands (3.12+)
 INTRINSICS_1 = {1: "print", 2: "import_star", 3: "stopiteration_error", 5: "unary_positive", 6: "list_to_tuple"}
 

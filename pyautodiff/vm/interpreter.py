@@ -306,7 +306,7 @@ class Interpreter(MatchOps):
 
     def op_END_FOR(self, f, ins):
         f.stack.pop()
-        if vmcode.PY == (3, 12):  # 3.12 pops the iterator here too; 3.13 has a POP_TOP
+        if vmcode.END_FOR_POPS_ITERATOR:
             f.stack.pop()
 
     def op_SEND(self, f, ins):
@@ -338,8 +338,9 @@ class Interpreter(MatchOps):
         f.stack.append(self._load_fast(f, ins.arg))
 
     def op_LOAD_FAST_LOAD_FAST(self, f, ins):
-        f.stack.append(self._load_fast(f, ins.arg >> 4))
-        f.stack.append(self._load_fast(f, ins.arg & 15))
+        first, second = vmcode.local_pair(ins.arg)
+        f.stack.append(self._load_fast(f, first))
+        f.stack.append(self._load_fast(f, second))
 
     def op_LOAD_FAST_AND_CLEAR(self, f, ins):
         f.stack.append(f.fast[ins.arg])
@@ -351,12 +352,14 @@ class Interpreter(MatchOps):
             _name_after(v, f.decoded.localsplus[ins.arg])
 
     def op_STORE_FAST_LOAD_FAST(self, f, ins):
-        f.fast[ins.arg >> 4] = f.stack.pop()
-        f.stack.append(self._load_fast(f, ins.arg & 15))
+        store, load = vmcode.local_pair(ins.arg)
+        f.fast[store] = f.stack.pop()
+        f.stack.append(self._load_fast(f, load))
 
     def op_STORE_FAST_STORE_FAST(self, f, ins):
-        f.fast[ins.arg >> 4] = f.stack.pop()
-        f.fast[ins.arg & 15] = f.stack.pop()
+        first, second = vmcode.local_pair(ins.arg)
+        f.fast[first] = f.stack.pop()
+        f.fast[second] = f.stack.pop()
 
     def op_DELETE_FAST(self, f, ins):
         f.fast[ins.arg] = NULL
@@ -495,7 +498,7 @@ class Interpreter(MatchOps):
     def op_BINARY_OP(self, f, ins):
         b = f.stack.pop()
         a = f.stack.pop()
-        if ins.arg in (6, 19) and isinstance(a, (str, bytes)):  # "%.3f" % x formats the value
+        if ins.arg in vmcode.REMAINDER_OPS and isinstance(a, (str, bytes)):  # "%.3f" % x formats the value
             b = unwrap(b)
         result = _BINARY_OPS[ins.arg](a, b)
         if type(result) is np.ndarray:
@@ -506,7 +509,7 @@ class Interpreter(MatchOps):
         b = f.stack.pop()
         a = f.stack.pop()
         result = _COMPARE[ins.argval](a, b)
-        if vmcode.PY >= (3, 13) and ins.arg & 16:
+        if ins.arg & vmcode.COMPARE_OP_TO_BOOL:
             result = bool(result)
         f.stack.append(result)
 
