@@ -169,7 +169,19 @@ class DataParallelTransformed:
     def __get__(self, obj, objtype=None):  # decorating methods
         return self if obj is None else functools.partial(self, obj)
 
+    def _pyautodiff_transform(self, kind, wrt, mode, verify, loop_limit):
+        raise AutodiffError(f"ad.{kind} of ad.{self.kind}(data_parallel({_name(self.dp.f)})): a transformation of a "
+                            "data-parallel objective cannot be transformed again; transform the objective "
+                            f"itself (ad.hessian(obj) for the Hessian, ad.hvp(obj) for Hessian-vector products)")
+
     def __call__(self, *args, **kwargs):
+        from .context import current
+
+        if current() is not None:  # reached from inside a traced function: its blocks cannot be traced
+            raise AutodiffError(
+                f"ad.data_parallel: {_name(self.dp.f)} is called inside a function being traced; transform "
+                "the data-parallel objective itself (ad.grad(obj), ad.hessian(obj), ...) and add terms that do "
+                "not depend on the data outside it, e.g. ad.grad(obj)(w, X, y) + ad.grad(penalty)(w)")
         self.stats.calls += 1
         direction = ()
         if self.kind in _WITH_DIRECTION:

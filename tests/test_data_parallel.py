@@ -225,3 +225,10 @@ def test_bad_input_gets_a_clear_error():
             ad.grad(obj, wrt="X")(w, X, y)
         with pytest.raises(ad.AutodiffError, match="'y' of logistic_nll was not passed"):
             ad.grad(obj)(w, X)
+    with pytest.raises(ad.AutodiffError, match="called inside a function being traced"):
+        ad.grad(lambda w: obj(w, X, y) + w @ w)(w)
+    with pytest.raises(ad.AutodiffError, match="cannot be transformed again"):
+        ad.hessian(ad.grad(obj))
+    v = np.ones(P)
+    with pytest.raises(ad.AutodiffError, match="called inside a function being traced"):
+        ad.grad(lambda w, X, y: ad.grad(obj)(w, X, y) @ v)(w, X, y)
