@@ -196,6 +196,9 @@ def test_numpy_data_and_the_local_scheduler_give_the_same_numbers():
         Xd, yd = da.from_array(X, chunks=(ROW_CHUNKS, P)), da.from_array(y, chunks=(ROW_CHUNKS,))
         np.testing.assert_allclose(ad.grad(obj)(w, Xd, yd), grad(w, X, y), rtol=1e-12)
         np.testing.assert_allclose(ad.grad(obj)(w, X=Xd, y=yd), grad(w, X, y), rtol=1e-12)  # data by keyword
+        value, cotangent = ad.vjp(obj)(w, Xd, yd, 2.0)
+        np.testing.assert_allclose(value, poisson_nll(w, X, y), rtol=1e-12)
+        np.testing.assert_allclose(cotangent, 2.0 * grad(w, X, y), rtol=1e-12)
 
 
 def test_bad_input_gets_a_clear_error():
