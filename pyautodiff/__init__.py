@@ -18,6 +18,7 @@ from .api import (
     value_and_grad,
     vjp,
 )
+from .data_parallel import data_parallel
 from .errors import AutodiffError, InternalError, UnsupportedError, VerificationError
 from .export import export_source
 from .optimize import fmin_bfgs, fmin_cg, fmin_l_bfgs_b, fmin_ncg, minimize
@@ -29,6 +30,6 @@ __version__ = "0.1.0"
 
 __all__ = [
     "function", "grad", "value_and_grad", "hessian", "hvp", "jacobian", "jvp", "vjp",
-    "vmap", "minimize", "fmin_l_bfgs_b", "fmin_cg", "fmin_ncg", "fmin_bfgs",
+    "vmap", "minimize", "data_parallel", "fmin_l_bfgs_b", "fmin_cg", "fmin_ncg", "fmin_bfgs",
     "trace", "Trace", "export_source", "Verify", "VerificationWarning", "check_grad", "AutodiffError", "UnsupportedError", "VerificationError", "InternalError",
 ]
