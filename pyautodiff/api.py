@@ -22,7 +22,7 @@ import time
 import numpy as np
 import pytensor.tensor as pt
 
-from . import structure, transforms
+from . import aux as aux_outputs, structure, transforms
 from .backend.compile import compile_graph
 from .backend.tiered import Tiered
 from .cache import MISS, Cache, Specialization, Stats, fast_path
@@ -49,7 +49,7 @@ class Transformed:
     ``kind``, ``wrt``, ``mode``.
     """
 
-    def __init__(self, f, kind, wrt=0, mode=None, verify=None, loop_limit=100_000):
+    def __init__(self, f, kind, wrt=0, mode=None, verify=None, loop_limit=100_000, has_aux=False):
         if not callable(f):
             raise AutodiffError(f"ad.{kind} expects a function, got {type(f).__name__}")
         for w in (wrt if isinstance(wrt, tuple) else (wrt,)):
@@ -61,6 +61,9 @@ class Transformed:
         self.wrt = wrt
         self.mode = mode
         self.loop_limit = loop_limit
+        self.has_aux = bool(has_aux)
+        if self.has_aux:
+            aux_outputs.check_kind(kind)
         self.stats = Stats()
         self._cache = Cache()
         self._entries = self._cache.entries  # read on every call
@@ -71,6 +74,8 @@ class Transformed:
         from .verify import resolve_policy
 
         self._verify = resolve_policy(verify)
+        if self._verify is not None and self.has_aux:
+            self._verify = aux_outputs.VerifyWithoutAux(self._verify, self)
 
     def __repr__(self):
         return f"<pyautodiff.{self.kind} of {getattr(self.original, '__qualname__', self.original)!r}>"
@@ -180,10 +185,16 @@ class Transformed:
         return spec.fill(outs)
 
     def _specialize(self, tr: Trace, args, kwargs, direction) -> Specialization:
+        full = tr
+        if self.has_aux:  # differentiate the first element of f's pair; compute the second beside
+            tr, aux_outs, aux_template = aux_outputs.split(tr, getattr(self.original, "__name__", "f"))
         wrt_idx, wrt_tree = self._wrt_leaves(tr, args, kwargs)
         req = transforms.Request(self.kind, tr.outputs, tr.result, [tr.inputs[i] for i in wrt_idx],
                                  [tr.paths[i] for i in wrt_idx], getattr(self.original, "__name__", "f"))
         outputs, extra = transforms.BUILDERS[self.kind](req)
+        n_main = len(outputs)
+        if self.has_aux:
+            outputs = [*outputs, *aux_outs]
         extra_inputs = []
         if direction is not None:
             extra_inputs = _direction_inputs(self.kind, extra, direction, tr, wrt_idx)
@@ -194,7 +205,9 @@ class Transformed:
                                     name=_fname(self.original, self.kind), fresh_outputs=self.kind != "function")
         self.stats.last_compile_seconds = seconds
         fill = self._filler(tr, wrt_idx, wrt_tree, args, kwargs, direction)
-        spec = Specialization(fn, fill, guard_flag is not None, tr, compiled_outs, extra_inputs, seconds,
+        if self.has_aux:
+            fill = aux_outputs.wrap_fill(self.kind, fill, n_main, aux_template)
+        spec = Specialization(fn, fill, guard_flag is not None, full, compiled_outs, extra_inputs, seconds,
                               tuple(tr.externals), tuple(v for v, _ in wrt_tree or ()))
         if self.mode is None:  # default: numpy code now, Numba later if it pays
             def install(f, spec=spec):
@@ -412,10 +425,10 @@ def _fname(f, kind):
 # -- the public constructors ------------------------------------------------------------
 
 def _transformation(kind, doc):
-    def make(f=None, wrt=0, *, mode=None, verify=None, loop_limit=100_000):
+    def make(f=None, wrt=0, *, mode=None, verify=None, loop_limit=100_000, has_aux=False):
         if f is None:  # @ad.grad(wrt=1)
-            return lambda g: Transformed(g, kind, wrt, mode, verify, loop_limit)
-        return Transformed(f, kind, wrt, mode, verify, loop_limit)
+            return lambda g: Transformed(g, kind, wrt, mode, verify, loop_limit, has_aux)
+        return Transformed(f, kind, wrt, mode, verify, loop_limit, has_aux)
 
     make.__name__ = make.__qualname__ = kind
     make.__doc__ = doc

@@ -33,6 +33,11 @@ class Request:
 
 
 def _scalar_cost(req: Request):
+    if isinstance(req.result, (tuple, list, dict)):
+        raise AutodiffError(
+            f"{req.kind} needs {req.fname} to return one scalar; it returned {_describe(req.result)}. "
+            f"If the values after the first are auxiliary outputs, pass has_aux=True "
+            f"(then {req.fname} returns a pair (scalar, aux))")
     if not req.outputs and isinstance(req.result, (float, np.floating)):
         return pt.constant(np.float64(req.result))  # does not depend on the inputs: zero gradient
     if len(req.outputs) != 1:
