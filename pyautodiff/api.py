@@ -160,6 +160,8 @@ class Transformed:
     def _trace_and_run(self, key, args, kwargs, direction, inputs, dinputs):
         """Trace, compile and store a specialization; run it on the call's converted
         leaves (``dinputs``: the direction's)."""
+        if self._has_direction:
+            _check_call_without_direction(self.original, self.kind, args, kwargs)
         tr = run_trace(self.original, *args, _loop_limit=self.loop_limit, **kwargs)
         self.stats.traces += 1
         self.stats.last_trace_seconds = tr.seconds
@@ -400,6 +402,23 @@ def _direction_inputs(kind, extra, direction, tr, wrt_idx):
             raise AutodiffError(f"ad.{kind}: direction of shape {np.shape(leaf)} does not match "
                                 f"{var.name or 'its target'} of shape {var.type.shape}")
     return list(extra)
+
+
+def _check_call_without_direction(f, kind, args, kwargs):
+    """The arguments before the direction must fit ``f``'s signature: a forgotten ``v``
+    would otherwise turn the last argument into the direction."""
+    try:
+        sig = inspect.signature(f)
+    except (TypeError, ValueError):  # a builtin without a signature: the trace will tell
+        return
+    try:
+        sig.bind(*args, **kwargs)
+    except TypeError as exc:
+        name = getattr(f, "__name__", "f")
+        raise AutodiffError(
+            f"ad.{kind}({name}) is called as g(*args, v) with the direction v last; without its "
+            f"last argument the call does not fit {name}{sig} ({exc}). Did you forget the direction?"
+        ) from None
 
 
 def _guard_flag(tr: Trace):
