@@ -22,7 +22,7 @@ import time
 import numpy as np
 import pytensor.tensor as pt
 
-from . import aux as aux_outputs, structure, transforms
+from . import aux as aux_outputs, static as static_args, structure, transforms
 from .backend.compile import compile_graph
 from .backend.tiered import Tiered
 from .cache import MISS, Cache, Specialization, Stats, fast_path
@@ -49,7 +49,7 @@ class Transformed:
     ``kind``, ``wrt``, ``mode``.
     """
 
-    def __init__(self, f, kind, wrt=0, mode=None, verify=None, loop_limit=100_000, has_aux=False):
+    def __init__(self, f, kind, wrt=0, mode=None, verify=None, loop_limit=100_000, has_aux=False, static=()):
         if not callable(f):
             raise AutodiffError(f"ad.{kind} expects a function, got {type(f).__name__}")
         for w in (wrt if isinstance(wrt, tuple) else (wrt,)):
@@ -64,6 +64,8 @@ class Transformed:
         self.has_aux = bool(has_aux)
         if self.has_aux:
             aux_outputs.check_kind(kind)
+        self.static = static
+        self._static = static_args.resolve(f, kind, static, wrt) if static else None
         self.stats = Stats()
         self._cache = Cache()
         self._entries = self._cache.entries  # read on every call
@@ -74,6 +76,8 @@ class Transformed:
         from .verify import resolve_policy
 
         self._verify = resolve_policy(verify)
+        if self._verify is not None and self._static:
+            self._verify = static_args.VerifyUnboxed(self._verify)
         if self._verify is not None and self.has_aux:
             self._verify = aux_outputs.VerifyWithoutAux(self._verify, self)
 
@@ -96,6 +100,8 @@ class Transformed:
                     self._verify.check(self, args, kwargs, None, out)
                 return out
         stats.calls += 1
+        if self._static:  # boxed: keyed by value, never traced
+            args, kwargs = static_args.mark(self._static, args, kwargs)
         direction = None
         dinputs: list = []
         if self._has_direction:
@@ -444,10 +450,10 @@ def _fname(f, kind):
 # -- the public constructors ------------------------------------------------------------
 
 def _transformation(kind, doc):
-    def make(f=None, wrt=0, *, mode=None, verify=None, loop_limit=100_000, has_aux=False):
+    def make(f=None, wrt=0, *, mode=None, verify=None, loop_limit=100_000, has_aux=False, static=()):
         if f is None:  # @ad.grad(wrt=1)
-            return lambda g: Transformed(g, kind, wrt, mode, verify, loop_limit, has_aux)
-        return Transformed(f, kind, wrt, mode, verify, loop_limit, has_aux)
+            return lambda g: Transformed(g, kind, wrt, mode, verify, loop_limit, has_aux, static)
+        return Transformed(f, kind, wrt, mode, verify, loop_limit, has_aux, static)
 
     make.__name__ = make.__qualname__ = kind
     make.__doc__ = doc

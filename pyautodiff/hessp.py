@@ -22,8 +22,8 @@ from .api import Transformed
 class HessP:
     """``hessp(x, p, *args)`` = the Hessian of ``f`` at ``x`` (w.r.t. its first argument) times ``p``."""
 
-    def __init__(self, f, *, mode=None, verify=None, loop_limit=100_000):
-        self.hvp = Transformed(f, "hvp", 0, mode, verify, loop_limit)
+    def __init__(self, f, *, mode=None, verify=None, loop_limit=100_000, static=()):
+        self.hvp = Transformed(f, "hvp", 0, mode, verify, loop_limit, static=static)
         self.original = f
         self.stats = self.hvp.stats
         functools.update_wrapper(self, f)
@@ -35,7 +35,7 @@ class HessP:
         return f"<pyautodiff.hessp of {getattr(self.original, '__qualname__', self.original)!r}>"
 
 
-def hessp(f=None, *, mode=None, verify=None, loop_limit=100_000):
+def hessp(f=None, *, mode=None, verify=None, loop_limit=100_000, static=()):
     """Hessian-vector product with scipy's signature ``hessp(x, p, *args)``.
 
     Example::
@@ -44,5 +44,5 @@ def hessp(f=None, *, mode=None, verify=None, loop_limit=100_000):
                                 jac=ad.grad(nll), hessp=ad.hessp(nll))
     """
     if f is None:
-        return lambda g: HessP(g, mode=mode, verify=verify, loop_limit=loop_limit)
-    return HessP(f, mode=mode, verify=verify, loop_limit=loop_limit)
+        return lambda g: HessP(g, mode=mode, verify=verify, loop_limit=loop_limit, static=static)
+    return HessP(f, mode=mode, verify=verify, loop_limit=loop_limit, static=static)

@@ -22,6 +22,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from .static import Static
+
 _STATIC_TYPES = (int, bool, str, bytes, type(None), complex)
 
 
@@ -48,6 +50,8 @@ def flatten(x, leaves: list, paths: list | None = None, path: str = ""):
     if t is dict:
         return (dict, tuple(x.keys()),
                 tuple(flatten(v, leaves, paths, f"{path}[{k!r}]") for k, v in x.items()))
+    if t is Static:  # static=(...): keyed by value, never a leaf
+        return ("static", x.key)
     if isinstance(x, np.generic):
         if x.dtype.kind in "fc":
             leaves.append(x)
@@ -71,6 +75,8 @@ def rebuild(x, it):
         return t(rebuild(v, it) for v in x)
     if t is dict:
         return {k: rebuild(v, it) for k, v in x.items()}
+    if t is Static:
+        return x.value
     if isinstance(x, np.generic) and x.dtype.kind in "fc":
         return next(it)
     return x
