@@ -15,12 +15,13 @@ from .optimize import fmin_bfgs, fmin_cg, fmin_l_bfgs_b, fmin_ncg, minimize
 from .optimize_constraints import Bounds
 from .stop_gradient import stop_gradient
 from .hessp import hessp
+from .structure import register_pytree_node
 
 __version__ = "0.1.0"
 
 __all__ = [
     "function", "grad", "value_and_grad", "hessian", "hvp", "jacobian", "jvp", "vjp",
-    "stop_gradient", "hessp",
+    "stop_gradient", "hessp", "register_pytree_node",
     "minimize", "Bounds", "fmin_l_bfgs_b", "fmin_cg", "fmin_ncg", "fmin_bfgs",
     "trace", "Trace", "export_source", "Verify", "VerificationWarning", "check_grad", "AutodiffError", "UnsupportedError", "VerificationError", "InternalError",
 ]

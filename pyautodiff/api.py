@@ -372,12 +372,12 @@ def _convert_all(outs, kinds):
 def _shape_like(wrt_tree, tuple_wrt):
     """Put a flat list of per-leaf results back into the wrt arguments' structures."""
     counts = [len(ids) for _, ids in wrt_tree]
-    values = [v for v, _ in wrt_tree]
+    builders = [structure.rebuilder(v) for v, _ in wrt_tree]  # each argument's walk, done once
 
     def shape(flat):
         parts, pos = [], 0
-        for v, n in zip(values, counts):
-            parts.append(structure.rebuild(v, iter(flat[pos:pos + n])))
+        for build, n in zip(builders, counts):
+            parts.append(build(iter(flat[pos:pos + n])))
             pos += n
         return tuple(parts) if tuple_wrt else parts[0]
 

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import dataclasses
 
-from . import structure
 from .errors import AutodiffError
 
 # How a transformation's result and the aux values are returned together.
@@ -43,25 +42,14 @@ def check_kind(kind: str) -> None:
 def split(tr, fname: str):
     """``(view, aux_outputs, aux_template)``: the trace restricted to the first element
     of ``f``'s pair, and the graph outputs and structure of the second."""
-    tree = tr.template.tree
-    if not (type(tr.result) is tuple and len(tr.result) == 2 and type(tree) is tuple and tree[:2] == ("__seq__", tuple)):
+    if type(tr.result) is not tuple or len(tr.result) != 2:
         got = (f"a tuple of {len(tr.result)} values" if type(tr.result) is tuple
                else f"a {type(tr.result).__name__}")
         raise AutodiffError(f"with has_aux=True, {fname} must return a pair (output, aux); it returned {got}")
-    main_tree, aux_tree = tree[2]
-    n_main = _holes(main_tree)
-    kinds = tr.template.kinds
-    view = dataclasses.replace(tr, outputs=tr.outputs[:n_main], result=tr.result[0],
-                               template=structure.Template(main_tree, kinds[:n_main]))
-    return view, tr.outputs[n_main:], structure.Template(aux_tree, kinds[n_main:])
-
-
-def _holes(tree) -> int:
-    if tree is structure._HOLE:
-        return 1
-    if type(tree) is tuple and tree and tree[0] in ("__seq__", "__named__", "__dict__"):
-        return sum(_holes(c) for c in tree[2])
-    return 0
+    main, aux = tr.template.split()
+    n_main = main.n
+    view = dataclasses.replace(tr, outputs=tr.outputs[:n_main], result=tr.result[0], template=main)
+    return view, tr.outputs[n_main:], aux
 
 
 def wrap_fill(kind: str, fill, n_main: int, aux_template):

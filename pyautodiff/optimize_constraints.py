@@ -47,41 +47,28 @@ def flat_bounds(bounds, params):
     return so.Bounds(lb, ub, keep_feasible=bounds.keep_feasible)
 
 
-def _flat_side(side, template, default, name, path="x0"):
-    if side is None:
-        side = default
-    if not isinstance(side, (tuple, list, dict)) and np.ndim(side) == 0:  # one number for every element
-        pieces: list = []
-        _leaf_sizes(template, pieces)
-        return np.full(sum(pieces), float(side))
-    t = type(template)
-    if t is dict:
-        if not isinstance(side, dict) or set(side) != set(template):
-            raise AutodiffError(f"bounds {name}: {path} is a dict with keys {sorted(template)}; "
-                                f"give a number or a dict with the same keys")
-        return _join([_flat_side(side[k], v, default, name, f"{path}[{k!r}]") for k, v in template.items()])
-    if t in (tuple, list):
-        if not isinstance(side, (tuple, list)) or len(side) != len(template):
-            raise AutodiffError(f"bounds {name}: {path} is a {t.__name__} of {len(template)} values; "
-                                f"give a number or a {t.__name__} of {len(template)}")
-        return _join([_flat_side(s, v, default, name, f"{path}[{i}]") for i, (s, v) in enumerate(zip(side, template))])
-    try:
-        return np.broadcast_to(np.asarray(side, dtype=float), np.shape(template)).ravel()
-    except ValueError:
-        raise AutodiffError(f"bounds {name}: shape {np.shape(side)} does not broadcast to {path}'s "
-                            f"shape {np.shape(template)}") from None
-
-
-def _join(parts):
-    return np.concatenate(parts) if parts else np.zeros(0)
-
-
-def _leaf_sizes(template, out):
-    leaves: list = []
+def _flat_side(side, template, default, name):
     from . import structure
 
-    structure.flatten(template, leaves)
-    out.extend(int(np.size(l)) for l in leaves)
+    if side is None:
+        side = default
+    shapes = [np.shape(l) for l in structure.leaves_of(template)]
+    if not isinstance(side, (tuple, list, dict)) and np.ndim(side) == 0:  # one number for every element
+        return np.full(sum(int(np.prod(s)) for s in shapes), float(side))
+    try:
+        parts = structure.treespec(template).flatten_up_to(side)
+    except (ValueError, TypeError) as exc:
+        raise AutodiffError(f"bounds {name} must be a number or have x0's structure "
+                            f"({structure.treespec(template)}): {exc}") from None
+    out = []
+    for part, shape in zip(parts, shapes):
+        try:
+            out.append(np.broadcast_to(np.asarray(np.inf if part is None and default > 0 else
+                                                  -np.inf if part is None else part, dtype=float), shape).ravel())
+        except ValueError:
+            raise AutodiffError(f"bounds {name}: shape {np.shape(part)} does not broadcast to the "
+                                f"matching x0 leaf's shape {shape}") from None
+    return np.concatenate(out) if out else np.zeros(0)
 
 
 class Constraints:
