@@ -193,7 +193,6 @@ class Transformed:
         return spec.fill(outs)
 
     def _specialize(self, tr: Trace, args, kwargs, direction) -> Specialization:
-        full = tr
         if self.has_aux:  # differentiate the first element of f's pair; compute the second beside
             tr, aux_outs, aux_template = aux_outputs.split(tr, getattr(self.original, "__name__", "f"))
         wrt_idx, wrt_tree = self._wrt_leaves(tr, args, kwargs)
@@ -215,7 +214,7 @@ class Transformed:
         fill = self._filler(tr, wrt_idx, wrt_tree, args, kwargs, direction)
         if self.has_aux:
             fill = aux_outputs.wrap_fill(self.kind, fill, n_main, aux_template)
-        spec = Specialization(fn, fill, guard_flag is not None, full, compiled_outs, extra_inputs, seconds,
+        spec = Specialization(fn, fill, guard_flag is not None, tr, compiled_outs, extra_inputs, seconds,
                               tuple(tr.externals), tuple(v for v, _ in wrt_tree or ()))
         if self.mode is None:  # default: numpy code now, Numba later if it pays
             def install(f, spec=spec):

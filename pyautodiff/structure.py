@@ -217,6 +217,10 @@ class Template:
         it = iter([_convert(v, k) for v, k in zip(values, self.kinds)])
         return self.spec.unflatten([next(it) if s is _HOLE else s.get() for s in self.slots])
 
+    def with_kinds(self, kinds):
+        """The same structure, its holes returned as ``kinds``."""
+        return Template(self.spec, self.slots, kinds)
+
     def build(self, holes, const):
         """The structure with ``holes`` (an iterator) in the holes and ``const(value)`` for
         the constants (for export)."""
