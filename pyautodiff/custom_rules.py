@@ -222,7 +222,7 @@ class _RuleOp(OpFromGraph):
     """Identity on the primal outputs; the derivative comes from the traced rule."""
 
     def __init__(self, inputs, outputs, n_x, pull, push):
-        super().__init__(inputs, outputs, inline=False, name="custom_rule")
+        super().__init__(inputs, outputs, inline=False, name="custom_rule", on_unused_input="ignore")
         self._n_x, self._pull, self._push = n_x, pull, push
 
     def connection_pattern(self, node):

@@ -54,6 +54,8 @@ def export_source(g, *args, name: str | None = None, **kwargs) -> str:  # noqa: 
     if not isinstance(g, Transformed):
         raise AutodiffError("export_source takes a transformation, e.g. ad.grad(f); got "
                             f"{type(g).__name__}")
+    if g.has_aux or g.static:
+        raise AutodiffError("export_source does not support transformations with has_aux= or static= yet")
     spec = g.specialization_for(*args, **kwargs)
     tr = spec.trace
     f = g.original

@@ -86,3 +86,11 @@ def test_the_escape_error_points_to_static():
     with pytest.raises(ad.AutodiffError, match="static="):
         ad.grad(f)(X, 2.0)
     assert_close(ad.grad(f, static="s")(X, 2.0), np.full(3, 3.0), rtol=1e-15)
+
+
+def test_export_and_vmap_refuse_static_and_has_aux_clearly():
+    g = ad.grad(lambda x, n: np.sum(x ** n), static="n")
+    with pytest.raises(ad.AutodiffError, match="static"):
+        ad.export_source(g, X, 2.0)
+    with pytest.raises(ad.AutodiffError, match="has_aux"):
+        ad.vmap(ad.grad(lambda x: (np.sum(x ** 2), x), has_aux=True))
