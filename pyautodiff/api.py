@@ -448,6 +448,14 @@ def _fname(f, kind):
 
 # -- the public constructors ------------------------------------------------------------
 
+_OPTIONS_DOC = """
+    Options of every transformation: ``mode=`` (backend), ``verify=`` (checks against the
+    original), ``loop_limit=``, ``static=("name", ...)`` (arguments keyed by value, never
+    traced) and, on the derivatives, ``has_aux=True`` (``f`` returns ``(out, aux)``; e.g.
+    ``g, aux = ad.grad(loss, has_aux=True)(w)``).
+    """
+
+
 def _transformation(kind, doc):
     def make(f=None, wrt=0, *, mode=None, verify=None, loop_limit=100_000, has_aux=False, static=()):
         if f is None:  # @ad.grad(wrt=1)
@@ -455,7 +463,7 @@ def _transformation(kind, doc):
         return Transformed(f, kind, wrt, mode, verify, loop_limit, has_aux, static)
 
     make.__name__ = make.__qualname__ = kind
-    make.__doc__ = doc
+    make.__doc__ = doc + _OPTIONS_DOC
     return make
 
 
