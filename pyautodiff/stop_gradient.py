@@ -20,7 +20,7 @@ import numpy as np
 from pytensor.gradient import disconnected_grad
 
 from .lowering.core import lift
-from .lowering.registry import register_fn
+from .lowering.registry import OWN_GROUP, register_fn
 from .traced import Traced
 
 
@@ -51,4 +51,4 @@ def _stop(x):
     return x
 
 
-register_fn(stop_gradient, _stop, "autodiff", name="pyautodiff.stop_gradient")
+register_fn(stop_gradient, _stop, OWN_GROUP, name="pyautodiff.stop_gradient")
