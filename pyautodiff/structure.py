@@ -112,7 +112,13 @@ def _leaf_key(x, leaves, paths, path):
                 paths.append(path)
             return ("s", x.dtype.char)
         return (t, x.item())
+    if _is_new_dataclass(x):  # walk into it: register its class, and the caller walks again
+        raise _NewNode(t)
     return ("obj", t, id(x))  # static by identity
+
+
+class _NewNode(Exception):
+    """A dataclass met as a leaf (its class is not registered yet)."""
 
 
 def flatten(x, leaves: list, paths: list | None = None, path: str = ""):
@@ -120,12 +126,21 @@ def flatten(x, leaves: list, paths: list | None = None, path: str = ""):
     t = type(x)
     if t is np.ndarray or t is float or t in _STATIC_TYPES or t is Static:
         return _leaf_key(x, leaves, paths, path)
-    if paths is None:
-        sub, spec = tree_flatten(x)
-        keys = tuple([_leaf_key(leaf, leaves, None, "") for leaf in sub])
-    else:
-        accessors, sub, spec = tree_flatten(x, with_paths=True)
-        keys = tuple([_leaf_key(leaf, leaves, paths, a.codify(path)) for a, leaf in zip(accessors, sub)])
+    n_leaves, n_paths = len(leaves), len(paths) if paths is not None else 0
+    while True:
+        try:
+            if paths is None:  # the hot case: one optree walk, one pass over the leaves
+                sub, spec = optree.tree_flatten(x, namespace=NAMESPACE)
+                keys = tuple([_leaf_key(leaf, leaves, None, "") for leaf in sub])
+            else:
+                accessors, sub, spec = optree.tree_flatten_with_accessor(x, namespace=NAMESPACE)
+                keys = tuple([_leaf_key(leaf, leaves, paths, a.codify(path)) for a, leaf in zip(accessors, sub)])
+            break
+        except _NewNode as new:
+            _register_dataclass(new.args[0])
+            del leaves[n_leaves:]
+            if paths is not None:
+                del paths[n_paths:]
     if spec.num_leaves == 1 and spec.num_nodes == 1:  # a leaf (e.g. a numpy scalar, an object)
         return keys[0]
     return ("tree", spec, keys)
