@@ -459,7 +459,14 @@ _OPTIONS_DOC = """
 def _transformation(kind, doc):
     def make(f=None, wrt=0, *, mode=None, verify=None, loop_limit=100_000, has_aux=False, static=()):
         if f is None:  # @ad.grad(wrt=1)
-            return lambda g: Transformed(g, kind, wrt, mode, verify, loop_limit, has_aux, static)
+            return lambda g: make(g, wrt, mode=mode, verify=verify, loop_limit=loop_limit, has_aux=has_aux,
+                                  static=static)
+        hook = getattr(f, "_pyautodiff_transform", None)
+        if hook is not None:  # an ad.data_parallel objective evaluates its blocks where they live
+            if has_aux or static:
+                raise AutodiffError(f"ad.{kind}: has_aux= and static= are not supported on an "
+                                    "ad.data_parallel objective yet")
+            return hook(kind, wrt, mode, verify, loop_limit)
         return Transformed(f, kind, wrt, mode, verify, loop_limit, has_aux, static)
 
     make.__name__ = make.__qualname__ = kind

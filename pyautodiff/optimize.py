@@ -93,6 +93,8 @@ def _transforms(f, params: "Params", mode, verify):
 
 def _flat_objective(f, params: Params):
     unflatten = params.unflatten
+    if hasattr(f, "_pyautodiff_flat"):  # ad.data_parallel: flatten its per-block function
+        return f._pyautodiff_flat(unflatten)
 
     def f_flat(z, *args):
         return f(unflatten(z), *args)
@@ -154,6 +156,8 @@ def minimize(f, x0, args=(), method="L-BFGS-B", *, bounds=None, constraints=(), 
         kwargs.pop(key, None)
     params = Params(x0)
     _check_signature(f, x0, args)
+    if hasattr(f, "_pyautodiff_persist"):  # ad.data_parallel: blocks stay in worker memory for the fit
+        args = f._pyautodiff_persist(args)
     m = (method or "").lower() if isinstance(method, str) else method
     constraints = Constraints(constraints, params, method, mode).scipy
     bounds = flat_bounds(bounds, params)
