@@ -42,6 +42,11 @@ class Request:
 
 
 def _scalar_cost(req: Request):
+    if isinstance(req.result, (tuple, list, dict)):
+        raise AutodiffError(
+            f"{req.kind} needs {req.fname} to return one scalar; it returned {_describe(req.result)}. "
+            f"If the values after the first are auxiliary outputs, pass has_aux=True "
+            f"(then {req.fname} returns a pair (scalar, aux))")
     if not req.outputs and isinstance(req.result, (float, np.floating)):
         return pt.constant(np.float64(req.result))  # does not depend on the inputs: zero gradient
     if len(req.outputs) != 1:
@@ -175,6 +180,20 @@ def _shape(x):
     return tuple(s if s is not None else x.shape[i] for i, s in enumerate(x.type.shape))
 
 
+def _no_derivative_is_an_autodiff_error(build):
+    """Second derivatives and forward mode call PyTensor directly: the same clear error as ``_grads``."""
+    from pytensor.gradient import NullTypeGradError
+
+    def checked(req):
+        try:
+            return build(req)
+        except NullTypeGradError as exc:
+            raise AutodiffError(f"no derivative is defined along this path: {exc}") from exc
+
+    checked.__name__ = build.__name__
+    return checked
+
+
 @dataclass(frozen=True)
 class Part:
     """One piece of what a transformation returns.
@@ -230,11 +249,11 @@ KINDS: dict[str, Kind] = {k.name: k for k in [
     Kind("grad", build_grad, (Part("wrt", "grad"),), "gradient", claim="gradient"),
     Kind("value_and_grad", build_value_and_grad, (Part("cost", "value"), Part("wrt", "grad")),
          "value and gradient", claim="gradient"),
-    Kind("hessian", build_hessian, (Part("wrt x wrt"),), "Hessian", claim="hessian", order=2),
-    Kind("jacobian", build_jacobian, (Part("outputs x wrt"),), "Jacobian", claim="jacobian"),
+    Kind("hessian", _no_derivative_is_an_autodiff_error(build_hessian), (Part("wrt x wrt"),), "Hessian", claim="hessian", order=2),
+    Kind("jacobian", _no_derivative_is_an_autodiff_error(build_jacobian), (Part("outputs x wrt"),), "Jacobian", claim="jacobian"),
     Kind("hvp", build_hvp, (Part("wrt", "hvp"),), "Hessian-vector product", claim="gradient",
          direction="wrt", order=2),
-    Kind("jvp", build_jvp, (Part("outputs", "value"), Part("outputs", "tangent")),
+    Kind("jvp", _no_derivative_is_an_autodiff_error(build_jvp), (Part("outputs", "value"), Part("outputs", "tangent")),
          "value and Jacobian-vector product", claim="jvp", direction="wrt"),
     Kind("vjp", build_vjp, (Part("outputs", "value"), Part("wrt", "cotangent")),
          "value and vector-Jacobian product", claim="vjp", direction="outputs"),

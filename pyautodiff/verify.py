@@ -225,17 +225,18 @@ def _float_leaves(x):
     return leaves
 
 
+def _input_leaves(x):
+    """The leaves ``structure.rebuild`` replaces (arrays and floats), as arrays."""
+    return [np.asarray(v) for v in structure.leaves_of(x) if structure._is_input(v)]
+
+
 def _walk_numbers(x, out):
-    if isinstance(x, (tuple, list)):
-        for v in x:
-            _walk_numbers(v, out)
-    elif isinstance(x, dict):
-        for v in x.values():
-            _walk_numbers(v, out)
-    elif isinstance(x, (np.ndarray, np.generic, float, int, bool)):
-        out.append(np.asarray(x))
-    else:
-        out.append(x)
+    # the leaves in structure's order (dicts by sorted key), so that rebuild() lines up
+    for v in structure.leaves_of(x):
+        if isinstance(v, (np.ndarray, np.generic, float, int, bool)):
+            out.append(np.asarray(v))
+        else:
+            out.append(v)
 
 
 def _compare_values(compiled, expected, setting) -> CheckResult:
@@ -276,13 +277,13 @@ def _check_derivative(transformed, args, kwargs, direction, out, setting) -> Che
     wrt_args = _wrt_positions(transformed, args, kwargs)
     rng = np.random.default_rng(setting.seed)
     xs = [_get_arg(args, kwargs, w) for w in wrt_args]
-    x_leaves = [_float_leaves(x) for x in xs]
+    x_leaves = [_input_leaves(x) for x in xs]
     flat_x = [l for leaves in x_leaves for l in leaves]
     eps = max(np.finfo(l.dtype).eps if l.dtype.kind == "f" else np.finfo(float).eps for l in flat_x)
     row = KINDS[kind]
     second_order = row.order == 2
     if row.direction == "wrt":  # the caller's direction (hvp, jvp)
-        d_flat = [np.asarray(v, dtype=float) for v in _float_leaves(direction)]
+        d_flat = [np.asarray(v, dtype=float) for v in _input_leaves(direction)]
     else:
         d_flat = [_random_direction(l, rng) for l in flat_x]
     # the output weights w (for array-valued f; None: f is scalar) and the claimed derivative
@@ -345,7 +346,7 @@ def _wrt_part(c: Claim, parts):
     """The result part laid out like the wrt arguments, flat."""
     i = next(k for k, p in enumerate(parts) if p.layout == "wrt")
     g = c.out if len(parts) == 1 else c.out[i]
-    return _float_leaves(g if c.wrt_tuple else (g,))
+    return _input_leaves(g if c.wrt_tuple else (g,))
 
 
 def _dot(a_flat, b_flat) -> float:
@@ -403,7 +404,7 @@ def _moved(args, kwargs, wrt_args, x_leaves, d_flat, t):
         k += n
         orig = _get_arg(args, kwargs, w)
         it = iter(new)
-        moved = structure.rebuild(orig, (_like(o, v) for o, v in zip(_float_leaves(orig), it)))
+        moved = structure.rebuild(orig, (_like(o, v) for o, v in zip(_input_leaves(orig), it)))
         if isinstance(w, int):
             args[w] = moved
         else:
