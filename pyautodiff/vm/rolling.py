@@ -46,11 +46,13 @@ except ImportError:  # pytensor < 3.3
     from pytensor.graph.basic import graph_inputs
 from pytensor.graph.replace import clone_replace
 
+from ..backend import scan_numpy
 from ..context import Guard
 from ..errors import AutodiffError
 from ..traced import Traced
 
 RANGE_ITERATOR = type(iter(range(0)))
+scan_numpy.register()  # Scans run as generated Python loops in the numpy tier
 
 _FIRST_PROBE = 2  # iterations emulated plainly first (they promote `out`, turn 0.0 into a Traced...)
 _MIN_LEFT = 4  # probe only when at least this many iterations remain
