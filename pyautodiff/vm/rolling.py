@@ -50,6 +50,7 @@ from ..backend import scan_numpy
 from ..context import Guard
 from ..errors import AutodiffError
 from ..traced import Traced
+from . import loop_scan
 
 RANGE_ITERATOR = type(iter(range(0)))
 scan_numpy.register()  # Scans run as generated Python loops in the numpy tier
@@ -387,7 +388,7 @@ def _roll(interp, f, header, it, rng, p1, p2, g0):
         free_values = [values[v] for v in free]
     except KeyError:
         raise _CannotRoll from None
-    writes = _per_step_writes(state_ph, state_outs, body, I, rng)
+    writes = loop_scan.per_step_writes(state_ph, state_outs, body, I, rng)
 
     # concrete values of the iterations after the probes, from the body compiled once
     start = rng.index(p1.k)
@@ -403,7 +404,7 @@ def _roll(interp, f, header, it, rng, p1, p2, g0):
         raise _CannotRoll
 
     # the graph: one Scan over iterations start..stop-1
-    finals, firsts, flags = _scan(state_ph, state_outs, last_outs, flag, I, invariant, free,
+    finals, firsts, flags = loop_scan.build(state_ph, state_outs, last_outs, flag, I, invariant, free,
                                   olds_of=[olds[placeholders.index(ph)] for ph in state_ph],
                                   seq=(rng[start], rng[start] + rng.step * n_steps, rng.step), writes=writes)
     del ctx.guards[g0:]
@@ -510,34 +511,6 @@ def _known_values(ctx):
     return values
 
 
-def _per_step_writes(state_ph, state_outs, body, I, rng):
-    """States only ever written at the loop index (``out[i] = v``): slot -> v.
-
-    Such a state becomes a per-step output stacked into the array once."""
-    from pytensor.tensor.subtensor import IncSubtensor
-
-    if len(rng) and (min(rng) < 0 <= max(rng)):
-        return {}
-    writes = {}
-    for i, (ph, out) in enumerate(zip(state_ph, state_outs)):
-        node = out.owner
-        if node is None or not isinstance(node.op, IncSubtensor) or not node.op.set_instead_of_inc:
-            continue
-        if node.inputs[0] is not ph or len(node.inputs) != 3 or len(node.op.idx_list) != 1:
-            continue
-        idx = node.inputs[2]
-        if idx is not I and not (idx.owner is not None and idx.owner.inputs and idx.owner.inputs[0] is I
-                                 and type(idx.owner.op).__name__ in ("ScalarFromTensor", "Cast", "Elemwise")
-                                 and len(idx.owner.inputs) == 1):
-            continue
-        value = node.inputs[1]
-        others = [o for k, o in enumerate(body) if k != i]
-        if ph in set(graph_inputs([value] + others)):
-            continue  # the array is read in the body: a true state
-        writes[i] = value
-    return writes
-
-
 def _compile_body(state_ph, I, invariant, free, body, writes):
     from ..backend.compile import compile_graph
 
@@ -575,40 +548,3 @@ def _run_body(fn, state_vals, rng, pos, inv_vals, free_vals, n_state, n_last, ha
         last = list(outs[n_state:n_state + n_last])
         pos += 1
     return pos, states, last
-
-
-def _scan(state_ph, state_outs, last_outs, flag, I, invariant, free, olds_of, seq, writes):
-    """The Scan of the body over ``seq`` = (start, stop, step); returns the final value
-    of each changing slot, the value after the first step (id(object) not known here: empty),
-    and the per-step guard flags (or None)."""
-    start, stop, step = seq
-    idx = pt.arange(start, stop, step, dtype="int64")
-    carried = [i for i in range(len(state_ph)) if i not in writes]
-    per_step = [i for i in range(len(state_ph)) if i in writes]
-    ns = len(carried)
-    inv_ph = [ph for ph, _ in invariant]
-
-    def step_fn(i, *args):
-        rep = {I: i}
-        rep.update(zip([state_ph[c] for c in carried], args[:ns]))
-        rep.update(zip(inv_ph + list(free), args[ns:]))
-        outs = [state_outs[c] for c in carried] + [writes[c] for c in per_step] + list(last_outs)
-        if flag is not None:
-            outs.append(flag)
-        return clone_replace(outs, replace=rep)
-
-    outputs_info = [olds_of[c] for c in carried] + [None] * (len(per_step) + len(last_outs)) \
-        + ([None] if flag is not None else [])
-    res = pytensor.scan(step_fn, sequences=[idx], outputs_info=outputs_info,
-                        non_sequences=[old for _, old in invariant] + list(free),
-                        strict=True, return_list=True, return_updates=False)
-    finals = [None] * len(state_ph)
-    for n, c in enumerate(carried):
-        finals[c] = res[n][-1]
-    for n, c in enumerate(per_step):
-        target = olds_of[c][start:stop] if step == 1 and start >= 0 else olds_of[c][idx]
-        finals[c] = pt.set_subtensor(target, res[ns + n])
-    k0 = ns + len(per_step)
-    finals += [r[-1] for r in res[k0:k0 + len(last_outs)]]
-    flags = res[-1] if flag is not None else None
-    return finals, {}, flags
