@@ -91,6 +91,7 @@ def export_source(g, *args, name: str | None = None, **kwargs) -> str:  # noqa: 
     lines = _header(g, f, tr, leaf_names, ext_names, params)
     imports, consts = _module_level(source, namespace)
     lines += imports + [""] + consts + ([""] if consts else [])
+    lines += _helper_defs(source)
     sig = list(params) + (dir_names and [_direction_param(g.kind)] or [])
     if ext_names:
         sig += ["*"] + ext_names
@@ -283,12 +284,25 @@ def _rename_outputs(body, returned, names):
     return text.split("\n") if text else [], out
 
 
+def _helper_defs(source):
+    """Source lines of the helper functions the kernel calls (e.g. a rolled loop's
+    ``scan_loop`` and body), each followed by two blank lines."""
+    import ast
+
+    tree = ast.parse(source)
+    lines = source.splitlines()
+    out = []
+    for node in [n for n in tree.body if isinstance(n, ast.FunctionDef)][:-1]:
+        out += lines[node.lineno - 1:node.end_lineno] + ["", ""]
+    return out
+
+
 def _split_kernel(source):
     """Body lines (indented) and returned names of the generated kernel function."""
     import ast
 
     tree = ast.parse(source)
-    fn = next(n for n in tree.body if isinstance(n, ast.FunctionDef))
+    fn = [n for n in tree.body if isinstance(n, ast.FunctionDef)][-1]  # helpers come first
     lines = source.splitlines()
     ret = fn.body[-1]
     assert isinstance(ret, ast.Return)

@@ -297,3 +297,14 @@ def test_a_hundred_thousand_steps():
     ex, ew = accumulate_grad(x, w, n)
     np.testing.assert_allclose(gx, ex, rtol=1e-8)
     np.testing.assert_allclose(gw, ew, rtol=1e-8, atol=1e-12)
+
+
+def test_export_of_a_rolled_loop_runs_under_numpy_alone():
+    x = rng.normal(size=30)
+    source = ad.export_source(ad.grad(fill, wrt=(0, 1)), 0.7, -0.2, x)
+    assert "def scan_loop(" in source and "while i < n_steps" in source  # a readable Python loop
+    namespace = {}
+    exec(compile(source, "<exported>", "exec"), namespace)
+    ga, gb = namespace["grad_fill"](0.7, -0.2, x)
+    ea, eb = fill_grad(0.7, -0.2, x)
+    assert np.isclose(ga, ea, rtol=1e-10) and np.isclose(gb, eb, rtol=1e-10)

@@ -30,13 +30,14 @@ except ImportError:  # pytensor < 3.3
 
 
 def per_step_writes(state_ph, state_outs, body, I, rng):
-    """States only ever written at the loop index (``out[i] = v``): slot -> v.
+    """States only written at an index computed from the loop index alone and
+    distinct at every step (``out[i] = v``), and not read: slot -> (v, position
+    variable, concrete positions of all iterations).
 
     Such a state becomes a per-step output stacked into the array once."""
+    from pytensor.tensor.basic import ScalarFromTensor
     from pytensor.tensor.subtensor import IncSubtensor
 
-    if len(rng) and (min(rng) < 0 <= max(rng)):
-        return {}
     writes = {}
     for i, (ph, out) in enumerate(zip(state_ph, state_outs)):
         node = out.owner
@@ -44,17 +45,47 @@ def per_step_writes(state_ph, state_outs, body, I, rng):
             continue
         if node.inputs[0] is not ph or len(node.inputs) != 3 or len(node.op.idx_list) != 1:
             continue
-        idx = node.inputs[2]
-        if idx is not I and not (idx.owner is not None and idx.owner.inputs and idx.owner.inputs[0] is I
-                                 and type(idx.owner.op).__name__ in ("ScalarFromTensor", "Cast", "Elemwise")
-                                 and len(idx.owner.inputs) == 1):
+        index = node.inputs[2]
+        position = index.owner.inputs[0] if index.owner is not None and isinstance(
+            index.owner.op, ScalarFromTensor) else index
+        if not _elementwise_of(position, I):
             continue
         value = node.inputs[1]
         others = [o for k, o in enumerate(body) if k != i]
         if ph in set(graph_inputs([value] + others)):
             continue  # the array is read in the body: a true state
-        writes[i] = value
+        positions = _positions(position, I, rng, ph.type.shape[0])
+        if positions is not None:
+            writes[i] = (value, position, positions)
     return writes
+
+
+def _elementwise_of(position, I) -> bool:
+    """``position`` is computed from the loop index alone, elementwise."""
+    from pytensor.tensor.elemwise import Elemwise
+
+    if position is I:
+        return True
+    return [v for v in graph_inputs([position]) if not isinstance(v, Constant)] == [I] and all(
+        isinstance(n.op, Elemwise) for n in applys_between([I], [position]))
+
+
+def _positions(position, I, rng, size):
+    """The positions written over the whole range, or None if two steps write one place."""
+    from ..backend.compile import compile_graph
+
+    if position is I:
+        values = np.asarray(rng, dtype=np.int64)
+    else:
+        vec = pt.vector(dtype="int64")
+        fn, _ = compile_graph([vec], [vectorize_graph(position, replace={I: vec})], mode="numpy")
+        values = np.asarray(fn(np.asarray(rng, dtype=np.int64))[0], dtype=np.int64)
+    if size is None:
+        return None
+    normal = np.where(values < 0, values + size, values)
+    if len(np.unique(normal)) != len(normal):
+        return None
+    return values
 
 
 def build(state_ph, state_outs, last_outs, flag, I, invariant, free, olds_of, seq, writes):
@@ -67,7 +98,7 @@ def build(state_ph, state_outs, last_outs, flag, I, invariant, free, olds_of, se
     per_step = [i for i in range(len(state_ph)) if i in writes]
     ns = len(carried)
     inv_ph = [ph for ph, _ in invariant]
-    body = [state_outs[c] for c in carried] + [writes[c] for c in per_step] + list(last_outs) \
+    body = [state_outs[c] for c in carried] + [writes[c][0] for c in per_step] + list(last_outs) \
         + ([flag] if flag is not None else [])
     reads = sequence_reads(body, I, dict(invariant), free, idx)
     rows = list(reads)
@@ -89,8 +120,8 @@ def build(state_ph, state_outs, last_outs, flag, I, invariant, free, olds_of, se
     for n, c in enumerate(carried):
         finals[c] = res[n][-1]
     for n, c in enumerate(per_step):
-        target = olds_of[c][start:stop] if step == 1 and start >= 0 else olds_of[c][idx]
-        finals[c] = pt.set_subtensor(target, res[ns + n])
+        positions = vectorize_graph(writes[c][1], replace={I: idx})
+        finals[c] = pt.set_subtensor(olds_of[c][positions], res[ns + n])
     k0 = ns + len(per_step)
     finals += [r[-1] for r in res[k0:k0 + len(last_outs)]]
     flags = res[-1] if flag is not None else None

@@ -514,7 +514,7 @@ def _known_values(ctx):
 def _compile_body(state_ph, I, invariant, free, body, writes):
     from ..backend.compile import compile_graph
 
-    outs = [writes.get(i, o) for i, o in enumerate(body)]
+    outs = [writes[i][0] if i in writes else o for i, o in enumerate(body)]
     inputs = list(state_ph) + [I] + [ph for ph, _ in invariant] + list(free)
     fn, _ = compile_graph(inputs, outs, mode="numpy", name="loop_body")
     return fn
@@ -542,7 +542,7 @@ def _run_body(fn, state_vals, rng, pos, inv_vals, free_vals, n_state, n_last, ha
             break
         for i in range(n_state):
             if i in writes:
-                states[i][k] = outs[i]
+                states[i][writes[i][2][pos]] = outs[i]
             else:
                 states[i] = outs[i]
         last = list(outs[n_state:n_state + n_last])
