@@ -213,7 +213,7 @@ def test_guards_in_a_rolled_body_are_checked_at_every_step():
     mixed = pos.copy()
     mixed[37] = -0.5  # one later step takes the other branch: a guard failure
     np.testing.assert_allclose(g(mixed), branchy_grad(mixed))
-    assert g.stats.traces == 2 and g.stats.guard_failures == 1
+    assert g.stats.traces == 2 and g.stats.guard_failures == 1 and g.stats.loops_rolled == 1
     np.testing.assert_allclose(g(pos * 2), branchy_grad(pos * 2))  # the first specialization again
     assert g.stats.traces == 2
 
