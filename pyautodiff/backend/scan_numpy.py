@@ -99,7 +99,12 @@ def _rule_scan(g, node):
     from .rewrite import rewrite_graph
 
     op, info = node.op, node.op.info
-    inner = rewrite_graph(FunctionGraph(list(op.inner_inputs), list(op.inner_outputs), clone=True))
+    frozen = op.fgraph
+    if hasattr(frozen, "unfreeze"):  # pytensor >= 3.3 keeps inner graphs frozen
+        inner = frozen.unfreeze()
+    else:
+        inner = FunctionGraph(list(op.inner_inputs), list(op.inner_outputs), clone=True)
+    inner = rewrite_graph(inner)
     body = _helper_name(g, "scan_body")
     sub = nc._Gen(g.fallback)
     sub.namespace, sub.globals_taken, sub.taken = g.namespace, g.globals_taken, g.taken

@@ -34,6 +34,8 @@ Example::
 """
 from __future__ import annotations
 
+import collections
+import itertools
 import types
 
 import numpy as np
@@ -106,17 +108,25 @@ def at_header(interp, f, header):
     if interp.probing or f.code.co_flags & 0x20:  # inside another probe; generators
         return None
     it = f.stack[-1]
-    _, (rng,), pos = it.__reduce__()
-    if len(rng) - pos < _MIN_LEFT:
-        return None
     plan = ctx.loop_plans.get(id(it))
-    if plan is None:
-        plan = ctx.loop_plans[id(it)] = [it, _FIRST_PROBE, 0]  # iterator, next probe at, attempts
-    if pos != plan[1] or plan[2] >= _MAX_ATTEMPTS:
+    if plan is None:  # iterator (kept alive), visits of the header, next probe at, attempts
+        plan = ctx.loop_plans[id(it)] = [it, 0, _FIRST_PROBE, 0]
+    visit = plan[1]
+    plan[1] += 1
+    if visit != plan[2] or plan[3] >= _MAX_ATTEMPTS:
         return None
-    plan[2] += 1
-    plan[1] = 2 * pos + 2
-    return _attempt(interp, f, header, it, rng)
+    rest = _remaining(it)
+    if len(rest) < _MIN_LEFT:
+        return None
+    plan[3] += 1
+    plan[2] = 2 * visit + 2
+    return _attempt(interp, f, header, it, rest)
+
+
+def _remaining(it) -> range:
+    """The values a range iterator has still to give."""
+    _, (rng,), state = it.__reduce__()
+    return rng if state is None else rng[state:]  # 3.12+: the rest; 3.11: the range and a position
 
 
 def _attempt(interp, f, header, it, rng):
@@ -440,7 +450,7 @@ def _roll(interp, f, header, it, rng, p1, p2, g0):
     for j, k in enumerate(p1.kinds):
         if k == "index":
             f.fast[j] = rng[stop - 1]
-    it.__setstate__(stop)
+    collections.deque(itertools.islice(it, stop - start - 2), maxlen=0)  # the probes took two
     ctx.loops_rolled += 1
 
 
