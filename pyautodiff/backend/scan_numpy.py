@@ -95,7 +95,8 @@ def _rule_scan(g, node):
     """Translate a Scan node: its body as a helper, the loop as a call of ``scan_loop``."""
     from pytensor.graph.fg import FunctionGraph
 
-    from . import numpy_codegen as nc
+    from .numpy_codegen.expressions import _Expr
+    from .numpy_codegen.generator import _Gen, _out_dtype
     from .rewrite import rewrite_graph
 
     op, info = node.op, node.op.info
@@ -106,7 +107,7 @@ def _rule_scan(g, node):
         inner = FunctionGraph(list(op.inner_inputs), list(op.inner_outputs), clone=True)
     inner = rewrite_graph(inner)
     body = _helper_name(g, "scan_body")
-    sub = nc._Gen(g.fallback)
+    sub = _Gen(g.fallback)
     sub.namespace, sub.globals_taken, sub.taken = g.namespace, g.globals_taken, g.taken
     sub.imports, sub.helpers = g.imports, g.helpers
     g.helpers[body] = sub.function_source(inner, body, [f"a{i}" for i in range(len(inner.inputs))],
@@ -143,7 +144,7 @@ def _rule_scan(g, node):
     outs = [g.name_for(v) for v in node.outputs]
     lhs = ", ".join(outs) + ("," if len(outs) == 1 else "")
     g.emit(f"{lhs} = {call}", outs, names)
-    return [nc._Expr(n, names={n}, dtype=nc._out_dtype(v)) for n, v in zip(outs, node.outputs)]
+    return [_Expr(n, names={n}, dtype=_out_dtype(v)) for n, v in zip(outs, node.outputs)]
 
 
 def _helper_name(g, base):
@@ -155,10 +156,7 @@ def _helper_name(g, base):
 
 
 def register() -> None:
-    """Add the Scan rule to the numpy code generator's table (once)."""
-    from pytensor.scan.op import Scan
+    """Add the Scan rule to the numpy code generator's table (idempotent)."""
+    from .numpy_codegen import register_op_rule
 
-    from . import numpy_codegen as nc
-
-    nc._ensure_rules()
-    nc._OP_RULES.setdefault(Scan, _rule_scan)
+    register_op_rule("pytensor.scan.op.Scan", _rule_scan)
