@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import collections
 import itertools
+import os
 import types
 
 import numpy as np
@@ -58,7 +59,9 @@ RANGE_ITERATOR = type(iter(range(0)))
 scan_numpy.register()  # Scans run as generated Python loops in the numpy tier
 
 _FIRST_PROBE = 2  # iterations emulated plainly first (they promote `out`, turn 0.0 into a Traced...)
-_MIN_LEFT = 4  # probe only when at least this many iterations remain
+# Probe only when this many iterations remain: below it, unrolling compiles as fast
+# (PyTensor's Scan rewrites cost about a second; measured crossover 12-16 steps)
+_MIN_LEFT = 20
 _MAX_ATTEMPTS = 3  # probes of one loop that found an irregular body; then it stays unrolled
 _IMMUTABLE = (int, float, bool, str, bytes, complex, type(None))
 _MUTATORS = frozenset({"append", "extend", "insert", "pop", "remove", "clear", "update", "add",
@@ -100,12 +103,17 @@ class _Probe:
         return None
 
 
+def enabled() -> bool:
+    """``PYAUTODIFF_ROLL_LOOPS=0`` turns loop rolling off (every loop unrolls)."""
+    return os.environ.get("PYAUTODIFF_ROLL_LOOPS", "1").strip().lower() not in ("0", "false", "no", "off")
+
+
 def at_header(interp, f, header):
     """Called at FOR_ITER over a range iterator in user code.  Returns None to let
     FOR_ITER proceed as usual, or ``(signal,)`` when the loop (or part of it) was
     run here and the frame's pc is set where execution continues."""
     ctx = interp.ctx
-    if interp.probing or f.code.co_flags & 0x20:  # inside another probe; generators
+    if interp.probing or f.code.co_flags & 0x20 or not enabled():  # inside a probe; generators
         return None
     it = f.stack[-1]
     plan = ctx.loop_plans.get(id(it))
