@@ -10,6 +10,10 @@ and ``jax.lax.scan``'s first/steady call when those are installed, and the
 log-log growth exponent of pyautodiff's times between the smallest and the
 largest N >= 100.
 
+Times are CPU time of this process (``time.process_time``): on a machine shared with
+other work, wall-clock time of a long call is inflated by every other process's time
+slices, a short call's is not, which would fake a superlinear growth.
+
 Run (2 cores shared with other work: ratios within one run are what count)::
 
     OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 python benchmarks/loops.py [--max-n 10000] [--big]
@@ -106,9 +110,9 @@ UNROLLED_MAX_N = 100  # loops that do not roll: larger N takes minutes (the issu
 def _time(fn, repeat=5):
     runs = []
     for _ in range(repeat):
-        t0 = time.perf_counter()
+        t0 = time.process_time()
         fn()
-        runs.append(time.perf_counter() - t0)
+        runs.append(time.process_time() - t0)
     return statistics.median(runs)
 
 
@@ -116,9 +120,9 @@ def bench_pyautodiff(make, args):
     import pyautodiff as ad
 
     g = ad.grad(make(np))
-    t0 = time.perf_counter()
+    t0 = time.process_time()
     g(*args)
-    first = time.perf_counter() - t0
+    first = time.process_time() - t0
     steady = _time(lambda: g(*args), repeat=3 if first > 5 else 5)
     return first, steady, g.stats.loops_rolled
 
@@ -168,9 +172,9 @@ def bench_jax_scan(name, args):
         g = jax.jit(jax.grad(f), static_argnums=1)
     else:
         return None
-    t0 = time.perf_counter()
+    t0 = time.process_time()
     jax.block_until_ready(g(*args))
-    first = time.perf_counter() - t0
+    first = time.process_time() - t0
     return first, _time(lambda: jax.block_until_ready(g(*args)))
 
 
