@@ -12,7 +12,7 @@ Two shapes of the body are recognised so that no step costs O(N):
 
 Example::
 
-    finals, _, flags = build(state_ph, state_outs, last_outs, flag, I, invariant, free,
+    finals, flags = build(state_ph, state_outs, last_outs, flag, I, invariant, free,
                              olds_of, (0, n, 1), writes)
 """
 from __future__ import annotations
@@ -90,8 +90,7 @@ def _positions(position, I, rng, size):
 
 def build(state_ph, state_outs, last_outs, flag, I, invariant, free, olds_of, seq, writes):
     """The Scan of the body over ``seq`` = (start, stop, step); returns the final value
-    of each changing slot, the value after the first step (id(object) not known here: empty),
-    and the per-step guard flags (or None)."""
+    of each changing slot and the per-step guard flags (or None)."""
     start, stop, step = seq
     idx = pt.arange(start, stop, step, dtype="int64")
     carried = [i for i in range(len(state_ph)) if i not in writes]
@@ -125,7 +124,7 @@ def build(state_ph, state_outs, last_outs, flag, I, invariant, free, olds_of, se
     k0 = ns + len(per_step)
     finals += [r[-1] for r in res[k0:k0 + len(last_outs)]]
     flags = res[-1] if flag is not None else None
-    return finals, {}, flags
+    return finals, flags
 
 
 def sequence_reads(body, I, outer_of, free, idx):

@@ -422,7 +422,7 @@ def _roll(interp, f, header, it, rng, p1, p2, g0):
         raise _CannotRoll
 
     # the graph: one Scan over iterations start..stop-1
-    finals, firsts, flags = loop_scan.build(state_ph, state_outs, last_outs, flag, I, invariant, free,
+    finals, flags = loop_scan.build(state_ph, state_outs, last_outs, flag, I, invariant, free,
                                   olds_of=[olds[placeholders.index(ph)] for ph in state_ph],
                                   seq=(rng[start], rng[start] + rng.step * n_steps, rng.step), writes=writes)
     del ctx.guards[g0:]
@@ -453,7 +453,7 @@ def _roll(interp, f, header, it, rng, p1, p2, g0):
     for t, old, ph in p1.placed:
         subs[ph] = old
     for t, old, ph in p2.placed:
-        subs[ph] = firsts.get(id(t), old)
+        subs[ph] = old  # (in terms of the first probe's placeholders, substituted above)
     ctx.substitutions.update(subs)
     for j, k in enumerate(p1.kinds):
         if k == "index":
