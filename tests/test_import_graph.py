@@ -15,10 +15,11 @@ ROOT = pathlib.Path(pyautodiff.__file__).parent
 
 KNOWN_CYCLES = {
     frozenset({"pyautodiff.context", "pyautodiff.lowering.core", "pyautodiff.lowering.indexing",
-               "pyautodiff.traced", "pyautodiff.vm.interpreter", "pyautodiff.vm.matching"}):
+               "pyautodiff.traced", "pyautodiff.vm.interpreter", "pyautodiff.vm.matching",
+               "pyautodiff.vm.rolling"}):
         "the trace context, traced values, lowering and the interpreter call each other at run "
         "time (lowering.core.dispatch_function calls back into ctx.interpreter, the interpreter "
-        "lowers through the registry); breaking it is the VM boundary of issue #23 (frames and "
+        "lowers through the registry, vm.rolling rolls loops for the interpreter and the trace); breaking it is the VM boundary of issue #23 (frames and "
         "the current exception owned by the interpreter, lowering calling back through a small "
         "interface), which is being reworked separately",
 }
