@@ -102,6 +102,7 @@ class _View:
         first.__name__ = getattr(f, "__name__", "f")
         first.__qualname__ = getattr(f, "__qualname__", first.__name__)
         self.original = first
+        self.transformation_class = type(transformed)  # verify builds the value function with it
         self.__name__ = first.__name__
         self.kind, self.wrt, self.mode, self.stats = (transformed.kind, transformed.wrt, transformed.mode,
                                                       transformed.stats)

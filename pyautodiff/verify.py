@@ -210,7 +210,8 @@ def _compiled_value(transformed, args, kwargs, direction, out, policy):
     if parts[0].layout in ("outputs", "cost"):  # the call returns the value (first)
         return out if len(parts) == 1 else out[0]
     # grad, hessian, hvp, jacobian: the value comes from the same trace, compiled as a function
-    Transformed = type(transformed)  # (api imports this module: no import back)
+    # (api imports this module: no import back; a has_aux view names the class)
+    Transformed = getattr(transformed, "transformation_class", type(transformed))
     holder = policy if policy is not None else transformed
     fn = getattr(holder, "_value_fn", None)
     if fn is None:
