@@ -16,8 +16,9 @@ Three programs whose traced gradient graph grows with a size ``n``:
 
 For each size: nodes of the traced gradient graph (before rewriting), the
 first-call time (trace + differentiate + rewrite + generate code + run) and
-its split into trace and compile, time per node, and per program the log-log
-growth exponent fitted over the sizes measured.  A size is skipped once the
+its split into trace and compile, CPU time per node, and per program the
+log-log growth exponent of CPU time fitted over the sizes measured (CPU time of
+this process, so that other work on a loaded machine counts less).  A size is skipped once the
 previous one took more than ``--budget`` seconds.  ``--profile prog:n`` runs
 cProfile on one first call and prints the rewrites that took the most time.
 """
@@ -91,14 +92,14 @@ def _no_rolling():
 
 def first_call(make, n):
     g, args = make(n)
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     g(*args)
-    total = time.perf_counter() - t0
+    total, cpu = time.perf_counter() - t0, time.process_time() - c0
     nodes = g.n_nodes(*args, optimized=False)
     s = g.stats
     phases = {k[len("last_"):-len("_seconds")]: v for k, v in vars(s).items()
               if k.startswith("last_") and k.endswith("_seconds")}
-    return nodes, total, phases
+    return nodes, total, cpu, phases
 
 
 def exponent(points):
@@ -139,17 +140,18 @@ def main():
     summary = []
     for name in a.only.split(","):
         points = []
-        print(f"\n{name}: {'n':>6} {'nodes':>8} {'first call s':>13} {'ms/node':>8}  phases (s)")
+        print(f"\n{name}: {'n':>6} {'nodes':>8} {'first call s':>13} {'cpu s':>8} {'cpu ms/node':>11}  phases (s)")
         for n in SIZES[name]:
-            nodes, total, phases = first_call(PROGRAMS[name], n)
-            points.append((nodes, total))
+            nodes, total, cpu, phases = first_call(PROGRAMS[name], n)
+            points.append((nodes, cpu))
             ph = " ".join(f"{k}={v:.3f}" for k, v in phases.items())
-            print(f"{name}: {n:>6} {nodes:>8} {total:>13.3f} {1e3 * total / nodes:>8.3f}  {ph}", flush=True)
+            print(f"{name}: {n:>6} {nodes:>8} {total:>13.3f} {cpu:>8.3f} {1e3 * cpu / nodes:>11.3f}  {ph}",
+                  flush=True)
             if total > a.budget or nodes * 2 > a.max_nodes * 1.5:
                 break
         big = [p for p in points if p[0] >= 300] or points
         summary.append((name, exponent(big), points[-1]))
-    print("\nprogram     growth exponent (nodes >= 300)   largest: nodes, ms/node")
+    print("\nprogram     growth exponent of CPU time (nodes >= 300)   largest: nodes, CPU ms/node")
     for name, k, (nodes, total) in summary:
         print(f"{name:<11} {k:>6.2f}                           {nodes:>8} {1e3 * total / nodes:>8.3f}")
 
