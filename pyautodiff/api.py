@@ -22,7 +22,7 @@ import time
 import numpy as np
 import pytensor.tensor as pt
 
-from . import structure, transforms
+from . import progress, structure, transforms
 from .backend.compile import compile_graph
 from .backend.tiered import Tiered
 from .cache import MISS, Cache, Specialization, Stats, fast_path
@@ -155,10 +155,13 @@ class Transformed:
     def _trace_and_run(self, key, args, kwargs, direction, inputs, dinputs):
         """Trace, compile and store a specialization; run it on the call's converted
         leaves (``dinputs``: the direction's)."""
-        tr = run_trace(self.original, *args, _loop_limit=self.loop_limit, **kwargs)
-        self.stats.traces += 1
-        self.stats.last_trace_seconds = tr.seconds
-        spec = self._specialize(tr, args, kwargs, direction)
+        with progress.Compile(f"{self.kind} of {getattr(self, '__qualname__', self.__name__)}") as compiling:
+            with compiling.phase("trace"):
+                tr = run_trace(self.original, *args, _loop_limit=self.loop_limit, **kwargs)
+            self.stats.traces += 1
+            self.stats.last_trace_seconds = tr.seconds
+            spec = self._specialize(tr, args, kwargs, direction)
+            self.stats.last_phase_seconds = dict(compiling.times)
         self._cache.add(key, spec)
         self._last_spec = spec
         self.stats.specializations = len(self._cache)
@@ -183,7 +186,8 @@ class Transformed:
         wrt_idx, wrt_tree = self._wrt_leaves(tr, args, kwargs)
         req = transforms.Request(self.kind, tr.outputs, tr.result, [tr.inputs[i] for i in wrt_idx],
                                  [tr.paths[i] for i in wrt_idx], getattr(self.original, "__name__", "f"))
-        outputs, extra = transforms.BUILDERS[self.kind](req)
+        with progress.phase("differentiate"):
+            outputs, extra = transforms.BUILDERS[self.kind](req)
         extra_inputs = []
         if direction is not None:
             extra_inputs = _direction_inputs(self.kind, extra, direction, tr, wrt_idx)

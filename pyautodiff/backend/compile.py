@@ -22,6 +22,7 @@ import pytensor
 from pytensor.compile.mode import Mode, get_mode
 from pytensor.graph.fg import FunctionGraph
 
+from .. import progress
 from ..errors import AutodiffError
 from .safe_rewrites import safe_mode
 
@@ -67,7 +68,7 @@ def compile_graph(inputs, outputs, mode=None, name="f", fresh_outputs=False):
                     _with_backend(name, lambda: None)
         from .rewrite import without_stack_traces
 
-        with without_stack_traces():  # as in rewrite_graph
+        with without_stack_traces(), progress.phase("rewrite and compile"):  # as in rewrite_graph
             f = pytensor.function(inputs, outputs, mode=pmode, on_unused_input="ignore")
         f.trust_input = True  # we pass exactly-typed arrays ourselves
         fn = _direct_call(f, inputs)
@@ -82,13 +83,18 @@ def _numpy_function(inputs, outputs, name, fresh_outputs):
     from .rewrite import rewrite_graph
 
     key = code_cache.fingerprint(inputs, outputs, extra=f"numpy {name} fresh={fresh_outputs}")
-    hit = code_cache.load(key)
-    if hit is not None:
-        return exec_source(*hit, name=name)
-    fg = rewrite_graph(FunctionGraph(inputs, outputs, clone=True))
-    source, namespace = fgraph_to_source(fg, name=name, fallback="perform", fresh_outputs=fresh_outputs)
-    code_cache.store(key, source, namespace)
-    return exec_source(source, namespace, name=name)
+    with progress.phase("load cached code"):
+        hit = code_cache.load(key)
+        if hit is not None:
+            return exec_source(*hit, name=name)
+    with progress.phase("rewrite"):
+        fg = FunctionGraph(inputs, outputs, clone=True)
+        progress.graph_size(len(fg.apply_nodes))
+        fg = rewrite_graph(fg)
+    with progress.phase("generate"):
+        source, namespace = fgraph_to_source(fg, name=name, fallback="perform", fresh_outputs=fresh_outputs)
+        code_cache.store(key, source, namespace)
+        return exec_source(source, namespace, name=name)
 
 
 def _direct_call(f, inputs):
