@@ -23,8 +23,9 @@ import numpy as np
 import pytensor.tensor as pt
 
 from . import progress, structure, transforms
+from .backend import compile as _compile
 from .backend.compile import compile_graph
-from .backend.tiered import Tiered
+from .backend.tiered import Tiered, enabled as tiered_enabled
 from .cache import MISS, Cache, Specialization, Stats, fast_path
 from .errors import AutodiffError, InternalError
 from .trace import Trace, flatten_call, trace as run_trace
@@ -194,8 +195,12 @@ class Transformed:
         guard_flag = _guard_flag(tr)
         compiled_outs = list(outputs) + ([guard_flag] if guard_flag is not None else [])
         # derivatives never hand back a caller's array (e.g. grad of x@x/2 is x)
+        # default mode: a large graph gets light rewrites now, the full ones in the background
+        light_above = _compile.LIGHT_ABOVE_NODES if self.mode is None and tiered_enabled() else None
+        fresh = self.kind != "function"
         fn, seconds = compile_graph(tr.all_inputs + extra_inputs, compiled_outs, mode=self.mode,
-                                    name=_fname(self.original, self.kind), fresh_outputs=self.kind != "function")
+                                    name=_fname(self.original, self.kind), fresh_outputs=fresh,
+                                    light_above=light_above)
         self.stats.last_compile_seconds = seconds
         fill = self._filler(tr, wrt_idx, wrt_tree, args, kwargs, direction)
         spec = Specialization(fn, fill, guard_flag is not None, tr, compiled_outs, extra_inputs, seconds,
@@ -208,7 +213,7 @@ class Transformed:
                 self.stats.upgrades += 1
 
             spec.tiering = Tiered(tr.all_inputs + extra_inputs, compiled_outs, _fname(self.original, self.kind),
-                                  fn, install, upgraded)
+                                  fn, install, upgraded, fresh_outputs=fresh)
             spec.fn = spec.tiering
         return spec
 
