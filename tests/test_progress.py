@@ -73,6 +73,7 @@ def test_a_long_phase_is_reported_while_it_runs(caplog):
             with progress.phase("rewrite"):
                 assert spoken.wait(timeout=60)
         assert compiling.said
+        compiling._timer.join(timeout=60)  # the record reaches caplog's handler after ours
     finally:
         logging.getLogger("pyautodiff").removeHandler(handler)
     (record,) = _records(caplog)
