@@ -231,99 +231,31 @@ def _reciprocal_of_dimshuffle(canonizer, node) -> bool:
             and isinstance(x.owner.op, DimShuffle))
 
 
-def _nests_another_dtype(canonizer, fgraph, node) -> bool:
+def _nests_another_dtype(canonizer, node) -> bool:
     """A product (sum) with a nested product or quotient (sum or difference) of
     another dtype: ``float64(ones) * (float32 sum / 6)``.  The canonizer flattens
     them into one list of factors (terms) and rebuilds it in the outer dtype, so
     the float32 quotient would be computed in float64 (numpy rounds it to
     float32 first), and an int32 product would no longer wrap.  Found by the
     long fuzz: ``np.ptp(np.ones((2, 2)) * np.mean(a))`` of a float32 ``a`` came
-    out negative, its max and min rounded differently.  Looks only at what
-    ``_num_denum`` would flatten."""
+    out negative, its max and min rounded differently."""
+    from pytensor.tensor.elemwise import DimShuffle
+
     dtype = node.outputs[0].type.dtype
-    return any(var.type.dtype != dtype for var in _walk(canonizer, fgraph, node.outputs[0])[2])
-
-
-# A partial result with other users is flattened into its user only if it has
-# at most this many terms (factors): ``pi * x`` is, so constants still fold
-# through it; an accumulation ``x_{k+1} = x_k + d_k`` whose every ``x_k`` is also
-# used elsewhere is not, or every step would rebuild the whole sum (quadratic
-# code, quadratic rewrite time, and nothing computed less).
-SHARED_TERMS = 2
-
-
-def _walk(canonizer, fgraph, root, limit=None):
-    """``AlgebraicCanonizer.get_num_denum`` of ``root`` without recursion and
-    with the rule of ``SHARED_TERMS``: ``(num, denum, internal)``, such that
-    ``root == inverse(main(*num), main(*denum))``, ``internal`` the variables
-    read through.  None if more than ``limit`` terms."""
-    from pytensor.tensor.elemwise import DimShuffle
-
-    main, inverse, reciprocal = canonizer.main, canonizer.inverse, canonizer.reciprocal
-    num, denum, internal = [], [], []
-    stack = [(root, False)]  # (variable, inverted); children pushed right to left
-    while stack:
-        var, inverted = stack.pop()
-        owner = var.owner
-        if owner is not None and var is not root and len(fgraph.clients.get(var, ())) > 1:
-            small = _walk(canonizer, fgraph, var, SHARED_TERMS) if owner.op in (main, inverse, reciprocal) \
-                else None
-            if small is None:
-                (denum if inverted else num).append(var)
-            else:
-                (denum if inverted else num).extend(small[0])
-                (num if inverted else denum).extend(small[1])
-                internal += small[2]
-        elif owner is None:
-            (denum if inverted else num).append(var)
-        elif owner.op == main:
-            internal.append(var)
-            stack.extend((x, inverted) for x in reversed(owner.inputs))
-        elif owner.op == inverse:
-            internal.append(var)
-            stack += [(owner.inputs[1], not inverted), (owner.inputs[0], inverted)]
-        elif owner.op == reciprocal:
-            internal.append(var)
-            stack.append((owner.inputs[0], not inverted))
-        elif isinstance(owner.op, DimShuffle) and _pads_rank(owner):
-            internal.append(var)
-            stack.append((owner.inputs[0], inverted))
-        else:
-            (denum if inverted else num).append(var)
-        if limit is not None and len(num) + len(denum) > limit:
-            return None
-    return num, denum, internal
-
-
-def _pads_rank(node) -> bool:
-    """A DimShuffle that only adds broadcastable dimensions on the left (the
-    canonizer reads through these)."""
-    x = node.inputs[0]
-    return node.op.new_order == ("x",) * (node.outputs[0].type.ndim - x.type.ndim) + tuple(range(x.type.ndim))
-
-
-def _feeds_another(canonizer, fgraph, node) -> bool:
-    """The canonizer's own first test (``AlgebraicCanonizer.transform``): a node
-    whose result flows (through DimShuffles) into another product or sum waits
-    for that one to be canonized.  Checked first, because the other checks walk."""
-    from pytensor.tensor.elemwise import DimShuffle
-
     flattened = (canonizer.main, canonizer.inverse, canonizer.reciprocal)
-    clients = fgraph.clients.get(node.outputs[0])
-    if not clients:
-        return True  # nothing uses it: nothing to do
-    if len(clients) > 1:
-        return False  # shared: its users do not read through it
-    client = clients[0][0]
-    while isinstance(client.op, DimShuffle):
-        users = fgraph.clients[client.outputs[0]]
-        if len(users) != 1 or not _pads_rank(client):
-            return False  # the user does not read through it
-        client = users[0][0]
-    return client.op in flattened
-
-
-_CANONIZING = threading.local()  # .fgraph: the graph being canonized, per thread (a background tier compiles)
+    stack = list(node.inputs)
+    while stack:
+        var = stack.pop()
+        owner = var.owner
+        if owner is None:
+            continue
+        if isinstance(owner.op, DimShuffle):  # the canonizer looks through these too
+            stack.extend(owner.inputs)
+        elif owner.op in flattened:
+            if var.type.dtype != dtype:
+                return True
+            stack.extend(owner.inputs)
+    return False
 
 
 def _safe_canonizer(inner):
@@ -338,23 +270,9 @@ def _safe_canonizer(inner):
         def simplify(self, num, denum, out_type):
             return self.simplify_constants(num, denum, out_type=out_type)
 
-        def get_num_denum(self, inp):
-            fgraph = getattr(_CANONIZING, "fgraph", None)
-            if fgraph is None:  # called from outside transform
-                return super().get_num_denum(inp)
-            return _walk(self, fgraph, inp)[:2]
-
         def transform(self, fgraph, node, *args, **kwargs):
-            if node.op not in (self.main, self.inverse, self.reciprocal) or \
-                    _feeds_another(self, fgraph, node) or _nests_another_dtype(self, fgraph, node):
+            if _nests_another_dtype(self, node):
                 return False
-            before, _CANONIZING.fgraph = getattr(_CANONIZING, "fgraph", None), fgraph
-            try:
-                return self._transform(fgraph, node, *args, **kwargs)
-            finally:
-                _CANONIZING.fgraph = before
-
-        def _transform(self, fgraph, node, *args, **kwargs):
             if _all_exact(node):
                 return inner.transform(fgraph, node, *args, **kwargs)
             if _reciprocal_of_dimshuffle(self, node):
