@@ -22,7 +22,7 @@ import time
 import numpy as np
 import pytensor.tensor as pt
 
-from . import structure, transforms
+from . import compose, structure, transforms
 from .backend.compile import compile_graph
 from .backend.tiered import Tiered
 from .cache import MISS, Cache, Specialization, Stats, fast_path
@@ -67,7 +67,9 @@ class Transformed:
         self._has_direction = kind in _WITH_DIRECTION
         self._last_spec = None
         self._fast = None
-        functools.update_wrapper(self, f)
+        # functools.wraps semantics without its __dict__ update: the __dict__ of an
+        # inner transformation (kind, cache, stats) must not replace this one's.
+        functools.update_wrapper(self, f, updated=())
         from .verify import resolve_policy
 
         self._verify = resolve_policy(verify)
@@ -476,6 +478,8 @@ vjp = _transformation("vjp", """Reverse mode: ``vjp(*args, u)`` returns ``(f(*ar
 
         y, cotangent = ad.vjp(f)(x, u)
     """)
+
+compose.register(Transformed)  # a transformation called in traced code is traced through
 
 
 def trace(f, *args, **kwargs) -> Trace:

@@ -109,6 +109,9 @@ class TraceContext:
     n_ops: int = 0  # lowerings performed; a cheap measure of graph size
     warned_size: bool = False
     externals: dict = field(default_factory=dict)  # key -> External
+    # Root graph variables -> their concrete values (arguments, outside inputs, the
+    # fresh inputs of a transformation traced through): what compose.py evaluates with.
+    root_values: dict = field(default_factory=dict)
     internal_cells: set[int] = field(default_factory=set)
     last_loop: Any = None  # Location of the most recent loop header (backward jump)
     raised: tuple | None = None  # (exception, Location): the innermost user frame it left
@@ -167,6 +170,7 @@ class TraceContext:
             self.keepalive.append(box)
             expected = (t, getattr(value, "shape", ()), getattr(value, "dtype", None))
             self.externals[key] = External(fetch, "input", expected, what, box)
+            self.root_values[var] = value
             return box
         if t in _VALUE_TYPES:
             self.externals[key] = External(fetch, "equal", value, what)

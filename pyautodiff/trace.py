@@ -134,6 +134,7 @@ def trace(func, *args, _loop_limit: int = 100_000, **kwargs) -> Trace:
     interp = Interpreter(ctx)
     ctx.interpreter = interp
     ctx.readonly = {id(b): f"its argument '{p}'" for b, p in zip(boxes, paths)}
+    ctx.root_values = {v: b.value for v, b in zip(inputs, boxes)}
     prev = context.activate(ctx)
     try:
         result = interp.call(func, t_args, t_kwargs)

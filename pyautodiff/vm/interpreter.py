@@ -63,6 +63,11 @@ def is_library(func) -> bool:
     return module.partition(".")[0] in _LIBRARY_ROOTS
 
 
+# Callable types whose calls are traced through rather than run (type -> handler(interp, fn,
+# args, kwargs)); compose.py registers pyautodiff's transformations.
+_TRACED_THROUGH: dict = {}
+
+
 class TraceSizeWarning(UserWarning):
     """An unrolled loop made the traced graph very large."""
 
@@ -120,6 +125,9 @@ class Interpreter(MatchOps):
     def call(self, fn, args, kwargs):
         """Call ``fn`` as the traced code would: emulate, lower or run for real."""
         traced = contains_traced(args) or (bool(kwargs) and contains_traced(kwargs))
+        through = _TRACED_THROUGH.get(type(fn))
+        if through is not None:  # a transformation: its graph is built inside this one
+            return through(self, fn, args, kwargs)
         if _is_random_draw(fn):
             return self._random_draw(fn, args, kwargs, traced)
         if traced:
