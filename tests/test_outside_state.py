@@ -1,0 +1,249 @@
+"""Values read from outside the arguments are never stale on a cached call (issue 19).
+
+Every case changes outside state between two calls of one transformed function
+and compares with what CPython computes (or a hand-written derivative)."""
+import os
+import types
+
+import numpy as np
+import pytest
+
+import pyautodiff as ad
+
+
+class Model:
+    def __init__(self, y):
+        self.y = y
+
+    def loglike(self, q):
+        return -np.sum((self.y - q) ** 2)
+
+
+MODELS = {}
+MODEL_LIST = [None]
+
+
+def test_bootstrap_over_models_replaced_in_a_dict():
+    g = ad.grad(lambda q: MODELS["m"].loglike(q))
+    q = np.array([0.5, -1.0])
+    rng = np.random.default_rng(0)
+    for _ in range(3):
+        y = rng.normal(size=2)
+        MODELS["m"] = Model(y)
+        np.testing.assert_allclose(g(q), 2 * (y - q), rtol=1e-12)
+
+
+def test_model_replaced_in_a_list():
+    g = ad.grad(lambda q: MODEL_LIST[0].loglike(q))
+    q = np.array([0.5, -1.0])
+    for y in (np.array([1.0, 2.0]), np.array([-3.0, 0.0])):
+        MODEL_LIST[0] = Model(y)
+        np.testing.assert_allclose(g(q), 2 * (y - q), rtol=1e-12)
+
+
+T = (9.0, 2.0)
+
+
+def _uses_tuple(x):
+    return x * T[0] + T[1]
+
+
+def test_rebound_global_tuple():
+    global T
+    g = ad.function(_uses_tuple)
+    T = (9.0, 2.0)
+    assert g(1.0) == _uses_tuple(1.0) == 11.0
+    T = (3.0, 1.0)
+    assert g(1.0) == _uses_tuple(1.0) == 4.0
+
+
+G = [1.0, 2.0]
+
+
+def _uses_len(x):
+    return x * len(G)
+
+
+def test_len_of_a_global_list_after_append():
+    g = ad.function(_uses_len)
+    assert g(2.0) == 4.0
+    G.append(3.0)
+    assert g(2.0) == _uses_len(2.0) == 6.0
+    G.pop()
+
+
+def _iterates(x):
+    total = 0.0
+    for w in G:
+        total = total + w * x
+    return total
+
+
+def test_iteration_over_a_global_list_after_it_changes():
+    g = ad.function(_iterates)
+    assert g(2.0) == _iterates(2.0)
+    G.append(4.0)
+    try:
+        assert g(2.0) == _iterates(2.0)
+        G[0] = 10.0
+        assert g(2.0) == _iterates(2.0)
+    finally:
+        G[:] = [1.0, 2.0]
+
+
+class Cfg:
+    lr = 0.5
+
+
+def test_class_attribute():
+    g = ad.grad(lambda x: Cfg.lr * x ** 2)
+    assert g(1.0) == 1.0
+    Cfg.lr = 7.0
+    try:
+        assert g(1.0) == 14.0
+    finally:
+        Cfg.lr = 0.5
+
+
+class WithClassDefault:
+    scale = 2.0
+
+    def f(self, x):
+        return self.scale * x
+
+
+def test_class_attribute_read_through_an_instance():
+    obj = WithClassDefault()
+    g = ad.function(obj.f)
+    assert g(1.0) == 2.0
+    WithClassDefault.scale = 5.0
+    try:
+        assert g(1.0) == 5.0
+    finally:
+        WithClassDefault.scale = 2.0
+
+
+cfgmod = types.ModuleType("cfgmod")
+cfgmod.scale = 2.0
+cfgmod.power = 2
+
+
+def test_module_attributes():
+    g = ad.function(lambda x: cfgmod.scale * x ** cfgmod.power)
+    assert g(3.0) == 18.0
+    cfgmod.scale, cfgmod.power = 1.0, 3
+    try:
+        assert g(3.0) == 27.0
+    finally:
+        cfgmod.scale, cfgmod.power = 2.0, 2
+
+
+RNG = np.random.default_rng(42)
+
+
+def _noisy(x):
+    return x + RNG.normal(size=3)
+
+
+def test_reseeded_generator_draws_from_the_new_one():
+    global RNG
+    g = ad.function(_noisy)
+    x = np.zeros(3)
+    RNG = np.random.default_rng(42)
+    first = g(x)
+    expected = np.random.default_rng(42).normal(size=3)
+    np.testing.assert_array_equal(first, expected)
+    RNG = np.random.default_rng(42)  # re-seeding by rebinding: the same draws again
+    np.testing.assert_array_equal(g(x), expected)
+    RNG = np.random.default_rng(7)
+    np.testing.assert_array_equal(g(x), np.random.default_rng(7).normal(size=3))
+
+
+def test_environment_variables(monkeypatch):
+    monkeypatch.setenv("PYAD_TEST_SCALE", "2")
+    monkeypatch.setenv("PYAD_TEST_MODE", "square")
+
+    def f(x):
+        s = float(os.environ["PYAD_TEST_SCALE"])
+        if os.environ.get("PYAD_TEST_MODE", "linear") == "square":
+            return s * x ** 2
+        return s * x
+
+    g = ad.function(f)
+    assert g(3.0) == f(3.0) == 18.0
+    monkeypatch.setenv("PYAD_TEST_SCALE", "5")
+    assert g(3.0) == f(3.0) == 45.0
+    monkeypatch.delenv("PYAD_TEST_MODE")
+    assert g(3.0) == f(3.0) == 15.0
+
+
+def test_getenv(monkeypatch):
+    monkeypatch.setenv("PYAD_TEST_N", "2")
+    f = lambda x: x * int(os.getenv("PYAD_TEST_N", "1"))  # noqa: E731
+    g = ad.function(f)
+    assert g(3.0) == 6.0
+    monkeypatch.setenv("PYAD_TEST_N", "4")
+    assert g(3.0) == f(3.0) == 12.0
+
+
+def test_defaults_kwdefaults_and_code_of_a_function():
+    def h(x, a=2.0, *, b=1.0):
+        return a * x + b
+
+    def other(x, a=2.0, *, b=1.0):
+        return a * x - b
+
+    g = ad.function(h)
+    assert g(1.0) == 3.0
+    h.__defaults__ = (3.0,)
+    assert g(1.0) == h(1.0) == 4.0
+    h.__kwdefaults__ = {"b": 10.0}
+    assert g(1.0) == h(1.0) == 13.0
+    h.__code__ = other.__code__
+    assert g(1.0) == h(1.0) == -7.0
+
+
+def _helper(x):
+    return 2.0 * x
+
+
+def _calls_helper(x):
+    return _helper(x) + 1.0
+
+
+def test_code_of_a_helper_replaced():
+    g = ad.function(_calls_helper)
+    assert g(1.0) == 3.0
+    saved = _helper.__code__
+    _helper.__code__ = (lambda x: 5.0 * x).__code__
+    try:
+        assert g(1.0) == _calls_helper(1.0) == 6.0
+    finally:
+        _helper.__code__ = saved
+
+
+def test_objects_made_inside_the_trace_are_not_outside_reads():
+    def f(x):
+        w = [1.0, 2.0]
+        a = w[0] * x
+        w[0] = 5.0
+        return a + w[0] * x
+
+    class Box:
+        pass
+
+    def h(x):
+        o = Box()
+        o.v = 1.0
+        a = o.v * x
+        o.v = 2.0
+        return a + o.v * x
+
+    assert ad.function(f)(1.0) == f(1.0) == 6.0
+    assert ad.function(h)(1.0) == h(1.0) == 3.0
+
+
+def test_plain_functions_read_nothing_from_outside():
+    # np, len and the like are not guarded: a plain function keeps the lean cached call
+    t = ad.trace(lambda x: np.sum(np.exp(x)) * len(x), np.ones(3))
+    assert t.externals == []
