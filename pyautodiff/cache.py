@@ -72,7 +72,8 @@ def fast_path(args, spec):
     """A generated entry that serves ``spec`` for calls like ``args``, or False.
 
     Only for positional Python floats and numeric arrays and a specialization
-    without outside values: it checks each argument's type (an array's shape
+    without outside *inputs* (guarded outside reads, such as the function's own
+    code and defaults, are checked inline): it checks each argument's type (an array's shape
     and dtype object too) inline, converts the floats, runs and fills, and
     returns ``MISS`` for anything else (the general path then decides).  It
     saves building and looking up the key tuple and two Python calls, about
@@ -83,9 +84,10 @@ def fast_path(args, spec):
         fast = fast_path((2.0, x), spec)
         out = fast((2.0, x))      # spec.run on the converted inputs; MISS for other kinds
     """
-    if spec.externals or not 0 < len(args) <= _FAST_PATH_MAX_ARGS:
+    if any(e.kind == "input" for e in spec.externals) or not 0 < len(args) <= _FAST_PATH_MAX_ARGS:
         return False
-    env = {"ndarray": np.ndarray, "f64": np.float64, "spec": spec, "fill": spec.fill, "MISS": MISS}
+    env = {"ndarray": np.ndarray, "f64": np.float64, "spec": spec, "fill": spec.fill, "MISS": MISS,
+           "_MISSING": _MISSING}
     checks, converted = [f"len(args) == {len(args)}"], []
     for i, a in enumerate(args):
         if type(a) is float:
@@ -98,6 +100,9 @@ def fast_path(args, spec):
             converted.append(f"args[{i}]")
         else:
             return False
+    for i, e in enumerate(spec.externals):  # outside reads guarded by value or identity
+        env[f"ext{i}"] = e
+        checks.append(f"ext{i}.current() is not _MISSING")
     guard = ("    if not outs[-1]:\n        return MISS\n    outs = outs[:-1]\n"
              if spec.has_guards else "")
     source = ("def fast(args):\n"

@@ -30,7 +30,7 @@ import weakref
 
 import numpy as np
 
-from .. import context
+from .. import context, outside
 from ..errors import AutodiffError, UnsupportedError
 from ..lowering import indexing, registry
 from ..traced import Traced, contains_traced, unwrap
@@ -160,6 +160,10 @@ class Interpreter(MatchOps):
             self.ctx.callee = prev
         if type(result) is np.ndarray:
             self.ctx.note_created(result)
+        elif isinstance(fn, type):
+            outside.note_created(self.ctx, result)
+        elif self.ctx.frames and self.ctx.frames[-1].is_user_code:
+            result = outside.after_call(self.ctx, fn, args, kwargs, result)  # len(G), os.getenv, d.get
         return self.ctx.resolve(result)
 
     def _emulation_target(self, fn, args, traced):
@@ -197,6 +201,7 @@ class Interpreter(MatchOps):
 
     def _construct(self, cls, args, kwargs):
         obj = cls.__new__(cls)
+        outside.note_created(self.ctx, obj)
         self.run_function(cls.__init__, (obj, *args), kwargs)
         return obj
 
@@ -212,6 +217,8 @@ class Interpreter(MatchOps):
         dec = decode(code)
         fast = [NULL] * len(dec.localsplus)
         bound = _bind(func, args, kwargs)
+        if func not in self._made and not is_library(func):  # its code and defaults are outside state
+            bound = outside.read_function(self.ctx, func, bound)
         for name, value in bound.items():
             fast[dec.localsplus.index(name)] = value
         glb = func.__globals__
@@ -459,15 +466,7 @@ class Interpreter(MatchOps):
             return functools.partial(registry.METHODS[name].fn, obj)
         value = getattr(obj, name)
         if f.is_user_code and type(obj) is not Traced and type(value) is not Traced:
-            if isinstance(obj, types.ModuleType):
-                if obj.__name__.partition(".")[0] not in _LIBRARY_ROOTS:  # `config.LR` reads a global
-                    d = obj.__dict__
-                    value = self.ctx.read_external(("global", id(d), name), lambda d=d, n=name: d[n], value,
-                                                   f"global '{name}' of {obj.__name__}")
-            elif not is_library(type(obj)) and not isinstance(obj, type) and not callable(value):
-                value = self.ctx.read_external(("attr", id(obj), name), lambda o=obj, n=name: getattr(o, n),
-                                               value, f"attribute '{name}' of a {type(obj).__name__}")
-                self.ctx.keepalive.append(obj)
+            value = outside.read_attr(self.ctx, obj, name, value)  # a step of a chain of outside reads
         return self.ctx.resolve(value)
 
     def op_LOAD_ATTR(self, f, ins):
@@ -521,7 +520,10 @@ class Interpreter(MatchOps):
     def op_CONTAINS_OP(self, f, ins):
         b = f.stack.pop()
         a = f.stack.pop()
-        f.stack.append((a not in b) if ins.arg else (a in b))
+        result = a in b
+        if f.is_user_code:
+            outside.contains(self.ctx, a, b, result)
+        f.stack.append((not result) if ins.arg else result)
 
     def op_IS_OP(self, f, ins):
         b = f.stack.pop()
@@ -559,11 +561,8 @@ class Interpreter(MatchOps):
         index = f.stack.pop()
         container = f.stack.pop()
         value = self._subscr(container, index)
-        if f.is_user_code and type(container) in (dict, list, tuple) and type(index) in (str, int):
-            value = self.ctx.read_external(("item", id(container), index), lambda c=container, k=index: c[k],
-                                           value, f"item {index!r} of a {type(container).__name__}") \
-                if type(value) is not Traced and (type(value) in (np.ndarray, float)) else value
-            self.ctx.keepalive.append(container)
+        if f.is_user_code and type(container) is not Traced:
+            value = outside.read_item(self.ctx, container, index, value)  # a step of a chain of outside reads
         f.stack.append(value)
 
     def op_BINARY_SLICE(self, f, ins):
@@ -680,7 +679,9 @@ class Interpreter(MatchOps):
 
     # -- iteration ------------------------------------------------------------------------
     def op_GET_ITER(self, f, ins):
-        f.stack.append(iter(f.stack.pop()))
+        v = f.stack.pop()
+        it = outside.iterate(self.ctx, v) if f.is_user_code else None  # an outside list: items are reads
+        f.stack.append(it if it is not None else iter(v))
 
     def op_GET_YIELD_FROM_ITER(self, f, ins):
         v = f.stack[-1]
