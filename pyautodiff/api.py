@@ -179,6 +179,8 @@ class Transformed:
             # near tie (sum * (1/n) vs sum / n); this call takes CPython's path, which
             # the trace followed. Later calls re-check the guards as usual.
             outs = outs[:-1]
+        if spec.n_effect_outputs:  # the trace itself did this call's writes to the outside
+            outs = outs[:len(outs) - spec.n_effect_outputs]
         return spec.fill(outs)
 
     def _specialize(self, tr: Trace, args, kwargs, direction) -> Specialization:
@@ -190,14 +192,15 @@ class Transformed:
         if direction is not None:
             extra_inputs = _direction_inputs(self.kind, extra, direction, tr, wrt_idx)
         guard_flag = _guard_flag(tr)
-        compiled_outs = list(outputs) + ([guard_flag] if guard_flag is not None else [])
+        compiled_outs = list(outputs) + tr.effect_outputs + ([guard_flag] if guard_flag is not None else [])
         # derivatives never hand back a caller's array (e.g. grad of x@x/2 is x)
         fn, seconds = compile_graph(tr.all_inputs + extra_inputs, compiled_outs, mode=self.mode,
                                     name=_fname(self.original, self.kind), fresh_outputs=self.kind != "function")
         self.stats.last_compile_seconds = seconds
         fill = self._filler(tr, wrt_idx, wrt_tree, args, kwargs, direction)
         spec = Specialization(fn, fill, guard_flag is not None, tr, compiled_outs, extra_inputs, seconds,
-                              tuple(tr.externals), tuple(v for v, _ in wrt_tree or ()))
+                              tuple(tr.externals), tuple(v for v, _ in wrt_tree or ()),
+                              effects=tuple(tr.effects), n_effect_outputs=len(tr.effect_outputs))
         if self.mode is None:  # default: numpy code now, Numba later if it pays
             def install(f, spec=spec):
                 spec.fn = f

@@ -31,6 +31,8 @@ class Specialization:
     wrt_values: tuple = ()  # the differentiated arguments as traced (their structure)
     tiering: Any = None  # backend.tiered.Tiered while the default mode may upgrade
     fast: Any = None  # fast_path(...) once built; False where none applies
+    effects: tuple = ()  # writes.Effect: writes to the outside, replayed on every call
+    n_effect_outputs: int = 0  # the compiled outputs they take (before the guard flag)
 
     def run(self, inputs, direction=()):
         if self.externals:
@@ -47,6 +49,12 @@ class Specialization:
             if not outs[-1]:
                 return MISS
             outs = outs[:-1]
+        if self.effects:
+            n = len(outs) - self.n_effect_outputs
+            from .writes import replay
+
+            replay(self.effects, outs[n:])
+            outs = outs[:n]
         return self.fill(outs)
 
 
@@ -57,7 +65,9 @@ class Specialization:
         must not draw its random numbers twice)."""
         inputs = list(inputs)
         for e in self.externals:
-            v = e.box.value if (as_traced and e.kind == "input") else e.current()
+            if as_traced and e.kind != "input":
+                continue  # the trace followed this call's state (which it may have written since)
+            v = e.box.value if as_traced else e.current()
             if v is _MISSING:
                 return None
             if e.kind == "input":
@@ -84,7 +94,7 @@ def fast_path(args, spec):
         fast = fast_path((2.0, x), spec)
         out = fast((2.0, x))      # spec.run on the converted inputs; MISS for other kinds
     """
-    if any(e.kind == "input" for e in spec.externals) or not 0 < len(args) <= _FAST_PATH_MAX_ARGS:
+    if any(e.kind == "input" for e in spec.externals) or spec.effects or not 0 < len(args) <= _FAST_PATH_MAX_ARGS:
         return False
     env = {"ndarray": np.ndarray, "f64": np.float64, "spec": spec, "fill": spec.fill, "MISS": MISS,
            "_MISSING": _MISSING}

@@ -121,6 +121,11 @@ class TraceContext:
     # ids of objects the trace created (instances of classes it called)
     sources: dict = field(default_factory=dict)
     inside: set = field(default_factory=set)
+    # writes.py: writes to the outside in trace order; slots written ((kind, id, key));
+    # ids of outside containers whose length this call changed
+    effects: list = field(default_factory=list)
+    written: set = field(default_factory=set)
+    mutated: set = field(default_factory=set)
     internal_cells: set[int] = field(default_factory=set)
     last_loop: Any = None  # Location of the most recent loop header (backward jump)
     raised: tuple | None = None  # (exception, Location): the innermost user frame it left

@@ -102,8 +102,8 @@ def read_attr(ctx, obj, name, value):
     if isinstance(obj, type):
         if is_library(obj):
             return value
-    elif not is_outside(ctx, obj):
-        return value
+    elif not is_outside(ctx, obj) or ("attr", id(obj), name) in ctx.written:
+        return value  # the trace's own object, or a value this call wrote (writes.py)
     elif is_library(type(obj)) and name not in (getattr(obj, "__dict__", None) or ()):
         return value  # an array's .shape, a generator's method: not state we follow
     src = source(ctx, obj)
@@ -121,8 +121,10 @@ def read_attr(ctx, obj, name, value):
 
 def read_item(ctx, container, index, value):
     """``container[index]`` read by user code: a step of a chain when ``container`` is outside."""
-    if type(value) is Traced or id(container) not in ctx.sources or not _simple_key(index):
+    if type(value) is Traced or id(container) not in ctx.sources or not _simple_key(index) \
+            or ("item", id(container), index) in ctx.written:
         return value
+    _check_unchanged(ctx, container)
     src = source(ctx, container)
     return ctx.read_external(("item", id(container), index), lambda s=src, k=index: s()[k], value,
                              f"item {index!r} of {_describe(container)}", stored=type(container) in _STORING)
@@ -133,6 +135,7 @@ def after_call(ctx, fn, args, kwargs, result):
     if kwargs:
         return result
     if fn is len and len(args) == 1 and id(args[0]) in ctx.sources:
+        _check_unchanged(ctx, args[0])
         src = source(ctx, args[0])
         return ctx.read_external(("len", id(args[0])), lambda s=src: len(s()), result,
                                  f"len of {_describe(args[0])}")
@@ -153,6 +156,7 @@ def after_call(ctx, fn, args, kwargs, result):
 def contains(ctx, item, container, result):
     """``item in container`` for an outside container: guarded by value."""
     if id(container) in ctx.sources and _simple_key(item) and type(result) is bool:
+        _check_unchanged(ctx, container)
         src = source(ctx, container)
         ctx.read_external(("in", id(container), item), lambda s=src, k=item: k in s(), result,
                           f"'{item!r} in' {_describe(container)}")
@@ -163,6 +167,7 @@ def iterate(ctx, container):
     """An iterator over an outside list, tuple or dict whose items are chain steps, or None."""
     if id(container) not in ctx.sources or type(container) not in _STORING:
         return None
+    _check_unchanged(ctx, container)
     src = source(ctx, container)
     if type(container) is dict:
         keys = tuple(container)
@@ -203,6 +208,13 @@ def _function_state(func):
 def _numeric(v) -> bool:
     return type(v) is float or (type(v) is np.ndarray and v.dtype.kind in "biufc") or \
         (isinstance(v, np.generic) and v.dtype.kind in "fc")
+
+
+def _check_unchanged(ctx, container) -> None:
+    if id(container) in ctx.mutated:
+        from .writes import check_read
+
+        check_read(ctx, container)
 
 
 def _simple_key(k) -> bool:

@@ -23,7 +23,7 @@ import numpy as np
 import pytensor
 import pytensor.tensor as pt
 
-from . import context, structure
+from . import context, structure, writes
 from .errors import AutodiffError, UnsupportedError
 from .traced import Traced, contains_traced, unwrap
 from . import lowering  # noqa: F401  (fills the registry, connects Traced)
@@ -45,6 +45,8 @@ class Trace:
     guards: list = field(default_factory=list)
     seconds: float = 0.0
     externals: list = field(default_factory=list)  # context.External, read from outside the arguments
+    effects: list = field(default_factory=list)  # writes.Effect: writes to the outside, replayed per call
+    effect_outputs: list = field(default_factory=list)  # the traced values they write (extra outputs)
 
     @property
     def all_inputs(self) -> list:
@@ -143,6 +145,7 @@ def trace(func, *args, _loop_limit: int = 100_000, **kwargs) -> Trace:
         template = structure.template_of(result, lambda x: type(x) is Traced, _kind_of, holes)
         _check_no_leak(template)
         outputs = [h.var for h in holes]
+        effect_outputs = writes.finish(ctx) if ctx.effects else []
     except AutodiffError:
         raise
     except Exception as exc:  # the user's own error, as CPython raises it
@@ -153,7 +156,7 @@ def trace(func, *args, _loop_limit: int = 100_000, **kwargs) -> Trace:
     concrete = unwrap(result)
     return Trace(func, inputs, leaves, paths, [structure.is_differentiable(l) for l in leaves],
                  outputs, template, concrete, ctx.guards, time.perf_counter() - start,
-                 list(ctx.externals.values()))
+                 list(ctx.externals.values()), ctx.effects, effect_outputs)
 
 
 def _identifier(path: str) -> str:

@@ -30,7 +30,7 @@ import weakref
 
 import numpy as np
 
-from .. import context, outside
+from .. import context, outside, writes
 from ..errors import AutodiffError, UnsupportedError
 from ..lowering import indexing, registry
 from ..traced import Traced, contains_traced, unwrap
@@ -143,9 +143,12 @@ class Interpreter(MatchOps):
         if traced and is_library(fn) and getattr(fn, "__module__", "").startswith("pyautodiff"):
             raise self.ctx.unsupported("calling a pyautodiff transformation inside traced code is not supported; "
                                        "use ad.hessian / ad.jacobian for higher derivatives")
+        effect = writes.before_call(self.ctx, fn, args, kwargs)  # print, LOG.append: replayed
         prev, self.ctx.callee = self.ctx.callee, _callable_name(fn)
         try:
             result = fn(*args, **kwargs)
+            if effect is not None:
+                effect(result)
         except AutodiffError:
             raise
         except Exception as exc:
@@ -493,7 +496,7 @@ class Interpreter(MatchOps):
 
     def op_STORE_ATTR(self, f, ins):
         obj = f.stack.pop()
-        setattr(obj, ins.argval, f.stack.pop())
+        writes.store_attr(self.ctx, f, obj, ins.argval, f.stack.pop())  # outside objects: replayed
 
     def op_DELETE_ATTR(self, f, ins):
         delattr(f.stack.pop(), ins.argval)
@@ -585,6 +588,8 @@ class Interpreter(MatchOps):
         self._store(f, container, slice(start, end), value)
 
     def _store(self, f, container, index, value):
+        if writes.store_item(self.ctx, f, container, index, value):  # an outside list/dict: replayed
+            return
         result = indexing.store(container, index, value)
         if result is not container:  # an ordinary array became traced: rebind local names
             for i, v in enumerate(f.fast):
