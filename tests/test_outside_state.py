@@ -252,3 +252,128 @@ def test_plain_functions_keep_the_lean_cached_call():
     g(np.ones(3))
     g(np.ones(3))
     assert g._last_spec.fast and g.stats.cache_hits == 1
+
+
+# -- writes to the outside world -------------------------------------------------------------
+
+class LinFit:
+    def __init__(self, X, y):
+        self.X, self.y = X, y
+        self.coefs = [np.zeros(2), np.zeros(1)]
+
+    def loss(self, w):
+        r = self.X @ w - self.y
+        self.last_resid = r
+        self.coefs[0] = w[:2] * 2.0
+        self.coefs[1] = w[2:]
+        return r @ r
+
+
+def test_attribute_and_item_writes_are_plain_values_of_this_call():
+    rng = np.random.default_rng(1)
+    X, y = rng.normal(size=(5, 3)), rng.normal(size=5)
+    fit = LinFit(X, y)
+    g = ad.grad(fit.loss)
+    for w in (np.array([1.0, 2.0, 3.0]), np.array([-1.0, 0.5, 0.0]), np.array([4.0, 4.0, 4.0])):
+        np.testing.assert_allclose(g(w), 2 * X.T @ (X @ w - y), rtol=1e-12)
+        assert type(fit.last_resid) is np.ndarray and type(fit.coefs[0]) is np.ndarray
+        np.testing.assert_allclose(fit.last_resid, X @ w - y, rtol=1e-12)
+        np.testing.assert_allclose(fit.coefs[0], w[:2] * 2.0, rtol=1e-12)
+        np.testing.assert_allclose(fit.coefs[1], w[2:], rtol=1e-12)
+    assert g.stats.traces == 1
+
+
+LOG = []
+
+
+def _logs(x):
+    LOG.append(x * 2.0)
+    print("value", x, 3)
+    return x ** 2
+
+
+def test_print_and_append_are_replayed_in_order(capsys):
+    g = ad.grad(_logs)
+    LOG.clear()
+    for x in (1.0, 2.5, -3.0):
+        assert g(x) == 2 * x
+    assert [float(v) for v in LOG] == [2.0, 5.0, -6.0]
+    assert all(type(v) in (float, np.float64) for v in LOG)  # plain values, never the trace's boxes
+    lines = capsys.readouterr().out.splitlines()
+    assert [line.split() for line in lines] == [["value", "1.0", "3"], ["value", "2.5", "3"],
+                                               ["value", "-3.0", "3"]]
+    LOG.clear()
+
+
+def test_print_of_a_string_built_from_traced_values_is_refused():
+    def f(x):
+        print(f"loss {x:.3f}")
+        return x ** 2
+
+    with pytest.raises(ad.UnsupportedError, match="string built while tracing") as info:
+        ad.grad(f)(1.0)
+    assert "test_outside_state.py" in str(info.value)
+
+
+def test_file_writes_are_replayed():
+    import io
+
+    out = io.StringIO()
+
+    def f(x):
+        out.write("tick\n")
+        return x * 3.0
+
+    g = ad.function(f)
+    for x in (1.0, 2.0, 3.0):
+        assert g(x) == 3 * x
+    assert out.getvalue() == "tick\n" * 3
+
+
+def test_reading_an_outside_list_after_growing_it_is_refused():
+    hist = []
+
+    def f(x):
+        hist.append(1.0)
+        return x * len(hist)
+
+    with pytest.raises(ad.UnsupportedError, match="after changing its length"):
+        ad.function(f)(1.0)
+
+
+def test_sklearn_mlp_objective_leaves_plain_arrays():
+    import warnings
+
+    from sklearn.neural_network import MLPRegressor
+    from sklearn.neural_network._multilayer_perceptron import _pack
+
+    rng = np.random.default_rng(0)
+    X, y = rng.normal(size=(20, 3)), rng.normal(size=20)
+    mlp = MLPRegressor(hidden_layer_sizes=(4,), solver="lbfgs", max_iter=2, random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        mlp.fit(X, y)
+    layer_units = [X.shape[1], 4, 1]
+    activations = [X] + [None] * (len(layer_units) - 1)
+    deltas = [None] * (len(activations) - 1)
+    coef_grads = [np.empty((a, b)) for a, b in zip(layer_units[:-1], layer_units[1:])]
+    intercept_grads = [np.empty(b) for b in layer_units[1:]]
+    Y = y.reshape(-1, 1)
+
+    def loss(w):
+        return mlp._loss_grad_lbfgs(w, X, Y, None, activations, deltas, coef_grads, intercept_grads)[0]
+
+    g = ad.grad(loss)
+    w0 = _pack(mlp.coefs_, mlp.intercepts_)
+    for w in (w0, w0 + 0.1 * rng.normal(size=w0.shape)):
+        ours = g(w)
+        # scikit-learn's own hand-written backpropagation at the same point
+        ref = mlp._loss_grad_lbfgs(w.copy(), X, Y, None, [X] + [None] * 2, [None] * 2,
+                                   [np.empty((a, b)) for a, b in zip(layer_units[:-1], layer_units[1:])],
+                                   [np.empty(b) for b in layer_units[1:]])[1]
+        np.testing.assert_allclose(ours, ref, rtol=1e-9, atol=1e-12)
+        g(w)  # a cached call writes this call's values back
+        assert all(type(c) is np.ndarray for c in mlp.coefs_ + mlp.intercepts_)
+        np.testing.assert_allclose(np.concatenate([c.ravel() for c in mlp.coefs_ + mlp.intercepts_]), w)
+        pred = mlp.predict(X)
+        assert pred.shape == (20,) and np.all(np.isfinite(pred))
