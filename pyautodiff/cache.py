@@ -112,7 +112,13 @@ def fast_path(args, spec):
             return False
     for i, e in enumerate(spec.externals):  # outside reads guarded by value or identity
         env[f"ext{i}"] = e
-        checks.append(f"ext{i}.current() is not _MISSING")
+        if e.kind == "identities" and e.owner is not None and not e.expected[2]:
+            # a function's code and defaults (no keyword defaults): three identity tests inline
+            env[f"fn{i}"], env[f"code{i}"], env[f"defaults{i}"] = e.owner, e.expected[0], e.expected[1]
+            checks.append(f"fn{i}.__code__ is code{i} and fn{i}.__defaults__ is defaults{i} "
+                          f"and fn{i}.__kwdefaults__ is None")
+        else:
+            checks.append(f"ext{i}.current() is not _MISSING")
     guard = ("    if not outs[-1]:\n        return MISS\n    outs = outs[:-1]\n"
              if spec.has_guards else "")
     source = ("def fast(args):\n"

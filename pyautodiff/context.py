@@ -72,6 +72,7 @@ class External:
     what: str
     box: Any = None  # the Traced standing for an "input"
     fresh: bool = False  # a random draw: the trace's own value serves its first call only
+    owner: Any = None  # "identities" of a function's state: the function (cache.fast_path inlines it)
 
     def current(self):
         """The value to pass for an input, or _MISSING if the trace does not apply."""

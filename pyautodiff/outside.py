@@ -183,8 +183,11 @@ def iterate(ctx, container):
 
 def read_function(ctx, func, bound: dict) -> dict:
     """A user function about to run: guard its code and defaults; numeric defaults are inputs."""
-    ctx.read_external(("function", id(func)), lambda f=func: _function_state(f), _function_state(func),
-                      f"the code and defaults of {func.__qualname__}", kind="identities")
+    key = ("function", id(func))
+    if key not in ctx.externals:
+        ctx.read_external(key, lambda f=func: _function_state(f), _function_state(func),
+                          f"the code and defaults of {func.__qualname__}", kind="identities")
+        ctx.externals[key].owner = func
     defaults = func.__defaults__ or ()
     code = func.__code__
     names = code.co_varnames[:code.co_argcount]
