@@ -37,6 +37,7 @@ Example::
 from __future__ import annotations
 
 import collections.abc
+import io
 import os
 import types
 
@@ -45,7 +46,7 @@ import numpy as np
 from .traced import Traced
 
 # Library objects whose contents are outside state (os.environ, sys.argv, ...).
-_MUTABLE_STATE = (dict, list, collections.abc.MutableMapping)
+_MUTABLE_STATE = (dict, list, collections.abc.MutableMapping, io.IOBase)
 # Containers whose items are stored objects (an identity guard on an item is stable).
 _STORING = (dict, list, tuple)
 _KEY_TYPES = (int, str, bytes, bool, float, type(None))

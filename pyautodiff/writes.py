@@ -33,7 +33,9 @@ Example::
 from __future__ import annotations
 
 import builtins
+import logging
 import types
+import warnings
 from dataclasses import dataclass
 from typing import Any, Callable
 
@@ -47,6 +49,10 @@ REPLAYED_METHODS = frozenset({"append", "extend", "insert", "remove", "clear", "
                               "discard", "update", "write", "writelines", "flush"})
 # Methods that hand back what they change: a replay could not give the trace's value back.
 REFUSED_METHODS = frozenset({"pop", "popitem", "setdefault", "__setitem__", "__delitem__"})
+# Functions whose every call is an effect: output, warnings, logging.
+REPLAYED_FUNCTIONS = frozenset({builtins.print, warnings.warn, logging.debug, logging.info, logging.warning,
+                                logging.error, logging.critical, logging.exception, logging.log})
+_LOGGER_METHODS = frozenset({"debug", "info", "warning", "error", "critical", "exception", "log"})
 _LENGTH_CHANGING = frozenset({"append", "extend", "insert", "remove", "clear", "add", "discard", "update"})
 
 
@@ -99,11 +105,15 @@ def before_call(ctx, fn, args, kwargs):
     frame = ctx.frames[-1] if ctx.frames else None
     if frame is None or not frame.is_user_code:
         return None
-    if fn is builtins.print:
-        _check_value(ctx, frame, (args, kwargs), "print")
-        return lambda result: _record(ctx, lambda v: builtins.print(*v[0], **v[1]), (args, kwargs))
     owner = getattr(fn, "__self__", None)
     name = getattr(fn, "__name__", "")
+    try:
+        replayed = fn in REPLAYED_FUNCTIONS or (isinstance(owner, logging.Logger) and name in _LOGGER_METHODS)
+    except TypeError:  # an unhashable callable
+        replayed = False
+    if replayed:
+        _check_value(ctx, frame, (args, kwargs), name or "print")
+        return lambda result: _record(ctx, lambda v, f=fn: f(*v[0], **v[1]), (args, kwargs))
     if owner is None or isinstance(owner, (type, types.ModuleType)) or id(owner) not in ctx.sources:
         return None
     if name in REFUSED_METHODS:

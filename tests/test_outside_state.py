@@ -377,3 +377,42 @@ def test_sklearn_mlp_objective_leaves_plain_arrays():
         np.testing.assert_allclose(np.concatenate([c.ravel() for c in mlp.coefs_ + mlp.intercepts_]), w)
         pred = mlp.predict(X)
         assert pred.shape == (20,) and np.all(np.isfinite(pred))
+
+
+def test_warnings_logging_and_sys_stdout_are_replayed(capsys, caplog):
+    import logging
+    import sys
+    import warnings
+
+    log = logging.getLogger("pyad_test_effects")
+
+    def f(x):
+        warnings.warn("careful", UserWarning)
+        log.warning("step")
+        sys.stdout.write("w\n")
+        return x * 2.0
+
+    g = ad.function(f)
+    with caplog.at_level(logging.WARNING, logger="pyad_test_effects"):
+        for x in (1.0, 2.0, 3.0):
+            with pytest.warns(UserWarning, match="careful"):
+                assert g(x) == 2 * x
+    assert [r.getMessage() for r in caplog.records] == ["step"] * 3
+    assert capsys.readouterr().out == "w\n" * 3
+
+
+class Decorated:
+    def __init__(self, a):
+        self.a = a
+
+    @ad.grad(wrt="x")
+    def energy(self, x):
+        return self.a * np.sum(x ** 3)
+
+
+def test_a_decorated_method_called_inside_a_traced_function():
+    m = Decorated(2.0)
+    x = np.array([1.0, -2.0])
+    np.testing.assert_allclose(m.energy(x), 6 * x ** 2, rtol=1e-12)
+    # d/dx sum(grad energy(x)) = d/dx sum(6 x^2) = 12 x
+    np.testing.assert_allclose(ad.grad(lambda x: np.sum(m.energy(x)))(x), 12 * x, rtol=1e-12)

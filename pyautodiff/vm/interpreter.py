@@ -125,6 +125,8 @@ class Interpreter(MatchOps):
     def call(self, fn, args, kwargs):
         """Call ``fn`` as the traced code would: emulate, lower or run for real."""
         traced = contains_traced(args) or (bool(kwargs) and contains_traced(kwargs))
+        if type(fn) is functools.partial and type(fn.func) in _TRACED_THROUGH:  # a decorated method
+            fn, args, kwargs = fn.func, (*fn.args, *args), {**fn.keywords, **kwargs}
         through = _TRACED_THROUGH.get(type(fn))
         if through is not None:  # a transformation: its graph is built inside this one
             return through(self, fn, args, kwargs)
