@@ -206,7 +206,67 @@ def _shape_result(g, kind, tr, wrt_tree, outs):
 
 
 def register(transformed_type) -> None:
-    """Make the emulator trace through calls of ``transformed_type`` (api.Transformed)."""
+    """Make the emulator trace through calls of ``transformed_type`` (api.Transformed)
+    and of ``vmap.Vmapped``."""
     from .vm import interpreter
+    from .vmap import Vmapped
 
     interpreter._TRACED_THROUGH[transformed_type] = call_inside
+    interpreter._TRACED_THROUGH[Vmapped] = call_vmapped
+
+
+def call_vmapped(interp, v, args, kwargs):
+    """``ad.vmap(g)`` called inside a trace: ``g`` traced through for each example, stacked.
+
+    The outer graph then holds one copy of the inner graph per example (an unrolled map),
+    so ``ad.grad(lambda w: np.sum(ad.vmap(loss_i)(w, X)))`` differentiates through it."""
+    if kwargs:
+        raise interp.ctx.unsupported("ad.vmap inside a traced function takes positional arguments only")
+    axes = v._axes_of(args)
+    moved, sizes = [], set()
+    for a, ax in zip(args, axes):
+        if ax is None:
+            moved.append(None)
+            continue
+        leaves: list = []
+        _outer_leaves(a, leaves, interp.ctx)
+        if not leaves or any(np.ndim(unwrap(leaf)) == 0 for leaf in leaves):
+            raise AutodiffError("ad.vmap: a mapped argument needs arrays of rank at least 1")
+        leaves = [np.moveaxis(leaf, ax, 0) for leaf in leaves]
+        sizes |= {np.shape(unwrap(leaf))[0] for leaf in leaves}
+        moved.append(leaves)
+    if len(sizes) != 1:
+        raise AutodiffError(f"ad.vmap: the mapped axes have sizes {sorted(sizes)}; need one common size")
+    (batch,) = sizes
+    results = []
+    for i in range(batch):
+        ex = [a if m is None else _with_leaves(a, iter([leaf[i] for leaf in m])) for a, m in zip(args, moved)]
+        results.append(call_inside(interp, v._inner, tuple(ex), {}))
+    columns = []
+    for r in results:
+        leaves = []
+        _outer_leaves(r, leaves, interp.ctx)
+        columns.append(leaves)
+    stacked = [np.stack([c[j] for c in columns]) for j in range(len(columns[0]))]
+    out = _with_leaves(results[0], iter(stacked))
+    spec = v.out_axes
+    if spec == 0:
+        return out
+    if isinstance(spec, tuple) or spec is None:
+        raise interp.ctx.unsupported("ad.vmap inside a traced function supports an int out_axes only")
+    leaves = []
+    _outer_leaves(out, leaves, interp.ctx)
+    return _with_leaves(out, iter([np.moveaxis(leaf, 0, spec) for leaf in leaves]))
+
+
+def _with_leaves(x, it):
+    """``x`` with the values at its leaf positions (Traced ones too) replaced from ``it``."""
+    t = type(x)
+    if t is Traced or t is float or (t is np.ndarray and x.dtype.kind in "biufc") or \
+            (isinstance(x, np.generic) and x.dtype.kind in "fc"):
+        return next(it)
+    if t in (tuple, list):
+        return t(_with_leaves(v, it) for v in x)
+    if t is dict:
+        return {k: _with_leaves(v, it) for k, v in x.items()}
+    return x

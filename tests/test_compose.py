@@ -156,3 +156,27 @@ def test_what_cannot_compose_raises():
         ad.hessian(ad.grad(f))(X)  # the gradient is not a scalar
     with pytest.raises(ad.AutodiffError):
         ad.grad(ad.value_and_grad(f))(X)  # a tuple, not a scalar
+
+
+def test_vmap_inside_a_transformation():
+    def loss_i(w, x):
+        return np.sum(np.tanh(x * w)) ** 2
+
+    w = np.array([0.5, -0.3])
+    X = np.array([[1.0, 2.0], [0.3, -0.7], [2.0, 0.1]])
+
+    def total(w):
+        return np.sum(ad.vmap(loss_i, in_axes=(None, 0))(w, X))
+
+    def total_grad(w):  # hand-written: d/dw s_i^2 = 2 s_i x_i (1 - tanh(x_i w)^2)
+        return sum(2 * np.sum(np.tanh(x * w)) * x * (1 - np.tanh(x * w) ** 2) for x in X)
+
+    np.testing.assert_allclose(ad.function(total)(w), sum(loss_i(w, x) for x in X), rtol=1e-12)
+    np.testing.assert_allclose(ad.grad(total)(w), total_grad(w), rtol=1e-12)
+    per_example = ad.jacobian(ad.vmap(ad.grad(loss_i), in_axes=(None, 0)))(w, X)  # (3, 2, 2)
+    assert per_example.shape == (3, 2, 2)
+    for i, x in enumerate(X):
+        t = np.tanh(x * w)
+        s, d = np.sum(t), 1 - t ** 2
+        hand = 2 * np.outer(x * d, x * d) + np.diag(2 * s * x * x * (-2 * t * d))
+        np.testing.assert_allclose(per_example[i], hand, rtol=1e-10, atol=1e-12)
