@@ -83,7 +83,8 @@ def _stored_attr(obj, name) -> bool:
     for k in (obj.__mro__ if isinstance(obj, type) else type(obj).__mro__):
         if name in k.__dict__:
             v = k.__dict__[name]
-            return not hasattr(type(v), "__get__") or isinstance(v, (types.FunctionType, staticmethod))
+            return not hasattr(type(v), "__get__") or \
+                isinstance(v, (types.FunctionType, staticmethod, types.MemberDescriptorType))  # __slots__
     return False
 
 

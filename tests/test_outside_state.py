@@ -416,3 +416,34 @@ def test_a_decorated_method_called_inside_a_traced_function():
     np.testing.assert_allclose(m.energy(x), 6 * x ** 2, rtol=1e-12)
     # d/dx sum(grad energy(x)) = d/dx sum(6 x^2) = 12 x
     np.testing.assert_allclose(ad.grad(lambda x: np.sum(m.energy(x)))(x), 12 * x, rtol=1e-12)
+
+
+class Slotted:
+    __slots__ = ("model",)
+
+    def __init__(self, model):
+        self.model = model
+
+
+class Lazy:
+    def __init__(self, y):
+        self._y = y
+
+    @property
+    def y(self):  # a fresh array on every access
+        return self._y * 1.0
+
+
+def test_slots_and_properties():
+    holder = Slotted(Model(np.array([1.0, 2.0])))
+    g = ad.grad(lambda q: holder.model.loglike(q))
+    q = np.zeros(2)
+    np.testing.assert_allclose(g(q), 2 * np.array([1.0, 2.0]))
+    holder.model = Model(np.array([5.0, -1.0]))
+    np.testing.assert_allclose(g(q), 2 * np.array([5.0, -1.0]))
+    lazy = Lazy(np.array([1.0, 3.0]))
+    h = ad.grad(lambda q: -np.sum((lazy.y - q) ** 2))
+    np.testing.assert_allclose(h(q), 2 * np.array([1.0, 3.0]))
+    lazy._y = np.array([0.5, 0.5])
+    np.testing.assert_allclose(h(q), 2 * np.array([0.5, 0.5]))
+    assert h.stats.traces == 1  # the property is fetched on every call, not guarded by identity
