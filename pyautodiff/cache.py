@@ -16,6 +16,7 @@ import numpy as np
 from .context import _MISSING
 
 MISS = object()
+MAX_SPECIALIZATIONS_PER_KEY = 32
 
 
 @dataclass(slots=True)  # attribute reads on every call
@@ -159,7 +160,12 @@ class Cache:
     entries: dict = field(default_factory=dict)  # treedef -> [Specialization]
 
     def add(self, key, spec: Specialization) -> None:
-        self.entries.setdefault(key, []).append(spec)
+        specs = self.entries.setdefault(key, [])
+        specs.append(spec)
+        if len(specs) > MAX_SPECIALIZATIONS_PER_KEY:
+            # e.g. a function that increments an outside counter fails its guard on every
+            # call: keep the newest, so a call does not try an ever longer list
+            del specs[0]
 
     def __len__(self):
         return sum(len(v) for v in self.entries.values())

@@ -447,3 +447,17 @@ def test_slots_and_properties():
     lazy._y = np.array([0.5, 0.5])
     np.testing.assert_allclose(h(q), 2 * np.array([0.5, 0.5]))
     assert h.stats.traces == 1  # the property is fetched on every call, not guarded by identity
+
+
+def test_an_outside_counter_counts_every_call():
+    state = {"n": 0}
+
+    def f(x):
+        state["n"] += 1
+        return x * state["n"]
+
+    g = ad.function(f)
+    for i in range(1, 41):
+        assert g(2.0) == 2.0 * i
+    assert state["n"] == 40
+    assert g.stats.specializations <= 32  # a guard fails on every call; old paths are dropped
