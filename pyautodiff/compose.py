@@ -85,7 +85,7 @@ def call_inside(interp, g, args, kwargs):
     t_args = tuple(structure.rebuild(a, it) for a in c_args)
     t_kwargs = {k: structure.rebuild(v, it) for k, v in c_kwargs.items()}
 
-    n_guards = len(ctx.guards)
+    n_guards, n_effects = len(ctx.guards), len(ctx.effects)
     result = trace_mod._resolve_result(ctx, interp.call(g.original, t_args, t_kwargs))
     holes: list = []
     template = structure.template_of(result, lambda x: type(x) is Traced, trace_mod._kind_of, holes)
@@ -114,10 +114,16 @@ def call_inside(interp, g, args, kwargs):
 
     values = _evaluate(ctx, outputs)
     guards = ctx.guards[n_guards:]
-    substituted = clone_replace(list(outputs) + [gd.expr for gd in guards], replace=replace) if replace \
-        else list(outputs) + [gd.expr for gd in guards]
-    for gd, expr in zip(guards, substituted[len(outputs):]):
+    written: list = []  # traced values the inner function wrote to the outside (writes.py)
+    for e in ctx.effects[n_effects:]:
+        _traced_in(e.value, written)
+    exprs = [gd.expr for gd in guards] + [t.var for t in written]
+    substituted = clone_replace(list(outputs) + exprs, replace=replace) if replace else list(outputs) + exprs
+    rest = substituted[len(outputs):]
+    for gd, expr in zip(guards, rest):
         gd.expr = expr
+    for t, var in zip(written, rest[len(guards):]):  # now in terms of the outer values
+        t._var, t._view = var, None
     boxed = [Traced(_as_value(val, out), var) for val, out, var in zip(values, outputs, substituted)]
     return _shape_result(g, kind, tr, wrt_tree, boxed)
 
@@ -141,6 +147,19 @@ def _outer_leaves(x, out, ctx):
             _outer_leaves(v, out, ctx)
     else:
         structure.flatten(x, out)
+
+
+def _traced_in(x, out, depth=0):
+    t = type(x)
+    if t is Traced:
+        if all(x is not y for y in out):
+            out.append(x)
+    elif depth < 8 and t in (list, tuple):
+        for v in x:
+            _traced_in(v, out, depth + 1)
+    elif depth < 8 and t is dict:
+        for v in x.values():
+            _traced_in(v, out, depth + 1)
 
 
 def _outer_var(o):

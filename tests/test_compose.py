@@ -180,3 +180,24 @@ def test_vmap_inside_a_transformation():
         s, d = np.sum(t), 1 - t ** 2
         hand = 2 * np.outer(x * d, x * d) + np.diag(2 * s * x * x * (-2 * t * d))
         np.testing.assert_allclose(per_example[i], hand, rtol=1e-10, atol=1e-12)
+
+
+class _Fit:
+    def __init__(self, X, y):
+        self.X, self.y = X, y
+
+    def loss(self, w):
+        r = self.X @ w - self.y
+        self.last_resid = r  # written back on every call, also when traced through
+        return r @ r
+
+
+def test_inner_function_writing_to_an_object():
+    rng = np.random.default_rng(3)
+    X, y = rng.normal(size=(4, 2)), rng.normal(size=4)
+    fit = _Fit(X, y)
+    H = ad.jacobian(ad.grad(fit.loss))
+    for w in (np.array([1.0, 2.0]), np.array([-0.5, 0.3])):
+        np.testing.assert_allclose(H(w), 2 * X.T @ X, rtol=1e-12)
+        assert type(fit.last_resid) is np.ndarray
+        np.testing.assert_allclose(fit.last_resid, X @ w - y, rtol=1e-12)
