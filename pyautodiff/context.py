@@ -88,8 +88,12 @@ class External:
         if self.kind == "identity":
             return value if value is self.expected else _MISSING
         if self.kind == "identities":  # a tuple of objects, each the same as when traced
-            ok = len(value) == len(self.expected) and all(a is b for a, b in zip(value, self.expected))
-            return value if ok else _MISSING
+            if len(value) != len(self.expected):
+                return _MISSING
+            for a, b in zip(value, self.expected):
+                if a is not b:
+                    return _MISSING
+            return value
         return value if (value is self.expected or (type(value) is type(self.expected)
                                                     and value == self.expected)) else _MISSING
 
