@@ -18,7 +18,7 @@ step is fetched again and checked by its kind (``context.External``):
 - other objects stored in a dict, list, tuple, module, instance or class
   (a replaced model, a re-seeded generator, a rebound tuple) by *identity*;
 - a user function the trace runs, by the identity of its ``__code__``,
-  ``__defaults__`` and ``__kwdefaults__`` (and numeric defaults are inputs).
+  ``__defaults__`` and ``__kwdefaults__`` and of each keyword default.
 
 A step that fails sends the call to a new trace.  Objects the trace itself
 created (instances of classes called during the trace) are not outside.
@@ -184,35 +184,19 @@ def iterate(ctx, container):
 
 
 def read_function(ctx, func, bound: dict) -> dict:
-    """A user function about to run: guard its code and defaults; numeric defaults are inputs."""
+    """A user function about to run: guard the identity of its code and defaults (a default
+    value itself is a constant of the trace, as a literal in the code is)."""
     key = ("function", id(func))
     if key not in ctx.externals:
         ctx.read_external(key, lambda f=func: _function_state(f), _function_state(func),
                           f"the code and defaults of {func.__qualname__}", kind="identities")
         ctx.externals[key].owner = func
-    defaults = func.__defaults__ or ()
-    code = func.__code__
-    names = code.co_varnames[:code.co_argcount]
-    for j, name in enumerate(names[len(names) - len(defaults):]):
-        if bound.get(name) is defaults[j] and _numeric(defaults[j]):
-            bound[name] = ctx.read_external(("default", id(func), j), lambda f=func, j=j: f.__defaults__[j],
-                                            defaults[j], f"default of '{name}' of {func.__qualname__}")
-    for name, v in (func.__kwdefaults__ or {}).items():
-        if bound.get(name) is v and _numeric(v):
-            bound[name] = ctx.read_external(("kwdefault", id(func), name),
-                                            lambda f=func, n=name: f.__kwdefaults__[n], v,
-                                            f"default of '{name}' of {func.__qualname__}")
     return bound
 
 
 def _function_state(func):
     kw = func.__kwdefaults__
     return (func.__code__, func.__defaults__, kw, *(kw.values() if kw else ()))
-
-
-def _numeric(v) -> bool:
-    return type(v) is float or (type(v) is np.ndarray and v.dtype.kind in "biufc") or \
-        (isinstance(v, np.generic) and v.dtype.kind in "fc")
 
 
 def _check_unchanged(ctx, container) -> None:
