@@ -41,7 +41,6 @@ import io
 import os
 import types
 
-import numpy as np
 
 from .traced import Traced
 
