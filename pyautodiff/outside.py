@@ -41,7 +41,6 @@ import io
 import os
 import types
 
-
 from .traced import Traced
 
 # Library objects whose contents are outside state (os.environ, sys.argv, ...).
