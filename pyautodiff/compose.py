@@ -55,8 +55,8 @@ def call_inside(interp, g, args, kwargs):
 
     ctx = interp.ctx
     kind = g.kind
-    if getattr(g, "has_aux", False):
-        raise ctx.unsupported(f"ad.{kind}(..., has_aux=True) cannot be traced through by another "
+    if getattr(g, "has_aux", False) or getattr(g, "static", ()):
+        raise ctx.unsupported(f"ad.{kind}(..., has_aux=/static=) cannot be traced through by another "
                               "transformation yet; call it outside traced code")
     direction = None
     if g._has_direction:
@@ -129,24 +129,19 @@ def call_inside(interp, g, args, kwargs):
 
 
 def _outer_leaves(x, out, ctx):
-    """The values at the leaf positions of ``structure.flatten`` (Traced kept as they are)."""
-    t = type(x)
-    if t is Traced:
-        v = x.value
+    """The values at the leaf positions of ``structure.flatten`` (Traced kept as they are),
+    in its order (optree's walk: a Traced is a leaf of it)."""
+    items = [x] if type(x) is Traced else structure.tree_flatten(x)[0]
+    for leaf in items:
         found: list = []
-        structure.flatten(v, found)
-        if len(found) != 1 or not isinstance(v, (np.ndarray, float, np.generic)):
-            raise ctx.unsupported("a transformation called inside traced code received a traced "
-                                  f"{type(v).__name__}; pass float arrays or floats")
-        out.append(x)
-    elif t in (tuple, list):
-        for v in x:
-            _outer_leaves(v, out, ctx)
-    elif t is dict:
-        for v in x.values():
-            _outer_leaves(v, out, ctx)
-    else:
-        structure.flatten(x, out)
+        structure.flatten(unwrap(leaf), found)
+        if type(leaf) is Traced:
+            if len(found) != 1:
+                raise ctx.unsupported("a transformation called inside traced code received a traced "
+                                      f"{type(leaf.value).__name__}; pass float arrays or floats")
+            out.append(leaf)
+        else:
+            out.extend(found)
 
 
 def _traced_in(x, out, depth=0):
@@ -280,12 +275,14 @@ def call_vmapped(interp, v, args, kwargs):
 
 def _with_leaves(x, it):
     """``x`` with the values at its leaf positions (Traced ones too) replaced from ``it``."""
-    t = type(x)
-    if t is Traced or t is float or (t is np.ndarray and x.dtype.kind in "biufc") or \
-            (isinstance(x, np.generic) and x.dtype.kind in "fc"):
+    import optree
+
+    if type(x) is Traced:
         return next(it)
-    if t in (tuple, list):
-        return t(_with_leaves(v, it) for v in x)
-    if t is dict:
-        return {k: _with_leaves(v, it) for k, v in x.items()}
-    return x
+    items, spec = structure.tree_flatten(x)
+    new = []
+    for leaf in items:
+        found: list = []
+        structure.flatten(unwrap(leaf), found)
+        new.append(next(it) if type(leaf) is Traced or len(found) == 1 else leaf)
+    return optree.tree_unflatten(spec, new)

@@ -201,3 +201,19 @@ def test_inner_function_writing_to_an_object():
         np.testing.assert_allclose(H(w), 2 * X.T @ X, rtol=1e-12)
         assert type(fit.last_resid) is np.ndarray
         np.testing.assert_allclose(fit.last_resid, X @ w - y, rtol=1e-12)
+
+
+def test_structured_arguments_keep_their_leaf_order():
+    def f(p):  # dict keys not in sorted order
+        return np.sum(p["z"] ** 2) + 3.0 * np.sum(p["a"] ** 3)
+
+    p = {"z": np.array([1.0, 2.0]), "a": np.array([0.5, -1.0])}
+
+    def inner_grad_dot(q):
+        g = ad.grad(f)({"z": q[:2], "a": q[2:]})
+        return np.sum(g["z"] * np.array([1.0, 10.0])) + np.sum(g["a"] * np.array([100.0, 1000.0]))
+
+    q = np.concatenate([p["z"], p["a"]])
+    # d/dq of 2 z . (1, 10) + 9 a^2 . (100, 1000)
+    expected = np.concatenate([2 * np.array([1.0, 10.0]), 18 * p["a"] * np.array([100.0, 1000.0])])
+    np.testing.assert_allclose(ad.grad(inner_grad_dot)(q), expected, rtol=1e-12)
