@@ -189,7 +189,7 @@ def _shape_result(g, kind, tr, wrt_tree, outs):
     tuple_wrt = isinstance(g.wrt, tuple)
 
     def fill(values):
-        return structure._fill(tr.template.tree, iter(values))
+        return tr.template.build(iter(values), lambda v: v)
 
     def shaped(flat):
         parts, pos = [], 0
