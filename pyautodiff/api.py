@@ -173,6 +173,7 @@ class Transformed:
         tr = run_trace(self.original, *args, _loop_limit=self.loop_limit, **kwargs)
         self.stats.traces += 1
         self.stats.last_trace_seconds = tr.seconds
+        self.stats.loops_rolled = tr.loops_rolled
         spec = self._specialize(tr, args, kwargs, direction)
         self._cache.add(key, spec)
         self._last_spec = spec
