@@ -22,7 +22,7 @@ import numpy as np
 import pytensor.tensor as pt
 
 from . import aux as aux_outputs
-from . import progress, structure, transforms
+from . import compose, progress, structure, transforms
 from . import static as static_args
 from .backend import compile as _compile
 from .backend.compile import compile_graph
@@ -73,7 +73,9 @@ class Transformed:
         self._has_direction = transforms.KINDS[kind].direction is not None
         self._last_spec = None
         self._fast = None
-        functools.update_wrapper(self, f)
+        # functools.wraps semantics without its __dict__ update: the __dict__ of an
+        # inner transformation (kind, cache, stats) must not replace this one's.
+        functools.update_wrapper(self, f, updated=())
         from .verify import resolve_policy
 
         self._verify = resolve_policy(verify)
@@ -195,6 +197,8 @@ class Transformed:
             # near tie (sum * (1/n) vs sum / n); this call takes CPython's path, which
             # the trace followed. Later calls re-check the guards as usual.
             outs = outs[:-1]
+        if spec.n_effect_outputs:  # the trace itself did this call's writes to the outside
+            outs = outs[:len(outs) - spec.n_effect_outputs]
         return spec.fill(outs)
 
     def _specialize(self, tr: Trace, args, kwargs, direction) -> Specialization:
@@ -212,7 +216,7 @@ class Transformed:
         if direction is not None:
             extra_inputs = _direction_inputs(self.kind, extra, direction, tr, wrt_idx)
         guard_flag = _guard_flag(tr)
-        compiled_outs = list(outputs) + ([guard_flag] if guard_flag is not None else [])
+        compiled_outs = list(outputs) + tr.effect_outputs + ([guard_flag] if guard_flag is not None else [])
         # derivatives never hand back a caller's array (e.g. grad of x@x/2 is x)
         # default mode: a large graph gets light rewrites now, the full ones in the background
         light_above = _compile.LIGHT_ABOVE_NODES if self.mode is None and tiered_enabled() else None
@@ -225,7 +229,8 @@ class Transformed:
         if self.has_aux:
             fill = aux_outputs.wrap_fill(self.kind, fill, n_main, aux_template)
         spec = Specialization(fn, fill, guard_flag is not None, tr, compiled_outs, extra_inputs, seconds,
-                              tuple(tr.externals), tuple(v for v, _ in wrt_tree or ()))
+                              tuple(tr.externals), tuple(v for v, _ in wrt_tree or ()),
+                              effects=tuple(tr.effects), n_effect_outputs=len(tr.effect_outputs))
         if self.mode is None:  # default: numpy code now, Numba later if it pays
             def install(f, spec=spec):
                 spec.fn = f
@@ -551,6 +556,8 @@ vjp = _transformation("vjp", """Reverse mode: ``vjp(*args, u)`` returns ``(f(*ar
 
         y, cotangent = ad.vjp(f)(x, u)
     """)
+
+compose.register(Transformed)  # a transformation called in traced code is traced through
 
 
 def trace(f, *args, **kwargs) -> Trace:

@@ -60,8 +60,10 @@ class External:
 
     ``kind`` says how a cached trace stays exact when it changes: ``"input"``
     (numeric arrays and floats become graph inputs, fetched on every call),
-    ``"equal"`` (ints, strings, ... are guarded by value) or ``"identity"``
-    (other objects, e.g. a helper function that may be redefined).
+    ``"equal"`` (ints, strings, ... are guarded by value), ``"identity"``
+    (other objects, e.g. a helper function that may be redefined) or
+    ``"identities"`` (a tuple of objects, e.g. a function's code and defaults).
+    ``fetch`` repeats the whole chain of reads from its root (outside.py).
     """
 
     fetch: Any  # () -> the current value
@@ -70,6 +72,7 @@ class External:
     what: str
     box: Any = None  # the Traced standing for an "input"
     fresh: bool = False  # a random draw: the trace's own value serves its first call only
+    owner: Any = None  # "identities" of a function's state: the function (cache.fast_path inlines it)
 
     def current(self):
         """The value to pass for an input, or _MISSING if the trace does not apply."""
@@ -84,6 +87,13 @@ class External:
             return value
         if self.kind == "identity":
             return value if value is self.expected else _MISSING
+        if self.kind == "identities":  # a tuple of objects, each the same as when traced
+            if len(value) != len(self.expected):
+                return _MISSING
+            for a, b in zip(value, self.expected):
+                if a is not b:
+                    return _MISSING
+            return value
         return value if (value is self.expected or (type(value) is type(self.expected)
                                                     and value == self.expected)) else _MISSING
 
@@ -109,6 +119,18 @@ class TraceContext:
     n_ops: int = 0  # lowerings performed; a cheap measure of graph size
     warned_size: bool = False
     externals: dict = field(default_factory=dict)  # key -> External
+    # Root graph variables -> their concrete values (arguments, outside inputs, the
+    # fresh inputs of a transformation traced through): what compose.py evaluates with.
+    root_values: dict = field(default_factory=dict)
+    # outside.py: id(obj) -> fetch repeating the chain of reads that reached it;
+    # ids of objects the trace created (instances of classes it called)
+    sources: dict = field(default_factory=dict)
+    inside: set = field(default_factory=set)
+    # writes.py: writes to the outside in trace order; slots written ((kind, id, key));
+    # ids of outside containers whose length this call changed
+    effects: list = field(default_factory=list)
+    written: set = field(default_factory=set)
+    mutated: set = field(default_factory=set)
     internal_cells: set[int] = field(default_factory=set)
     # loop rolling (vm/rolling.py): per range iterator [iterator, next probe at, attempts],
     # placeholders of abandoned probes -> what they stood for, loops made into a Scan
@@ -146,11 +168,18 @@ class TraceContext:
         self.guards.append(Guard(expr, outcome, kind, self.location()))
 
     # -- values read from outside the arguments ---------------------------
-    def read_external(self, key, fetch, value, what):
-        """Record a read of ``value`` from outside; returns what the trace should use."""
+    def read_external(self, key, fetch, value, what, stored=True, kind=None):
+        """Record a read of ``value`` from outside; returns what the trace should use.
+
+        ``stored``: ``fetch`` returns a stored object (an identity guard is stable);
+        otherwise (a property) an object is followed through its chain only.
+        ``kind``: force an External kind (``"identities"``)."""
         known = self.externals.get(key)
         if known is not None:
             return known.box if known.kind == "input" else value
+        if kind is not None:
+            self.externals[key] = External(fetch, kind, value, what)
+            return value
         t = type(value)
         random = key[0] == "random"  # any numeric draw is an input; ints too
         if random and t is int:  # random.randint: an int64 input, fetched as such
@@ -171,11 +200,15 @@ class TraceContext:
             self.keepalive.append(box)
             expected = (t, getattr(value, "shape", ()), getattr(value, "dtype", None))
             self.externals[key] = External(fetch, "input", expected, what, box)
+            self.root_values[var] = value
             return box
-        if t in _VALUE_TYPES:
+        if t in _VALUE_TYPES or isinstance(value, (np.integer, np.bool_)):
             self.externals[key] = External(fetch, "equal", value, what)
         elif not _is_library_object(value):
-            self.externals[key] = External(fetch, "identity", value, what)
+            if stored:
+                self.externals[key] = External(fetch, "identity", value, what)
+            self.sources.setdefault(id(value), fetch)  # reads through it repeat this chain
+            self.keepalive.append(value)
         return value
 
     # -- ordinary arrays that receive traced values ----------------------
@@ -226,7 +259,8 @@ def _is_library_object(value) -> bool:
         return is_library(value)
     if callable(value) and not hasattr(value, "__code__") and not hasattr(value, "__func__"):
         return is_library(value) or is_library(type(value))
-    return is_library(value) if hasattr(value, "__code__") else is_library(type(value))
+    # library *instances* (containers, generators, os.environ) are outside state
+    return is_library(value) if hasattr(value, "__code__") else False
 
 
 def activate(ctx: TraceContext | None) -> "TraceContext | None":

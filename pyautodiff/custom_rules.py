@@ -320,9 +320,11 @@ def _run_for_real(fun, args):
 class _Snapshot:
     def __init__(self, ctx):
         self.ctx, self.n_guards, self.externals = ctx, len(ctx.guards), set(ctx.externals)
+        self.n_effects = len(ctx.effects)  # writes to the outside recorded by an abandoned attempt
 
     def restore(self):
         del self.ctx.guards[self.n_guards:]
+        del self.ctx.effects[self.n_effects:]
         for key in set(self.ctx.externals) - self.externals:
             del self.ctx.externals[key]
 

@@ -27,6 +27,7 @@ from . import (
     context,
     lowering,  # noqa: F401  (fills the registry, connects Traced)
     structure,
+    writes,
 )
 from .errors import AutodiffError, UnsupportedError
 from .traced import Traced, contains_traced, unwrap
@@ -50,6 +51,8 @@ class Trace:
     seconds: float = 0.0
     externals: list = field(default_factory=list)  # context.External, read from outside the arguments
     loops_rolled: int = 0  # loops traced as one Scan (vm/rolling.py)
+    effects: list = field(default_factory=list)  # writes.Effect: writes to the outside, replayed per call
+    effect_outputs: list = field(default_factory=list)  # the traced values they write (extra outputs)
 
     @property
     def all_inputs(self) -> list:
@@ -152,6 +155,7 @@ def trace(func, *args, _loop_limit: int = 100_000, **kwargs) -> Trace:
     interp = Interpreter(ctx)
     ctx.interpreter = interp
     ctx.readonly = {id(b): f"its argument '{p}'" for b, p in zip(boxes, paths)}
+    ctx.root_values = {v: b.value for v, b in zip(inputs, boxes)}
     prev = context.activate(ctx)
     try:
         result = interp.call(func, t_args, t_kwargs)
@@ -163,6 +167,7 @@ def trace(func, *args, _loop_limit: int = 100_000, **kwargs) -> Trace:
         if ctx.substitutions and ctx.guards:
             for g, e in zip(ctx.guards, rolling.finish(ctx, [g.expr for g in ctx.guards])):
                 g.expr = e
+        effect_outputs = rolling.finish(ctx, writes.finish(ctx)) if ctx.effects else []
     except AutodiffError:
         raise
     except Exception as exc:  # the user's own error, as CPython raises it
@@ -173,7 +178,7 @@ def trace(func, *args, _loop_limit: int = 100_000, **kwargs) -> Trace:
     concrete = unwrap(result)
     return Trace(func, inputs, leaves, paths, [structure.is_differentiable(l) for l in leaves],
                  outputs, template, concrete, ctx.guards, time.perf_counter() - start,
-                 list(ctx.externals.values()), ctx.loops_rolled)
+                 list(ctx.externals.values()), ctx.loops_rolled, ctx.effects, effect_outputs)
 
 
 def _identifier(path: str) -> str:

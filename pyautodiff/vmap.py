@@ -180,6 +180,8 @@ class Vmapped:
 
         ex_args, ex_kw = self._examples(args, kwargs, axes, 0)
         spec = self._inner.specialization_for(*ex_args, **ex_kw)
+        if spec.effects:  # writes to the outside happen once per example, in order: loop
+            return None
         inner = self._inner
         tr = spec.trace
         per_arg, per_kw = self._leaf_flags(args, kwargs, axes)

@@ -15,6 +15,7 @@ import pytensor.tensor as pt
 
 from .. import context
 from ..traced import Traced, contains_traced, unwrap
+from . import python_errors
 from .core import dtype_of, lift, vars_for
 
 
@@ -79,7 +80,9 @@ def apply_binary(pyop, pt_fn, name, a, b):
     if pt_fn is None:
         raise context.require().unsupported(f"operator {name} on traced values is not supported")
     va, vb = vars_for([a, b], dtype_of(value))
-    return lift(value, pt_fn(va, vb))
+    out = pt_fn(va, vb)
+    python_errors.guard(name, a, b, va, vb, out, value)  # ZeroDivisionError etc. on cached calls
+    return lift(value, out)
 
 
 def _make_binary(name, pyop, pt_fn):

@@ -30,7 +30,7 @@ import weakref
 
 import numpy as np
 
-from .. import context
+from .. import context, outside, writes
 from ..errors import AutodiffError
 from ..lowering import indexing, registry
 from ..traced import Traced, contains_traced, unwrap
@@ -61,6 +61,11 @@ _LIBRARY_ROOTS = frozenset(sys.stdlib_module_names) | {"numpy", "scipy", "pytens
 def is_library(func) -> bool:
     module = getattr(func, "__module__", None) or ""
     return module.partition(".")[0] in _LIBRARY_ROOTS
+
+
+# Callable types whose calls are traced through rather than run (type -> handler(interp, fn,
+# args, kwargs)); compose.py registers pyautodiff's transformations.
+_TRACED_THROUGH: dict = {}
 
 
 class TraceSizeWarning(UserWarning):
@@ -121,6 +126,11 @@ class Interpreter(MatchOps):
     def call(self, fn, args, kwargs):
         """Call ``fn`` as the traced code would: emulate, lower or run for real."""
         traced = contains_traced(args) or (bool(kwargs) and contains_traced(kwargs))
+        if type(fn) is functools.partial and type(fn.func) in _TRACED_THROUGH:  # a decorated method
+            fn, args, kwargs = fn.func, (*fn.args, *args), {**fn.keywords, **kwargs}
+        through = _TRACED_THROUGH.get(type(fn))
+        if through is not None:  # a transformation: its graph is built inside this one
+            return through(self, fn, args, kwargs)
         if _is_random_draw(fn):
             return self._random_draw(fn, args, kwargs, traced)
         if traced:
@@ -136,9 +146,12 @@ class Interpreter(MatchOps):
         if traced and is_library(fn) and getattr(fn, "__module__", "").startswith("pyautodiff"):
             raise self.ctx.unsupported("calling a pyautodiff transformation inside traced code is not supported; "
                                        "use ad.hessian / ad.jacobian for higher derivatives")
+        effect = writes.before_call(self.ctx, fn, args, kwargs)  # print, LOG.append: replayed
         prev, self.ctx.callee = self.ctx.callee, _callable_name(fn)
         try:
             result = fn(*args, **kwargs)
+            if effect is not None:
+                effect(result)
         except AutodiffError:
             raise
         except Exception as exc:
@@ -153,6 +166,10 @@ class Interpreter(MatchOps):
             self.ctx.callee = prev
         if type(result) is np.ndarray:
             self.ctx.note_created(result)
+        elif isinstance(fn, type):
+            outside.note_created(self.ctx, result)
+        elif self.ctx.frames and self.ctx.frames[-1].is_user_code:
+            result = outside.after_call(self.ctx, fn, args, kwargs, result)  # len(G), os.getenv, d.get
         return self.ctx.resolve(result)
 
     def _emulation_target(self, fn, args, traced):
@@ -190,6 +207,7 @@ class Interpreter(MatchOps):
 
     def _construct(self, cls, args, kwargs):
         obj = cls.__new__(cls)
+        outside.note_created(self.ctx, obj)
         self.run_function(cls.__init__, (obj, *args), kwargs)
         return obj
 
@@ -205,6 +223,8 @@ class Interpreter(MatchOps):
         dec = decode(code)
         fast = [NULL] * len(dec.localsplus)
         bound = _bind(func, args, kwargs)
+        if func not in self._made and not is_library(func):  # its code and defaults are outside state
+            bound = outside.read_function(self.ctx, func, bound)
         for name, value in bound.items():
             fast[dec.localsplus.index(name)] = value
         glb = func.__globals__
@@ -456,15 +476,7 @@ class Interpreter(MatchOps):
             return functools.partial(registry.METHODS[name].fn, obj)
         value = getattr(obj, name)
         if f.is_user_code and type(obj) is not Traced and type(value) is not Traced:
-            if isinstance(obj, types.ModuleType):
-                if obj.__name__.partition(".")[0] not in _LIBRARY_ROOTS:  # `config.LR` reads a global
-                    d = obj.__dict__
-                    value = self.ctx.read_external(("global", id(d), name), lambda d=d, n=name: d[n], value,
-                                                   f"global '{name}' of {obj.__name__}")
-            elif not is_library(type(obj)) and not isinstance(obj, type) and not callable(value):
-                value = self.ctx.read_external(("attr", id(obj), name), lambda o=obj, n=name: getattr(o, n),
-                                               value, f"attribute '{name}' of a {type(obj).__name__}")
-                self.ctx.keepalive.append(obj)
+            value = outside.read_attr(self.ctx, obj, name, value)  # a step of a chain of outside reads
         return self.ctx.resolve(value)
 
     def op_LOAD_ATTR(self, f, ins):
@@ -491,7 +503,7 @@ class Interpreter(MatchOps):
 
     def op_STORE_ATTR(self, f, ins):
         obj = f.stack.pop()
-        setattr(obj, ins.argval, f.stack.pop())
+        writes.store_attr(self.ctx, f, obj, ins.argval, f.stack.pop())  # outside objects: replayed
 
     def op_DELETE_ATTR(self, f, ins):
         delattr(f.stack.pop(), ins.argval)
@@ -518,7 +530,10 @@ class Interpreter(MatchOps):
     def op_CONTAINS_OP(self, f, ins):
         b = f.stack.pop()
         a = f.stack.pop()
-        f.stack.append((a not in b) if ins.arg else (a in b))
+        result = a in b
+        if f.is_user_code:
+            outside.contains(self.ctx, a, b, result)
+        f.stack.append((not result) if ins.arg else result)
 
     def op_IS_OP(self, f, ins):
         b = f.stack.pop()
@@ -556,11 +571,8 @@ class Interpreter(MatchOps):
         index = f.stack.pop()
         container = f.stack.pop()
         value = self._subscr(container, index)
-        if f.is_user_code and type(container) in (dict, list, tuple) and type(index) in (str, int):
-            value = self.ctx.read_external(("item", id(container), index), lambda c=container, k=index: c[k],
-                                           value, f"item {index!r} of a {type(container).__name__}") \
-                if type(value) is not Traced and (type(value) in (np.ndarray, float)) else value
-            self.ctx.keepalive.append(container)
+        if f.is_user_code and type(container) is not Traced:
+            value = outside.read_item(self.ctx, container, index, value)  # a step of a chain of outside reads
         f.stack.append(value)
 
     def op_BINARY_SLICE(self, f, ins):
@@ -583,6 +595,8 @@ class Interpreter(MatchOps):
         self._store(f, container, slice(start, end), value)
 
     def _store(self, f, container, index, value):
+        if writes.store_item(self.ctx, f, container, index, value):  # an outside list/dict: replayed
+            return
         result = indexing.store(container, index, value)
         if result is not container:  # an ordinary array became traced: rebind local names
             for i, v in enumerate(f.fast):
@@ -677,7 +691,9 @@ class Interpreter(MatchOps):
 
     # -- iteration ------------------------------------------------------------------------
     def op_GET_ITER(self, f, ins):
-        f.stack.append(iter(f.stack.pop()))
+        v = f.stack.pop()
+        it = outside.iterate(self.ctx, v) if f.is_user_code else None  # an outside list: items are reads
+        f.stack.append(it if it is not None else iter(v))
 
     def op_GET_YIELD_FROM_ITER(self, f, ins):
         v = f.stack[-1]
