@@ -35,6 +35,7 @@ from ..errors import AutodiffError, UnsupportedError
 from ..lowering import indexing, registry
 from ..traced import Traced, contains_traced, unwrap
 from . import code as vmcode
+from . import higher_order
 from .code import Instr, decode
 from .frame import NULL, Frame
 from .matching import MatchOps
@@ -122,6 +123,9 @@ class Interpreter(MatchOps):
         traced = contains_traced(args) or (bool(kwargs) and contains_traced(kwargs))
         if _is_random_draw(fn):
             return self._random_draw(fn, args, kwargs, traced)
+        hook = higher_order.lookup(fn, kwargs)
+        if hook is not None:  # map, sorted(key=), reduce, partial...: their function is called through us
+            return hook(self, args, kwargs)
         if traced:
             entry = registry.lookup(fn)
             if entry is not None:
