@@ -210,7 +210,9 @@ _ONLY_WITH_KEY = frozenset({builtins.min, builtins.max})
 def lookup(fn, kwargs):
     """The handler emulating C higher-order ``fn`` (``handler(interp, args, kwargs)``), or None."""
     if type(fn) is functools.partial:
-        return functools.partial(_partial, p=fn)
+        # pyautodiff's own partials (a lowering bound to its array) are called as they are
+        own = (getattr(fn.func, "__module__", None) or "").startswith("pyautodiff")
+        return None if own else functools.partial(_partial, p=fn)
     if type(fn) is _BUILTIN_METHOD and type(fn.__self__) is list and fn.__name__ == "sort":
         return lambda interp, args, kwargs: _list_sort(interp, (fn.__self__, *args), kwargs)
     try:
