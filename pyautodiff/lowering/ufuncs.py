@@ -12,6 +12,7 @@ import math
 
 import numpy as np
 import pytensor.tensor as pt
+import pytensor.scalar as pts
 
 from .. import context
 from ..traced import Traced, unwrap
@@ -50,6 +51,13 @@ def _cbrt(x):
 def _heaviside(x1, x2):
     step = pt.switch(pt.lt(x1, 0), 0.0, pt.switch(pt.gt(x1, 0), 1.0, x2))
     return pt.switch(pt.isnan(x1), x1, step)
+
+
+def bitwise(op, a, b):
+    # PyTensor's bit ops take one integer dtype or all bools: `1 & (x > 0)` (int64 with bool,
+    # as in scipy.stats' argument checks) is computed in the common dtype, as numpy does
+    dt = pts.upcast(a.dtype, b.dtype)
+    return op(pt.cast(a, dt), pt.cast(b, dt))
 
 
 def _floor_divide(a, b):
@@ -101,7 +109,9 @@ BINARY = {
     np.logical_and: lambda a, b: _as_bool(a) & _as_bool(b),
     np.logical_or: lambda a, b: _as_bool(a) | _as_bool(b),
     np.logical_xor: lambda a, b: pt.xor(_as_bool(a), _as_bool(b)),
-    np.bitwise_and: pt.bitwise_and, np.bitwise_or: pt.bitwise_or, np.bitwise_xor: pt.bitwise_xor,
+    np.bitwise_and: lambda a, b: bitwise(pt.bitwise_and, a, b),
+    np.bitwise_or: lambda a, b: bitwise(pt.bitwise_or, a, b),
+    np.bitwise_xor: lambda a, b: bitwise(pt.bitwise_xor, a, b),
 }
 
 # numpy functions (not ufuncs) that are elementwise

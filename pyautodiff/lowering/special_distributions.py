@@ -1,0 +1,122 @@
+"""The scipy.special ufuncs behind scipy.stats: distribution functions and their inverses.
+
+``scipy.stats`` is Python down to its ``_pdf``/``_cdf``/``_ppf`` methods, which
+the emulator runs as they are; those end in C ufuncs of ``scipy.special``
+(public ones such as ``stdtr``, ``chdtrc``, ``gammaincinv``, and private
+Boost wrappers such as ``_beta_pdf``, ``_binom_pmf``).  Each is registered
+here by its ufunc object with a PyTensor formula built from functions
+PyTensor differentiates (``betainc``, ``gammainc``, ``betaincinv`` ...):
+scipy still computes every value, the formula gives the derivative.
+
+Example::
+
+    scipy.stats.t.cdf(x, df)   # -> scipy.special.stdtr(df, x): betainc formula below
+"""
+from __future__ import annotations
+
+import math
+
+import pytensor.tensor as pt
+from pytensor.tensor import special as pts
+import scipy.special as sc
+from scipy.special import _ufuncs as scu
+
+from .core import elementwise
+from .registry import register_fn
+from .special import _xlog1py, _xlogy
+
+_SQRT2 = math.sqrt(2.0)
+
+
+def _betaincc(a, b, x):
+    # 1 - I_x(a, b), taken as I_{1-x}(b, a) above the mean, where 1 - I would cancel
+    upper = pt.gt(x, a / (a + b))
+    return pt.switch(upper, pt.betainc(b, a, 1.0 - x), 1.0 - pt.betainc(a, b, x))
+
+
+def _stdtr(df, t):
+    tail = 0.5 * pt.betainc(df / 2.0, 0.5, df / (df + t * t))
+    return pt.switch(pt.lt(t, 0), tail, 1.0 - tail)
+
+
+def _stdtrit(df, p):
+    lower = pt.lt(p, 0.5)
+    x = pt.betaincinv(df / 2.0, 0.5, 2.0 * pt.switch(lower, p, 1.0 - p))
+    magnitude = pt.sqrt(df * (1.0 - x) / x)
+    return pt.switch(lower, -magnitude, magnitude)
+
+
+def _binom_pmf(k, n, p):
+    log_choose = pt.gammaln(n + 1.0) - pt.gammaln(k + 1.0) - pt.gammaln(n - k + 1.0)
+    return pt.exp(log_choose + _xlogy(k, p) + _xlog1py(n - k, -p))
+
+
+def _binom_cdf(k, n, p):
+    k = pt.floor(k)
+    inside = pt.lt(k, n)
+    return pt.switch(inside, pt.betainc(pt.switch(inside, n - k, 1.0), k + 1.0, 1.0 - p), 1.0)
+
+
+def _binom_sf(k, n, p):
+    k = pt.floor(k)
+    inside = pt.lt(k, n)
+    return pt.switch(inside, pt.betainc(k + 1.0, pt.switch(inside, n - k, 1.0), p), 0.0)
+
+
+def _nbinom_pmf(k, n, p):
+    log_choose = pt.gammaln(k + n) - pt.gammaln(n) - pt.gammaln(k + 1.0)
+    return pt.exp(log_choose + n * pt.log(p) + _xlog1py(k, -p))
+
+
+# name in scipy.special (public) or scipy.special._ufuncs (private) -> PyTensor builder
+PUBLIC = {
+    "expm1": pt.expm1,
+    "log1p": pt.log1p,
+    "exp2": lambda x: pt.exp2(x),
+    "exp10": lambda x: pt.exp(x * math.log(10.0)),
+    "cbrt": lambda x: pt.sgn(x) * pt.abs(x) ** (1.0 / 3.0),
+    "stdtr": _stdtr,
+    "stdtrit": _stdtrit,
+    "chdtr": lambda v, x: pt.gammainc(v / 2.0, x / 2.0),
+    "chdtrc": lambda v, x: pt.gammaincc(v / 2.0, x / 2.0),
+    "chdtri": lambda v, y: 2.0 * pt.gammainccinv(v / 2.0, y),
+    "gammaincinv": pt.gammaincinv,
+    "gammainccinv": pt.gammainccinv,
+    "betaincc": _betaincc,
+    "betaincinv": pt.betaincinv,
+    "ndtri_exp": lambda y: -_SQRT2 * pt.erfcinv(2.0 * pt.exp(y)),
+    "pdtr": lambda k, m: pt.gammaincc(pt.floor(k) + 1.0, m),
+    "pdtrc": lambda k, m: pt.gammainc(pt.floor(k) + 1.0, m),
+    "bdtr": lambda k, n, p: _binom_cdf(k, n, p),
+    "bdtrc": lambda k, n, p: _binom_sf(k, n, p),
+    "nbdtr": lambda k, n, p: pt.betainc(n, pt.floor(k) + 1.0, p),
+    "nbdtrc": lambda k, n, p: _betaincc(n, pt.floor(k) + 1.0, p),
+}
+PRIVATE = {
+    "_beta_pdf": lambda x, a, b: pt.exp(_xlogy(a - 1.0, x) + _xlog1py(b - 1.0, -x) - pts.betaln(a, b)),
+    "_beta_ppf": lambda q, a, b: pt.betaincinv(a, b, q),
+    "_binom_pmf": _binom_pmf,
+    "_binom_cdf": _binom_cdf,
+    "_binom_sf": _binom_sf,
+    "_nbinom_pmf": _nbinom_pmf,
+    "_nbinom_cdf": lambda k, n, p: pt.betainc(n, pt.floor(k) + 1.0, p),
+    "_nbinom_sf": lambda k, n, p: _betaincc(n, pt.floor(k) + 1.0, p),
+    "_cauchy_ppf": lambda p, loc, scale: loc + scale * pt.tan(math.pi * (p - 0.5)),
+    "_cauchy_isf": lambda p, loc, scale: loc - scale * pt.tan(math.pi * (p - 0.5)),
+    "_log1mexp": lambda x: pt.log1mexp(x),
+    "_lgam1p": lambda x: pt.gammaln(1.0 + x),
+    "_log1pmx": lambda x: pt.log1p(x) - x,
+}
+
+
+def install() -> None:
+    for table, home, prefix in ((PUBLIC, sc, "scipy.special."), (PRIVATE, scu, "scipy.special._ufuncs.")):
+        for public, fn in table.items():
+            uf = getattr(home, public, None)
+            if uf is None:  # an older scipy without this ufunc
+                continue
+            name = prefix + public
+            register_fn(uf, elementwise(uf, fn, name=name), "scipy.special", name=name)
+
+
+install()
