@@ -186,8 +186,8 @@ def _unpack_lu(lu, piv):
     eye = pt.eye(n, dtype=lu.dtype)
     lower = pt.tril(lu, -1) + eye
     upper = pt.triu(lu)
-    perm = ptla.pivot_to_permutation(piv, inverse=False)  # a[perm] = L @ U
-    return eye[perm].T, lower, upper
+    perm = ptla.pivot_to_permutation(piv, inverse=False)  # P = I[perm], as scipy.linalg.lu's
+    return eye[perm], lower, upper
 
 
 @register(sl.lu_solve, group=_GROUP, name="scipy.linalg.lu_solve")
