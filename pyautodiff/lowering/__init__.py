@@ -11,7 +11,7 @@ from ..traced import Traced
 from . import builtins as _builtins
 from . import (core, creation, cumulative, diagonals, indexing, inplace, joining, linalg, metadata,  # noqa: F401
                operators, products, rearrange, reductions, registry, selection, shape, sorting, special,
-               special_distributions, scipy_linalg,
+               special_distributions, scipy_linalg, scipy_stats,
                statistics, ufuncs)
 from .registry import METHODS, BoundMethod, register_method
 

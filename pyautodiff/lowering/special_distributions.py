@@ -17,6 +17,7 @@ from __future__ import annotations
 import math
 
 import pytensor.tensor as pt
+from pytensor.gradient import disconnected_grad, zero_grad
 from pytensor.tensor import special as pts
 import scipy.special as sc
 from scipy.special import _ufuncs as scu
@@ -26,6 +27,42 @@ from .registry import register_fn
 from .special import _xlog1py, _xlogy
 
 _SQRT2 = math.sqrt(2.0)
+
+
+def _implicit(inverse, forward, density, params, q):
+    """``y = inverse(*params, q)`` with derivatives from ``forward(*params, y) == q``.
+
+    PyTensor's inverse ops (gammaincinv, betaincinv) have no derivative in their
+    shape parameters.  With ``y0`` the op's value and ``h = (q - F(params, y0)) / F_y``
+    (``F_y = density``), ``y0 + h - zero_grad(h)`` has exactly ``y0``'s value and
+    the implicit-function derivatives ``dy/dq = 1 / F_y``, ``dy/dp = -F_p / F_y``.
+    """
+    y0 = disconnected_grad(inverse(*params, q))  # not zero_grad: the op is not asked for a derivative
+    slope = zero_grad(density(*params, y0))
+    h = (q - forward(*params, y0)) / slope
+    return y0 + (h - zero_grad(h))
+
+
+def _gamma_density(a, y):
+    return pt.exp((a - 1.0) * pt.log(y) - y - pt.gammaln(a))
+
+
+def _beta_density(a, b, y):
+    return pt.exp((a - 1.0) * pt.log(y) + (b - 1.0) * pt.log1p(-y) - pts.betaln(a, b))
+
+
+def _gammaincinv(a, q):
+    return _implicit(pt.gammaincinv, pt.gammainc, _gamma_density, (a,), q)
+
+
+def _gammainccinv(a, q):
+    # Q = 1 - P: PyTensor's derivative of gammaincc in a is a coarser series than gammainc's
+    return _implicit(pt.gammainccinv, lambda a, y: 1.0 - pt.gammainc(a, y), lambda a, y: -_gamma_density(a, y),
+                     (a,), q)
+
+
+def _betaincinv(a, b, q):
+    return _implicit(pt.betaincinv, pt.betainc, _beta_density, (a, b), q)
 
 
 def _betaincc(a, b, x):
@@ -41,7 +78,7 @@ def _stdtr(df, t):
 
 def _stdtrit(df, p):
     lower = pt.lt(p, 0.5)
-    x = pt.betaincinv(df / 2.0, 0.5, 2.0 * pt.switch(lower, p, 1.0 - p))
+    x = _betaincinv(df / 2.0, 0.5, 2.0 * pt.switch(lower, p, 1.0 - p))
     magnitude = pt.sqrt(df * (1.0 - x) / x)
     return pt.switch(lower, -magnitude, magnitude)
 
@@ -79,11 +116,11 @@ PUBLIC = {
     "stdtrit": _stdtrit,
     "chdtr": lambda v, x: pt.gammainc(v / 2.0, x / 2.0),
     "chdtrc": lambda v, x: pt.gammaincc(v / 2.0, x / 2.0),
-    "chdtri": lambda v, y: 2.0 * pt.gammainccinv(v / 2.0, y),
-    "gammaincinv": pt.gammaincinv,
-    "gammainccinv": pt.gammainccinv,
+    "chdtri": lambda v, y: 2.0 * _gammainccinv(v / 2.0, y),
+    "gammaincinv": _gammaincinv,
+    "gammainccinv": _gammainccinv,
     "betaincc": _betaincc,
-    "betaincinv": pt.betaincinv,
+    "betaincinv": _betaincinv,
     "ndtri_exp": lambda y: -_SQRT2 * pt.erfcinv(2.0 * pt.exp(y)),
     "pdtr": lambda k, m: pt.gammaincc(pt.floor(k) + 1.0, m),
     "pdtrc": lambda k, m: pt.gammainc(pt.floor(k) + 1.0, m),
@@ -94,7 +131,7 @@ PUBLIC = {
 }
 PRIVATE = {
     "_beta_pdf": lambda x, a, b: pt.exp(_xlogy(a - 1.0, x) + _xlog1py(b - 1.0, -x) - pts.betaln(a, b)),
-    "_beta_ppf": lambda q, a, b: pt.betaincinv(a, b, q),
+    "_beta_ppf": lambda q, a, b: _betaincinv(a, b, q),
     "_binom_pmf": _binom_pmf,
     "_binom_cdf": _binom_cdf,
     "_binom_sf": _binom_sf,
