@@ -24,7 +24,7 @@ from scipy.special import _ufuncs as scu
 
 from .core import elementwise
 from .registry import register_fn
-from .special import _xlog1py, _xlogy
+from .special import _xlog1py, _xlogy, gammaincc
 
 _SQRT2 = math.sqrt(2.0)
 
@@ -76,11 +76,21 @@ def _stdtr(df, t):
     return pt.switch(pt.lt(t, 0), tail, 1.0 - tail)
 
 
-def _stdtrit(df, p):
+def _stdtrit_value(df, p):
     lower = pt.lt(p, 0.5)
-    x = _betaincinv(df / 2.0, 0.5, 2.0 * pt.switch(lower, p, 1.0 - p))
+    x = pt.betaincinv(df / 2.0, 0.5, 2.0 * pt.switch(lower, p, 1.0 - p))
     magnitude = pt.sqrt(df * (1.0 - x) / x)
     return pt.switch(lower, -magnitude, magnitude)
+
+
+def _t_density(df, t):
+    log_norm = pt.gammaln((df + 1.0) / 2.0) - pt.gammaln(df / 2.0) - 0.5 * pt.log(df * math.pi)
+    return pt.exp(log_norm - (df + 1.0) / 2.0 * pt.log1p(t * t / df))
+
+
+def _stdtrit(df, p):
+    # derivatives from stdtr (the sqrt above has an infinite slope at the median)
+    return _implicit(_stdtrit_value, _stdtr, _t_density, (df,), p)
 
 
 def _binom_pmf(k, n, p):
@@ -105,6 +115,12 @@ def _nbinom_pmf(k, n, p):
     return pt.exp(log_choose + n * pt.log(p) + _xlog1py(k, -p))
 
 
+def _poch(z, m):
+    # Gamma(z + m) / Gamma(z) through log|Gamma| (no overflow for large z), signs apart
+    sign = pt.sign(pt.gamma(z + m)) * pt.sign(pt.gamma(z))
+    return sign * pt.exp(pt.gammaln(z + m) - pt.gammaln(z))
+
+
 # name in scipy.special (public) or scipy.special._ufuncs (private) -> PyTensor builder
 PUBLIC = {
     "expm1": pt.expm1,
@@ -112,17 +128,18 @@ PUBLIC = {
     "exp2": lambda x: pt.exp2(x),
     "exp10": lambda x: pt.exp(x * math.log(10.0)),
     "cbrt": lambda x: pt.sgn(x) * pt.abs(x) ** (1.0 / 3.0),
+    "poch": _poch,
     "stdtr": _stdtr,
     "stdtrit": _stdtrit,
     "chdtr": lambda v, x: pt.gammainc(v / 2.0, x / 2.0),
-    "chdtrc": lambda v, x: pt.gammaincc(v / 2.0, x / 2.0),
+    "chdtrc": lambda v, x: gammaincc(v / 2.0, x / 2.0),
     "chdtri": lambda v, y: 2.0 * _gammainccinv(v / 2.0, y),
     "gammaincinv": _gammaincinv,
     "gammainccinv": _gammainccinv,
     "betaincc": _betaincc,
     "betaincinv": _betaincinv,
     "ndtri_exp": lambda y: -_SQRT2 * pt.erfcinv(2.0 * pt.exp(y)),
-    "pdtr": lambda k, m: pt.gammaincc(pt.floor(k) + 1.0, m),
+    "pdtr": lambda k, m: gammaincc(pt.floor(k) + 1.0, m),
     "pdtrc": lambda k, m: pt.gammainc(pt.floor(k) + 1.0, m),
     "bdtr": lambda k, n, p: _binom_cdf(k, n, p),
     "bdtrc": lambda k, n, p: _binom_sf(k, n, p),
