@@ -16,7 +16,7 @@ from . import (core, creation, cumulative, diagonals, indexing, inplace, joining
 from .registry import METHODS, BoundMethod, register_method
 
 # Attributes of an ndarray that do not depend on its values.
-_PLAIN_ATTRS = frozenset({"flags", "strides", "itemsize", "nbytes", "base", "data", "ctypes"})
+_PLAIN_ATTRS = frozenset({"flags", "strides", "itemsize", "nbytes", "base", "data", "ctypes", "device"})
 
 _PROPERTIES = {**shape.PROPERTIES, "real": ufuncs.real, "imag": ufuncs.imag}
 
