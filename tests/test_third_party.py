@@ -1,7 +1,7 @@
 """Real third-party objectives, unchanged, against their own derivatives or finite differences.
 
-statsmodels' models carry analytic scores and Hessians; scipy.stats, scipy.linalg
-and scikit-learn's metrics are checked against central finite differences.
+statsmodels' models carry analytic scores and Hessians; scipy.stats and scipy.linalg
+objectives are checked against central finite differences.
 """
 from __future__ import annotations
 
