@@ -27,6 +27,13 @@ def _copysign(a, b):
     return pt.switch(_signbit(b), -pt.abs(a), pt.abs(a))
 
 
+def _fmod(a, b):
+    # C's fmod: the remainder has the dividend's sign, also when it is zero (fmod(-6, 3) is -0.0;
+    # a - trunc(a / b) * b alone gives +0.0 there)
+    r = a - pt.trunc(a / b) * b
+    return pt.switch(pt.eq(r, 0), _copysign(r, a), r)
+
+
 def _signbit(x):
     return pt.lt(x, 0) | (pt.eq(x, 0) & pt.lt(pt.true_div(1.0, x), 0))  # -0.0 counts as negative
 
@@ -94,7 +101,7 @@ BINARY = {
     np.add: pt.add, np.subtract: pt.sub, np.multiply: pt.mul,
     np.divide: pt.true_div, np.true_divide: pt.true_div,
     np.floor_divide: _floor_divide,
-    np.mod: pt.mod, np.remainder: pt.mod, np.fmod: lambda a, b: a - pt.trunc(a / b) * b,
+    np.mod: pt.mod, np.remainder: pt.mod, np.fmod: lambda a, b: _fmod(a, b),
     np.power: pt.pow, np.float_power: pt.pow,
     np.maximum: ties.maximum, np.minimum: ties.minimum, np.fmax: ties.fmax, np.fmin: ties.fmin,  # (ties.py)
     np.hypot: lambda a, b: pt.sqrt(pt.sqr(a) + pt.sqr(b)),
@@ -132,7 +139,7 @@ MATH = {
     math.erfc: pt.erfc, math.lgamma: pt.gammaln, math.gamma: pt.gamma, math.atan2: pt.arctan2,
     math.hypot: None, math.pow: pt.pow, math.copysign: _copysign, math.degrees: pt.rad2deg,
     math.radians: pt.deg2rad, math.exp2: pt.exp2, math.cbrt: _cbrt,
-    math.fmod: lambda a, b: a - pt.trunc(a / b) * b,
+    math.fmod: lambda a, b: _fmod(a, b),
 }
 
 
