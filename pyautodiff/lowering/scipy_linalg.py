@@ -8,7 +8,7 @@ reads the triangle it solves with, and not the diagonal when
 ``unit_diagonal=True``), so the symbolic side first keeps exactly the
 elements scipy reads: gradients reach those and no others.  ``cho_factor``
 and ``lu_factor`` return scipy's packed forms (``cho_factor``'s unused
-triangle holds the input's elements, as scipy's does), and ``cho_solve`` /
+triangle holds the input's elements where this scipy leaves them), and ``cho_solve`` /
 ``lu_solve`` read only the packed parts.
 
 Example::
@@ -84,12 +84,14 @@ def cho_factor(a, lower=False, overwrite_a=False, check_finite=True):
     n = _square("cho_factor", a)
     x = _float(a, c_value)
     factor = np_linalg.cholesky_lower(np_linalg._symmetric(x, lower, n))
-    # scipy leaves the input's elements in the triangle the factor does not use
-    if lower:
-        packed = factor + pt.triu(x, 1)
-    else:
-        packed = factor.T + pt.tril(x, -1)
-    return lift(c_value, packed), low
+    # scipy < 1.18 leaves the input's elements in the triangle the factor does not use
+    # (1.18 zeroes it): follow what this scipy returned
+    unused = (lambda m: np.triu(m, 1)) if lower else (lambda m: np.tril(m, -1))
+    kept = unused(c_value)
+    factor = factor if lower else factor.T
+    if np.any(kept != 0) and np.array_equal(kept, unused(np.asarray(unwrap(a), dtype=c_value.dtype))):
+        factor = factor + (pt.triu(x, 1) if lower else pt.tril(x, -1))
+    return lift(c_value, factor), low
 
 
 @register(sl.cho_solve, group=_GROUP, name="scipy.linalg.cho_solve")
