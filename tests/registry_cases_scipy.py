@@ -53,6 +53,12 @@ def add(case, normal, pos, uniform, spd):
     case(private + "_lgam1p", scu._lgam1p, pos(4))
     case(private + "_log1pmx", scu._log1pmx, pos(4))
 
+    # -- scipy.stats internals -----------------------------------------------------------
+    from scipy.stats import _continuous_distns as cd
+    # the left tail, the right tail and the central case of truncnorm's log-mass
+    case("scipy.stats._continuous_distns._log_gauss_mass", cd._log_gauss_mass, np.array([-3.0, 0.5, -1.0]),
+         np.array([-1.0, 2.0, 1.5]), wrt=(0, 1))
+
     # -- scipy.linalg --------------------------------------------------------------------
     a, b, vec = normal(4, 4), normal(4, 2), normal(4)
     tri = np.tril(normal(4, 4)) + 3 * np.eye(4)
