@@ -18,7 +18,7 @@ CPython's own error.
 
 Example::
 
-    handler = lookup(map)          # -> _map
+    handler = lookup(map, args, {})  # -> _map
     it = handler(interp, (np.asarray, (x, mu)), {})
     list(it)                       # [lowered np.asarray(x), np.asarray(mu)]
 """
@@ -27,6 +27,8 @@ from __future__ import annotations
 import builtins
 import functools
 import itertools
+
+from ..traced import contains_traced
 
 _NO_DEFAULT = object()
 
@@ -207,12 +209,15 @@ _BUILTIN_METHOD = type([].sort)
 _ONLY_WITH_KEY = frozenset({builtins.min, builtins.max})
 
 
-def lookup(fn, kwargs):
+def lookup(fn, args, kwargs):
     """The handler emulating C higher-order ``fn`` (``handler(interp, args, kwargs)``), or None."""
     if type(fn) is functools.partial:
-        # pyautodiff's own partials (a lowering bound to its array) are called as they are
+        # pyautodiff's own partials (a lowering bound to its array) are called as they are, and
+        # so is a partial whose call and keywords hold no traced value (the interpreter's
+        # ordinary path, which emulates a positional-only partial of Python code already)
         own = (getattr(fn.func, "__module__", None) or "").startswith("pyautodiff")
-        return None if own else functools.partial(_partial, p=fn)
+        traced = contains_traced(args) or contains_traced(kwargs) or contains_traced(fn.keywords)
+        return functools.partial(_partial, p=fn) if traced and not own else None
     if type(fn) is _BUILTIN_METHOD and type(fn.__self__) is list and fn.__name__ == "sort":
         return lambda interp, args, kwargs: _list_sort(interp, (fn.__self__, *args), kwargs)
     try:

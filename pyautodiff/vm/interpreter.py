@@ -123,7 +123,7 @@ class Interpreter(MatchOps):
         traced = contains_traced(args) or (bool(kwargs) and contains_traced(kwargs))
         if _is_random_draw(fn):
             return self._random_draw(fn, args, kwargs, traced)
-        hook = higher_order.lookup(fn, kwargs)
+        hook = higher_order.lookup(fn, args, kwargs)
         if hook is not None:  # map, sorted(key=), reduce, partial...: their function is called through us
             return hook(self, args, kwargs)
         if traced:
@@ -172,7 +172,8 @@ class Interpreter(MatchOps):
         if isinstance(fn, functools.partial) and traced:
             return self._emulation_target(fn.func, (*fn.args, *args), True) if not fn.keywords else None
         call = getattr(type(fn), "__call__", None)
-        if traced and isinstance(call, types.FunctionType) and not isinstance(fn, type):
+        if (traced and isinstance(call, types.FunctionType) and not isinstance(fn, type)
+                and not (call.__module__ or "").startswith("pyautodiff")):  # ours are refused by name below
             return call, (fn, *args)  # a callable object (scipy.stats.multivariate_normal(mean, cov))
         return None
 
@@ -953,9 +954,13 @@ def _emulated_property(obj, name):
 
 def _python_init(cls) -> bool:
     init = getattr(cls, "__init__", None)
-    # a library class too (scipy.stats' _PSD factors a traced covariance in __init__), when
-    # object.__new__ makes its instances, as _construct does
-    return isinstance(init, types.FunctionType) and (not is_library(init) or cls.__new__ is object.__new__)
+    # scipy's classes too (scipy.stats' _PSD factors a traced covariance in __init__), when
+    # object.__new__ makes their instances, as _construct does
+    if not isinstance(init, types.FunctionType):
+        return False
+    if not is_library(init):
+        return True
+    return (init.__module__ or "").partition(".")[0] == "scipy" and cls.__new__ is object.__new__
 
 
 def _callable_name(fn) -> str:
