@@ -22,9 +22,10 @@ import time
 import numpy as np
 import pytensor.tensor as pt
 
-from . import structure, transforms
+from . import aux as aux_outputs, progress, static as static_args, structure, transforms
+from .backend import compile as _compile
 from .backend.compile import compile_graph
-from .backend.tiered import Tiered
+from .backend.tiered import Tiered, enabled as tiered_enabled
 from .cache import MISS, Cache, Specialization, Stats, fast_path
 from .errors import AutodiffError, InternalError
 from .trace import Trace, flatten_call, trace as run_trace
@@ -49,7 +50,7 @@ class Transformed:
     ``kind``, ``wrt``, ``mode``.
     """
 
-    def __init__(self, f, kind, wrt=0, mode=None, verify=None, loop_limit=100_000):
+    def __init__(self, f, kind, wrt=0, mode=None, verify=None, loop_limit=100_000, has_aux=False, static=()):
         if not callable(f):
             raise AutodiffError(f"ad.{kind} expects a function, got {type(f).__name__}")
         for w in (wrt if isinstance(wrt, tuple) else (wrt,)):
@@ -61,6 +62,11 @@ class Transformed:
         self.wrt = wrt
         self.mode = mode
         self.loop_limit = loop_limit
+        self.has_aux = bool(has_aux)
+        if self.has_aux:
+            aux_outputs.check_kind(kind)
+        self.static = static
+        self._static = static_args.resolve(f, kind, static, wrt) if static else None
         self.stats = Stats()
         self._cache = Cache()
         self._entries = self._cache.entries  # read on every call
@@ -71,6 +77,10 @@ class Transformed:
         from .verify import resolve_policy
 
         self._verify = resolve_policy(verify)
+        if self._verify is not None and self._static:
+            self._verify = static_args.VerifyUnboxed(self._verify)
+        if self._verify is not None and self.has_aux:
+            self._verify = aux_outputs.VerifyWithoutAux(self._verify, self)
 
     def __repr__(self):
         return f"<pyautodiff.{self.kind} of {getattr(self.original, '__qualname__', self.original)!r}>"
@@ -91,6 +101,8 @@ class Transformed:
                     self._verify.check(self, args, kwargs, None, out)
                 return out
         stats.calls += 1
+        if self._static:  # boxed: keyed by value, never traced
+            args, kwargs = static_args.mark(self._static, args, kwargs)
         direction = None
         dinputs: list = []
         if self._has_direction:
@@ -155,10 +167,16 @@ class Transformed:
     def _trace_and_run(self, key, args, kwargs, direction, inputs, dinputs):
         """Trace, compile and store a specialization; run it on the call's converted
         leaves (``dinputs``: the direction's)."""
-        tr = run_trace(self.original, *args, _loop_limit=self.loop_limit, **kwargs)
-        self.stats.traces += 1
-        self.stats.last_trace_seconds = tr.seconds
-        spec = self._specialize(tr, args, kwargs, direction)
+        if self._has_direction:
+            _check_call_without_direction(self.original, self.kind, args, kwargs)
+        with progress.Compile(f"{self.kind} of {getattr(self, '__qualname__', self.__name__)}") as compiling:
+            with compiling.phase("trace"):
+                tr = run_trace(self.original, *args, _loop_limit=self.loop_limit, **kwargs)
+            self.stats.traces += 1
+            self.stats.last_trace_seconds = tr.seconds
+            self.stats.loops_rolled = tr.loops_rolled
+            spec = self._specialize(tr, args, kwargs, direction)
+            self.stats.last_phase_seconds = dict(compiling.times)
         self._cache.add(key, spec)
         self._last_spec = spec
         self.stats.specializations = len(self._cache)
@@ -180,20 +198,32 @@ class Transformed:
         return spec.fill(outs)
 
     def _specialize(self, tr: Trace, args, kwargs, direction) -> Specialization:
+        if self.has_aux:  # differentiate the first element of f's pair; compute the second beside
+            tr, aux_outs, aux_template = aux_outputs.split(tr, getattr(self.original, "__name__", "f"))
         wrt_idx, wrt_tree = self._wrt_leaves(tr, args, kwargs)
         req = transforms.Request(self.kind, tr.outputs, tr.result, [tr.inputs[i] for i in wrt_idx],
                                  [tr.paths[i] for i in wrt_idx], getattr(self.original, "__name__", "f"))
-        outputs, extra = transforms.BUILDERS[self.kind](req)
+        with progress.phase("differentiate"):
+            outputs, extra = transforms.BUILDERS[self.kind](req)
+        n_main = len(outputs)
+        if self.has_aux:
+            outputs = [*outputs, *aux_outs]
         extra_inputs = []
         if direction is not None:
             extra_inputs = _direction_inputs(self.kind, extra, direction, tr, wrt_idx)
         guard_flag = _guard_flag(tr)
         compiled_outs = list(outputs) + ([guard_flag] if guard_flag is not None else [])
         # derivatives never hand back a caller's array (e.g. grad of x@x/2 is x)
+        # default mode: a large graph gets light rewrites now, the full ones in the background
+        light_above = _compile.LIGHT_ABOVE_NODES if self.mode is None and tiered_enabled() else None
+        fresh = self.kind != "function"
         fn, seconds = compile_graph(tr.all_inputs + extra_inputs, compiled_outs, mode=self.mode,
-                                    name=_fname(self.original, self.kind), fresh_outputs=self.kind != "function")
+                                    name=_fname(self.original, self.kind), fresh_outputs=fresh,
+                                    light_above=light_above)
         self.stats.last_compile_seconds = seconds
         fill = self._filler(tr, wrt_idx, wrt_tree, args, kwargs, direction)
+        if self.has_aux:
+            fill = aux_outputs.wrap_fill(self.kind, fill, n_main, aux_template)
         spec = Specialization(fn, fill, guard_flag is not None, tr, compiled_outs, extra_inputs, seconds,
                               tuple(tr.externals), tuple(v for v, _ in wrt_tree or ()))
         if self.mode is None:  # default: numpy code now, Numba later if it pays
@@ -204,7 +234,7 @@ class Transformed:
                 self.stats.upgrades += 1
 
             spec.tiering = Tiered(tr.all_inputs + extra_inputs, compiled_outs, _fname(self.original, self.kind),
-                                  fn, install, upgraded)
+                                  fn, install, upgraded, fresh_outputs=fresh)
             spec.fn = spec.tiering
         return spec
 
@@ -351,12 +381,12 @@ def _convert_all(outs, kinds):
 def _shape_like(wrt_tree, tuple_wrt):
     """Put a flat list of per-leaf results back into the wrt arguments' structures."""
     counts = [len(ids) for _, ids in wrt_tree]
-    values = [v for v, _ in wrt_tree]
+    builders = [structure.rebuilder(v) for v, _ in wrt_tree]  # each argument's walk, done once
 
     def shape(flat):
         parts, pos = [], 0
-        for v, n in zip(values, counts):
-            parts.append(structure.rebuild(v, iter(flat[pos:pos + n])))
+        for build, n in zip(builders, counts):
+            parts.append(build(iter(flat[pos:pos + n])))
             pos += n
         return tuple(parts) if tuple_wrt else parts[0]
 
@@ -389,6 +419,23 @@ def _direction_inputs(kind, extra, direction, tr, wrt_idx):
     return list(extra)
 
 
+def _check_call_without_direction(f, kind, args, kwargs):
+    """The arguments before the direction must fit ``f``'s signature: a forgotten ``v``
+    would otherwise turn the last argument into the direction."""
+    try:
+        sig = inspect.signature(f)
+    except (TypeError, ValueError):  # a builtin without a signature: the trace will tell
+        return
+    try:
+        sig.bind(*args, **kwargs)
+    except TypeError as exc:
+        name = getattr(f, "__name__", "f")
+        raise AutodiffError(
+            f"ad.{kind}({name}) is called as g(*args, v) with the direction v last; without its "
+            f"last argument the call does not fit {name}{sig} ({exc}). Did you forget the direction?"
+        ) from None
+
+
 def _guard_flag(tr: Trace):
     if not tr.guards:
         return None
@@ -411,14 +458,29 @@ def _fname(f, kind):
 
 # -- the public constructors ------------------------------------------------------------
 
+_OPTIONS_DOC = """
+    Options of every transformation: ``mode=`` (backend), ``verify=`` (checks against the
+    original), ``loop_limit=``, ``static=("name", ...)`` (arguments keyed by value, never
+    traced) and, on the derivatives, ``has_aux=True`` (``f`` returns ``(out, aux)``; e.g.
+    ``g, aux = ad.grad(loss, has_aux=True)(w)``).
+    """
+
+
 def _transformation(kind, doc):
-    def make(f=None, wrt=0, *, mode=None, verify=None, loop_limit=100_000):
+    def make(f=None, wrt=0, *, mode=None, verify=None, loop_limit=100_000, has_aux=False, static=()):
         if f is None:  # @ad.grad(wrt=1)
-            return lambda g: Transformed(g, kind, wrt, mode, verify, loop_limit)
-        return Transformed(f, kind, wrt, mode, verify, loop_limit)
+            return lambda g: make(g, wrt, mode=mode, verify=verify, loop_limit=loop_limit, has_aux=has_aux,
+                                  static=static)
+        hook = getattr(f, "_pyautodiff_transform", None)
+        if hook is not None:  # an ad.data_parallel objective evaluates its blocks where they live
+            if has_aux or static:
+                raise AutodiffError(f"ad.{kind}: has_aux= and static= are not supported on an "
+                                    "ad.data_parallel objective yet")
+            return hook(kind, wrt, mode, verify, loop_limit)
+        return Transformed(f, kind, wrt, mode, verify, loop_limit, has_aux, static)
 
     make.__name__ = make.__qualname__ = kind
-    make.__doc__ = doc
+    make.__doc__ = doc + _OPTIONS_DOC
     return make
 
 

@@ -27,6 +27,7 @@ from . import context, structure
 from .errors import AutodiffError, UnsupportedError
 from .traced import Traced, contains_traced, unwrap
 from . import lowering  # noqa: F401  (fills the registry, connects Traced)
+from .vm import rolling
 from .vm.interpreter import Interpreter
 
 
@@ -45,6 +46,7 @@ class Trace:
     guards: list = field(default_factory=list)
     seconds: float = 0.0
     externals: list = field(default_factory=list)  # context.External, read from outside the arguments
+    loops_rolled: int = 0  # loops traced as one Scan (vm/rolling.py)
 
     @property
     def all_inputs(self) -> list:
@@ -73,6 +75,19 @@ class Trace:
 
             fg = rewrite_graph(fg)
         return len(fg.apply_nodes)
+
+
+def _traced_value(leaf):
+    """The concrete value of an argument during the trace: a read-only view of
+    the caller's array (no copy; a write into it is refused, see
+    ``Traced.check_writable``, and numpy refuses one we missed)."""
+    if isinstance(leaf, float):
+        return leaf
+    if type(leaf) is np.ndarray:
+        view = leaf.view()
+        view.flags.writeable = False
+        return view
+    return np.array(leaf, copy=True)  # numpy scalars, lists...: small
 
 
 def _input_var(leaf, name):
@@ -124,8 +139,7 @@ def trace(func, *args, _loop_limit: int = 100_000, **kwargs) -> Trace:
     start = time.perf_counter()
     leaves, paths, _ = flatten_call(func, args, kwargs)
     inputs = [_input_var(leaf, _identifier(p)) for leaf, p in zip(leaves, paths)]
-    boxes = [Traced(leaf if isinstance(leaf, float) else np.array(leaf, copy=True), v)
-             for leaf, v in zip(leaves, inputs)]
+    boxes = [Traced(_traced_value(leaf), v) for leaf, v in zip(leaves, inputs)]
     it = iter(boxes)
     t_args = tuple(structure.rebuild(a, it) for a in args)
     t_kwargs = {k: structure.rebuild(v, it) for k, v in kwargs.items()}
@@ -141,7 +155,10 @@ def trace(func, *args, _loop_limit: int = 100_000, **kwargs) -> Trace:
         holes: list = []
         template = structure.template_of(result, lambda x: type(x) is Traced, _kind_of, holes)
         _check_no_leak(template)
-        outputs = [h.var for h in holes]
+        outputs = rolling.finish(ctx, [h.var for h in holes])
+        if ctx.substitutions and ctx.guards:
+            for g, e in zip(ctx.guards, rolling.finish(ctx, [g.expr for g in ctx.guards])):
+                g.expr = e
     except AutodiffError:
         raise
     except Exception as exc:  # the user's own error, as CPython raises it
@@ -152,7 +169,7 @@ def trace(func, *args, _loop_limit: int = 100_000, **kwargs) -> Trace:
     concrete = unwrap(result)
     return Trace(func, inputs, leaves, paths, [structure.is_differentiable(l) for l in leaves],
                  outputs, template, concrete, ctx.guards, time.perf_counter() - start,
-                 list(ctx.externals.values()))
+                 list(ctx.externals.values()), ctx.loops_rolled)
 
 
 def _identifier(path: str) -> str:
@@ -173,28 +190,19 @@ def _kind_of(t: Traced) -> str:
 
 def _resolve_result(ctx, x):
     t = type(x)
-    if t in (list, tuple):
-        return t(_resolve_result(ctx, v) for v in x)
-    if isinstance(x, tuple) and hasattr(x, "_fields"):
-        return t(*(_resolve_result(ctx, v) for v in x))
-    if t is dict:
-        return {k: _resolve_result(ctx, v) for k, v in x.items()}
-    return ctx.resolve(x)
+    if t is Traced or t is np.ndarray or t is float:
+        return ctx.resolve(x)
+    return structure.map_leaves(ctx.resolve, x)
 
 
 def _check_no_leak(template):
-    def walk(tree):
-        if isinstance(tree, structure._Const):
-            if _holds_traced(tree.value):
-                raise UnsupportedError(
-                    "the function returned a traced value inside an object pyautodiff cannot "
-                    f"look into ({type(tree.value).__name__}); return arrays, floats, or "
-                    "tuples/lists/dicts of them")
-        elif isinstance(tree, tuple) and tree and tree[0] in ("__seq__", "__dict__", "__named__"):
-            for c in tree[2]:
-                walk(c)
-
-    walk(template.tree)
+    for slot in template.slots:
+        if isinstance(slot, structure._Const) and _holds_traced(slot.value):
+            raise UnsupportedError(
+                "the function returned a traced value inside an object pyautodiff cannot "
+                f"look into ({type(slot.value).__name__}); return arrays, floats, or "
+                "tuples/lists/dicts/dataclasses of them (or register its type with "
+                "ad.register_pytree_node)")
 
 
 def _holds_traced(v) -> bool:
