@@ -161,9 +161,19 @@ def build_jvp(req):
     vs = _directions(req.wrt)
     # One output at a time: PyTensor's multi-output pushforward is wrong when
     # one output is computed from another (e.g. (a, 2 * a)).
-    tangents = [pushforward(o, req.wrt, vs, disconnected_outputs="ignore", return_disconnected="zero")
+    # And one input at a time, summed: given lists, pushforward kept only the last input's
+    # term (jvp(a + b, wrt=(0, 1)) along (1, 5) gave 5, not 6).
+    tangents = [_sum_terms([pushforward(o, x, v, disconnected_outputs="ignore", return_disconnected="zero")
+                            for x, v in zip(req.wrt, vs)])
                 for o in req.outputs]
     return [*req.outputs, *zero_cotangents.prune(tangents, req.outputs)], vs
+
+
+def _sum_terms(terms):
+    total = terms[0]
+    for t in terms[1:]:
+        total = total + t
+    return total
 
 
 def build_vjp(req):

@@ -30,6 +30,11 @@ KNOWN_WITHOUT_RULE: dict[str, str] = {
     "scipy.special.gammainc": _SCALAR_LOOP,
     "scipy.special.gammaincc": _SCALAR_LOOP,
     "scipy.special.betainc": _SCALAR_LOOP,
+    # the distribution functions built on them (lowering/special_distributions.py): their
+    # derivatives in the shape parameters are gammainc's / betainc's
+    **{f"scipy.special.{name}": _SCALAR_LOOP
+       for name in ("stdtr", "stdtrit", "chdtr", "chdtrc", "chdtri", "gammaincinv", "gammainccinv", "betaincc",
+                    "betaincinv", "_ufuncs._beta_ppf")},
 }
 
 

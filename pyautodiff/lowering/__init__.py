@@ -24,17 +24,20 @@ from . import (  # noqa: F401
     rearrange,
     reductions,
     registry,
+    scipy_linalg,
+    scipy_stats,
     selection,
     shape,
     sorting,
     special,
+    special_distributions,
     statistics,
     ufuncs,
 )
 from .registry import METHODS, BoundMethod, register_method
 
 # Attributes of an ndarray that do not depend on its values.
-_PLAIN_ATTRS = frozenset({"flags", "strides", "itemsize", "nbytes", "base", "data", "ctypes"})
+_PLAIN_ATTRS = frozenset({"flags", "strides", "itemsize", "nbytes", "base", "data", "ctypes", "device"})
 
 _PROPERTIES = {**shape.PROPERTIES, "real": ufuncs.real, "imag": ufuncs.imag}
 

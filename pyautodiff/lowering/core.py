@@ -102,6 +102,10 @@ def lift(value, var, view=None):
     for s, k in zip(shape, static):
         if k is not None and k != s:
             raise InternalError(f"symbolic shape {static} != numpy shape {shape}")
+    if type(value) is np.ndarray and value.size == 0:
+        # an empty result depends on nothing: as a constant it sends no gradient back, where
+        # a zero cotangent would meet an infinite partial (scipy.stats: x[cond] of -inf * scale)
+        var = pt.constant(value.copy())
     ctx = context.current()
     if ctx is not None:
         ctx.n_ops += 1

@@ -14,7 +14,7 @@ import pytensor.tensor as pt
 
 from .. import context
 from ..traced import Traced, contains_traced, unwrap
-from .core import as_var, element_numbers, refuse
+from .core import as_var, element_numbers, guard, refuse
 from .indexing import checked_index, promote, store, write_positions
 from .registry import register, register_fn, register_method
 
@@ -72,6 +72,11 @@ def _masked(np_fn, source_index):
         shape = target.value.shape
         m = as_var(mask)
         m = (m if m.dtype == "bool" else pt.neq(m, 0)).reshape((-1,))
+        if type(mask) is Traced and not np.any(unwrap(mask)):
+            # nothing written (scipy.stats places -inf * scale under a false mask): a guard instead
+            # of a switch whose untaken branch would send 0 * inf = NaN into the gradient
+            guard(pt.any(m), False, f"numpy.{np_fn.__name__} mask")
+            return None
         pool = as_var(values, target.value.dtype.name).reshape((-1,))
         candidates = pool[source_index(m, target.value.size, n)].reshape(shape)
         target.assign(pt.switch(m.reshape(shape), candidates, before))

@@ -76,11 +76,15 @@ def solve(a, b):
 @register(np.linalg.cholesky, group="linalg")
 def cholesky(a, /, *, upper=False):
     value = np.linalg.cholesky(unwrap(a), upper=upper)
-    sym = _symmetric(_float_var(a, value), not upper, np.shape(unwrap(a))[-1])
+    low = cholesky_lower(_symmetric(_float_var(a, value), not upper, np.shape(unwrap(a))[-1]))
+    return lift(value, _swap(low) if upper else low)
+
+
+def cholesky_lower(sym):
+    """The lower Cholesky factor of symmetric ``sym``, raising (not NaN-filling) like numpy and scipy."""
     with warnings.catch_warnings():  # PyTensor 3.3 deprecates "raise"; it is numpy's behaviour
         warnings.simplefilter("ignore", FutureWarning)
-        low = ptla.cholesky(sym, lower=True, on_error="raise")
-    return lift(value, _swap(low) if upper else low)
+        return ptla.cholesky(sym, lower=True, on_error="raise")
 
 
 @register(np.linalg.eigh, group="linalg")

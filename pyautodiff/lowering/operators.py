@@ -17,6 +17,7 @@ from .. import context
 from ..traced import Traced, contains_traced, unwrap
 from . import python_errors
 from .core import dtype_of, lift, vars_for
+from .ufuncs import bitwise
 
 
 def _matmul(a, b):
@@ -45,9 +46,9 @@ BINARY = {
     "mod": (operator.mod, operator.imod, _mod),
     "pow": (operator.pow, operator.ipow, _pow),
     "matmul": (operator.matmul, operator.imatmul, _matmul),
-    "and": (operator.and_, operator.iand, pt.bitwise_and),
-    "or": (operator.or_, operator.ior, pt.bitwise_or),
-    "xor": (operator.xor, operator.ixor, pt.bitwise_xor),
+    "and": (operator.and_, operator.iand, lambda a, b: bitwise(pt.bitwise_and, a, b)),
+    "or": (operator.or_, operator.ior, lambda a, b: bitwise(pt.bitwise_or, a, b)),
+    "xor": (operator.xor, operator.ixor, lambda a, b: bitwise(pt.bitwise_xor, a, b)),
     "lshift": (operator.lshift, operator.ilshift, None),
     "rshift": (operator.rshift, operator.irshift, None),
 }

@@ -89,6 +89,16 @@ def _count(x, axes):
     return n
 
 
+def _sqrt_of_variance(v):
+    """sqrt(v) whose derivative is 0 where v == 0 (constant data, a single value), not 0 * inf = NaN.
+
+    A zero variance is a minimum of v, so its gradient is 0 there; the sqrt branch gets a
+    harmless argument (the value is still sqrt(0) = 0, and NaN stays NaN).
+    """
+    zero = pt.eq(v, 0)
+    return pt.switch(zero, v, pt.sqrt(pt.switch(zero, pt.ones_like(v), v)))
+
+
 def _var(x, axes, keepdims, ddof=0):
     mean = pt.mean(x, axis=axes, keepdims=True)
     return pt.sum(pt.sqr(x - mean), axis=axes, keepdims=keepdims) / (_count(x, axes) - ddof)
@@ -151,7 +161,7 @@ REDUCTIONS = [
     (np.argmin, ("argmin",), _arg(pt.argmin)),
     (np.ptp, (), _ptp),
     (np.var, ("var",), _var),  # user code reaches ndarray.var through the emulator (Traced.var is ours)
-    (np.std, ("std",), lambda x, axes, keepdims, ddof=0: pt.sqrt(_var(x, axes, keepdims, ddof))),
+    (np.std, ("std",), lambda x, axes, keepdims, ddof=0: _sqrt_of_variance(_var(x, axes, keepdims, ddof))),
     (np.count_nonzero, (), lambda x, axes, keepdims: pt.sum(pt.neq(x, 0), axis=axes, keepdims=keepdims)),
     (np.nansum, (), lambda x, axes, keepdims: pt.sum(pt.switch(pt.isnan(x), 0, x), axis=axes, keepdims=keepdims)),
     (np.nanprod, (), lambda x, axes, keepdims: prod(pt.switch(pt.isnan(x), 1, x), axis=axes, keepdims=keepdims)),
@@ -160,7 +170,7 @@ REDUCTIONS = [
     (np.nanmax, (), _nanextreme(ties.max_, -np.inf)),
     (np.nanmin, (), _nanextreme(ties.min_, np.inf)),
     (np.nanvar, (), _nanvar),
-    (np.nanstd, (), lambda x, axes, keepdims, ddof=0: pt.sqrt(_nanvar(x, axes, keepdims, ddof))),
+    (np.nanstd, (), lambda x, axes, keepdims, ddof=0: _sqrt_of_variance(_nanvar(x, axes, keepdims, ddof))),
 ]
 
 _WITH_DDOF = {np.var, np.std, np.nanvar, np.nanstd}

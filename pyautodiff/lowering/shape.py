@@ -36,14 +36,22 @@ def reshape(a, *shape, order="C", newshape=None, **kw):
         shape = (newshape,)
     if "shape" in kw:  # numpy 2.1+: np.reshape(a, shape=...)
         shape = (kw.pop("shape"),)
-    if order != "C":
-        raise context.require().unsupported("reshape with order other than 'C' is not supported for traced values")
+    if order not in ("C", "F"):
+        raise context.require().unsupported(f"reshape with order={order!r} is not supported for traced values")
     shp = _shape_arg(shape[0], shape[1:]) if shape else ()
-    value = np.reshape(unwrap(a), shp)
+    value = np.reshape(unwrap(a), shp, order=order)
     out_shape = value.shape
     in_shape = np.shape(unwrap(a))
+    if order == "F":
+        return lift(value, _reshape_f(as_var(a), out_shape),
+                    view=_view(a, lambda b: _reshape_f(b, out_shape), lambda b, v: _reshape_f(v, in_shape)))
     return lift(value, as_var(a).reshape(out_shape),
                 view=_view(a, lambda b: b.reshape(out_shape), lambda b, v: v.reshape(in_shape)))
+
+
+def _reshape_f(var, shape):
+    """Column-major reshape: the row-major reshape of the reversed axes, reversed back."""
+    return var.T.reshape(tuple(shape)[::-1]).T
 
 
 def _reshape_method(self, *shape, order="C"):
@@ -68,16 +76,17 @@ def _transpose_method(self, *axes):
 
 @register(np.ravel, group="shape")
 def ravel(a, order="C"):
-    if order not in ("C", "A", "K"):
-        raise context.require().unsupported("ravel with order='F' is not supported for traced values")
-    return reshape(a, -1)
+    if order not in ("C", "A", "K", "F"):
+        raise context.require().unsupported(f"ravel with order={order!r} is not supported for traced values")
+    return reshape(a, -1, order="F" if order == "F" else "C")
 
 
 def flatten(self, order="C"):
-    if order != "C":
-        raise context.require().unsupported("flatten with order other than 'C' is not supported for traced values")
-    value = unwrap(self).flatten()
-    return lift(value, as_var(self).flatten())
+    if order not in ("C", "F", "A", "K"):
+        raise context.require().unsupported(f"flatten with order={order!r} is not supported for traced values")
+    value = unwrap(self).flatten(order)
+    var = as_var(self)
+    return lift(value, _reshape_f(var, value.shape) if order == "F" else var.flatten())
 
 
 @register(np.squeeze, method="squeeze", group="shape")

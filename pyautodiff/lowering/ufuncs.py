@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
+import pytensor.scalar as pts
 import pytensor.tensor as pt
 
 from .. import context
@@ -24,6 +25,13 @@ _LN2 = math.log(2.0)
 
 def _copysign(a, b):
     return pt.switch(_signbit(b), -pt.abs(a), pt.abs(a))
+
+
+def _fmod(a, b):
+    # C's fmod: the remainder has the dividend's sign, also when it is zero (fmod(-6, 3) is -0.0;
+    # a - trunc(a / b) * b alone gives +0.0 there)
+    r = a - pt.trunc(a / b) * b
+    return pt.switch(pt.eq(r, 0), _copysign(r, a), r)
 
 
 def _signbit(x):
@@ -50,6 +58,13 @@ def _cbrt(x):
 def _heaviside(x1, x2):
     step = pt.switch(pt.lt(x1, 0), 0.0, pt.switch(pt.gt(x1, 0), 1.0, x2))
     return pt.switch(pt.isnan(x1), x1, step)
+
+
+def bitwise(op, a, b):
+    # PyTensor's bit ops take one integer dtype or all bools: `1 & (x > 0)` (int64 with bool,
+    # as in scipy.stats' argument checks) is computed in the common dtype, as numpy does
+    dt = pts.upcast(a.dtype, b.dtype)
+    return op(pt.cast(a, dt), pt.cast(b, dt))
 
 
 def _floor_divide(a, b):
@@ -86,7 +101,7 @@ BINARY = {
     np.add: pt.add, np.subtract: pt.sub, np.multiply: pt.mul,
     np.divide: pt.true_div, np.true_divide: pt.true_div,
     np.floor_divide: _floor_divide,
-    np.mod: pt.mod, np.remainder: pt.mod, np.fmod: lambda a, b: a - pt.trunc(a / b) * b,
+    np.mod: pt.mod, np.remainder: pt.mod, np.fmod: lambda a, b: _fmod(a, b),
     np.power: pt.pow, np.float_power: pt.pow,
     np.maximum: ties.maximum, np.minimum: ties.minimum, np.fmax: ties.fmax, np.fmin: ties.fmin,  # (ties.py)
     np.hypot: lambda a, b: pt.sqrt(pt.sqr(a) + pt.sqr(b)),
@@ -101,7 +116,9 @@ BINARY = {
     np.logical_and: lambda a, b: _as_bool(a) & _as_bool(b),
     np.logical_or: lambda a, b: _as_bool(a) | _as_bool(b),
     np.logical_xor: lambda a, b: pt.xor(_as_bool(a), _as_bool(b)),
-    np.bitwise_and: pt.bitwise_and, np.bitwise_or: pt.bitwise_or, np.bitwise_xor: pt.bitwise_xor,
+    np.bitwise_and: lambda a, b: bitwise(pt.bitwise_and, a, b),
+    np.bitwise_or: lambda a, b: bitwise(pt.bitwise_or, a, b),
+    np.bitwise_xor: lambda a, b: bitwise(pt.bitwise_xor, a, b),
 }
 
 # numpy functions (not ufuncs) that are elementwise
@@ -122,7 +139,7 @@ MATH = {
     math.erfc: pt.erfc, math.lgamma: pt.gammaln, math.gamma: pt.gamma, math.atan2: pt.arctan2,
     math.hypot: None, math.pow: pt.pow, math.copysign: _copysign, math.degrees: pt.rad2deg,
     math.radians: pt.deg2rad, math.exp2: pt.exp2, math.cbrt: _cbrt,
-    math.fmod: lambda a, b: a - pt.trunc(a / b) * b,
+    math.fmod: lambda a, b: _fmod(a, b),
 }
 
 

@@ -35,7 +35,7 @@ from ..errors import AutodiffError
 from ..lowering import indexing, registry
 from ..traced import Traced, contains_traced, unwrap
 from . import code as vmcode
-from . import rolling
+from . import higher_order, rolling
 from .code import Instr, decode
 from .frame import NULL, Frame
 from .matching import MatchOps
@@ -133,6 +133,9 @@ class Interpreter(MatchOps):
             return through(self, fn, args, kwargs)
         if _is_random_draw(fn):
             return self._random_draw(fn, args, kwargs, traced)
+        hook = higher_order.lookup(fn, args, kwargs)
+        if hook is not None:  # map, sorted(key=), reduce, partial...: their function is called through us
+            return hook(self, args, kwargs)
         if traced:
             entry = registry.lookup(fn)
             if entry is not None:
@@ -185,6 +188,10 @@ class Interpreter(MatchOps):
             return fn.__func__, (fn.__self__, *args)
         if isinstance(fn, functools.partial) and traced:
             return self._emulation_target(fn.func, (*fn.args, *args), True) if not fn.keywords else None
+        call = getattr(type(fn), "__call__", None)
+        if (traced and isinstance(call, types.FunctionType) and not isinstance(fn, type)
+                and not (call.__module__ or "").startswith("pyautodiff")):  # ours are refused by name below
+            return call, (fn, *args)  # a callable object (scipy.stats.multivariate_normal(mean, cov))
         return None
 
     def _random_draw(self, fn, args, kwargs, traced):
@@ -474,6 +481,9 @@ class Interpreter(MatchOps):
     def _read_attr(self, f, obj, name):
         if type(obj) is Traced and name in _SHADOWED_METHODS:
             return functools.partial(registry.METHODS[name].fn, obj)
+        getter = _emulated_property(obj, name)
+        if getter is not None:  # its code may convert traced state (np.array(self._x)): emulate it
+            return self.run_function(getter, (obj,), {})
         value = getattr(obj, name)
         if f.is_user_code and type(obj) is not Traced and type(value) is not Traced:
             value = outside.read_attr(self.ctx, obj, name, value)  # a step of a chain of outside reads
@@ -953,9 +963,27 @@ def _accepts_concrete(fn, args, kwargs) -> bool:
     return True
 
 
+def _emulated_property(obj, name):
+    """The Python getter of property ``name`` of ``obj`` if it should be emulated, else None."""
+    if type(obj) is Traced or isinstance(obj, type):
+        return None
+    prop = getattr(type(obj), name, None)
+    if type(prop) is not property or not isinstance(prop.fget, types.FunctionType):
+        return None
+    if is_library(prop.fget) and not contains_traced(getattr(obj, "__dict__", None)):
+        return None  # library state without traced values: run it for real
+    return prop.fget
+
+
 def _python_init(cls) -> bool:
     init = getattr(cls, "__init__", None)
-    return isinstance(init, types.FunctionType) and not is_library(init)
+    # scipy's classes too (scipy.stats' _PSD factors a traced covariance in __init__), when
+    # object.__new__ makes their instances, as _construct does
+    if not isinstance(init, types.FunctionType):
+        return False
+    if not is_library(init):
+        return True
+    return (init.__module__ or "").partition(".")[0] == "scipy" and cls.__new__ is object.__new__
 
 
 def _callable_name(fn) -> str:
