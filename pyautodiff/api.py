@@ -22,7 +22,7 @@ import time
 import numpy as np
 import pytensor.tensor as pt
 
-from . import structure, transforms
+from . import concurrency, structure, transforms
 from .backend.compile import compile_graph
 from .backend.tiered import Tiered
 from .cache import MISS, Cache, Specialization, Stats, fast_path
@@ -38,8 +38,18 @@ def _as_input(x):
     # with them far faster than with 0-d arrays (compiled tiers convert back).
     t = type(x)
     if t is np.ndarray:
-        return x
-    return np.float64(x) if t is float else np.asarray(x)
+        return x if x.dtype.isnative else _native(x)
+    if t is float:
+        return np.float64(x)
+    x = np.asarray(x)
+    return x if x.dtype.isnative else _native(x)
+
+
+def _native(a):
+    """``a`` in the machine's byte order: compiled code reads raw memory (big-endian
+    arrays, as many file formats store them, would be misread); numpy's own
+    results of such arrays are native too."""
+    return a.astype(a.dtype.newbyteorder("="))
 
 
 class Transformed:
@@ -65,7 +75,7 @@ class Transformed:
         self._cache = Cache()
         self._entries = self._cache.entries  # read on every call
         self._has_direction = kind in _WITH_DIRECTION
-        self._last_spec = None
+        self._per_thread = concurrency.PerThread()  # _last_spec: each thread's own
         self._fast = None
         functools.update_wrapper(self, f)
         from .verify import resolve_policy
@@ -74,6 +84,15 @@ class Transformed:
 
     def __repr__(self):
         return f"<pyautodiff.{self.kind} of {getattr(self.original, '__qualname__', self.original)!r}>"
+
+    @property
+    def _last_spec(self):
+        """The specialization that served this thread's last call."""
+        return self._per_thread.spec
+
+    @_last_spec.setter
+    def _last_spec(self, spec):
+        self._per_thread.spec = spec
 
     def __get__(self, obj, objtype=None):  # decorating methods
         return self if obj is None else functools.partial(self, obj)
@@ -117,6 +136,7 @@ class Transformed:
             stats.guard_failures += 1
         self._fast = None
         out = self._trace_and_run(key, args, kwargs, direction, inputs, dinputs)
+        concurrency.checkpoint("traced")
         self._fast = self._fast_path_of(self._last_spec, args, kwargs)
         if self._verify is not None and self._verify.due(self.stats.calls):
             self._verify.check(self, args, kwargs, direction, out)
@@ -154,14 +174,23 @@ class Transformed:
     # -- a miss ---------------------------------------------------------------------
     def _trace_and_run(self, key, args, kwargs, direction, inputs, dinputs):
         """Trace, compile and store a specialization; run it on the call's converted
-        leaves (``dinputs``: the direction's)."""
-        tr = run_trace(self.original, *args, _loop_limit=self.loop_limit, **kwargs)
-        self.stats.traces += 1
-        self.stats.last_trace_seconds = tr.seconds
-        spec = self._specialize(tr, args, kwargs, direction)
-        self._cache.add(key, spec)
-        self._last_spec = spec
-        self.stats.specializations = len(self._cache)
+        leaves (``dinputs``: the direction's).
+
+        One thread builds at a time (``concurrency.BUILD_LOCK``); a thread that
+        waited first tries what the others built meanwhile."""
+        with concurrency.BUILD_LOCK:
+            for spec in self._entries.get(key, ()):
+                out = spec.run(inputs, dinputs)
+                if out is not MISS:
+                    self._last_spec = spec
+                    return out
+            tr = run_trace(self.original, *args, _loop_limit=self.loop_limit, **kwargs)
+            self.stats.traces += 1
+            self.stats.last_trace_seconds = tr.seconds
+            spec = self._specialize(tr, args, kwargs, direction)
+            self._cache.add(key, spec)
+            self._last_spec = spec
+            self.stats.specializations = len(self._cache)
         if spec.externals:
             inputs = spec.with_externals(inputs, as_traced=True)
             if inputs is None:
@@ -302,7 +331,7 @@ def _args_key(args, inputs):
     for a in args:
         t = type(a)
         if t is np.ndarray and a.dtype.kind in "biufc":
-            inputs.append(a)
+            inputs.append(a if a.dtype.isnative else _native(a))
             parts.append(("a", a.shape, a.dtype.char))
         elif t is float:
             inputs.append(np.float64(a))

@@ -61,7 +61,8 @@ class Specialization:
             if v is _MISSING:
                 return None
             if e.kind == "input":
-                inputs.append(v if type(v) is np.ndarray else (np.float64(v) if type(v) is float else np.asarray(v)))
+                v = np.float64(v) if type(v) is float else np.asarray(v)
+                inputs.append(v if v.dtype.isnative else v.astype(v.dtype.newbyteorder("=")))
         return inputs
 
 

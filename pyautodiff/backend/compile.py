@@ -22,6 +22,7 @@ import pytensor
 from pytensor.compile.mode import Mode, get_mode
 from pytensor.graph.fg import FunctionGraph
 
+from ..concurrency import BUILD_LOCK
 from ..errors import AutodiffError
 from .safe_rewrites import safe_mode
 
@@ -48,7 +49,13 @@ def compile_graph(inputs, outputs, mode=None, name="f", fresh_outputs=False):
     """Compile ``outputs`` as a function of ``inputs``; returns (callable, seconds).
 
     ``fresh_outputs``: never return an input array, a constant or a view of
-    one (PyTensor's own functions guarantee it by inserting deep copies)."""
+    one (PyTensor's own functions guarantee it by inserting deep copies).
+    One build at a time per process (``concurrency.BUILD_LOCK``)."""
+    with BUILD_LOCK:
+        return _compile_graph(inputs, outputs, mode, name, fresh_outputs)
+
+
+def _compile_graph(inputs, outputs, mode, name, fresh_outputs):
     mode = DEFAULT_MODE if mode is None else mode
     start = time.perf_counter()
     if mode == "numpy":
@@ -101,7 +108,11 @@ def _direct_call(f, inputs):
     take 0-d arrays where we pass numpy scalars."""
     target = getattr(f.vm, "jit_fn", None)
     if target is None or getattr(f, "output_keys", None) is not None:
-        target = f
+        # a Function keeps its inputs and outputs in storage cells between calls:
+        # one thread at a time (a jitted function keeps nothing)
+        from ..concurrency import serialized
+
+        target = serialized(f)
     params = [f"a{i}" for i in range(len(inputs))]
     args = [f"asarray({p})" if v.ndim == 0 else p for p, v in zip(params, inputs)]
     namespace = {"target": target, "asarray": np.asarray}
