@@ -24,6 +24,7 @@ from pytensor.graph.fg import FunctionGraph
 
 from ..concurrency import BUILD_LOCK
 from ..errors import AutodiffError
+from .mode_fixes import numpy_integer_division, refuse_unsupported
 from .safe_rewrites import safe_mode
 
 DEFAULT_MODE = "numpy"
@@ -66,11 +67,15 @@ def _compile_graph(inputs, outputs, mode, name, fresh_outputs):
                 raise AutodiffError(f"unknown mode {mode!r}; choose one of 'numpy', "
                                     + ", ".join(repr(m) for m in _PYTENSOR_MODES))
             pmode = _PYTENSOR_MODES[mode.lower()]()
+            refuse_unsupported(mode.lower(), inputs, outputs)
+            if mode.lower() == "c":
+                inputs, outputs = numpy_integer_division(inputs, outputs)
         else:
             pmode = mode
             linker = type(getattr(mode, "linker", None)).__name__.lower()
             for name in ("numba", "jax"):
                 if name in linker:
+                    refuse_unsupported(name, inputs, outputs)
                     _with_backend(name, lambda: None)
         from .rewrite import without_stack_traces
 
