@@ -8,6 +8,7 @@ Example::
 """
 from .api import function, grad, hessian, hvp, jacobian, jvp, trace, value_and_grad, vjp
 from .errors import AutodiffError, InternalError, UnsupportedError, VerificationError
+from .errors import CacheSizeWarning, CodeCacheWarning
 from .trace import Trace
 from .verify import Verify, VerificationWarning, check_grad
 from .export import export_source
@@ -19,4 +20,5 @@ __all__ = [
     "function", "grad", "value_and_grad", "hessian", "hvp", "jacobian", "jvp", "vjp",
     "minimize", "fmin_l_bfgs_b", "fmin_cg", "fmin_ncg", "fmin_bfgs",
     "trace", "Trace", "export_source", "Verify", "VerificationWarning", "check_grad", "AutodiffError", "UnsupportedError", "VerificationError", "InternalError",
+    "CodeCacheWarning", "CacheSizeWarning",
 ]
