@@ -18,6 +18,7 @@ from __future__ import annotations
 import functools
 import inspect
 import time
+import warnings
 
 import numpy as np
 import pytensor.tensor as pt
@@ -25,8 +26,8 @@ import pytensor.tensor as pt
 from . import concurrency, structure, transforms
 from .backend.compile import compile_graph
 from .backend.tiered import Tiered
-from .cache import MISS, Cache, Specialization, Stats, fast_path
-from .errors import AutodiffError, InternalError
+from .cache import MISS, Cache, Specialization, Stats, churn_message, fast_path, size_limit
+from .errors import AutodiffError, CacheSizeWarning, InternalError
 from .trace import Trace, flatten_call, trace as run_trace
 
 # Transformations called as g(*args, v): the last argument is a direction.
@@ -59,7 +60,7 @@ class Transformed:
     ``kind``, ``wrt``, ``mode``.
     """
 
-    def __init__(self, f, kind, wrt=0, mode=None, verify=None, loop_limit=100_000):
+    def __init__(self, f, kind, wrt=0, mode=None, verify=None, loop_limit=100_000, cache_size=None):
         if not callable(f):
             raise AutodiffError(f"ad.{kind} expects a function, got {type(f).__name__}")
         for w in (wrt if isinstance(wrt, tuple) else (wrt,)):
@@ -72,7 +73,7 @@ class Transformed:
         self.mode = mode
         self.loop_limit = loop_limit
         self.stats = Stats()
-        self._cache = Cache()
+        self._cache = Cache(limit=size_limit(cache_size))
         self._entries = self._cache.entries  # read on every call
         self._has_direction = kind in _WITH_DIRECTION
         self._per_thread = concurrency.PerThread()  # _last_spec: each thread's own
@@ -128,6 +129,7 @@ class Transformed:
                 out = spec.run(inputs, dinputs)
                 if out is not MISS:
                     self._last_spec = spec
+                    self._cache.touch(spec)
                     self._fast = self._fast_path_of(spec, args, kwargs)
                     stats.cache_hits += 1
                     if self._verify is not None and self._verify.due(stats.calls):
@@ -188,7 +190,9 @@ class Transformed:
             self.stats.traces += 1
             self.stats.last_trace_seconds = tr.seconds
             spec = self._specialize(tr, args, kwargs, direction)
-            self._cache.add(key, spec)
+            evicted = self._cache.add(key, spec, label=_args_key(args, []))
+            if evicted is not None:
+                self._warn_evicting(key, args, evicted)
             self._last_spec = spec
             self.stats.specializations = len(self._cache)
         if spec.externals:
@@ -207,6 +211,15 @@ class Transformed:
             # the trace followed. Later calls re-check the guards as usual.
             outs = outs[:-1]
         return spec.fill(outs)
+
+    def _warn_evicting(self, key, args, evicted):
+        if self._cache.warned:  # once per transformed function
+            return
+        self._cache.warned = True
+        names = _positional_names(self.original, len(args))
+        msg = churn_message(self.__name__, (key, _args_key(args, [])), (evicted[0], evicted[2]), names,
+                            self._cache.limit)
+        warnings.warn(msg, CacheSizeWarning, stacklevel=4)
 
     def _specialize(self, tr: Trace, args, kwargs, direction) -> Specialization:
         wrt_idx, wrt_tree = self._wrt_leaves(tr, args, kwargs)
@@ -441,10 +454,10 @@ def _fname(f, kind):
 # -- the public constructors ------------------------------------------------------------
 
 def _transformation(kind, doc):
-    def make(f=None, wrt=0, *, mode=None, verify=None, loop_limit=100_000):
+    def make(f=None, wrt=0, *, mode=None, verify=None, loop_limit=100_000, cache_size=None):
         if f is None:  # @ad.grad(wrt=1)
-            return lambda g: Transformed(g, kind, wrt, mode, verify, loop_limit)
-        return Transformed(f, kind, wrt, mode, verify, loop_limit)
+            return lambda g: Transformed(g, kind, wrt, mode, verify, loop_limit, cache_size)
+        return Transformed(f, kind, wrt, mode, verify, loop_limit, cache_size)
 
     make.__name__ = make.__qualname__ = kind
     make.__doc__ = doc
