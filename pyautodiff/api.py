@@ -82,6 +82,7 @@ class Transformed:
         from .verify import resolve_policy
 
         self._verify = resolve_policy(verify)
+        self._verify_arg = verify  # as given: pickling ships the options, not their state
 
     def __repr__(self):
         return f"<pyautodiff.{self.kind} of {getattr(self.original, '__qualname__', self.original)!r}>"
@@ -94,6 +95,16 @@ class Transformed:
     @_last_spec.setter
     def _last_spec(self, spec):
         self._per_thread.spec = spec
+
+    def __reduce__(self):
+        """Pickle by reference to the original function and the options; the compiled
+        specializations stay behind (the other side traces again, or loads the
+        generated code from its disk cache).  A module-level ``@ad.grad`` function
+        pickles by its name."""
+        if _global_named(self.original) is self:
+            return self.original.__qualname__
+        return _rebuild, (self.original, self.kind, self.wrt, self.mode, self._verify_arg, self.loop_limit,
+                          self._cache.limit)
 
     def __get__(self, obj, objtype=None):  # decorating methods
         return self if obj is None else functools.partial(self, obj)
@@ -334,6 +345,20 @@ class Transformed:
             shape = _shape_like(wrt_tree, tuple_wrt)
             return lambda outs: (value_fill(outs[:n_out]), shape(_convert_all(outs[n_out:], leaf_kind)))
         raise InternalError(f"no result builder for {kind}")
+
+
+def _rebuild(f, kind, wrt, mode, verify, loop_limit, cache_size):
+    return Transformed(f, kind, wrt, mode, verify, loop_limit, cache_size)
+
+
+def _global_named(f):
+    """What ``f``'s module and qualified name lead to now (None if nothing)."""
+    import sys
+
+    obj = sys.modules.get(getattr(f, "__module__", None) or "")
+    for part in getattr(f, "__qualname__", "<locals>").split("."):
+        obj = getattr(obj, part, None)
+    return obj
 
 
 def _args_key(args, inputs):
