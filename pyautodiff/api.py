@@ -57,7 +57,9 @@ class Transformed:
     """A transformation of a user's function; call it like the function.
 
     Attributes: ``original`` (the user's function), ``stats`` (counters),
-    ``kind``, ``wrt``, ``mode``.
+    ``kind``, ``wrt``, ``mode``.  Safe to call from many threads at once
+    (``concurrency``); keeps at most ``cache_size`` specializations (``cache``);
+    pickles by reference to ``original`` and the options.
     """
 
     def __init__(self, f, kind, wrt=0, mode=None, verify=None, loop_limit=100_000, cache_size=None):

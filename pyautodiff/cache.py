@@ -95,7 +95,10 @@ def fast_path(args, spec):
             checks.append(f"type(args[{i}]) is float")
             converted.append(f"f64(args[{i}])")
         elif type(a) is np.ndarray and a.dtype.kind in "biufc":
-            env[f"shape{i}"], env[f"dtype{i}"] = a.shape, a.dtype
+            # the native dtype: raw memory of the other byte order must take the
+            # general path, which converts it
+            env[f"shape{i}"] = a.shape
+            env[f"dtype{i}"] = a.dtype if a.dtype.isnative else np.dtype(a.dtype.char)
             checks.append(f"type(args[{i}]) is ndarray and args[{i}].shape == shape{i} "
                           f"and args[{i}].dtype is dtype{i}")
             converted.append(f"args[{i}]")

@@ -105,3 +105,15 @@ def test_float16_under_numba_is_a_clear_error_and_the_default_mode_keeps_numpy(m
         np.testing.assert_array_equal(g(h), 2 * h)
     assert g._last_spec.tiering.wait(600).startswith("kept numpy")
     np.testing.assert_array_equal(g(h), 2 * h)
+
+
+@pytest.mark.parametrize("mode", ["numpy", "c", "numba"])
+def test_a_non_native_first_call_does_not_teach_the_fast_path_to_pass_raw_memory(mode):
+    fn = ad.function(lambda v: v * 2, mode=mode)
+    x = np.array([1.0, 2.0, 3.0])
+    big = swapped(np.arange(12.0))
+    for k in range(3):  # the first call builds the fast path; views share their dtype object
+        np.testing.assert_array_equal(fn(big[k:k + 3]), 2 * np.arange(k, k + 3.0))
+    for k in range(3):
+        np.testing.assert_array_equal(fn(x + k), 2 * (x + k))  # through the fast path
+        np.testing.assert_array_equal(fn(big[k:k + 3]), 2 * np.arange(k, k + 3.0))
