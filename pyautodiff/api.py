@@ -555,4 +555,5 @@ def trace(f, *args, **kwargs) -> Trace:
         t = ad.trace(f, 2.0, 5.0)
         t.guards, t.n_nodes(optimized=False), t.dprint()
     """
-    return run_trace(f, *args, **kwargs)
+    with concurrency.BUILD_LOCK:
+        return run_trace(f, *args, **kwargs)
