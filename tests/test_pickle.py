@@ -68,3 +68,16 @@ def test_a_spawn_process_pool_executor_runs_a_decorated_transformed_function():
         got = list(ex.map(ph.decorated, ws))
     for w, g in zip(ws, got):
         np.testing.assert_allclose(g, ph.decorated_by_hand(w), rtol=1e-14)
+
+
+def test_dask_ships_a_called_transformed_function_to_worker_processes():
+    import dask
+
+    g = ad.grad(ph.loss)
+    ws = _inputs()
+    g(ws[0], ph.X)
+    tasks = [dask.delayed(ph.apply)(g, w) for w in ws]
+    results = dask.compute(*tasks, scheduler="processes", num_workers=2)
+    assert {pid for pid, _ in results} - {os.getpid()}
+    for w, (_, got) in zip(ws, results):
+        np.testing.assert_allclose(got, ph.loss_grad_by_hand(w, ph.X), rtol=1e-13)
