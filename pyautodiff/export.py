@@ -83,7 +83,11 @@ def export_source(g, *args, name: str | None = None, **kwargs) -> str:  # noqa: 
     except NoNumpyForm as exc:
         raise UnsupportedError(f"export_source: {exc}; this graph cannot be written as plain numpy") from exc
 
-    body, returned = _split_kernel(source)
+    kernel = namespace["__generated_name__"]
+    body, returned = _split_kernel(source, kernel)
+    helpers = _helpers(source, kernel)
+    if any(h.startswith(f"def {name}(") for h in helpers):
+        name += "_"  # e.g. the user's `solve` beside the NaN-filling helper `solve`
     body, returned = _rename_outputs(body, list(returned), _output_names(g, spec, tr, leaf_names))
     outs = list(returned)
     guard_name = outs.pop() if spec.has_guards else None
@@ -91,6 +95,8 @@ def export_source(g, *args, name: str | None = None, **kwargs) -> str:  # noqa: 
     lines = _header(g, f, tr, leaf_names, ext_names, params)
     imports, consts = _module_level(source, namespace)
     lines += imports + [""] + consts + ([""] if consts else [])
+    for helper in helpers:
+        lines += helper.splitlines() + [""]
     sig = list(params) + (dir_names and [_direction_param(g.kind)] or [])
     if ext_names:
         sig += ["*"] + ext_names
@@ -278,17 +284,18 @@ def _rename_outputs(body, returned, names):
         if new is None or not re.fullmatch(r"t\d+", old) or returned.count(old) > 1 or new in taken:
             continue
         text = re.sub(rf"\b{old}\b", new, text)
+        # other results may read it too, e.g. a copy: `return (t1, np.array(t1))`
+        out = [re.sub(rf"\b{old}\b", new, o) for o in out]
         taken.add(new)
-        out[i] = new
     return text.split("\n") if text else [], out
 
 
-def _split_kernel(source):
+def _split_kernel(source, kernel):
     """Body lines (indented) and returned names of the generated kernel function."""
     import ast
 
     tree = ast.parse(source)
-    fn = next(n for n in tree.body if isinstance(n, ast.FunctionDef))
+    fn = next(n for n in tree.body if isinstance(n, ast.FunctionDef) and n.name == kernel)
     lines = source.splitlines()
     ret = fn.body[-1]
     assert isinstance(ret, ast.Return)
@@ -299,6 +306,14 @@ def _split_kernel(source):
     value = ret.value
     elts = value.elts if isinstance(value, ast.Tuple) else [value]
     return body, [ast.unparse(e) for e in elts]
+
+
+def _helpers(source, kernel):
+    """Source of the helper functions the kernel calls (defined beside it)."""
+    import ast
+
+    return [ast.get_source_segment(source, n) for n in ast.parse(source).body
+            if isinstance(n, ast.FunctionDef) and n.name != kernel]
 
 
 def _module_level(source, namespace):

@@ -198,10 +198,14 @@ def _environment() -> str:
 
     here = os.path.dirname(os.path.abspath(__file__))
     digest = hashlib.sha256()
-    for name in sorted(os.listdir(here)):
-        if name.endswith(".py"):
-            with open(os.path.join(here, name), "rb") as fh:
-                digest.update(name.encode() + fh.read())
+    # every source of the backend, its subpackages (the code generator) included
+    for root, dirs, files in os.walk(here):
+        dirs.sort()
+        for name in sorted(files):
+            if name.endswith(".py"):
+                path = os.path.join(root, name)
+                with open(path, "rb") as fh:
+                    digest.update(os.path.relpath(path, here).encode() + fh.read())
     return (f"python {sys.version}; numpy {np.__version__}; pytensor {pytensor.__version__}; "
             f"backend {digest.hexdigest()}; optimizer_excluding {pytensor.config.optimizer_excluding}")
 

@@ -1,0 +1,228 @@
+"""Scalar rules: the numpy form of each scalar op inside an Elemwise or Composite.
+
+A scalar rule receives the generator, the scalar op, one `_Expr` per input
+and the output dtypes, and returns one `_Expr` per output.  Most ops map to
+a numpy operator or ufunc of the same meaning (the tables at the end);
+special functions without a numpy equivalent come from ``scipy.special``.
+
+Example::
+
+    @scalar_rule("pytensor.scalar.basic.Clip")
+    def _rule_clip(g, op, args, out_dtypes):
+        return [_apply(_fn("np.clip", 3), args, out_dtypes[0])]
+"""
+from __future__ import annotations
+
+from collections import Counter
+
+import numpy as np
+
+from .expressions import (
+    _POW,
+    P_ADD,
+    P_BAND,
+    P_BOR,
+    P_BXOR,
+    P_CMP,
+    P_MUL,
+    P_POW,
+    _apply,
+    _binop,
+    _cast,
+    _fn,
+    _literal,
+    _np_dtype,
+    _Tmpl,
+    _unop,
+)
+from .generator import _too_deep
+from .registry import _NoForm, register_scalar_rule, scalar_rule
+
+
+def _tmpl_rule(tmpl_or_factory):
+    """A rule applying a fixed template (or one built from the arg count)."""
+
+    def rule(g, op, args, out_dtypes):
+        tmpl = tmpl_or_factory(len(args)) if callable(tmpl_or_factory) else tmpl_or_factory
+        return [_apply(tmpl, args, out_dtypes[0])]
+
+    return rule
+
+
+def _scipy_rule(func: str, nargs: int):
+    tmpl = _Tmpl(f"scipy.special.{func}(" + ", ".join(
+        f"{{{i}}}" for i in range(nargs)) + ")")
+
+    def rule(g, op, args, out_dtypes):
+        g.need("scipy.special", func)
+        return [_apply(tmpl, args, out_dtypes[0])]
+
+    return rule
+
+
+@scalar_rule("pytensor.scalar.basic.Identity")
+def _rule_identity(g, op, args, out_dtypes):
+    return [_cast(args[0], out_dtypes[0])]
+
+
+@scalar_rule("pytensor.scalar.basic.Second")
+def _rule_second(g, op, args, out_dtypes):
+    # fill(x, y): the value of y; the shape effect of x is restored (if
+    # needed) by the Elemwise broadcasting check.
+    return [_cast(args[1], out_dtypes[0])]
+
+
+@scalar_rule("pytensor.scalar.basic.Cast")
+def _rule_cast(g, op, args, out_dtypes):
+    return [_cast(args[0], out_dtypes[0])]
+
+
+@scalar_rule("pytensor.scalar.basic.Invert")
+def _rule_invert(g, op, args, out_dtypes):
+    (x,) = args
+    # `~` on a Python bool is integer negation, so only use it on numpy values
+    if np.dtype(out_dtypes[0]).kind == "b" and (x.weak or _np_dtype(x.dtype).kind != "b"):
+        return [_apply(_fn("np.logical_not", 1), args, out_dtypes[0])]
+    return [_apply(_unop("~"), args, out_dtypes[0])]
+
+
+@scalar_rule("pytensor.scalar.basic.Switch")
+def _rule_switch(g, op, args, out_dtypes):
+    return [_apply(_fn("np.where", 3), args, out_dtypes[0])]
+
+
+@scalar_rule("pytensor.scalar.basic.Sqr")
+def _rule_sqr(g, op, args, out_dtypes):
+    return [_apply(_Tmpl("{0} ** 2", P_POW, (P_POW + 1,)), args, out_dtypes[0])]
+
+
+@scalar_rule("pytensor.scalar.basic.Reciprocal")
+def _rule_reciprocal(g, op, args, out_dtypes):
+    return [_apply(_Tmpl("1 / {0}", P_MUL, (P_MUL + 1,)), args, out_dtypes[0])]
+
+
+@scalar_rule("pytensor.scalar.math.Softplus")
+def _rule_softplus(g, op, args, out_dtypes):
+    # log(1 + exp(x)) without overflow; agrees with PyTensor's piecewise form
+    # to within an ulp.
+    return [_apply(_Tmpl("np.logaddexp(0, {0})"), args, out_dtypes[0])]
+
+
+@scalar_rule("pytensor.scalar.math.Sigmoid")
+def _rule_sigmoid(g, op, args, out_dtypes):
+    # 1 / (1 + exp(-x)) in numpy only, with full relative accuracy in both tails
+    # (the tanh form loses it for large negative x).
+    return [_apply(_Tmpl("np.exp(-np.logaddexp(0, np.negative({0})))"), args, out_dtypes[0])]
+
+
+@scalar_rule("pytensor.scalar.math.Log1mexp")
+def _rule_log1mexp(g, op, args, out_dtypes):
+    x = g.atom(args[0])
+    tmpl = _Tmpl("np.where({0} < np.log(0.5), np.log1p(-np.exp({0})), np.log(-np.expm1({0})))")
+    return [_apply(tmpl, [x], out_dtypes[0])]
+
+
+@scalar_rule("pytensor.scalar.basic.RoundHalfAwayFromZero")
+def _rule_round_half_away(g, op, args, out_dtypes):
+    x = g.atom(args[0])
+    tmpl = _Tmpl("np.where({0} > 0, np.floor({0} + 0.5), np.ceil({0} - 0.5))")
+    return [_apply(tmpl, [x], out_dtypes[0])]
+
+
+@scalar_rule("pytensor.tensor.math.MulWithoutZeros")
+def _rule_mul_without_zeros(g, op, args, out_dtypes):
+    x, y = (g.atom(a) for a in args)
+    tmpl = _Tmpl("np.where({0} == 0, {1}, np.where({1} == 0, {0}, {0} * {1}))")
+    return [_apply(tmpl, [x, y], out_dtypes[0])]
+
+
+@scalar_rule("pytensor.scalar.math.TriGamma")
+def _rule_trigamma(g, op, args, out_dtypes):
+    g.need("scipy.special", "polygamma")
+    return [_apply(_Tmpl("scipy.special.polygamma(1, {0})"), args, out_dtypes[0])]
+
+
+@scalar_rule("pytensor.scalar.basic.Complex")
+def _rule_complex(g, op, args, out_dtypes):
+    return [_apply(_Tmpl("{0} + 1j * {1}", P_ADD, (P_ADD, P_MUL + 1)), args, out_dtypes[0])]
+
+
+@scalar_rule("pytensor.scalar.basic.ComplexFromPolar")
+def _rule_complex_from_polar(g, op, args, out_dtypes):
+    return [_apply(_Tmpl("{0} * np.exp(1j * {1})", P_MUL, (P_MUL, P_MUL + 1)), args,
+                   out_dtypes[0])]
+
+
+@scalar_rule("pytensor.scalar.basic.Clip")
+def _rule_clip(g, op, args, out_dtypes):
+    return [_apply(_fn("np.clip", 3), args, out_dtypes[0])]
+
+
+@scalar_rule("pytensor.scalar.basic.Composite")
+def _rule_composite(g, op, args, out_dtypes):
+    """A fused kernel: render the inner scalar graph as one numpy expression per
+    output, with a temporary for every inner value used more than once."""
+    from pytensor.graph.basic import Constant
+
+    fg = op.fgraph
+    nodes = fg.toposort()
+    uses = Counter(inp for n in nodes for inp in n.inputs)
+    uses.update(fg.outputs)
+    # an input expression used more than once inside is computed once
+    env = {v: g.atom(a) if uses[v] > 1 else a for v, a in zip(fg.inputs, args)}
+
+    def get(v):
+        if v not in env:
+            if not isinstance(v, Constant):
+                raise _NoForm("composite inner variable without value")
+            env[v] = _literal(v.data, v.type.dtype)
+        return env[v]
+
+    for node in nodes:
+        outs = g.scalar(node.op, [get(v) for v in node.inputs],
+                        [o.type.dtype for o in node.outputs])
+        for var, e in zip(node.outputs, outs):
+            if (uses[var] > 1 and not (e.is_name or e.is_literal)) or _too_deep(e):
+                e = g.bind(e).replace(fresh=False)  # shared: never modify in place
+            env[var] = e
+    return [_cast(get(o), dt) for o, dt in zip(fg.outputs, out_dtypes)]
+
+
+# Python operators, by scalar op name: (symbol, precedence).
+_BINOPS = {"Add": ("+", P_ADD), "Sub": ("-", P_ADD), "Mul": ("*", P_MUL),
+           "TrueDiv": ("/", P_MUL), "IntDiv": ("//", P_MUL), "Mod": ("%", P_MUL),
+           "EQ": ("==", P_CMP), "NEQ": ("!=", P_CMP), "LT": ("<", P_CMP),
+           "GT": (">", P_CMP), "LE": ("<=", P_CMP), "GE": (">=", P_CMP),
+           "AND": ("&", P_BAND), "OR": ("|", P_BOR), "XOR": ("^", P_BXOR)}
+# numpy ufuncs of the same name and meaning, by scalar op name.
+_UFUNCS = {"Abs": "abs", "Sign": "sign", "Floor": "floor", "Ceil": "ceil", "Trunc": "trunc",
+           "RoundHalfToEven": "round", "Sqrt": "sqrt", "Exp": "exp", "Exp2": "exp2",
+           "Expm1": "expm1", "Log": "log", "Log2": "log2", "Log10": "log10",
+           "Log1p": "log1p", "Sin": "sin", "Cos": "cos", "Tan": "tan", "ArcSin": "arcsin",
+           "ArcCos": "arccos", "ArcTan": "arctan", "ArcTan2": "arctan2", "Sinh": "sinh",
+           "Cosh": "cosh", "Tanh": "tanh", "ArcSinh": "arcsinh", "ArcCosh": "arccosh",
+           "ArcTanh": "arctanh", "Deg2Rad": "deg2rad", "Rad2Deg": "rad2deg",
+           "Maximum": "maximum", "Minimum": "minimum", "IsNan": "isnan", "IsInf": "isinf",
+           "Conj": "conj", "Real": "real", "Imag": "imag", "Angle": "angle"}
+# Special functions without a numpy equivalent come from scipy.special:
+# scalar op name (in pytensor.scalar.math) -> (scipy function, arity).
+_SPECIAL = {"Erf": ("erf", 1), "Erfc": ("erfc", 1), "Erfcx": ("erfcx", 1),
+            "Erfinv": ("erfinv", 1), "Erfcinv": ("erfcinv", 1), "Gamma": ("gamma", 1),
+            "GammaLn": ("gammaln", 1), "Psi": ("psi", 1), "PolyGamma": ("polygamma", 2),
+            "GammaInc": ("gammainc", 2), "GammaIncC": ("gammaincc", 2),
+            "GammaIncInv": ("gammaincinv", 2), "GammaIncCInv": ("gammainccinv", 2),
+            "Jv": ("jv", 2), "J0": ("j0", 1), "J1": ("j1", 1), "I0": ("i0", 1),
+            "I1": ("i1", 1), "Ive": ("ive", 2), "Kve": ("kve", 2),
+            "BetaInc": ("betainc", 3), "BetaIncInv": ("betaincinv", 3),
+            "Hyp2F1": ("hyp2f1", 4), "Owens_t": ("owens_t", 2), "NdtriExp": ("ndtri_exp", 1)}
+
+for _name, (_sym, _prec) in _BINOPS.items():
+    register_scalar_rule(f"pytensor.scalar.basic.{_name}",
+                         _tmpl_rule(lambda n, sym=_sym, prec=_prec: _binop(sym, prec, n)))
+for _name, _fn_name in _UFUNCS.items():
+    register_scalar_rule(f"pytensor.scalar.basic.{_name}",
+                         _tmpl_rule(lambda n, fn=_fn_name: _fn(f"np.{fn}", n)))
+for _name, (_fn_name, _nargs) in _SPECIAL.items():
+    register_scalar_rule(f"pytensor.scalar.math.{_name}", _scipy_rule(_fn_name, _nargs))
+register_scalar_rule("pytensor.scalar.basic.Neg", _tmpl_rule(_unop("-")))
+register_scalar_rule("pytensor.scalar.basic.Pow", _tmpl_rule(_POW))
