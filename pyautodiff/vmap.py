@@ -29,6 +29,7 @@ import functools
 import numpy as np
 
 from . import structure
+from .api import _as_input  # the same conversion (native byte order) as every call
 from .errors import AutodiffError, UnsupportedError
 
 __all__ = ["vmap", "Vmapped"]
@@ -307,13 +308,6 @@ def _move_leaves(x, axis):
             moved.append(arr[0])
         return structure.rebuild(x, iter(moved))
     return structure.rebuild(x, iter(np.moveaxis(np.asarray(leaf), 0, axis) for leaf in leaves))
-
-
-def _as_input(x):
-    t = type(x)
-    if t is np.ndarray:
-        return x
-    return np.float64(x) if t is float else np.asarray(x)
 
 
 def _name(f):

@@ -117,3 +117,11 @@ def test_a_non_native_first_call_does_not_teach_the_fast_path_to_pass_raw_memory
     for k in range(3):
         np.testing.assert_array_equal(fn(x + k), 2 * (x + k))  # through the fast path
         np.testing.assert_array_equal(fn(big[k:k + 3]), 2 * np.arange(k, k + 3.0))
+
+
+@pytest.mark.parametrize("mode", ["numpy", "c"])
+def test_vmap_converts_non_native_batches_too(mode):
+    x = np.arange(6.0).reshape(2, 3)
+    np.testing.assert_array_equal(ad.vmap(lambda v: v * 2, mode=mode)(swapped(x)), 2 * x)
+    g = ad.vmap(ad.grad(lambda v: np.sum(v ** 3), mode=mode))
+    np.testing.assert_allclose(g(swapped(x)), 3 * x ** 2, rtol=1e-15)
