@@ -82,6 +82,14 @@ class Vmapped:
     def __repr__(self):
         return f"<pyautodiff.vmap of {getattr(self.original, '__qualname__', self.original)!r}>"
 
+    def __reduce__(self):
+        """Pickle by reference, like ``Transformed``: the compiled batches stay behind."""
+        from .api import _global_named
+
+        if _global_named(self.original) is self:
+            return self.__qualname__
+        return Vmapped, (self.original, self.in_axes, self.out_axes, self._inner.mode)
+
     def __get__(self, obj, objtype=None):  # decorating methods
         return self if obj is None else functools.partial(self, obj)
 

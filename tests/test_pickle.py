@@ -81,3 +81,13 @@ def test_dask_ships_a_called_transformed_function_to_worker_processes():
     assert {pid for pid, _ in results} - {os.getpid()}
     for w, (_, got) in zip(ws, results):
         np.testing.assert_allclose(got, ph.loss_grad_by_hand(w, ph.X), rtol=1e-13)
+
+
+def test_a_called_vmap_pickles_too():
+    v = ad.vmap(ad.grad(ph.loss), in_axes=(0, None))
+    ws = np.stack(_inputs())
+    want = np.stack([ph.loss_grad_by_hand(w, ph.X) for w in ws])
+    np.testing.assert_allclose(v(ws, ph.X), want, rtol=1e-13)
+    v2 = pickle.loads(pickle.dumps(v))
+    assert v2.in_axes == (0, None) and v2.original.kind == "grad"
+    np.testing.assert_allclose(v2(ws, ph.X), want, rtol=1e-13)
