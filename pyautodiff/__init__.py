@@ -12,6 +12,7 @@ from .errors import CacheSizeWarning, CodeCacheWarning
 from .trace import Trace
 from .verify import Verify, VerificationWarning, check_grad
 from .export import export_source
+from .data_parallel import data_parallel
 from .optimize import fmin_bfgs, fmin_cg, fmin_l_bfgs_b, fmin_ncg, minimize
 from .vmap import vmap
 
@@ -19,7 +20,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "function", "grad", "value_and_grad", "hessian", "hvp", "jacobian", "jvp", "vjp",
-    "vmap", "minimize", "fmin_l_bfgs_b", "fmin_cg", "fmin_ncg", "fmin_bfgs",
+    "vmap", "minimize", "data_parallel", "fmin_l_bfgs_b", "fmin_cg", "fmin_ncg", "fmin_bfgs",
     "trace", "Trace", "export_source", "Verify", "VerificationWarning", "check_grad", "AutodiffError", "UnsupportedError", "VerificationError", "InternalError",
     "CodeCacheWarning", "CacheSizeWarning",
 ]

@@ -483,7 +483,10 @@ def _fname(f, kind):
 def _transformation(kind, doc):
     def make(f=None, wrt=0, *, mode=None, verify=None, loop_limit=100_000, cache_size=None):
         if f is None:  # @ad.grad(wrt=1)
-            return lambda g: Transformed(g, kind, wrt, mode, verify, loop_limit, cache_size)
+            return lambda g: make(g, wrt, mode=mode, verify=verify, loop_limit=loop_limit, cache_size=cache_size)
+        hook = getattr(f, "_pyautodiff_transform", None)
+        if hook is not None:  # an ad.data_parallel objective evaluates its blocks where they live
+            return hook(kind, wrt, mode, verify, loop_limit)
         return Transformed(f, kind, wrt, mode, verify, loop_limit, cache_size)
 
     make.__name__ = make.__qualname__ = kind

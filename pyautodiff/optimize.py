@@ -91,6 +91,8 @@ def _transforms(f, params: "Params", mode, verify):
 
 def _flat_objective(f, params: Params):
     unflatten = params.unflatten
+    if hasattr(f, "_pyautodiff_flat"):  # ad.data_parallel: flatten its per-block function
+        return f._pyautodiff_flat(unflatten)
 
     def f_flat(z, *args):
         return f(unflatten(z), *args)
@@ -151,6 +153,8 @@ def minimize(f, x0, args=(), method="L-BFGS-B", *, bounds=None, constraints=(), 
             raise AutodiffError(f"ad.minimize derives {key}; call scipy.optimize.minimize to pass your own")
         kwargs.pop(key, None)
     params = Params(x0)
+    if hasattr(f, "_pyautodiff_persist"):  # ad.data_parallel: blocks stay in worker memory for the fit
+        args = f._pyautodiff_persist(args)
     m = (method or "").lower() if isinstance(method, str) else method
     transforms = _transforms(f, params, mode, verify)
     vg = transforms["vg"]
