@@ -23,7 +23,7 @@ import warnings
 import numpy as np
 import pytensor.tensor as pt
 
-from . import concurrency, structure, transforms
+from . import aux as aux_outputs, concurrency, static as static_args, structure, transforms
 from .backend.compile import compile_graph
 from .backend.tiered import Tiered
 from .cache import MISS, Cache, Specialization, Stats, churn_message, fast_path, size_limit
@@ -62,7 +62,8 @@ class Transformed:
     pickles by reference to ``original`` and the options.
     """
 
-    def __init__(self, f, kind, wrt=0, mode=None, verify=None, loop_limit=100_000, cache_size=None):
+    def __init__(self, f, kind, wrt=0, mode=None, verify=None, loop_limit=100_000, has_aux=False, static=(),
+                 cache_size=None):
         if not callable(f):
             raise AutodiffError(f"ad.{kind} expects a function, got {type(f).__name__}")
         for w in (wrt if isinstance(wrt, tuple) else (wrt,)):
@@ -74,6 +75,11 @@ class Transformed:
         self.wrt = wrt
         self.mode = mode
         self.loop_limit = loop_limit
+        self.has_aux = bool(has_aux)
+        if self.has_aux:
+            aux_outputs.check_kind(kind)
+        self.static = static
+        self._static = static_args.resolve(f, kind, static, wrt) if static else None
         self.stats = Stats()
         self._cache = Cache(limit=size_limit(cache_size))
         self._entries = self._cache.entries  # read on every call
@@ -85,6 +91,10 @@ class Transformed:
 
         self._verify = resolve_policy(verify)
         self._verify_arg = verify  # as given: pickling ships the options, not their state
+        if self._verify is not None and self._static:
+            self._verify = static_args.VerifyUnboxed(self._verify)
+        if self._verify is not None and self.has_aux:
+            self._verify = aux_outputs.VerifyWithoutAux(self._verify, self)
 
     def __repr__(self):
         return f"<pyautodiff.{self.kind} of {getattr(self.original, '__qualname__', self.original)!r}>"
@@ -106,7 +116,7 @@ class Transformed:
         if _global_named(self.original) is self:
             return self.original.__qualname__
         return _rebuild, (self.original, self.kind, self.wrt, self.mode, self._verify_arg, self.loop_limit,
-                          self._cache.limit)
+                          self.has_aux, self.static, self._cache.limit)
 
     def __get__(self, obj, objtype=None):  # decorating methods
         return self if obj is None else functools.partial(self, obj)
@@ -124,6 +134,8 @@ class Transformed:
                     self._verify.check(self, args, kwargs, None, out)
                 return out
         stats.calls += 1
+        if self._static:  # boxed: keyed by value, never traced
+            args, kwargs = static_args.mark(self._static, args, kwargs)
         direction = None
         dinputs: list = []
         if self._has_direction:
@@ -193,6 +205,8 @@ class Transformed:
 
         One thread builds at a time (``concurrency.BUILD_LOCK``); a thread that
         waited first tries what the others built meanwhile."""
+        if self._has_direction:
+            _check_call_without_direction(self.original, self.kind, args, kwargs)
         with concurrency.BUILD_LOCK:
             for spec in self._entries.get(key, ()):
                 out = spec.run(inputs, dinputs)
@@ -235,10 +249,15 @@ class Transformed:
         warnings.warn(msg, CacheSizeWarning, stacklevel=4)
 
     def _specialize(self, tr: Trace, args, kwargs, direction) -> Specialization:
+        if self.has_aux:  # differentiate the first element of f's pair; compute the second beside
+            tr, aux_outs, aux_template = aux_outputs.split(tr, getattr(self.original, "__name__", "f"))
         wrt_idx, wrt_tree = self._wrt_leaves(tr, args, kwargs)
         req = transforms.Request(self.kind, tr.outputs, tr.result, [tr.inputs[i] for i in wrt_idx],
                                  [tr.paths[i] for i in wrt_idx], getattr(self.original, "__name__", "f"))
         outputs, extra = transforms.BUILDERS[self.kind](req)
+        n_main = len(outputs)
+        if self.has_aux:
+            outputs = [*outputs, *aux_outs]
         extra_inputs = []
         if direction is not None:
             extra_inputs = _direction_inputs(self.kind, extra, direction, tr, wrt_idx)
@@ -249,6 +268,8 @@ class Transformed:
                                     name=_fname(self.original, self.kind), fresh_outputs=self.kind != "function")
         self.stats.last_compile_seconds = seconds
         fill = self._filler(tr, wrt_idx, wrt_tree, args, kwargs, direction)
+        if self.has_aux:
+            fill = aux_outputs.wrap_fill(self.kind, fill, n_main, aux_template)
         spec = Specialization(fn, fill, guard_flag is not None, tr, compiled_outs, extra_inputs, seconds,
                               tuple(tr.externals), tuple(v for v, _ in wrt_tree or ()))
         if self.mode is None:  # default: numpy code now, Numba later if it pays
@@ -349,8 +370,8 @@ class Transformed:
         raise InternalError(f"no result builder for {kind}")
 
 
-def _rebuild(f, kind, wrt, mode, verify, loop_limit, cache_size):
-    return Transformed(f, kind, wrt, mode, verify, loop_limit, cache_size)
+def _rebuild(f, kind, wrt, mode, verify, loop_limit, has_aux, static, cache_size):
+    return Transformed(f, kind, wrt, mode, verify, loop_limit, has_aux, static, cache_size)
 
 
 def _global_named(f):
@@ -420,12 +441,12 @@ def _convert_all(outs, kinds):
 def _shape_like(wrt_tree, tuple_wrt):
     """Put a flat list of per-leaf results back into the wrt arguments' structures."""
     counts = [len(ids) for _, ids in wrt_tree]
-    values = [v for v, _ in wrt_tree]
+    builders = [structure.rebuilder(v) for v, _ in wrt_tree]  # each argument's walk, done once
 
     def shape(flat):
         parts, pos = [], 0
-        for v, n in zip(values, counts):
-            parts.append(structure.rebuild(v, iter(flat[pos:pos + n])))
+        for build, n in zip(builders, counts):
+            parts.append(build(iter(flat[pos:pos + n])))
             pos += n
         return tuple(parts) if tuple_wrt else parts[0]
 
@@ -458,6 +479,23 @@ def _direction_inputs(kind, extra, direction, tr, wrt_idx):
     return list(extra)
 
 
+def _check_call_without_direction(f, kind, args, kwargs):
+    """The arguments before the direction must fit ``f``'s signature: a forgotten ``v``
+    would otherwise turn the last argument into the direction."""
+    try:
+        sig = inspect.signature(f)
+    except (TypeError, ValueError):  # a builtin without a signature: the trace will tell
+        return
+    try:
+        sig.bind(*args, **kwargs)
+    except TypeError as exc:
+        name = getattr(f, "__name__", "f")
+        raise AutodiffError(
+            f"ad.{kind}({name}) is called as g(*args, v) with the direction v last; without its "
+            f"last argument the call does not fit {name}{sig} ({exc}). Did you forget the direction?"
+        ) from None
+
+
 def _guard_flag(tr: Trace):
     if not tr.guards:
         return None
@@ -480,17 +518,30 @@ def _fname(f, kind):
 
 # -- the public constructors ------------------------------------------------------------
 
+_OPTIONS_DOC = """
+    Options of every transformation: ``mode=`` (backend), ``verify=`` (checks against the
+    original), ``loop_limit=``, ``static=("name", ...)`` (arguments keyed by value, never
+    traced) and, on the derivatives, ``has_aux=True`` (``f`` returns ``(out, aux)``; e.g.
+    ``g, aux = ad.grad(loss, has_aux=True)(w)``).
+    """
+
+
 def _transformation(kind, doc):
-    def make(f=None, wrt=0, *, mode=None, verify=None, loop_limit=100_000, cache_size=None):
+    def make(f=None, wrt=0, *, mode=None, verify=None, loop_limit=100_000, has_aux=False, static=(),
+             cache_size=None):
         if f is None:  # @ad.grad(wrt=1)
-            return lambda g: make(g, wrt, mode=mode, verify=verify, loop_limit=loop_limit, cache_size=cache_size)
+            return lambda g: make(g, wrt, mode=mode, verify=verify, loop_limit=loop_limit, has_aux=has_aux,
+                                  static=static, cache_size=cache_size)
         hook = getattr(f, "_pyautodiff_transform", None)
         if hook is not None:  # an ad.data_parallel objective evaluates its blocks where they live
+            if has_aux or static:
+                raise AutodiffError(f"ad.{kind}: has_aux= and static= are not supported on an "
+                                    "ad.data_parallel objective yet")
             return hook(kind, wrt, mode, verify, loop_limit)
-        return Transformed(f, kind, wrt, mode, verify, loop_limit, cache_size)
+        return Transformed(f, kind, wrt, mode, verify, loop_limit, has_aux, static, cache_size)
 
     make.__name__ = make.__qualname__ = kind
-    make.__doc__ = doc
+    make.__doc__ = doc + _OPTIONS_DOC
     return make
 
 

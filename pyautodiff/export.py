@@ -54,6 +54,8 @@ def export_source(g, *args, name: str | None = None, **kwargs) -> str:  # noqa: 
     if not isinstance(g, Transformed):
         raise AutodiffError("export_source takes a transformation, e.g. ad.grad(f); got "
                             f"{type(g).__name__}")
+    if g.has_aux or g.static:
+        raise AutodiffError("export_source does not support transformations with has_aux= or static= yet")
     spec = g.specialization_for(*args, **kwargs)
     tr = spec.trace
     f = g.original
@@ -369,7 +371,7 @@ def _render_result(g, spec, tr, outs):
         return tuple(parts) if tuple_wrt else parts[0]
 
     def template(flat):
-        return _fill_template(tr.template.tree, iter(flat))
+        return _fill_template(tr.template, iter(flat))
 
     if kind == "function":
         return repr(template(names))
@@ -391,18 +393,23 @@ def _render_result(g, spec, tr, outs):
     raise AutodiffError(f"export_source: no result form for {kind}")
 
 
-def _fill_template(tree, it):
-    if tree is structure._HOLE:
-        return next(it)
-    if isinstance(tree, structure._Const):
-        v = tree.value
+def _fill_template(template, it):
+    def const(v):
         return _Raw(_array_literal(np.asarray(v))) if isinstance(v, np.ndarray) else v
-    if isinstance(tree, tuple) and tree and tree[0] == "__seq__":
-        _, kind, items = tree
-        return kind(_fill_template(c, it) for c in items)
-    if isinstance(tree, tuple) and tree and tree[0] == "__dict__":
-        _, keys, items = tree
-        return {k: _fill_template(c, it) for k, c in zip(keys, items)}
-    if isinstance(tree, tuple) and tree and tree[0] == "__named__":  # exported as a plain tuple
-        return tuple(_fill_template(c, it) for c in tree[2])
-    return tree
+
+    return _plain(template.build(it, const))
+
+
+def _plain(x):
+    """Named tuples, dataclasses and other registered nodes exported as plain tuples/dicts."""
+    t = type(x)
+    if isinstance(x, dict):
+        return {k: _plain(v) for k, v in x.items()}
+    if t in (tuple, list):
+        return t(_plain(v) for v in x)
+    if isinstance(x, tuple):  # a named tuple
+        return tuple(_plain(v) for v in x)
+    if t is _Raw or isinstance(x, (np.ndarray, np.generic, float, int, str, bool, type(None))):
+        return x
+    leaves = structure.leaves_of(x)
+    return tuple(_plain(v) for v in leaves) if leaves != [x] else x

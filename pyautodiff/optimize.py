@@ -13,6 +13,7 @@ Example::
 """
 from __future__ import annotations
 
+import inspect
 import sys
 import time
 
@@ -21,6 +22,7 @@ import scipy.optimize as so
 
 from . import api, structure
 from .errors import AutodiffError
+from .optimize_constraints import Constraints, flat_bounds
 
 _USES_JAC = {"cg", "bfgs", "newton-cg", "l-bfgs-b", "tnc", "slsqp", "dogleg", "trust-ncg",
              "trust-krylov", "trust-exact", "trust-constr"}
@@ -153,9 +155,12 @@ def minimize(f, x0, args=(), method="L-BFGS-B", *, bounds=None, constraints=(), 
             raise AutodiffError(f"ad.minimize derives {key}; call scipy.optimize.minimize to pass your own")
         kwargs.pop(key, None)
     params = Params(x0)
+    _check_signature(f, x0, args)
     if hasattr(f, "_pyautodiff_persist"):  # ad.data_parallel: blocks stay in worker memory for the fit
         args = f._pyautodiff_persist(args)
     m = (method or "").lower() if isinstance(method, str) else method
+    constraints = Constraints(constraints, params, method, mode).scipy
+    bounds = flat_bounds(bounds, params)
     transforms = _transforms(f, params, mode, verify)
     vg = transforms["vg"]
     show = _Progress(progress)
@@ -193,9 +198,37 @@ def minimize(f, x0, args=(), method="L-BFGS-B", *, bounds=None, constraints=(), 
     show.close()
     res.x_flat = res.x
     res.x = params.result_x(res.x)
-    if "jac" in res and res.jac is not None and np.ndim(res.jac) == 1:
-        res.jac = params.result_x(res.jac)
+    # trust-constr: res.grad is the objective's gradient, res.jac the constraints' Jacobians
+    key = "grad" if m == "trust-constr" else "jac"
+    if key in res and res[key] is not None and np.ndim(res[key]) == 1:
+        res[key] = params.result_x(res[key])
     return res
+
+
+def _check_signature(f, x0, args):
+    """``f`` is called ``f(x0, *args)`` with ``x0`` as one argument; say so (and how to
+    unpack it) when ``f``'s signature cannot take that."""
+    try:
+        sig = inspect.signature(f)
+    except (TypeError, ValueError):
+        return
+    try:
+        sig.bind(x0, *args)
+        return
+    except TypeError as exc:
+        problem = str(exc)
+    name = getattr(f, "__name__", "f")
+    what = f"a {type(x0).__name__} of {len(x0)} values" if isinstance(x0, (tuple, list, dict)) else "an array"
+    msg = (f"ad.minimize calls {name}(x0, *args) with x0 as one argument (here {what}); "
+           f"{name}{sig} cannot be called that way ({problem}).")
+    if isinstance(x0, (tuple, list)):
+        try:
+            sig.bind(*x0, *args)
+            msg += (f" Unpack the parameters: ad.minimize(lambda params, *args: {name}(*params, *args), x0, "
+                    f"args=...), or write {name}(params, ...) and unpack inside.")
+        except TypeError:
+            pass
+    raise AutodiffError(msg)
 
 
 class _Memo:

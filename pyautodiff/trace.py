@@ -173,28 +173,19 @@ def _kind_of(t: Traced) -> str:
 
 def _resolve_result(ctx, x):
     t = type(x)
-    if t in (list, tuple):
-        return t(_resolve_result(ctx, v) for v in x)
-    if isinstance(x, tuple) and hasattr(x, "_fields"):
-        return t(*(_resolve_result(ctx, v) for v in x))
-    if t is dict:
-        return {k: _resolve_result(ctx, v) for k, v in x.items()}
-    return ctx.resolve(x)
+    if t is Traced or t is np.ndarray or t is float:
+        return ctx.resolve(x)
+    return structure.map_leaves(ctx.resolve, x)
 
 
 def _check_no_leak(template):
-    def walk(tree):
-        if isinstance(tree, structure._Const):
-            if _holds_traced(tree.value):
-                raise UnsupportedError(
-                    "the function returned a traced value inside an object pyautodiff cannot "
-                    f"look into ({type(tree.value).__name__}); return arrays, floats, or "
-                    "tuples/lists/dicts of them")
-        elif isinstance(tree, tuple) and tree and tree[0] in ("__seq__", "__dict__", "__named__"):
-            for c in tree[2]:
-                walk(c)
-
-    walk(template.tree)
+    for slot in template.slots:
+        if isinstance(slot, structure._Const) and _holds_traced(slot.value):
+            raise UnsupportedError(
+                "the function returned a traced value inside an object pyautodiff cannot "
+                f"look into ({type(slot.value).__name__}); return arrays, floats, or "
+                "tuples/lists/dicts/dataclasses of them (or register its type with "
+                "ad.register_pytree_node)")
 
 
 def _holds_traced(v) -> bool:

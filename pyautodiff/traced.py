@@ -166,7 +166,8 @@ def _escape(what: str):
     callee = f" by {ctx.callee}" if ctx is not None and ctx.callee else ""
     message = (
         f"a traced value was {what}{callee}; its dependence on the inputs would be lost. "
-        "Use a numpy operation instead, or mark the argument static."
+        "Use a numpy operation instead, or, if the value comes from an argument that is not "
+        "differentiated, mark that argument static (e.g. ad.grad(f, static=(\"n\",)))."
     )
     if ctx is None:
         from .errors import UnsupportedError

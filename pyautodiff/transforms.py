@@ -33,6 +33,11 @@ class Request:
 
 
 def _scalar_cost(req: Request):
+    if isinstance(req.result, (tuple, list, dict)):
+        raise AutodiffError(
+            f"{req.kind} needs {req.fname} to return one scalar; it returned {_describe(req.result)}. "
+            f"If the values after the first are auxiliary outputs, pass has_aux=True "
+            f"(then {req.fname} returns a pair (scalar, aux))")
     if not req.outputs and isinstance(req.result, (float, np.floating)):
         return pt.constant(np.float64(req.result))  # does not depend on the inputs: zero gradient
     if len(req.outputs) != 1:
@@ -166,13 +171,27 @@ def _shape(x):
     return tuple(s if s is not None else x.shape[i] for i, s in enumerate(x.type.shape))
 
 
+def _no_derivative_is_an_autodiff_error(build):
+    """Second derivatives and forward mode call PyTensor directly: the same clear error as ``_grads``."""
+    from pytensor.gradient import NullTypeGradError
+
+    def checked(req):
+        try:
+            return build(req)
+        except NullTypeGradError as exc:
+            raise AutodiffError(f"no derivative is defined along this path: {exc}") from exc
+
+    checked.__name__ = build.__name__
+    return checked
+
+
 BUILDERS = {
     "function": build_function,
     "grad": build_grad,
     "value_and_grad": build_value_and_grad,
-    "hessian": build_hessian,
-    "jacobian": build_jacobian,
+    "hessian": _no_derivative_is_an_autodiff_error(build_hessian),
+    "jacobian": _no_derivative_is_an_autodiff_error(build_jacobian),
     "hvp": build_hvp,
-    "jvp": build_jvp,
+    "jvp": _no_derivative_is_an_autodiff_error(build_jvp),
     "vjp": build_vjp,
 }

@@ -226,17 +226,18 @@ def _float_leaves(x):
     return leaves
 
 
+def _input_leaves(x):
+    """The leaves ``structure.rebuild`` replaces (arrays and floats), as arrays."""
+    return [np.asarray(v) for v in structure.leaves_of(x) if structure._is_input(v)]
+
+
 def _walk_numbers(x, out):
-    if isinstance(x, (tuple, list)):
-        for v in x:
-            _walk_numbers(v, out)
-    elif isinstance(x, dict):
-        for v in x.values():
-            _walk_numbers(v, out)
-    elif isinstance(x, (np.ndarray, np.generic, float, int, bool)):
-        out.append(np.asarray(x))
-    else:
-        out.append(x)
+    # the leaves in structure's order (dicts by sorted key), so that rebuild() lines up
+    for v in structure.leaves_of(x):
+        if isinstance(v, (np.ndarray, np.generic, float, int, bool)):
+            out.append(np.asarray(v))
+        else:
+            out.append(v)
 
 
 def _compare_values(compiled, expected, setting) -> CheckResult:
@@ -277,13 +278,13 @@ def _check_derivative(transformed, args, kwargs, direction, out, setting) -> Che
     wrt_args = _wrt_positions(transformed, args, kwargs)
     rng = np.random.default_rng(setting.seed)
     xs = [_get_arg(args, kwargs, w) for w in wrt_args]
-    x_leaves = [_float_leaves(x) for x in xs]
+    x_leaves = [_input_leaves(x) for x in xs]
     flat_x = [l for leaves in x_leaves for l in leaves]
     eps = max(np.finfo(l.dtype).eps if l.dtype.kind == "f" else np.finfo(float).eps for l in flat_x)
     second_order = kind in ("hessian", "hvp")
 
     if kind in ("jvp", "hvp"):
-        d_flat = [np.asarray(v, dtype=float) for v in _float_leaves(direction)]
+        d_flat = [np.asarray(v, dtype=float) for v in _input_leaves(direction)]
     else:
         d_flat = [_random_direction(l, rng) for l in flat_x]
 
@@ -291,7 +292,7 @@ def _check_derivative(transformed, args, kwargs, direction, out, setting) -> Che
     if kind in ("grad", "value_and_grad", "hvp"):
         w = None
         g = out if kind in ("grad", "hvp") else out[1]
-        g_flat = _float_leaves(g if isinstance(transformed.wrt, tuple) or len(xs) > 1 else (g,))
+        g_flat = _input_leaves(g if isinstance(transformed.wrt, tuple) or len(xs) > 1 else (g,))
         claimed = sum(float(np.sum(a * b)) for a, b in zip(g_flat, d_flat))
     elif kind == "hessian":
         w = None
@@ -302,7 +303,7 @@ def _check_derivative(transformed, args, kwargs, direction, out, setting) -> Che
         claimed = sum(float(np.sum(a * b)) for a, b in zip(w, _float_leaves(out[1])))
     elif kind == "vjp":
         w = [np.asarray(u, dtype=float) for u in _float_leaves(direction)]
-        g_flat = _float_leaves(out[1] if isinstance(transformed.wrt, tuple) or len(xs) > 1 else (out[1],))
+        g_flat = _input_leaves(out[1] if isinstance(transformed.wrt, tuple) or len(xs) > 1 else (out[1],))
         claimed = sum(float(np.sum(a * b)) for a, b in zip(g_flat, d_flat))
     elif kind == "jacobian":
         value0 = _float_leaves(f(*_copy(args), **_copy(kwargs)))
@@ -369,7 +370,7 @@ def _moved(args, kwargs, wrt_args, x_leaves, d_flat, t):
         k += n
         orig = _get_arg(args, kwargs, w)
         it = iter(new)
-        moved = structure.rebuild(orig, (_like(o, v) for o, v in zip(_float_leaves(orig), it)))
+        moved = structure.rebuild(orig, (_like(o, v) for o, v in zip(_input_leaves(orig), it)))
         if isinstance(w, int):
             args[w] = moved
         else:

@@ -69,6 +69,8 @@ class Vmapped:
         self.original = f
         self.in_axes = _check_axis_spec(in_axes, "in_axes")
         self.out_axes = _check_axis_spec(out_axes, "out_axes")
+        if isinstance(f, Transformed) and (f.has_aux or f.static):
+            raise AutodiffError("ad.vmap of a transformation with has_aux= or static= is not supported yet")
         self._inner = f if isinstance(f, Transformed) else Transformed(f, "function", mode=mode)
         self._compiled: dict = {}  # key -> _Batched, or None where the batch runs example by example
         self.stats = {"calls": 0, "batched": 0, "looped": 0}
@@ -237,7 +239,7 @@ class Vmapped:
         floats in a result become arrays (a batch of them)."""
         kind = self._inner.kind
         tmpl = spec.trace.template
-        arrays = structure.Template(tmpl.tree, tuple("array" if k == "float" else k for k in tmpl.kinds))
+        arrays = tmpl.with_kinds(tuple("array" if k == "float" else k for k in tmpl.kinds))
         if kind == "function":
             return arrays.fill
         if kind == "jvp":
