@@ -91,3 +91,15 @@ def test_a_called_vmap_pickles_too():
     v2 = pickle.loads(pickle.dumps(v))
     assert v2.in_axes == (0, None) and v2.original.kind == "grad"
     np.testing.assert_allclose(v2(ws, ph.X), want, rtol=1e-13)
+
+
+def test_has_aux_and_static_survive_pickling():
+    g = ad.grad(ph.loss_with_aux, has_aux=True, static=("scale",))
+    w = np.array([0.3, -0.2, 0.1])
+    got, aux = g(w, ph.X, scale=2)
+    g2 = pickle.loads(pickle.dumps(g))
+    assert g2.has_aux and g2.static == ("scale",)
+    got2, aux2 = g2(w, ph.X, scale=2)
+    np.testing.assert_allclose(got, 2 * ph.loss_grad_by_hand(w, ph.X), rtol=1e-13)
+    np.testing.assert_allclose(got2, got, rtol=1e-15)
+    assert aux2 == aux == "scaled by 2"
