@@ -216,6 +216,7 @@ class Transformed:
             tr = run_trace(self.original, *args, _loop_limit=self.loop_limit, **kwargs)
             self.stats.traces += 1
             self.stats.last_trace_seconds = tr.seconds
+            self.stats.loops_rolled = tr.loops_rolled
             spec = self._specialize(tr, args, kwargs, direction)
             evicted = self._cache.add(key, spec, label=_args_key(args, []))
             if evicted is not None:

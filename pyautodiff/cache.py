@@ -130,6 +130,7 @@ class Stats:
     specializations: int = 0
     verifications: int = 0
     upgrades: int = 0  # specializations switched to the compiled tier
+    loops_rolled: int = 0  # loops of the last trace that became one Scan (vm/rolling.py)
     last_trace_seconds: float = 0.0
     last_compile_seconds: float = 0.0
 

@@ -111,6 +111,11 @@ class TraceContext:
     externals: dict = field(default_factory=dict)  # key -> External
     internal_cells: set[int] = field(default_factory=set)
     last_loop: Any = None  # Location of the most recent loop header (backward jump)
+    # loop rolling (vm/rolling.py): per range iterator [iterator, next probe at, attempts],
+    # placeholders of abandoned probes -> what they stood for, loops made into a Scan
+    loop_plans: dict = field(default_factory=dict)
+    substitutions: dict = field(default_factory=dict)
+    loops_rolled: int = 0
     raised: tuple | None = None  # (exception, Location): the innermost user frame it left
 
     # -- exceptions of the user's code -----------------------------------

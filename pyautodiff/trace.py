@@ -27,6 +27,7 @@ from . import context, structure
 from .errors import AutodiffError, UnsupportedError
 from .traced import Traced, contains_traced, unwrap
 from . import lowering  # noqa: F401  (fills the registry, connects Traced)
+from .vm import rolling
 from .vm.interpreter import Interpreter
 
 
@@ -45,6 +46,7 @@ class Trace:
     guards: list = field(default_factory=list)
     seconds: float = 0.0
     externals: list = field(default_factory=list)  # context.External, read from outside the arguments
+    loops_rolled: int = 0  # loops traced as one Scan (vm/rolling.py)
 
     @property
     def all_inputs(self) -> list:
@@ -141,7 +143,10 @@ def trace(func, *args, _loop_limit: int = 100_000, **kwargs) -> Trace:
         holes: list = []
         template = structure.template_of(result, lambda x: type(x) is Traced, _kind_of, holes)
         _check_no_leak(template)
-        outputs = [h.var for h in holes]
+        outputs = rolling.finish(ctx, [h.var for h in holes])
+        if ctx.substitutions and ctx.guards:
+            for g, e in zip(ctx.guards, rolling.finish(ctx, [g.expr for g in ctx.guards])):
+                g.expr = e
     except AutodiffError:
         raise
     except Exception as exc:  # the user's own error, as CPython raises it
@@ -152,7 +157,7 @@ def trace(func, *args, _loop_limit: int = 100_000, **kwargs) -> Trace:
     concrete = unwrap(result)
     return Trace(func, inputs, leaves, paths, [structure.is_differentiable(l) for l in leaves],
                  outputs, template, concrete, ctx.guards, time.perf_counter() - start,
-                 list(ctx.externals.values()))
+                 list(ctx.externals.values()), ctx.loops_rolled)
 
 
 def _identifier(path: str) -> str:

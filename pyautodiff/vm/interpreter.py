@@ -38,6 +38,7 @@ from . import code as vmcode
 from .code import Instr, decode
 from .frame import NULL, Frame
 from .matching import MatchOps
+from . import rolling
 
 _CO_GENERATOR = 0x20
 _CO_ASYNC = 0x80 | 0x100 | 0x200
@@ -115,6 +116,7 @@ class Interpreter(MatchOps):
         # Functions made while emulating (comprehensions, lambdas, closures) are
         # always emulated: they may read traced values from their closure.
         self._made = weakref.WeakSet()
+        self.probing = False  # a loop body is being probed for rolling (vm/rolling.py)
 
     # -- calls ------------------------------------------------------------
     def call(self, fn, args, kwargs):
@@ -680,6 +682,10 @@ class Interpreter(MatchOps):
             f.stack[-1] = iter(v)
 
     def op_FOR_ITER(self, f, ins):
+        if type(f.stack[-1]) is rolling.RANGE_ITERATOR and f.is_user_code:
+            handled = rolling.at_header(self, f, f.pc - 1)
+            if handled is not None:
+                return handled[0]
         try:
             v = next(f.stack[-1])
         except StopIteration:

@@ -1,0 +1,227 @@
+"""Loops: the first call and the steady-state call of a gradient, as the trip count grows.
+
+The issue's four loops (``x = x + 0.01*sin(x)*w[i % 16]``, explicit Euler
+Lotka-Volterra on scalars, an RNN ``h = tanh(W @ h + x[t])``, a fill
+``out[i] = tanh(a*x[i] + b)``) plus a nested double loop and a ``while``
+loop with a data-dependent trip count (these two are not rolled, so they run
+at small N only).  Prints, per loop and N: pyautodiff's first call (trace +
+compile + run, on an empty code cache) and steady-state call, autograd's call
+and ``jax.lax.scan``'s first/steady call when those are installed, and the
+log-log growth exponent of pyautodiff's times between the smallest and the
+largest N >= 100.
+
+Times are CPU time of this process (``time.process_time``): on a machine shared with
+other work, wall-clock time of a long call is inflated by every other process's time
+slices, a short call's is not, which would fake a superlinear growth.
+
+Run (2 cores shared with other work: ratios within one run are what count)::
+
+    OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 python benchmarks/loops.py [--max-n 10000] [--big]
+"""
+from __future__ import annotations
+
+import argparse
+import math
+import os
+import statistics
+import tempfile
+import time
+
+import numpy as np
+
+
+def accumulate(xp):
+    def f(x, w, n):
+        for i in range(n):
+            x = x + 0.01 * xp.sin(x) * w[i % 16]
+        return x.sum()
+    return f
+
+
+def lotka_volterra(xp):
+    def f(theta, n):
+        a, b, c, d = theta[0], theta[1], theta[2], theta[3]
+        x, y = 1.0, 0.5
+        dt = 10.0 / n
+        for i in range(n):
+            dx = a * x - b * x * y
+            dy = c * x * y - d * y
+            x = x + dt * dx
+            y = y + dt * dy
+        return x + y
+    return f
+
+
+def rnn(xp):
+    def f(W, x, h):
+        for t in range(x.shape[0]):
+            h = xp.tanh(W @ h + x[t])
+        return h.sum()
+    return f
+
+
+def fill(xp):
+    def f(a, x):
+        out = np.zeros(x.shape[0]) if xp is np else None
+        if out is None:  # autograd/jax cannot write in place: the same values, stacked
+            return xp.sum(xp.stack([xp.tanh(a * x[i] + 0.1) for i in range(x.shape[0])]))
+        for i in range(x.shape[0]):
+            out[i] = np.tanh(a * x[i] + 0.1)
+        return out.sum()
+    return f
+
+
+def nested(xp):
+    def f(x, n):
+        s = 0.0
+        for i in range(n):
+            for j in range(3):
+                s = s + xp.sin(x[i] * (j + 1))
+        return s
+    return f
+
+
+def while_loop(xp):
+    def f(x, n):
+        k = 0
+        while k < n and x.sum() < 1e6:  # a data-dependent trip count
+            x = x * 1.01 + 0.001
+            k += 1
+        return x.sum()
+    return f
+
+
+def _args(name, n, rng):
+    return {
+        "accumulate": lambda: (rng.normal(size=8), rng.normal(size=16), n),
+        "lotka_volterra": lambda: (np.array([1.0, 0.5, 0.3, 0.4]), n),
+        "rnn": lambda: (rng.normal(size=(16, 16)) * 0.25, rng.normal(size=(n, 16)), np.zeros(16)),
+        "fill": lambda: (0.7, rng.normal(size=n)),
+        "nested": lambda: (rng.normal(size=n), n),
+        "while_loop": lambda: (rng.normal(size=4), n),
+    }[name]()
+
+
+LOOPS = {"accumulate": accumulate, "lotka_volterra": lotka_volterra, "rnn": rnn, "fill": fill,
+         "nested": nested, "while_loop": while_loop}
+UNROLLED_MAX_N = 100  # loops that do not roll: larger N takes minutes (the issue measured it)
+
+
+def _time(fn, repeat=5):
+    runs = []
+    for _ in range(repeat):
+        t0 = time.process_time()
+        fn()
+        runs.append(time.process_time() - t0)
+    return statistics.median(runs)
+
+
+def bench_pyautodiff(make, args):
+    import pyautodiff as ad
+
+    g = ad.grad(make(np))
+    t0 = time.process_time()
+    g(*args)
+    first = time.process_time() - t0
+    steady = _time(lambda: g(*args), repeat=3 if first > 5 else 5)
+    return first, steady, g.stats.loops_rolled
+
+
+def bench_autograd(make, args):
+    try:
+        import autograd
+        import autograd.numpy as anp
+    except ImportError:
+        return None
+    g = autograd.grad(make(anp))
+    return _time(lambda: g(*args), repeat=3)
+
+
+def bench_jax_scan(name, args):
+    """jax.lax.scan written by hand for the loops it fits (first call, steady call)."""
+    try:
+        import jax
+        import jax.numpy as jnp
+    except ImportError:
+        return None
+    jax.config.update("jax_enable_x64", True)
+    if name == "accumulate":
+        def f(x, w, n):
+            def step(x, i):
+                return x + 0.01 * jnp.sin(x) * w[i % 16], None
+            return jax.lax.scan(step, x, jnp.arange(n))[0].sum()
+        g = jax.jit(jax.grad(f), static_argnums=2)
+    elif name == "rnn":
+        def f(W, x, h):
+            return jax.lax.scan(lambda h, xt: (jnp.tanh(W @ h + xt), None), h, x)[0].sum()
+        g = jax.jit(jax.grad(f))
+    elif name == "fill":
+        def f(a, x):
+            return jax.lax.map(lambda xi: jnp.tanh(a * xi + 0.1), x).sum()
+        g = jax.jit(jax.grad(f))
+    elif name == "lotka_volterra":
+        def f(theta, n):
+            a, b, c, d = theta
+            dt = 10.0 / n
+
+            def step(s, _):
+                x, y = s
+                return (x + dt * (a * x - b * x * y), y + dt * (c * x * y - d * y)), None
+            x, y = jax.lax.scan(step, (1.0, 0.5), None, length=n)[0]
+            return x + y
+        g = jax.jit(jax.grad(f), static_argnums=1)
+    else:
+        return None
+    t0 = time.process_time()
+    jax.block_until_ready(g(*args))
+    first = time.process_time() - t0
+    return first, _time(lambda: jax.block_until_ready(g(*args)))
+
+
+def _exponent(ns, ts):
+    pts = [(n, t) for n, t in zip(ns, ts) if n >= 100 and t > 0]
+    if len(pts) < 2:
+        return float("nan")
+    (n0, t0), (n1, t1) = pts[0], pts[-1]
+    return math.log(t1 / t0) / math.log(n1 / n0)
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--max-n", type=int, default=10_000)
+    ap.add_argument("--big", action="store_true", help="also N=100,000 for the first three loops")
+    ap.add_argument("--loops", default=",".join(LOOPS))
+    opts = ap.parse_args()
+    os.environ.setdefault("PYAUTODIFF_CODE_CACHE", tempfile.mkdtemp(prefix="pyad-bench-"))  # empty cache
+    os.environ.setdefault("PYAUTODIFF_TIERED", "0")  # the numpy tier itself, no background Numba
+    rng = np.random.default_rng(0)
+    print(f"{'loop':15s} {'N':>7s} {'rolled':>6s} {'first s':>9s} {'steady ms':>10s} "
+          f"{'autograd ms':>11s} {'lax.scan first s':>16s} {'lax.scan ms':>11s}")
+    for name in opts.loops.split(","):
+        make = LOOPS[name]
+        ns = [n for n in (10, 100, 1_000, 10_000) if n <= opts.max_n]
+        if opts.big and name in ("accumulate", "lotka_volterra", "rnn"):
+            ns.append(100_000)
+        firsts, steadies, done = [], [], []
+        for n in ns:
+            args = _args(name, n, rng)
+            first, steady, rolled = bench_pyautodiff(make, args)
+            if not rolled and n > UNROLLED_MAX_N:
+                break
+            ag = bench_autograd(make, args) if n <= 10_000 else None
+            js = bench_jax_scan(name, args)
+            firsts.append(first)
+            steadies.append(steady)
+            done.append(n)
+            print(f"{name:15s} {n:7d} {rolled:6d} {first:9.3f} {steady * 1e3:10.3f} "
+                  f"{'-' if ag is None else f'{ag * 1e3:.3f}':>11s} "
+                  f"{'-' if js is None else f'{js[0]:.3f}':>16s} {'-' if js is None else f'{js[1] * 1e3:.3f}':>11s}",
+                  flush=True)
+            if not rolled and n >= UNROLLED_MAX_N:
+                break
+        print(f"{name:15s} growth exponent (N={done[0] if done else '-'}..{done[-1] if done else '-'}, N>=100): "
+              f"first call {_exponent(done, firsts):.2f}, steady state {_exponent(done, steadies):.2f}")
+
+
+if __name__ == "__main__":
+    main()

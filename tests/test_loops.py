@@ -1,0 +1,329 @@
+"""Loop rolling (pyautodiff/vm/rolling.py): a regular `for i in range(n)` loop
+becomes one Scan; its derivatives must equal hand-written reverse sweeps or
+careful central differences, at small n and n = 10,000, and irregular loops
+must stay unrolled and right."""
+import numpy as np
+import pytest
+
+import pyautodiff as ad
+
+
+# -- the issue's four loops, and their derivatives written by hand ---------------------------
+def accumulate(x, w, n):
+    for i in range(n):
+        x = x + 0.01 * np.sin(x) * w[i % 16]
+    return x.sum()
+
+
+def accumulate_grad(x, w, n):
+    xs = [x]
+    for i in range(n):
+        x = x + 0.01 * np.sin(x) * w[i % 16]
+        xs.append(x)
+    gx, gw = np.ones_like(x), np.zeros_like(w)
+    for i in reversed(range(n)):
+        xi = xs[i]
+        gw[i % 16] += np.sum(gx * 0.01 * np.sin(xi))
+        gx = gx * (1 + 0.01 * np.cos(xi) * w[i % 16])
+    return gx, gw
+
+
+def lotka_volterra(theta, n):
+    a, b, c, d = theta[0], theta[1], theta[2], theta[3]
+    x, y = 1.0, 0.5
+    dt = 10.0 / n
+    for i in range(n):
+        dx = a * x - b * x * y
+        dy = c * x * y - d * y
+        x = x + dt * dx
+        y = y + dt * dy
+    return x + y
+
+
+def lotka_volterra_grad(theta, n):
+    """Forward sensitivities d(x, y)/d theta, stepped beside the state."""
+    a, b, c, d = theta
+    x, y = 1.0, 0.5
+    sx, sy = np.zeros(4), np.zeros(4)
+    dt = 10.0 / n
+    for i in range(n):
+        dfx = np.array([x, -x * y, 0.0, 0.0]) + (a - b * y) * sx - b * x * sy
+        dfy = np.array([0.0, 0.0, x * y, -y]) + c * y * sx + (c * x - d) * sy
+        x, y = x + dt * (a * x - b * x * y), y + dt * (c * x * y - d * y)
+        sx, sy = sx + dt * dfx, sy + dt * dfy
+    return sx + sy
+
+
+def rnn(W, x, h):
+    for t in range(x.shape[0]):
+        h = np.tanh(W @ h + x[t])
+    return h.sum()
+
+
+def rnn_grad(W, x, h):
+    hs = [h]
+    for t in range(x.shape[0]):
+        h = np.tanh(W @ h + x[t])
+        hs.append(h)
+    gh, gW, gx = np.ones_like(h), np.zeros_like(W), np.zeros_like(x)
+    for t in reversed(range(x.shape[0])):
+        d = gh * (1 - hs[t + 1] ** 2)
+        gW += np.outer(d, hs[t])
+        gx[t] = d
+        gh = W.T @ d
+    return gW, gx
+
+
+def fill(a, b, x):
+    out = np.zeros(x.shape[0])
+    for i in range(x.shape[0]):
+        out[i] = np.tanh(a * x[i] + b)
+    return out.sum()
+
+
+def fill_grad(a, b, x):
+    d = 1 - np.tanh(a * x + b) ** 2
+    return np.sum(d * x), np.sum(d)
+
+
+rng = np.random.default_rng(17)
+W16 = rng.normal(size=(16, 16)) * 0.25
+THETA = np.array([1.0, 0.5, 0.3, 0.4])
+
+
+@pytest.mark.parametrize("n", [30, 10_000])
+def test_accumulate_rolls_and_differentiates(n):
+    x, w = rng.normal(size=8), rng.normal(size=16)
+    tr = ad.trace(accumulate, x, w, n)
+    assert tr.loops_rolled == 1
+    assert np.isclose(tr.result, accumulate(x, w, n), rtol=1e-12)
+    gx, gw = ad.grad(accumulate, wrt=(0, 1))(x, w, n)
+    ex, ew = accumulate_grad(x, w, n)
+    np.testing.assert_allclose(gx, ex, rtol=1e-9)
+    np.testing.assert_allclose(gw, ew, rtol=1e-9, atol=1e-12)
+
+
+@pytest.mark.parametrize("n", [30, 10_000])
+def test_lotka_volterra_on_scalars(n):
+    tr = ad.trace(lotka_volterra, THETA, n)
+    assert tr.loops_rolled == 1
+    assert np.isclose(tr.result, lotka_volterra(THETA, n), rtol=1e-12)
+    g = ad.grad(lotka_volterra)(THETA, n)
+    np.testing.assert_allclose(g, lotka_volterra_grad(THETA, n), rtol=1e-8)
+
+
+@pytest.mark.parametrize("n", [30, 10_000])
+def test_rnn(n):
+    x, h = rng.normal(size=(n, 16)), rng.normal(size=16)
+    assert ad.trace(rnn, W16, x, h).loops_rolled == 1
+    gW, gx = ad.grad(rnn, wrt=(0, 1))(W16, x, h)
+    eW, ex = rnn_grad(W16, x, h)
+    np.testing.assert_allclose(gW, eW, rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(gx, ex, rtol=1e-9, atol=1e-12)
+
+
+@pytest.mark.parametrize("n", [30, 10_000])
+def test_fill_writes_per_step(n):
+    x = rng.normal(size=n)
+    tr = ad.trace(fill, 0.7, -0.2, x)
+    assert tr.loops_rolled == 1
+    assert np.isclose(tr.result, fill(0.7, -0.2, x), rtol=1e-12)
+    ga, gb = ad.grad(fill, wrt=(0, 1))(0.7, -0.2, x)
+    ea, eb = fill_grad(0.7, -0.2, x)
+    assert np.isclose(ga, ea, rtol=1e-10) and np.isclose(gb, eb, rtol=1e-10)
+
+
+@pytest.mark.parametrize("f, args", [
+    (accumulate, lambda n: (np.ones(8), np.linspace(-1, 1, 16), n)),
+    (lotka_volterra, lambda n: (THETA, n)),
+    (rnn, lambda n: (W16, np.ones((n, 16)) * 0.1, np.zeros(16))),
+    (fill, lambda n: (0.5, 0.1, np.linspace(0, 1, n))),
+])
+def test_graph_size_does_not_grow_with_n(f, args):
+    small, large = ad.trace(f, *args(100)), ad.trace(f, *args(1000))
+    assert small.loops_rolled == large.loops_rolled == 1
+    assert small.n_nodes() == large.n_nodes()
+    assert small.n_nodes(optimized=False) == large.n_nodes(optimized=False)
+
+
+# -- every transformation on a rolled loop --------------------------------------------------------
+def _fd_grad(f, x, eps=1e-6):
+    g = np.zeros_like(x)
+    for k in range(x.size):
+        e = np.zeros_like(x)
+        e.flat[k] = eps
+        g.flat[k] = (f(x + e) - f(x - e)) / (2 * eps)
+    return g
+
+
+def step_map(x, n):
+    for i in range(n):
+        x = x + 0.1 * np.sin(x) * (1 + 0.01 * i)
+    return x
+
+
+def test_every_transformation_on_a_rolled_loop():
+    n = 30
+    x = np.array([0.3, -1.2, 2.0])
+    assert ad.trace(step_map, x, n).loops_rolled == 1
+    J = _fd_grad(lambda z: step_map(z, n)[0], x)[None]
+    for k in (1, 2):
+        J = np.vstack([J, _fd_grad(lambda z, k=k: step_map(z, n)[k], x)])
+    np.testing.assert_allclose(ad.function(step_map)(x, n), step_map(x, n), rtol=1e-12)
+    np.testing.assert_allclose(ad.jacobian(step_map)(x, n), J, rtol=1e-6, atol=1e-9)
+    v = np.array([1.0, -2.0, 0.5])
+    y, t = ad.jvp(step_map)(x, n, v)
+    np.testing.assert_allclose(t, J @ v, rtol=1e-6)
+    y, c = ad.vjp(step_map)(x, n, v)
+    np.testing.assert_allclose(c, v @ J, rtol=1e-6)
+
+    def cost(z, n):
+        return (step_map(z, n) ** 2).sum()
+
+    g_fd = _fd_grad(lambda z: cost(z, n), x)
+    val, g = ad.value_and_grad(cost)(x, n)
+    assert np.isclose(val, cost(x, n), rtol=1e-12)
+    np.testing.assert_allclose(g, g_fd, rtol=1e-6)
+    H_fd = np.array([_fd_grad(lambda z, k=k: ad.grad(cost)(z, n)[k], x, 1e-5) for k in range(3)])
+    H = ad.hessian(cost)(x, n)
+    np.testing.assert_allclose(H, H_fd, rtol=1e-5, atol=1e-7)
+    np.testing.assert_allclose(ad.hvp(cost)(x, n, v), H_fd @ v, rtol=1e-5, atol=1e-7)
+
+
+# -- guards inside a rolled body ---------------------------------------------------------------------
+def branchy(x):
+    s = 0.0
+    for i in range(x.shape[0]):
+        if x[i] > 0:
+            s = s + x[i] ** 2
+        else:
+            s = s - x[i]
+    return s
+
+
+def branchy_grad(x):
+    return np.where(x > 0, 2 * x, -1.0)
+
+
+def test_guards_in_a_rolled_body_are_checked_at_every_step():
+    g = ad.grad(branchy)
+    pos = rng.uniform(0.1, 1.0, size=50)
+    assert ad.trace(branchy, pos).loops_rolled == 1
+    np.testing.assert_allclose(g(pos), branchy_grad(pos))
+    mixed = pos.copy()
+    mixed[37] = -0.5  # one later step takes the other branch: a guard failure
+    np.testing.assert_allclose(g(mixed), branchy_grad(mixed))
+    assert g.stats.traces == 2 and g.stats.guard_failures == 1
+    assert g.stats.loops_rolled == 1  # steps 2..36 of the new trace (the rest is too short)
+    np.testing.assert_allclose(g(pos * 2), branchy_grad(pos * 2))  # the first specialization again
+    assert g.stats.traces == 2
+
+
+def test_first_trace_stops_rolling_where_a_guard_fails():
+    x = rng.uniform(0.1, 1.0, size=60)
+    x[30:] *= -1
+    assert ad.trace(branchy, x).loops_rolled == 2  # up to the change of branch, and after it
+    assert np.isclose(ad.function(branchy)(x), branchy(x))
+    np.testing.assert_allclose(ad.grad(branchy)(x), branchy_grad(x))
+
+
+def early_exit(x, n):
+    for i in range(n):
+        if i >= 7:
+            break
+        x = x * 1.1 + 0.1
+    return x.sum()
+
+
+def test_break_ends_the_rolled_part():
+    x = np.array([1.0, 2.0])
+    assert np.isclose(ad.function(early_exit)(x, 30), early_exit(x, 30))
+    np.testing.assert_allclose(ad.grad(early_exit)(x, 30), np.full(2, 1.1 ** 7))
+
+
+# -- irregular loops stay unrolled and right ---------------------------------------------------------
+def alternating(x, n):
+    for i in range(n):
+        if i % 2 == 0:
+            x = np.sin(x)
+        else:
+            x = x * 1.5
+    return x.sum()
+
+
+def alternating_grad(x, n):
+    g = np.ones_like(x)
+    for i in range(n):
+        g = g * (np.cos(x) if i % 2 == 0 else 1.5)
+        x = np.sin(x) if i % 2 == 0 else x * 1.5
+    return g
+
+
+def counted(x, n):
+    seen = 0
+    hist = []
+    for i in range(n):
+        x = np.cos(x)
+        seen += 1
+        hist.append(x)
+    return x.sum() + seen + hist[n // 2].sum()
+
+
+def counted_grad(x, n):
+    """d/dx of x_n.sum() + x_(n//2+1).sum() for x_(k+1) = cos(x_k)."""
+    d, total = np.ones_like(x), np.zeros_like(x)
+    for k in range(n):
+        d = d * -np.sin(x)
+        x = np.cos(x)
+        if k == n // 2:
+            total += d
+    return total + d
+
+
+def test_irregular_loops_stay_unrolled_and_right():
+    x = np.array([0.2, 0.9])
+    assert ad.trace(alternating, x, 40).loops_rolled == 0
+    np.testing.assert_allclose(ad.grad(alternating)(x, 40), alternating_grad(x, 40), rtol=1e-12)
+    assert ad.trace(counted, x, 40).loops_rolled == 0  # a Python counter and a list: not repeatable
+    assert np.isclose(ad.function(counted)(x, 40), counted(x, 40))
+    np.testing.assert_allclose(ad.grad(counted)(x, 40), counted_grad(x, 40), rtol=1e-10)
+
+
+def test_short_loops_stay_unrolled():
+    x, w = rng.normal(size=8), rng.normal(size=16)
+    assert ad.trace(accumulate, x, w, 21).loops_rolled == 0  # unrolling compiles as fast
+    gx, gw = ad.grad(accumulate, wrt=(0, 1))(x, w, 21)
+    np.testing.assert_allclose(gx, accumulate_grad(x, w, 21)[0], rtol=1e-12)
+
+
+def test_loop_variable_and_locals_after_a_rolled_loop():
+    def f(x, n):
+        for i in range(2, n, 3):  # 33 iterations
+            y = x * i
+            x = x + 0.5 * np.tanh(y)
+        return x.sum() + i + y.sum()
+
+    x = np.array([0.1, -0.4])
+    assert ad.trace(f, x, 100).loops_rolled == 1
+    assert np.isclose(ad.function(f)(x, 100), f(x, 100))
+    np.testing.assert_allclose(ad.grad(f)(x, 100), _fd_grad(lambda z: f(z, 100), x), rtol=1e-6)
+
+
+def test_a_hundred_thousand_steps():
+    x, w = rng.normal(size=8), rng.normal(size=16)
+    n = 100_000
+    gx, gw = ad.grad(accumulate, wrt=(0, 1))(x, w, n)
+    ex, ew = accumulate_grad(x, w, n)
+    np.testing.assert_allclose(gx, ex, rtol=1e-8)
+    np.testing.assert_allclose(gw, ew, rtol=1e-8, atol=1e-12)
+
+
+def test_export_of_a_rolled_loop_runs_under_numpy_alone():
+    x = rng.normal(size=30)
+    source = ad.export_source(ad.grad(fill, wrt=(0, 1)), 0.7, -0.2, x)
+    assert "def scan_loop(" in source and "while i < n_steps" in source  # a readable Python loop
+    namespace = {}
+    exec(compile(source, "<exported>", "exec"), namespace)
+    ga, gb = namespace["grad_fill"](0.7, -0.2, x)
+    ea, eb = fill_grad(0.7, -0.2, x)
+    assert np.isclose(ga, ea, rtol=1e-10) and np.isclose(gb, eb, rtol=1e-10)
