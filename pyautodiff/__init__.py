@@ -20,7 +20,14 @@ from .api import (
 )
 from .custom_rules import custom_jvp, custom_vjp
 from .data_parallel import data_parallel
-from .errors import AutodiffError, InternalError, UnsupportedError, VerificationError
+from .errors import (
+    AutodiffError,
+    CacheSizeWarning,
+    CodeCacheWarning,
+    InternalError,
+    UnsupportedError,
+    VerificationError,
+)
 from .export import export_source
 from .hessp import hessp
 from .optimize import fmin_bfgs, fmin_cg, fmin_l_bfgs_b, fmin_ncg, minimize
@@ -38,4 +45,5 @@ __all__ = [
     "stop_gradient", "hessp", "register_pytree_node", "custom_vjp", "custom_jvp", "vmap",
     "minimize", "Bounds", "data_parallel", "fmin_l_bfgs_b", "fmin_cg", "fmin_ncg", "fmin_bfgs",
     "trace", "Trace", "export_source", "Verify", "VerificationWarning", "check_grad", "AutodiffError", "UnsupportedError", "VerificationError", "InternalError",
+    "CodeCacheWarning", "CacheSizeWarning",
 ]

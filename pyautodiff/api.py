@@ -17,19 +17,28 @@ from __future__ import annotations
 
 import functools
 import inspect
+import warnings
 
 import numpy as np
 import pytensor.tensor as pt
 
 from . import aux as aux_outputs
-from . import compose, progress, structure, transforms
+from . import compose, concurrency, progress, structure, transforms
 from . import static as static_args
 from .backend import compile as _compile
 from .backend.compile import compile_graph
 from .backend.tiered import Tiered
 from .backend.tiered import enabled as tiered_enabled
-from .cache import MISS, Cache, Specialization, Stats, fast_path
-from .errors import AutodiffError, InternalError
+from .cache import (
+    MISS,
+    Cache,
+    Specialization,
+    Stats,
+    churn_message,
+    fast_path,
+    size_limit,
+)
+from .errors import AutodiffError, CacheSizeWarning, InternalError
 from .trace import Trace
 from .trace import trace as run_trace
 
@@ -39,18 +48,31 @@ def _as_input(x):
     # with them far faster than with 0-d arrays (compiled tiers convert back).
     t = type(x)
     if t is np.ndarray:
-        return x
-    return np.float64(x) if t is float else np.asarray(x)
+        return x if x.dtype.isnative else _native(x)
+    if t is float:
+        return np.float64(x)
+    x = np.asarray(x)
+    return x if x.dtype.isnative else _native(x)
+
+
+def _native(a):
+    """``a`` in the machine's byte order: compiled code reads raw memory (big-endian
+    arrays, as many file formats store them, would be misread); numpy's own
+    results of such arrays are native too."""
+    return a.astype(a.dtype.newbyteorder("="))
 
 
 class Transformed:
     """A transformation of a user's function; call it like the function.
 
     Attributes: ``original`` (the user's function), ``stats`` (counters),
-    ``kind``, ``wrt``, ``mode``.
+    ``kind``, ``wrt``, ``mode``.  Safe to call from many threads at once
+    (``concurrency``); keeps at most ``cache_size`` specializations (``cache``);
+    pickles by reference to ``original`` and the options.
     """
 
-    def __init__(self, f, kind, wrt=0, mode=None, verify=None, loop_limit=100_000, has_aux=False, static=()):
+    def __init__(self, f, kind, wrt=0, mode=None, verify=None, loop_limit=100_000, has_aux=False, static=(),
+                 cache_size=None):
         if not callable(f):
             raise AutodiffError(f"ad.{kind} expects a function, got {type(f).__name__}")
         for w in (wrt if isinstance(wrt, tuple) else (wrt,)):
@@ -68,10 +90,10 @@ class Transformed:
         self.static = static
         self._static = static_args.resolve(f, kind, static, wrt) if static else None
         self.stats = Stats()
-        self._cache = Cache()
+        self._cache = Cache(limit=size_limit(cache_size))
         self._entries = self._cache.entries  # read on every call
         self._has_direction = transforms.KINDS[kind].direction is not None
-        self._last_spec = None
+        self._per_thread = concurrency.PerThread()  # _last_spec: each thread's own
         self._fast = None
         # functools.wraps semantics without its __dict__ update: the __dict__ of an
         # inner transformation (kind, cache, stats) must not replace this one's.
@@ -79,6 +101,7 @@ class Transformed:
         from .verify import resolve_policy
 
         self._verify = resolve_policy(verify)
+        self._verify_arg = verify  # as given: pickling ships the options, not their state
         if self._verify is not None and self._static:
             self._verify = static_args.VerifyUnboxed(self._verify)
         if self._verify is not None and self.has_aux:
@@ -86,6 +109,25 @@ class Transformed:
 
     def __repr__(self):
         return f"<pyautodiff.{self.kind} of {getattr(self.original, '__qualname__', self.original)!r}>"
+
+    @property
+    def _last_spec(self):
+        """The specialization that served this thread's last call."""
+        return self._per_thread.spec
+
+    @_last_spec.setter
+    def _last_spec(self, spec):
+        self._per_thread.spec = spec
+
+    def __reduce__(self):
+        """Pickle by reference to the original function and the options; the compiled
+        specializations stay behind (the other side traces again, or loads the
+        generated code from its disk cache).  A module-level ``@ad.grad`` function
+        pickles by its name."""
+        if _global_named(self.original) is self:
+            return self.original.__qualname__
+        return _rebuild, (self.original, self.kind, self.wrt, self.mode, self._verify_arg, self.loop_limit,
+                          self.has_aux, self.static, self._cache.limit)
 
     def __get__(self, obj, objtype=None):  # decorating methods
         return self if obj is None else functools.partial(self, obj)
@@ -123,6 +165,7 @@ class Transformed:
                 out = spec.run(inputs, dinputs)
                 if out is not MISS:
                     self._last_spec = spec
+                    self._cache.touch(spec)
                     self._fast = self._fast_path_of(spec, args, kwargs)
                     stats.cache_hits += 1
                     if self._verify is not None and self._verify.due(stats.calls):
@@ -131,6 +174,7 @@ class Transformed:
             stats.guard_failures += 1
         self._fast = None
         out = self._trace_and_run(key, args, kwargs, direction, inputs, dinputs)
+        concurrency.checkpoint("traced")
         self._fast = self._fast_path_of(self._last_spec, args, kwargs)
         if self._verify is not None and self._verify.due(self.stats.calls):
             self._verify.check(self, args, kwargs, direction, out)
@@ -168,20 +212,31 @@ class Transformed:
     # -- a miss ---------------------------------------------------------------------
     def _trace_and_run(self, key, args, kwargs, direction, inputs, dinputs):
         """Trace, compile and store a specialization; run it on the call's converted
-        leaves (``dinputs``: the direction's)."""
+        leaves (``dinputs``: the direction's).
+
+        One thread builds at a time (``concurrency.BUILD_LOCK``); a thread that
+        waited first tries what the others built meanwhile."""
         if self._has_direction:
             _check_call_without_direction(self.original, self.kind, args, kwargs)
-        with progress.Compile(f"{self.kind} of {getattr(self, '__qualname__', self.__name__)}") as compiling:
-            with compiling.phase("trace"):
-                tr = run_trace(self.original, *args, _loop_limit=self.loop_limit, **kwargs)
-            self.stats.traces += 1
-            self.stats.last_trace_seconds = tr.seconds
-            self.stats.loops_rolled = tr.loops_rolled
-            spec = self._specialize(tr, args, kwargs, direction)
-            self.stats.last_phase_seconds = dict(compiling.times)
-        self._cache.add(key, spec)
-        self._last_spec = spec
-        self.stats.specializations = len(self._cache)
+        with concurrency.BUILD_LOCK:
+            for spec in self._entries.get(key, ()):
+                out = spec.run(inputs, dinputs)
+                if out is not MISS:
+                    self._last_spec = spec
+                    return out
+            with progress.Compile(f"{self.kind} of {getattr(self, '__qualname__', self.__name__)}") as compiling:
+                with compiling.phase("trace"):
+                    tr = run_trace(self.original, *args, _loop_limit=self.loop_limit, **kwargs)
+                self.stats.traces += 1
+                self.stats.last_trace_seconds = tr.seconds
+                self.stats.loops_rolled = tr.loops_rolled
+                spec = self._specialize(tr, args, kwargs, direction)
+                self.stats.last_phase_seconds = dict(compiling.times)
+            evicted = self._cache.add(key, spec, label=_args_key(args, []))
+            if evicted is not None:
+                self._warn_evicting(key, args, evicted)
+            self._last_spec = spec
+            self.stats.specializations = len(self._cache)
         if spec.externals:
             inputs = spec.with_externals(inputs, as_traced=True)
             if inputs is None:
@@ -200,6 +255,15 @@ class Transformed:
         if spec.n_effect_outputs:  # the trace itself did this call's writes to the outside
             outs = outs[:len(outs) - spec.n_effect_outputs]
         return spec.fill(outs)
+
+    def _warn_evicting(self, key, args, evicted):
+        if self._cache.warned:  # once per transformed function
+            return
+        self._cache.warned = True
+        names = _positional_names(self.original, len(args))
+        msg = churn_message(self.__name__, (key, _args_key(args, [])), (evicted[0], evicted[2]), names,
+                            self._cache.limit)
+        warnings.warn(msg, CacheSizeWarning, stacklevel=4)
 
     def _specialize(self, tr: Trace, args, kwargs, direction) -> Specialization:
         if self.has_aux:  # differentiate the first element of f's pair; compute the second beside
@@ -307,6 +371,20 @@ class Transformed:
         return lambda outs: tuple(fill(outs[a:b]) for (a, b), (_, fill) in zip(bounds, fills))
 
 
+def _rebuild(f, kind, wrt, mode, verify, loop_limit, has_aux, static, cache_size):
+    return Transformed(f, kind, wrt, mode, verify, loop_limit, has_aux, static, cache_size)
+
+
+def _global_named(f):
+    """What ``f``'s module and qualified name lead to now (None if nothing)."""
+    import sys
+
+    obj = sys.modules.get(getattr(f, "__module__", None) or "")
+    for part in getattr(f, "__qualname__", "<locals>").split("."):
+        obj = getattr(obj, part, None)
+    return obj
+
+
 def _args_key(args, inputs):
     """The cache key of positional arguments; their leaves, converted, go to ``inputs``.
 
@@ -315,7 +393,7 @@ def _args_key(args, inputs):
     for a in args:
         t = type(a)
         if t is np.ndarray and a.dtype.kind in "biufc":
-            inputs.append(a)
+            inputs.append(a if a.dtype.isnative else _native(a))
             parts.append(("a", a.shape, a.dtype.char))
         elif t is float:
             inputs.append(np.float64(a))
@@ -485,17 +563,18 @@ _OPTIONS_DOC = """
 
 
 def _transformation(kind, doc):
-    def make(f=None, wrt=0, *, mode=None, verify=None, loop_limit=100_000, has_aux=False, static=()):
+    def make(f=None, wrt=0, *, mode=None, verify=None, loop_limit=100_000, has_aux=False, static=(),
+             cache_size=None):
         if f is None:  # @ad.grad(wrt=1)
             return lambda g: make(g, wrt, mode=mode, verify=verify, loop_limit=loop_limit, has_aux=has_aux,
-                                  static=static)
+                                  static=static, cache_size=cache_size)
         hook = getattr(f, "_pyautodiff_transform", None)
         if hook is not None:  # an ad.data_parallel objective evaluates its blocks where they live
             if has_aux or static:
                 raise AutodiffError(f"ad.{kind}: has_aux= and static= are not supported on an "
                                     "ad.data_parallel objective yet")
             return hook(kind, wrt, mode, verify, loop_limit)
-        return Transformed(f, kind, wrt, mode, verify, loop_limit, has_aux, static)
+        return Transformed(f, kind, wrt, mode, verify, loop_limit, has_aux, static, cache_size)
 
     make.__name__ = make.__qualname__ = kind
     make.__doc__ = doc + _OPTIONS_DOC
@@ -568,7 +647,8 @@ def trace(f, *args, **kwargs) -> Trace:
         t = ad.trace(f, 2.0, 5.0)
         t.guards, t.n_nodes(optimized=False), t.dprint()
     """
-    return run_trace(f, *args, **kwargs)
+    with concurrency.BUILD_LOCK:
+        return run_trace(f, *args, **kwargs)
 
 
 def check_grad(f, *args, wrt=0, grad=None, rtol=1e-5, atol=0.0, seed=0, **kwargs):

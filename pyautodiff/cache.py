@@ -8,6 +8,8 @@ extra boolean output, "all guards hold", computed in the same graph.
 """
 from __future__ import annotations
 
+import os
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
@@ -16,7 +18,6 @@ import numpy as np
 from .context import _MISSING
 
 MISS = object()
-MAX_SPECIALIZATIONS_PER_KEY = 32
 
 
 @dataclass(slots=True)  # attribute reads on every call
@@ -78,7 +79,8 @@ class Specialization:
             if v is _MISSING:
                 return None
             if e.kind == "input":
-                inputs.append(v if type(v) is np.ndarray else (np.float64(v) if type(v) is float else np.asarray(v)))
+                v = np.float64(v) if type(v) is float else np.asarray(v)
+                inputs.append(v if v.dtype.isnative else v.astype(v.dtype.newbyteorder("=")))
         return inputs
 
 
@@ -138,7 +140,10 @@ def fast_path(args, spec):
             checks.append(f"type(args[{i}]) is float")
             converted.append(f"f64(args[{i}])")
         elif type(a) is np.ndarray and a.dtype.kind in "biufc":
-            env[f"shape{i}"], env[f"dtype{i}"] = a.shape, a.dtype
+            # the native dtype: raw memory of the other byte order must take the
+            # general path, which converts it
+            env[f"shape{i}"] = a.shape
+            env[f"dtype{i}"] = a.dtype if a.dtype.isnative else np.dtype(a.dtype.char)
             checks.append(f"type(args[{i}]) is ndarray and args[{i}].shape == shape{i} "
                           f"and args[{i}].dtype is dtype{i}")
             converted.append(f"args[{i}]")
@@ -184,17 +189,104 @@ class Stats:
         return f"Stats({fields})"
 
 
+DEFAULT_SIZE = 8  # like TorchDynamo's cache_size_limit
+
+
+def size_limit(cache_size=None) -> int:
+    """``cache_size``, else ``PYAUTODIFF_CACHE_SIZE``, else 8; checked."""
+    from .errors import AutodiffError
+
+    source = "cache_size"
+    if cache_size is None:
+        env = os.environ.get("PYAUTODIFF_CACHE_SIZE", "").strip()
+        source, cache_size = "PYAUTODIFF_CACHE_SIZE", env or DEFAULT_SIZE
+        try:
+            cache_size = int(cache_size)
+        except ValueError:
+            raise AutodiffError(f"PYAUTODIFF_CACHE_SIZE={env!r}: expected a positive integer") from None
+    if isinstance(cache_size, bool) or not isinstance(cache_size, int) or cache_size < 1:
+        raise AutodiffError(f"{source}={cache_size!r}: expected a positive integer (specializations kept)")
+    return cache_size
+
+
 @dataclass
 class Cache:
-    entries: dict = field(default_factory=dict)  # treedef -> [Specialization]
+    """The specializations of one transformed function, at most ``limit`` of them.
 
-    def add(self, key, spec: Specialization) -> None:
-        specs = self.entries.setdefault(key, [])
-        specs.append(spec)
-        if len(specs) > MAX_SPECIALIZATIONS_PER_KEY:
-            # e.g. a function that increments an outside counter fails its guard on every
-            # call: keep the newest, so a call does not try an ever longer list
-            del specs[0]
+    ``entries`` (treedef -> [Specialization]) is read without a lock on every
+    call, so it is changed copy-on-write: a reader iterates a list nobody
+    changes.  ``add`` runs under ``concurrency.BUILD_LOCK``; recency is
+    refreshed on every hit of the general path (the fast path only ever
+    serves the specialization the general path served last)."""
+
+    entries: dict = field(default_factory=dict)  # treedef -> [Specialization]
+    limit: int = DEFAULT_SIZE
+    order: OrderedDict = field(default_factory=OrderedDict)  # id(spec) -> (key, spec, label), oldest first
+    warned: bool = False
+
+    def add(self, key, spec: Specialization, label=None):
+        """Store ``spec`` (``label``: its positional arguments' key, for messages);
+        returns the evicted ``(key, spec, label)`` if the cache was full, else None."""
+        self.entries[key] = self.entries.get(key, []) + [spec]
+        self.order[id(spec)] = (key, spec, label)
+        if len(self.order) <= self.limit:
+            return None
+        _, evicted = self.order.popitem(last=False)
+        old_key, old = evicted[0], evicted[1]
+        rest = [s for s in self.entries[old_key] if s is not old]
+        if rest:
+            self.entries[old_key] = rest
+        else:
+            del self.entries[old_key]
+        return evicted
+
+    def touch(self, spec: Specialization) -> None:
+        try:
+            self.order.move_to_end(id(spec))
+        except KeyError:  # evicted meanwhile by another thread
+            pass
 
     def __len__(self):
-        return sum(len(v) for v in self.entries.values())
+        return len(self.order)
+
+
+def churn_message(fname, new, old, names, limit) -> str:
+    """The warning for an eviction: which argument keeps changing, and how.
+
+    ``new``/``old``: ``(key, label)`` of the added and the evicted specialization."""
+    what = _difference(new, old, names)
+    return (f"pyautodiff: {fname} needed more than {limit} specializations; {what}, and each new one is traced "
+            f"and compiled again. The least recently used one was dropped (cache_size={limit}; raise it with "
+            "cache_size= or PYAUTODIFF_CACHE_SIZE, or pass a value that changes as a float or an array)")
+
+
+def _difference(new, old, names) -> str:
+    (new_key, pos_new), (old_key, pos_old) = new, old
+    if new_key == old_key:
+        return "a value-dependent branch (a guard) keeps taking the other way"
+    if pos_new == pos_old:
+        return "a keyword argument or the direction keeps changing"
+    if len(pos_new) == len(pos_old):
+        for i, (a, b) in enumerate(zip(pos_new, pos_old)):
+            if a != b:
+                name = names[i] if i < len(names) else str(i)
+                return f"argument {name!r} keeps changing its {_how(b, a)}"
+    return "the number of arguments keeps changing"
+
+
+def _how(old, new) -> str:
+    if _is_array(old) and _is_array(new):
+        if old[1] != new[1]:
+            return f"shape ({old[1]} then {new[1]})"
+        return f"dtype ({np.dtype(old[2])} then {np.dtype(new[2])})"
+    if _is_static(old) and _is_static(new):
+        return f"static value ({old[1]!r} then {new[1]!r})"
+    return "structure, shapes or static values"
+
+
+def _is_array(part) -> bool:
+    return isinstance(part, tuple) and len(part) == 3 and part[0] == "a"
+
+
+def _is_static(part) -> bool:
+    return isinstance(part, tuple) and len(part) == 2 and isinstance(part[0], type) and part[0] not in (tuple, list)

@@ -66,3 +66,13 @@ class VerificationError(AutodiffError, AssertionError):
 
 class InternalError(AutodiffError):
     """pyautodiff broke one of its own invariants (a bug: please report it)."""
+
+
+class CodeCacheWarning(UserWarning):
+    """The on-disk code cache ignored a directory, key or entry it cannot trust
+    (the code is rebuilt instead; see README "The code cache")."""
+
+
+class CacheSizeWarning(UserWarning):
+    """A transformed function keeps being specialized anew (an argument's shape or
+    static value keeps changing) and its in-memory cache is evicting."""

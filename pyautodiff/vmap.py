@@ -29,6 +29,7 @@ import functools
 import numpy as np
 
 from . import structure
+from .api import _as_input  # the same conversion (native byte order) as every call
 from .errors import AutodiffError, UnsupportedError
 from .transforms import KINDS
 
@@ -83,6 +84,14 @@ class Vmapped:
 
     def __repr__(self):
         return f"<pyautodiff.vmap of {getattr(self.original, '__qualname__', self.original)!r}>"
+
+    def __reduce__(self):
+        """Pickle by reference, like ``Transformed``: the compiled batches stay behind."""
+        from .api import _global_named
+
+        if _global_named(self.original) is self:
+            return self.__qualname__
+        return Vmapped, (self.original, self.in_axes, self.out_axes, self._inner.mode)
 
     def __get__(self, obj, objtype=None):  # decorating methods
         return self if obj is None else functools.partial(self, obj)
@@ -318,13 +327,6 @@ def _move_leaves(x, axis):
             moved.append(arr[0])
         return structure.rebuild(x, iter(moved))
     return structure.rebuild(x, iter(np.moveaxis(np.asarray(leaf), 0, axis) for leaf in leaves))
-
-
-def _as_input(x):
-    t = type(x)
-    if t is np.ndarray:
-        return x
-    return np.float64(x) if t is float else np.asarray(x)
 
 
 def _name(f):

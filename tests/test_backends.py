@@ -7,11 +7,11 @@ takes seconds each on a cold cache.
 import numpy as np
 import pytest
 import scipy.optimize
-from test_examples import nll, nll_grad_by_hand, seed
 
 import pyautodiff as ad
 
 from helpers import assert_close
+from test_examples import nll, nll_grad_by_hand, seed
 
 MODES = ["c", "numba"]
 

@@ -7,9 +7,10 @@ import textwrap
 import numpy as np
 import pytest
 import scipy.optimize
-from test_examples import mlp_loss, nll, seed
 
 import pyautodiff as ad
+
+from test_examples import mlp_loss, nll, seed
 
 
 def load_numpy_only(source):

@@ -2,11 +2,11 @@
 import numpy as np
 import pytest
 import scipy.optimize as so
-from test_examples import nll, nll_grad_by_hand
 
 import pyautodiff as ad
 
 from helpers import assert_close
+from test_examples import nll, nll_grad_by_hand
 
 HAND = {"jac": so.rosen_der, "hess": so.rosen_hess, "hessp": so.rosen_hess_prod}
 USES = {"L-BFGS-B": ("jac",), "BFGS": ("jac",), "CG": ("jac",), "Newton-CG": ("jac", "hessp"),

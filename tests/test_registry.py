@@ -17,12 +17,12 @@ from dataclasses import dataclass
 
 import numpy as np
 import pytest
-import registry_cases_scipy
 import scipy.special as sc
 
 import pyautodiff as ad
 from pyautodiff.lowering import registry
 
+import registry_cases_scipy
 from helpers import numeric_grad
 
 

@@ -2,11 +2,11 @@
 import numpy as np
 import pytest
 import scipy.optimize
-from test_examples import mlp_grad_by_hand, mlp_loss
 
 import pyautodiff as ad
 
 from helpers import assert_close
+from test_examples import mlp_grad_by_hand, mlp_loss
 
 
 def test_hessian_of_quadratic_form():

@@ -1,11 +1,11 @@
 """The default mode upgrades a hot specialization to Numba in the background."""
 import numpy as np
-from test_examples import nll, nll_grad_by_hand
 
 import pyautodiff as ad
 from pyautodiff.backend import tiered
 
 from helpers import assert_close
+from test_examples import nll, nll_grad_by_hand
 
 
 def test_upgrade_to_numba_keeps_results_exact(monkeypatch):

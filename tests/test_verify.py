@@ -7,9 +7,10 @@ import warnings
 
 import numpy as np
 import pytest
-from test_examples import nll, nll_grad_by_hand
 
 import pyautodiff as ad
+
+from test_examples import nll, nll_grad_by_hand
 
 
 @pytest.fixture

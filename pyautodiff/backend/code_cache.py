@@ -17,9 +17,16 @@ than risking a collision.  The key also holds the versions of Python, numpy,
 PyTensor and a digest of this package's backend sources, so an upgrade or an
 edit never serves stale code.
 
-Entries live in ``<PyTensor compiledir>/pyautodiff-code/`` (one pickle per
-graph: the source and the arrays it needs); ``PYAUTODIFF_CODE_CACHE`` names
-another directory, or ``0`` turns the cache off.
+An entry is one ``<key>.npz`` file, read with ``allow_pickle=False`` (so
+reading it cannot run code): the source as UTF-8 bytes, a JSON description of
+the names it needs (modules by name, Python scalars by value, arrays as
+members), the arrays, and an HMAC-SHA256 over all of them and the key, made
+with this user's secret (``cache_dir.secret``).  An entry whose MAC does not
+check out (planted, edited, copied to another key), that cannot be read
+(truncated, a pickle, anything else) or that is too big is never executed:
+a ``CodeCacheWarning``, the file is removed and the code is built again.
+Where the directory lives, who may own it, its key and its size cap:
+``cache_dir``.  Without a usable directory, entries are kept in memory.
 
 Example::
 
@@ -30,11 +37,14 @@ Example::
 """
 from __future__ import annotations
 
+import collections
 import functools
 import hashlib
+import hmac
 import importlib
+import io
+import json
 import os
-import pickle
 import sys
 import tempfile
 import types
@@ -42,20 +52,14 @@ from collections.abc import Mapping
 
 import numpy as np
 
-_DISABLED = ("0", "off", "false", "no")
+from . import cache_dir
+from .cache_dir import directory, forget_secrets  # noqa: F401  (the cache's public face)
+
 MAX_CONSTANT_BYTES = 16 * 2**20
-
-
-def directory() -> str | None:
-    """Where entries live, or None when the cache is off."""
-    env = os.environ.get("PYAUTODIFF_CODE_CACHE", "").strip()
-    if env.lower() in _DISABLED:
-        return None
-    if env:
-        return env
-    import pytensor
-
-    return os.path.join(pytensor.config.compiledir, "pyautodiff-code")
+_MAX_ENTRY_BYTES = MAX_CONSTANT_BYTES + 4 * 2**20  # a bigger file is not one we wrote
+_FORMAT = 2
+_MEMORY_ENTRIES = 256
+_memory: collections.OrderedDict = collections.OrderedDict()  # key -> (source, values): no usable disk
 
 
 # -- the fingerprint ------------------------------------------------------------------------
@@ -209,42 +213,140 @@ def _environment() -> str:
 # -- entries --------------------------------------------------------------------------------
 
 def load(key: str | None):
-    """``(source, namespace)`` stored under ``key``, or None (missing, unreadable, off)."""
+    """``(source, namespace)`` stored under ``key``, or None (missing, refused, off)."""
+    if key is None or cache_dir.configured() is None:
+        return None
     where = directory()
-    if key is None or where is None:
-        return None
+    secret = cache_dir.secret(where) if where is not None else None
+    if secret is None:
+        hit = _memory.get(key)
+        if hit is None:
+            return None
+        _memory.move_to_end(key)
+        source, values = hit
+        return source, dict(values)
+    path = os.path.join(where, key + cache_dir.ENTRY_SUFFIX)
     try:
-        with open(os.path.join(where, key + ".pkl"), "rb") as fh:
-            source, values = pickle.load(fh)
-        namespace = {name: (importlib.import_module(v[1]) if v[0] == "module" else v[1])
-                     for name, v in values.items()}
-    except Exception:  # a missing, truncated or foreign file is simply a miss
+        if os.path.getsize(path) > _MAX_ENTRY_BYTES:
+            return _reject(path, "larger than any entry pyautodiff writes")
+        with np.load(path, allow_pickle=False) as z:
+            members = {name: z[name] for name in z.files}
+    except FileNotFoundError:
         return None
+    except Exception as exc:  # truncated, a pickle, not a zip, an object array...
+        return _reject(path, f"unreadable ({type(exc).__name__})")
+    try:
+        tag = members.pop("mac").tobytes()
+        ok = hmac.compare_digest(tag, _mac(secret, key, members))
+    except Exception:
+        ok = False
+    if not ok:
+        return _reject(path, "failing authentication (not written by this user's pyautodiff, or edited)")
+    try:  # authenticated: what we wrote ourselves
+        meta = json.loads(members["meta"].tobytes().decode())
+        source = members["source"].tobytes().decode()
+        namespace = {name: _value(spec, members) for name, spec in meta["names"].items()}
+    except Exception as exc:
+        return _reject(path, f"unreadable ({type(exc).__name__})")
+    try:
+        os.utime(path)  # recently used: evicted last
+    except OSError:
+        pass
     return source, namespace
+
+
+def _value(spec, members):
+    kind, v = spec
+    if kind == "module":
+        return importlib.import_module(v)
+    if kind == "array":
+        return members[v]
+    if kind == "scalar":  # a numpy scalar, stored as a 0-d array
+        return members[v][()]
+    if kind == "complex":
+        return complex(*v)
+    return {"bool": bool, "int": int, "float": float, "str": str}[kind](v)
+
+
+def _reject(path, why):
+    cache_dir.warn_once(("entry", path), f"pyautodiff: ignored the code cache entry {path}: {why}; "
+                                         "rebuilding it")
+    try:
+        os.unlink(path)
+    except OSError:
+        pass
+    return None
+
+
+def _mac(secret: bytes, key: str, members: dict) -> bytes:
+    """HMAC-SHA256 over the key and every member (name, dtype, shape, bytes), length-prefixed."""
+    mac = hmac.new(secret, digestmod=hashlib.sha256)
+
+    def part(b: bytes):
+        mac.update(len(b).to_bytes(8, "little") + b)
+
+    part(f"pyautodiff code cache {_FORMAT}".encode())
+    part(key.encode())
+    for name in sorted(members):
+        a = np.ascontiguousarray(members[name])
+        part(name.encode())
+        part(f"{a.dtype.str}{a.shape}".encode())
+        part(a.tobytes())
+    return mac.digest()
 
 
 def store(key: str | None, source: str, namespace: dict) -> bool:
     """Write an entry if every name the source needs can be stored; True if written."""
-    where = directory()
-    if key is None or where is None:
+    if key is None or cache_dir.configured() is None:
         return False
-    values = {}
     if sum(v.nbytes for v in namespace.values() if isinstance(v, np.ndarray)) > MAX_CONSTANT_BYTES:
         return False  # big baked-in data: rewriting is cheap next to storing it again
+    names, members = {}, {}
     for name, v in namespace.items():
-        if isinstance(v, types.ModuleType):
-            values[name] = ("module", v.__name__)
-        elif isinstance(v, (np.ndarray, np.generic, bool, int, float, complex, str)) and not (
-                isinstance(v, np.ndarray) and v.dtype.hasobject):
-            values[name] = ("value", v)
-        else:
+        spec = _describe(v, members)
+        if spec is None:
             return False  # e.g. a PyTensor op computing a node the generator cannot write
+        names[name] = spec
+    where = directory()
+    secret = cache_dir.secret(where) if where is not None else None
+    if secret is None:  # no disk we may use: this process still reuses it
+        _memory[key] = (source, dict(namespace))
+        while len(_memory) > _MEMORY_ENTRIES:
+            _memory.popitem(last=False)
+        return True
+    members["source"] = np.frombuffer(source.encode(), dtype=np.uint8)
+    members["meta"] = np.frombuffer(json.dumps({"format": _FORMAT, "names": names}).encode(), dtype=np.uint8)
+    members["mac"] = np.frombuffer(_mac(secret, key, members), dtype=np.uint8)
+    buf = io.BytesIO()
+    np.savez(buf, **members)
     try:
-        os.makedirs(where, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=where, suffix=".tmp")
-        with os.fdopen(fd, "wb") as fh:
-            pickle.dump((source, values), fh, protocol=pickle.HIGHEST_PROTOCOL)
-        os.replace(tmp, os.path.join(where, key + ".pkl"))  # atomic: readers see all or nothing
+        try:
+            with os.fdopen(fd, "wb") as fh:
+                fh.write(buf.getvalue())
+            os.replace(tmp, os.path.join(where, key + cache_dir.ENTRY_SUFFIX))  # readers see all or nothing
+        except BaseException:
+            os.unlink(tmp)
+            raise
     except OSError:
         return False
+    cache_dir.evict(where)
     return True
+
+
+_PLAIN = {bool: "bool", int: "int", float: "float", str: "str"}
+
+
+def _describe(v, members):
+    """The JSON description of one namespace value (arrays go to ``members``), or None."""
+    if isinstance(v, types.ModuleType):
+        return ["module", v.__name__]
+    if type(v) in _PLAIN:
+        return [_PLAIN[type(v)], v]
+    if type(v) is complex:
+        return ["complex", [v.real, v.imag]]
+    if isinstance(v, (np.ndarray, np.generic)) and not v.dtype.hasobject:
+        name = f"c_{len(members)}"
+        members[name] = np.asarray(v)
+        return ["array" if isinstance(v, np.ndarray) else "scalar", name]
+    return None

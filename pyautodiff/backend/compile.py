@@ -24,7 +24,9 @@ from pytensor.compile.mode import Mode, get_mode
 from pytensor.graph.fg import FunctionGraph
 
 from .. import progress
+from ..concurrency import BUILD_LOCK
 from ..errors import AutodiffError
+from .mode_fixes import numpy_integer_division, refuse_unsupported
 from .safe_rewrites import safe_mode
 
 DEFAULT_MODE = "numpy"
@@ -58,7 +60,13 @@ def compile_graph(inputs, outputs, mode=None, name="f", fresh_outputs=False, lig
     one (PyTensor's own functions guarantee it by inserting deep copies).
     ``light_above`` (numpy mode): a graph of more nodes than this, not in the
     code cache, gets only ``light_rewrite_graph``'s rewrites; the callable then
-    has ``light = True`` (the caller builds the full version later)."""
+    has ``light = True`` (the caller builds the full version later).
+    One build at a time per process (``concurrency.BUILD_LOCK``)."""
+    with BUILD_LOCK:
+        return _compile_graph(inputs, outputs, mode, name, fresh_outputs, light_above)
+
+
+def _compile_graph(inputs, outputs, mode, name, fresh_outputs, light_above):
     mode = DEFAULT_MODE if mode is None else mode
     start = time.perf_counter()
     if mode == "numpy":
@@ -69,11 +77,15 @@ def compile_graph(inputs, outputs, mode=None, name="f", fresh_outputs=False, lig
                 raise AutodiffError(f"unknown mode {mode!r}; choose one of 'numpy', "
                                     + ", ".join(repr(m) for m in _PYTENSOR_MODES))
             pmode = _PYTENSOR_MODES[mode.lower()]()
+            refuse_unsupported(mode.lower(), inputs, outputs)
+            if mode.lower() == "c":
+                inputs, outputs = numpy_integer_division(inputs, outputs)
         else:
             pmode = mode
             linker = type(getattr(mode, "linker", None)).__name__.lower()
             for name in ("numba", "jax"):
                 if name in linker:
+                    refuse_unsupported(name, inputs, outputs)
                     _with_backend(name, lambda: None)
         from .rewrite import without_stack_traces
 
@@ -92,11 +104,10 @@ def _numpy_function(inputs, outputs, name, fresh_outputs, light_above=None):
     from .rewrite import light_rewrite_graph, rewrite_graph
 
     key = code_cache.fingerprint(inputs, outputs, extra=f"numpy {name} fresh={fresh_outputs}")
-    if code_cache.directory() is not None:
-        with progress.phase("load cached code"):
-            hit = code_cache.load(key)
-            if hit is not None:
-                return exec_source(*hit, name=name)
+    with progress.phase("load cached code"):
+        hit = code_cache.load(key)
+        if hit is not None:
+            return exec_source(*hit, name=name)
     with progress.phase("rewrite"):
         fg = FunctionGraph(inputs, outputs, clone=True)
         progress.graph_size(len(fg.apply_nodes))
@@ -122,7 +133,11 @@ def _direct_call(f, inputs):
     take 0-d arrays where we pass numpy scalars."""
     target = getattr(f.vm, "jit_fn", None)
     if target is None or getattr(f, "output_keys", None) is not None:
-        target = f
+        # a Function keeps its inputs and outputs in storage cells between calls:
+        # one thread at a time (a jitted function keeps nothing)
+        from ..concurrency import serialized
+
+        target = serialized(f)
     params = [f"a{i}" for i in range(len(inputs))]
     args = [f"asarray({p})" if v.ndim == 0 else p for p, v in zip(params, inputs)]
     namespace = {"target": target, "asarray": np.asarray}

@@ -12,6 +12,11 @@ is compiled with Numba in a low-priority background thread, timed on recorded
 inputs, and swapped in only if it is faster.  The swap is one attribute
 assignment, so a call never waits for it.
 
+Threads: the counters are updated without a lock (a lost sample only shifts
+the moment of the decision); the decision itself takes ``self.lock``, so
+however many threads cross the threshold together, one upgrade starts.  The
+background compile takes ``concurrency.BUILD_LOCK`` in ``compile_graph``, like every build.
+
 ``PYAUTODIFF_TIERED=0`` disables the upgrade; an explicit ``mode=`` too.
 
 Example::
@@ -25,6 +30,8 @@ import os
 import statistics
 import threading
 import time
+
+from .. import concurrency
 
 MEASURE_CALLS = 5
 MIN_SECONDS = 5e-6  # below this per call, Python overhead dominates either way
@@ -89,6 +96,7 @@ class Tiered:
                 self.installed = fn
                 self._install(fn)
         self.rewrite_outcome = f"full rewrite in {time.perf_counter() - t0:.2f} s"
+        self.lock = threading.Lock()  # the upgrade decision (self._lock: what is installed)
 
     def __call__(self, *args):
         t0 = time.perf_counter()
@@ -102,13 +110,17 @@ class Tiered:
                 self._install_fast()  # later calls go straight to the function
                 self.outcome = "kept numpy (cheap calls)" if enabled() else "kept numpy (tiering off)"
             return out
-        if self.total >= UPGRADE_AFTER_SECONDS:
-            self._install_fast()
-            self.sample_args = args
-            self.outcome = "compiling"
-            self.thread = threading.Thread(target=self._upgrade, daemon=True,
-                                           name=f"pyautodiff-{SECOND_TIER}-{self.name}")
-            self.thread.start()
+        if self.total >= UPGRADE_AFTER_SECONDS and self.thread is None:
+            concurrency.checkpoint("tier-decision")
+            with self.lock:
+                if self.thread is not None:  # another thread decided first
+                    return out
+                self._install_fast()
+                self.sample_args = args
+                self.outcome = "compiling"
+                self.thread = threading.Thread(target=self._upgrade, daemon=True,
+                                               name=f"pyautodiff-{SECOND_TIER}-{self.name}")
+                self.thread.start()
         return out
 
     def _upgrade(self):
