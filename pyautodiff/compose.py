@@ -222,11 +222,11 @@ def _shape_result(g, kind, tr, wrt_tree, outs):
 def register(transformed_type) -> None:
     """Make the emulator trace through calls of ``transformed_type`` (api.Transformed)
     and of ``vmap.Vmapped``."""
-    from .vm import interpreter
+    from .vm import calls
     from .vmap import Vmapped
 
-    interpreter._TRACED_THROUGH[transformed_type] = call_inside
-    interpreter._TRACED_THROUGH[Vmapped] = call_vmapped
+    calls._TRACED_THROUGH[transformed_type] = call_inside
+    calls._TRACED_THROUGH[Vmapped] = call_vmapped
 
 
 def call_vmapped(interp, v, args, kwargs):

@@ -251,7 +251,7 @@ class TraceContext:
 def _is_library_object(value) -> bool:
     import types
 
-    from .vm.interpreter import is_library
+    from .vm.calls import is_library
 
     if isinstance(value, types.ModuleType):
         return True

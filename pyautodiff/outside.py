@@ -62,7 +62,7 @@ def is_outside(ctx, obj) -> bool:
     """Reached from a root, or an instance of a user class the trace did not create."""
     if id(obj) in ctx.sources:
         return True
-    from .vm.interpreter import is_library
+    from .vm.calls import is_library
 
     return id(obj) not in ctx.inside and not isinstance(obj, type) and not is_library(type(obj))
 
@@ -88,10 +88,10 @@ def _stored_attr(obj, name) -> bool:
 
 def read_attr(ctx, obj, name, value):
     """``obj.name`` read by user code: a step of a chain when ``obj`` is outside."""
-    from .vm.interpreter import is_library
+    from .vm.calls import is_library
 
     if isinstance(obj, types.ModuleType):
-        from .vm.interpreter import _LIBRARY_ROOTS
+        from .vm.calls import _LIBRARY_ROOTS
 
         if obj.__name__.partition(".")[0] not in _LIBRARY_ROOTS or isinstance(value, _MUTABLE_STATE):
             d = obj.__dict__

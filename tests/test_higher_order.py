@@ -131,13 +131,13 @@ def test_key_comparisons_are_guarded():
 
 
 def test_lazy_map_runs_in_order():
-    calls = []
-
-    def note(v):
-        calls.append(len(calls))
-        return np.array(v) * 2.0
-
     def f(x):
+        calls = []  # local: an outside list read after growing it is refused (writes.py)
+
+        def note(v):
+            calls.append(len(calls))
+            return np.array(v) * 2.0
+
         it = map(note, x)
         first = next(it)
         assert calls == [0]

@@ -282,7 +282,7 @@ def _effect_call(interp, probe):
             probe.effects = True
         if "out" in kwargs:
             probe.effects = True
-        from .interpreter import _is_random_draw
+        from .calls import _is_random_draw
 
         if _is_random_draw(fn):
             probe.effects = True
