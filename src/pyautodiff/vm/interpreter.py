@@ -41,7 +41,6 @@ from .code import Instr, decode
 from .frame import NULL, Frame
 from .matching import MatchOps
 
-
 _BINARY_OPS = [
     operator.add, operator.and_, operator.floordiv, operator.lshift, operator.matmul,
     operator.mul, operator.mod, operator.or_, operator.pow, operator.rshift,
