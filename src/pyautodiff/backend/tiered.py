@@ -60,7 +60,8 @@ class Tiered:
         self.outcome = "measuring"
         self.rewrite_thread: threading.Thread | None = None
         self.rewrite_outcome = None
-        self._lock = threading.Lock()
+        self._lock = threading.Lock()  # what is installed
+        self.lock = threading.Lock()  # the upgrade decision
         if getattr(fast_fn, "light", False):  # light rewrites only: the full ones in the background
             self.rewrite_outcome = "rewriting"
             self.rewrite_thread = threading.Thread(target=self._full_rewrite, args=(fresh_outputs,), daemon=True,
@@ -96,7 +97,6 @@ class Tiered:
                 self.installed = fn
                 self._install(fn)
         self.rewrite_outcome = f"full rewrite in {time.perf_counter() - t0:.2f} s"
-        self.lock = threading.Lock()  # the upgrade decision (self._lock: what is installed)
 
     def __call__(self, *args):
         t0 = time.perf_counter()
