@@ -162,7 +162,34 @@ def _jax():
 _JAX_STATIC = {"accumulate": (2,), "lotka_volterra": (1,), "rnn": (), "fill": (), "nested": (1,)}
 
 
-def bench_jax_unrolled(name, make, args):
+def _jax_unrolled_child(name, args, queue):
+    queue.put(_jax_unrolled(name, LOOPS[name], args))
+
+
+def bench_jax_unrolled(name, args, timeout):
+    """jax.jit of the unrolled loop, in a child process given ``timeout`` seconds.
+
+    XLA's compile time of an unrolled loop grows fast with N (the Lotka-Volterra scalar
+    chain did not compile within minutes at N=100), and a compile cannot be interrupted
+    from Python: the child is killed instead, and the result is ``("timeout", timeout)``.
+    """
+    if name not in _JAX_STATIC or _jax() is None:
+        return None
+    import multiprocessing
+
+    ctx = multiprocessing.get_context("spawn")
+    queue = ctx.Queue()
+    child = ctx.Process(target=_jax_unrolled_child, args=(name, args, queue))
+    child.start()
+    child.join(timeout)
+    if child.is_alive():
+        child.kill()
+        child.join()
+        return "timeout", timeout
+    return queue.get() if not queue.empty() else None
+
+
+def _jax_unrolled(name, make, args):
     """jax.jit(jax.grad(f)) of the loop written with jax.numpy, unrolled by the trace."""
     jax = _jax()
     if jax is None or name not in _JAX_STATIC:
@@ -225,10 +252,12 @@ def _exponent(ns, ts):
 
 
 def _ms(pair, k):
-    return "-" if pair is None else f"{pair[k] * 1e3:.2f}"
+    return "-" if pair is None or pair[0] == "timeout" else f"{pair[k] * 1e3:.2f}"
 
 
 def _s(pair, k):
+    if pair is not None and pair[0] == "timeout":
+        return f">{pair[1]:.0f} wall" if k == 0 else "-"
     return "-" if pair is None else f"{pair[k]:.2f}"
 
 
@@ -243,6 +272,8 @@ def main():
     ap.add_argument("--loops", default=",".join(LOOPS))
     ap.add_argument("--jax-unrolled-max-n", type=int, default=1_000,
                     help="largest N for jax.jit of the unrolled loop (its compile time grows with N)")
+    ap.add_argument("--jax-timeout", type=float, default=60.0,
+                    help="seconds (wall) for jax.jit of the unrolled loop, first call and steady calls")
     ap.add_argument("--autograd-max-n", type=int, default=10_000)
     opts = ap.parse_args()
     os.environ.setdefault("PYAUTODIFF_CODE_CACHE", tempfile.mkdtemp(prefix="pyad-bench-"))  # empty cache
@@ -259,13 +290,16 @@ def main():
         if opts.big and name in ("accumulate", "lotka_volterra", "rnn"):
             ns.append(100_000)
         firsts, steadies, done = [], [], []
+        jax_gave_up = False  # a timeout at some N: larger N would time out too
         for n in ns:
             args = _args(name, n, rng)
             first, steady, rolled = bench_pyautodiff(make, args)
             if not rolled and n > UNROLLED_MAX_N:
                 break
             ag = bench_autograd(make, args) if n <= opts.autograd_max_n else None
-            ju = bench_jax_unrolled(name, make, args) if n <= opts.jax_unrolled_max_n else None
+            ju = (bench_jax_unrolled(name, args, opts.jax_timeout)
+                  if n <= opts.jax_unrolled_max_n and not jax_gave_up else None)
+            jax_gave_up = jax_gave_up or (ju is not None and ju[0] == "timeout")
             js = bench_jax_scan(name, args)
             firsts.append(first)
             steadies.append(steady)
