@@ -22,9 +22,10 @@ import time
 import numpy as np
 import pytensor.tensor as pt
 
-from . import aux as aux_outputs, static as static_args, structure, transforms
+from . import aux as aux_outputs, progress, static as static_args, structure, transforms
+from .backend import compile as _compile
 from .backend.compile import compile_graph
-from .backend.tiered import Tiered
+from .backend.tiered import Tiered, enabled as tiered_enabled
 from .cache import MISS, Cache, Specialization, Stats, fast_path
 from .errors import AutodiffError, InternalError
 from .trace import Trace, flatten_call, trace as run_trace
@@ -168,11 +169,14 @@ class Transformed:
         leaves (``dinputs``: the direction's)."""
         if self._has_direction:
             _check_call_without_direction(self.original, self.kind, args, kwargs)
-        tr = run_trace(self.original, *args, _loop_limit=self.loop_limit, **kwargs)
-        self.stats.traces += 1
-        self.stats.last_trace_seconds = tr.seconds
-        self.stats.loops_rolled = tr.loops_rolled
-        spec = self._specialize(tr, args, kwargs, direction)
+        with progress.Compile(f"{self.kind} of {getattr(self, '__qualname__', self.__name__)}") as compiling:
+            with compiling.phase("trace"):
+                tr = run_trace(self.original, *args, _loop_limit=self.loop_limit, **kwargs)
+            self.stats.traces += 1
+            self.stats.last_trace_seconds = tr.seconds
+            self.stats.loops_rolled = tr.loops_rolled
+            spec = self._specialize(tr, args, kwargs, direction)
+            self.stats.last_phase_seconds = dict(compiling.times)
         self._cache.add(key, spec)
         self._last_spec = spec
         self.stats.specializations = len(self._cache)
@@ -199,7 +203,8 @@ class Transformed:
         wrt_idx, wrt_tree = self._wrt_leaves(tr, args, kwargs)
         req = transforms.Request(self.kind, tr.outputs, tr.result, [tr.inputs[i] for i in wrt_idx],
                                  [tr.paths[i] for i in wrt_idx], getattr(self.original, "__name__", "f"))
-        outputs, extra = transforms.BUILDERS[self.kind](req)
+        with progress.phase("differentiate"):
+            outputs, extra = transforms.BUILDERS[self.kind](req)
         n_main = len(outputs)
         if self.has_aux:
             outputs = [*outputs, *aux_outs]
@@ -209,8 +214,12 @@ class Transformed:
         guard_flag = _guard_flag(tr)
         compiled_outs = list(outputs) + ([guard_flag] if guard_flag is not None else [])
         # derivatives never hand back a caller's array (e.g. grad of x@x/2 is x)
+        # default mode: a large graph gets light rewrites now, the full ones in the background
+        light_above = _compile.LIGHT_ABOVE_NODES if self.mode is None and tiered_enabled() else None
+        fresh = self.kind != "function"
         fn, seconds = compile_graph(tr.all_inputs + extra_inputs, compiled_outs, mode=self.mode,
-                                    name=_fname(self.original, self.kind), fresh_outputs=self.kind != "function")
+                                    name=_fname(self.original, self.kind), fresh_outputs=fresh,
+                                    light_above=light_above)
         self.stats.last_compile_seconds = seconds
         fill = self._filler(tr, wrt_idx, wrt_tree, args, kwargs, direction)
         if self.has_aux:
@@ -225,7 +234,7 @@ class Transformed:
                 self.stats.upgrades += 1
 
             spec.tiering = Tiered(tr.all_inputs + extra_inputs, compiled_outs, _fname(self.original, self.kind),
-                                  fn, install, upgraded)
+                                  fn, install, upgraded, fresh_outputs=fresh)
             spec.fn = spec.tiering
         return spec
 

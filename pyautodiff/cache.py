@@ -127,6 +127,8 @@ class Stats:
     loops_rolled: int = 0  # loops of the last trace that became one Scan (vm/rolling.py)
     last_trace_seconds: float = 0.0
     last_compile_seconds: float = 0.0
+    # the last first call's phases: trace, differentiate, rewrite, generate (see progress)
+    last_phase_seconds: dict = field(default_factory=dict)
 
     def __repr__(self):
         fields = ", ".join(f"{k}={v!r}" if not isinstance(v, float) else f"{k}={v:.4g}"

@@ -77,6 +77,19 @@ class Trace:
         return len(fg.apply_nodes)
 
 
+def _traced_value(leaf):
+    """The concrete value of an argument during the trace: a read-only view of
+    the caller's array (no copy; a write into it is refused, see
+    ``Traced.check_writable``, and numpy refuses one we missed)."""
+    if isinstance(leaf, float):
+        return leaf
+    if type(leaf) is np.ndarray:
+        view = leaf.view()
+        view.flags.writeable = False
+        return view
+    return np.array(leaf, copy=True)  # numpy scalars, lists...: small
+
+
 def _input_var(leaf, name):
     if isinstance(leaf, float):
         return pt.tensor(dtype="float64", shape=(), name=name)
@@ -126,8 +139,7 @@ def trace(func, *args, _loop_limit: int = 100_000, **kwargs) -> Trace:
     start = time.perf_counter()
     leaves, paths, _ = flatten_call(func, args, kwargs)
     inputs = [_input_var(leaf, _identifier(p)) for leaf, p in zip(leaves, paths)]
-    boxes = [Traced(leaf if isinstance(leaf, float) else np.array(leaf, copy=True), v)
-             for leaf, v in zip(leaves, inputs)]
+    boxes = [Traced(_traced_value(leaf), v) for leaf, v in zip(leaves, inputs)]
     it = iter(boxes)
     t_args = tuple(structure.rebuild(a, it) for a in args)
     t_kwargs = {k: structure.rebuild(v, it) for k, v in kwargs.items()}

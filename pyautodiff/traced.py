@@ -53,15 +53,25 @@ class Traced:
                 self._view = (base, fwd, inv, base.version)
         return self._var
 
+    def check_writable(self) -> None:
+        """Refuse a write into an argument (or a view of one) before numpy makes
+        it: the concrete values of arguments are read-only views of the
+        caller's arrays, not copies."""
+        ctx = context.require()
+        box = self
+        while box is not None:
+            what = ctx.readonly.get(id(box))
+            if what is not None:
+                raise ctx.unsupported(
+                    f"the function writes into {what} in place; cached calls would not repeat that "
+                    "side effect. Work on a copy (x = x.copy())"
+                )
+            box = box._view[0] if box._view is not None else None
+
     def assign(self, new_var) -> None:
         """Record an in-place write (the concrete value is already updated)."""
         ctx = context.require()
-        what = ctx.readonly.get(id(self))
-        if what is not None:
-            raise ctx.unsupported(
-                f"the function writes into {what} in place; cached calls would not repeat that "
-                "side effect. Work on a copy (x = x.copy())"
-            )
+        self.check_writable()
         view = self._view
         if view is not None:
             base, fwd, inv, _ = view

@@ -15,6 +15,7 @@ returning a sequence of output arrays.
 """
 from __future__ import annotations
 
+import os
 import time
 
 import numpy as np
@@ -22,6 +23,7 @@ import pytensor
 from pytensor.compile.mode import Mode, get_mode
 from pytensor.graph.fg import FunctionGraph
 
+from .. import progress
 from ..errors import AutodiffError
 from .safe_rewrites import safe_mode
 
@@ -44,15 +46,23 @@ def _with_backend(name, make_mode):
     return make_mode()
 
 
-def compile_graph(inputs, outputs, mode=None, name="f", fresh_outputs=False):
+# Graphs of more nodes than this may get the light rewrites first (see
+# ``compile_graph``'s ``light_above``); ``PYAUTODIFF_LIGHT_ABOVE`` sets it.
+LIGHT_ABOVE_NODES = int(os.environ.get("PYAUTODIFF_LIGHT_ABOVE", "1000"))
+
+
+def compile_graph(inputs, outputs, mode=None, name="f", fresh_outputs=False, light_above=None):
     """Compile ``outputs`` as a function of ``inputs``; returns (callable, seconds).
 
     ``fresh_outputs``: never return an input array, a constant or a view of
-    one (PyTensor's own functions guarantee it by inserting deep copies)."""
+    one (PyTensor's own functions guarantee it by inserting deep copies).
+    ``light_above`` (numpy mode): a graph of more nodes than this, not in the
+    code cache, gets only ``light_rewrite_graph``'s rewrites; the callable then
+    has ``light = True`` (the caller builds the full version later)."""
     mode = DEFAULT_MODE if mode is None else mode
     start = time.perf_counter()
     if mode == "numpy":
-        fn = _numpy_function(inputs, outputs, name, fresh_outputs)
+        fn = _numpy_function(inputs, outputs, name, fresh_outputs, light_above)
     else:
         if isinstance(mode, str):
             if mode.lower() not in _PYTENSOR_MODES:
@@ -67,28 +77,39 @@ def compile_graph(inputs, outputs, mode=None, name="f", fresh_outputs=False):
                     _with_backend(name, lambda: None)
         from .rewrite import without_stack_traces
 
-        with without_stack_traces():  # as in rewrite_graph
+        with without_stack_traces(), progress.phase("rewrite and compile"):  # as in rewrite_graph
             f = pytensor.function(inputs, outputs, mode=pmode, on_unused_input="ignore")
         f.trust_input = True  # we pass exactly-typed arrays ourselves
         fn = _direct_call(f, inputs)
     return fn, time.perf_counter() - start
 
 
-def _numpy_function(inputs, outputs, name, fresh_outputs):
+def _numpy_function(inputs, outputs, name, fresh_outputs, light_above=None):
     """Generated numpy code for the graph, from the on-disk cache when a process
     before this one already rewrote the same graph."""
     from . import code_cache
     from .numpy_codegen import exec_source, fgraph_to_source
-    from .rewrite import rewrite_graph
+    from .rewrite import light_rewrite_graph, rewrite_graph
 
     key = code_cache.fingerprint(inputs, outputs, extra=f"numpy {name} fresh={fresh_outputs}")
-    hit = code_cache.load(key)
-    if hit is not None:
-        return exec_source(*hit, name=name)
-    fg = rewrite_graph(FunctionGraph(inputs, outputs, clone=True))
-    source, namespace = fgraph_to_source(fg, name=name, fallback="perform", fresh_outputs=fresh_outputs)
-    code_cache.store(key, source, namespace)
-    return exec_source(source, namespace, name=name)
+    if code_cache.directory() is not None:
+        with progress.phase("load cached code"):
+            hit = code_cache.load(key)
+            if hit is not None:
+                return exec_source(*hit, name=name)
+    with progress.phase("rewrite"):
+        fg = FunctionGraph(inputs, outputs, clone=True)
+        progress.graph_size(len(fg.apply_nodes))
+        light = light_above is not None and len(fg.apply_nodes) > light_above
+        fg = light_rewrite_graph(fg) if light else rewrite_graph(fg)
+    with progress.phase("generate"):
+        source, namespace = fgraph_to_source(fg, name=name, fallback="perform", fresh_outputs=fresh_outputs)
+        if not light:  # the cache holds fully rewritten code only
+            code_cache.store(key, source, namespace)
+        fn = exec_source(source, namespace, name=name)
+    if light:
+        fn.light = True
+    return fn
 
 
 def _direct_call(f, inputs):

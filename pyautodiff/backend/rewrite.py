@@ -21,7 +21,7 @@ import contextlib
 import threading
 import warnings
 
-__all__ = ["rewrite_graph", "without_stack_traces"]
+__all__ = ["light_rewrite_graph", "rewrite_graph", "without_stack_traces"]
 
 # ---------------------------------------------------------------------------
 # Graph rewriting
@@ -145,6 +145,83 @@ def without_stack_traces():
                 config.traceback__limit = _traces_off[1]
 
 
+def _has_product(fgraph) -> bool:
+    """Whether the graph holds a matrix product (``Dot``, ``Blockwise`` of one, or
+    a BLAS op), the only thing PyTensor's "BlasOpt" rewrites act on."""
+    from pytensor.tensor.blockwise import Blockwise
+    from pytensor.tensor.math import Dot
+
+    for node in fgraph.apply_nodes:
+        op = node.op.core_op if isinstance(node.op, Blockwise) else node.op
+        if isinstance(op, Dot) or type(op).__module__.startswith("pytensor.tensor.blas"):
+            return True
+    return False
+
+
+class _OnlyIf:
+    """A graph rewriter that runs ``inner`` only on graphs for which ``applies``
+    holds: "BlasOpt" costs time superlinear in graph size even where it has
+    nothing to do (``GemmOptimizer`` tries every elementwise node)."""
+
+    def __init__(self, inner, applies):
+        self.inner, self.applies = inner, applies
+        self.name = getattr(inner, "name", None)
+
+    def __getattr__(self, attr):  # profiling, requirements...: the inner rewriter's
+        return getattr(self.inner, attr)
+
+    def apply(self, fgraph, *args, **kwargs):
+        if self.applies(fgraph):
+            return self.inner.apply(fgraph, *args, **kwargs)
+        return None
+
+
+# Graph-level rewriters of the "fast_run" sequence that run only where they apply.
+_CONDITIONAL = {"BlasOpt": _has_product}
+
+
+def _pipeline():
+    """PyTensor's "fast_run" sequence, safe, with the conditional steps wrapped."""
+    from pytensor.compile.mode import OPT_FAST_RUN, optdb
+
+    from .safe_rewrites import safe_query
+
+    rewriter = optdb.query(safe_query(OPT_FAST_RUN.excluding(*_EXCLUDED_TAGS)))
+    rewriter.data = [_OnlyIf(r, _CONDITIONAL[r.name]) if getattr(r, "name", None) in _CONDITIONAL else r
+                     for r in rewriter.data]
+    return rewriter
+
+
+def light_rewrite_graph(fgraph):
+    """The cheap first tier for large graphs: common subexpressions merged,
+    constants folded, and the switch sinks that keep gradients of ``where``/``abs``/``maximum``
+    finite (``safe_rewrites`` explains why they are kept), nothing else.
+
+    Its cost is about 1/50 of ``rewrite_graph``'s on unrolled loops; its code
+    computes what the traced numpy operations compute, without the more
+    accurate forms (``log1p``, ``softplus``...) and without fusion.  The
+    default mode serves it at once and swaps in the fully rewritten code when a
+    background thread has built it (``tiered``).  The graph is rewritten in
+    place and returned.
+
+    Example::
+
+        fg = light_rewrite_graph(FunctionGraph([x], [pt.log(1 + pt.exp(x))]))
+        # still log(1 + exp(x)), as numpy computes it
+    """
+    from pytensor.graph.rewriting.basic import MergeOptimizer, WalkingGraphRewriter
+    from pytensor.tensor.rewriting.basic import constant_folding
+    from pytensor.tensor.rewriting.math import local_div_switch_sink, local_mul_switch_sink
+
+    with warnings.catch_warnings(), without_stack_traces():
+        warnings.simplefilter("ignore")
+        MergeOptimizer().rewrite(fgraph)
+        # the sinks recognise only a constant zero, not a broadcast one: fold first
+        for rewrite in (constant_folding, local_mul_switch_sink, local_div_switch_sink):
+            WalkingGraphRewriter(rewrite).rewrite(fgraph)
+    return fgraph
+
+
 def rewrite_graph(fgraph):
     """Apply PyTensor's "fast_run" rewrites, minus in-place and C-only ones,
     with the IEEE-unsafe ones replaced (see ``safe_rewrites``).
@@ -157,11 +234,7 @@ def rewrite_graph(fgraph):
     PyTensor's stabilizing rewrites match on them (e.g. log(softmax(x))).
     The graph is rewritten in place and returned.
     """
-    from pytensor.compile.mode import OPT_FAST_RUN, optdb
-
-    from .safe_rewrites import safe_query
-
-    rewriter = optdb.query(safe_query(OPT_FAST_RUN.excluding(*_EXCLUDED_TAGS)))
+    rewriter = _pipeline()
     with warnings.catch_warnings(), without_stack_traces():
         warnings.simplefilter("ignore")  # e.g. "could not link to a BLAS installation"
         rewriter.rewrite(fgraph)

@@ -40,16 +40,55 @@ def enabled() -> bool:
 class Tiered:
     """A measuring wrapper around the first-tier function of one specialization."""
 
-    def __init__(self, inputs, outputs, name, fast_fn, install, on_upgrade=None):
+    def __init__(self, inputs, outputs, name, fast_fn, install, on_upgrade=None, fresh_outputs=False):
         self.inputs, self.outputs, self.name = inputs, outputs, name
         self.fast = fast_fn
-        self.install = install  # replaces the specialization's function
+        self._install = install  # replaces the specialization's function
+        self.installed = None  # what install() last put in place of this wrapper
         self.on_upgrade = on_upgrade
         self.samples: list[float] = []
         self.total = 0.0
         self.sample_args = None
         self.thread: threading.Thread | None = None
         self.outcome = "measuring"
+        self.rewrite_thread: threading.Thread | None = None
+        self.rewrite_outcome = None
+        self._lock = threading.Lock()
+        if getattr(fast_fn, "light", False):  # light rewrites only: the full ones in the background
+            self.rewrite_outcome = "rewriting"
+            self.rewrite_thread = threading.Thread(target=self._full_rewrite, args=(fresh_outputs,), daemon=True,
+                                                   name=f"pyautodiff-rewrite-{name}")
+            self.rewrite_thread.start()
+
+    def _install_fast(self):
+        with self._lock:  # not the light code if the full rewrite just replaced it
+            self.installed = self.fast
+            self._install(self.fast)
+
+    def install(self, fn):
+        with self._lock:
+            self.installed = fn
+            self._install(fn)
+
+    def _full_rewrite(self, fresh_outputs):
+        """Build the fully rewritten numpy code and put it in place of the light one."""
+        from .compile import compile_graph
+
+        _lower_priority()
+        t0 = time.perf_counter()
+        try:
+            fn, _ = compile_graph(self.inputs, self.outputs, mode="numpy", name=self.name,
+                                  fresh_outputs=fresh_outputs)
+        except Exception as exc:  # keep serving the light code, which is correct
+            self.rewrite_outcome = f"kept light code (full rewrite failed: {type(exc).__name__})"
+            return
+        with self._lock:
+            light = self.fast
+            self.fast = fn  # the measuring wrapper calls it from now on
+            if self.installed is light:  # the wrapper was already replaced by the light code
+                self.installed = fn
+                self._install(fn)
+        self.rewrite_outcome = f"full rewrite in {time.perf_counter() - t0:.2f} s"
 
     def __call__(self, *args):
         t0 = time.perf_counter()
@@ -60,11 +99,11 @@ class Tiered:
             self.samples.append(dt)
             if len(self.samples) == MEASURE_CALLS and (statistics.median(self.samples) < MIN_SECONDS
                                                        or not enabled()):
-                self.install(self.fast)  # later calls go straight to the function
+                self._install_fast()  # later calls go straight to the function
                 self.outcome = "kept numpy (cheap calls)" if enabled() else "kept numpy (tiering off)"
             return out
         if self.total >= UPGRADE_AFTER_SECONDS:
-            self.install(self.fast)
+            self._install_fast()
             self.sample_args = args
             self.outcome = "compiling"
             self.thread = threading.Thread(target=self._upgrade, daemon=True,
@@ -75,10 +114,9 @@ class Tiered:
     def _upgrade(self):
         from .compile import compile_graph
 
-        try:  # Linux: a thread's own nice value; the caller's work goes first
-            os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 10)
-        except (AttributeError, OSError):
-            pass
+        _lower_priority()
+        if self.rewrite_thread is not None:  # compile the fully rewritten graph, not the light one
+            self.rewrite_thread.join()
         try:
             fn, _ = compile_graph(self.inputs, self.outputs, mode=SECOND_TIER, name=self.name)
             fn(*self.sample_args)  # first call: Numba may still JIT here
@@ -103,6 +141,20 @@ class Tiered:
 
     def wait(self, timeout=None) -> str:
         """Wait for a background upgrade to finish (tests, benchmarks); returns the outcome."""
+        self.wait_rewrite(timeout)
         if self.thread is not None:
             self.thread.join(timeout)
         return self.outcome
+
+    def wait_rewrite(self, timeout=None):
+        """Wait for the background full rewrite of a light first tier; returns its outcome."""
+        if self.rewrite_thread is not None:
+            self.rewrite_thread.join(timeout)
+        return self.rewrite_outcome
+
+
+def _lower_priority():
+    try:  # Linux: a thread's own nice value; the caller's work goes first
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 10)
+    except (AttributeError, OSError):
+        pass

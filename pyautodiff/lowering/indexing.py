@@ -169,6 +169,7 @@ def _write_back(sym, ndim):
 # -- writes ---------------------------------------------------------------------------
 
 def setitem(x: Traced, idx, v) -> None:
+    x.check_writable()
     before = x.var
     cidx = unwrap(idx)
     x.value[cidx] = unwrap(v)  # numpy's semantics (and errors) first

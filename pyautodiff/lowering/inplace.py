@@ -24,6 +24,7 @@ def _target(arr, *inputs):
     ctx = context.current()
     arr = ctx.resolve(arr) if ctx is not None else arr
     if type(arr) is Traced:
+        arr.check_writable()
         return arr
     if type(arr) is np.ndarray and any(contains_traced(v) for v in inputs):
         return promote(arr)

@@ -100,6 +100,7 @@ def _make_inplace(name, pyop, ipyop, pt_fn):
     def inplace(self, other):
         if not isinstance(self.value, np.ndarray):  # immutable scalars rebind
             return apply_binary(pyop, pt_fn, name, self, other)
+        self.check_writable()
         ipyop(self.value, unwrap(other))  # numpy's in-place semantics and casting errors
         va, vb = vars_for([self, other], self.value.dtype)
         new = pt_fn(va, vb)

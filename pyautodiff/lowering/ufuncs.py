@@ -227,6 +227,7 @@ def nan_to_num(x, copy=True, nan=0.0, posinf=None, neginf=None):
         var = pt.switch(pt.isnan(var), nan, pt.switch(pt.isinf(var), pt.switch(pt.gt(var, 0), big, small), var))
     result = lift(value, var)
     if not copy and type(x) is Traced:  # numpy writes into x itself
+        x.check_writable()
         x.value[...] = value
         x.assign(result.var)
         return x
