@@ -2,9 +2,8 @@
 
 The issue's four loops (``x = x + 0.01*sin(x)*w[i % 16]``, explicit Euler
 Lotka-Volterra on scalars, an RNN ``h = tanh(W @ h + x[t])``, a fill
-``out[i] = tanh(a*x[i] + b)``) plus a nested double loop and a ``while``
-loop with a data-dependent trip count (these two are not rolled, so they run
-at small N only).  Prints, per loop and N: pyautodiff's first call (trace +
+``out[i] = tanh(a*x[i] + b)``) plus a nested double loop (its outer loop rolls) and a ``while``
+loop with a data-dependent trip count (not rolled, so it runs at small N only).  Prints, per loop and N: pyautodiff's first call (trace +
 compile + run, on an empty code cache) and steady-state call, autograd's call
 and ``jax.lax.scan``'s first/steady call when those are installed, and the
 log-log growth exponent of pyautodiff's times between the smallest and the
