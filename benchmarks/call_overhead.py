@@ -18,8 +18,8 @@ import numpy as np
 import pyautodiff as ad
 
 sys.path.insert(0, __file__.rsplit("/", 1)[0])
-from run import per_call  # noqa: E402
 from problems import problems  # noqa: E402
+from run import per_call  # noqa: E402
 
 
 def cases():

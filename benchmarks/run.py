@@ -31,8 +31,9 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, ".."))
 sys.path.insert(0, HERE)
 
-import pyautodiff as ad  # noqa: E402
 from problems import problems  # noqa: E402
+
+import pyautodiff as ad  # noqa: E402
 
 
 def per_call(fn, args, min_time=0.2, repeats=7):
@@ -184,7 +185,8 @@ t0 = time.perf_counter(); g(*args); print(time.perf_counter() - t0)
 
 
 def first_call(key, compiledir):
-    env = dict(os.environ, PYTENSOR_FLAGS=f"compiledir={compiledir}")
+    env = dict(os.environ, PYTENSOR_FLAGS=f"compiledir={compiledir}",
+               PYAUTODIFF_CODE_CACHE=os.path.join(compiledir, "pyautodiff-code"))
     script = _FIRST_CALL_SCRIPT.format(root=os.path.join(HERE, ".."), here=HERE, key=key)
     out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env, timeout=900)
     try:

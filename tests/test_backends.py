@@ -10,8 +10,8 @@ import scipy.optimize
 
 import pyautodiff as ad
 
-from test_examples import nll, nll_grad_by_hand, seed
 from helpers import assert_close
+from test_examples import nll, nll_grad_by_hand, seed
 
 MODES = ["c", "numba"]
 

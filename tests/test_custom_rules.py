@@ -1,6 +1,5 @@
 """ad.custom_vjp / ad.custom_jvp: JAX's signatures, un-emulatable primals, second derivatives."""
 import ctypes
-import math
 
 import numpy as np
 import pytest

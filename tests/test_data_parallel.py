@@ -10,11 +10,10 @@ import logging
 import os
 import signal
 
-import numpy as np
-import pytest
-
 import dask
 import dask.array as da
+import numpy as np
+import pytest
 from distributed import Client, LocalCluster
 
 import pyautodiff as ad

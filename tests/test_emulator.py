@@ -162,7 +162,7 @@ def test_match_statements(spec, expected):
 def test_match_class_pattern_errors_are_pythons():
     def f(x):
         match x[0]:
-            case float(a, b):
+            case float(a, b):  # noqa: F841  (b: the pattern binds it)
                 return a
         return 0.0
 

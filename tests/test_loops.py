@@ -1,4 +1,4 @@
-"""Loop rolling (pyautodiff/vm/rolling.py): a regular `for i in range(n)` loop
+"""Loop rolling (src/pyautodiff/vm/rolling.py): a regular `for i in range(n)` loop
 becomes one Scan; its derivatives must equal hand-written reverse sweeps or
 careful central differences, at small n and n = 10,000, and irregular loops
 must stay unrolled and right."""

@@ -13,10 +13,9 @@ import pathlib
 import shutil
 import sys
 
-import pytest
-
 import matplotlib  # noqa: F401  (the notebooks plot; fail here, not in a cell, if it is missing)
 import nbformat
+import pytest
 from nbclient import NotebookClient
 
 NOTEBOOKS = sorted((pathlib.Path(__file__).resolve().parent.parent / "notebooks").glob("*.ipynb"))

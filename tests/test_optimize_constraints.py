@@ -61,8 +61,8 @@ def test_slsqp_constraints_written_on_the_structure_get_derived_jacobians():
 
 
 def test_constraint_jacobian_is_derived_and_correct():
-    from pyautodiff.optimize_constraints import Constraints
     from pyautodiff.optimize import Params
+    from pyautodiff.optimize_constraints import Constraints
 
     params = Params((np.zeros(2), 0.0))
 
@@ -78,8 +78,8 @@ def test_constraint_jacobian_is_derived_and_correct():
 
 
 def test_nonlinear_constraint_hessian_is_derived_for_trust_constr():
-    from pyautodiff.optimize_constraints import Constraints
     from pyautodiff.optimize import Params
+    from pyautodiff.optimize_constraints import Constraints
 
     params = Params(np.zeros(2))
     con = so.NonlinearConstraint(lambda x: np.array([x[0] ** 2 * x[1], np.exp(x[1])]), 0.0, 1.0)

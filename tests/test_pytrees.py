@@ -4,7 +4,6 @@ import collections
 import dataclasses
 
 import numpy as np
-import pytest
 
 import pyautodiff as ad
 

@@ -22,3 +22,42 @@ def test_ci_runs_the_readme_test_command():
     readme, ci = read("README.md"), read(".ci/run")
     command = re.search(r"TEST_COMMAND='([^']+)'", ci).group(1)
     assert command in readme
+
+
+def _python_blocks(text):
+    return re.findall(r"```python\n(.*?)```", text, re.S)
+
+
+def test_readme_snippets_run_as_shown(capsys):
+    """Every complete snippet (one that imports pyautodiff) runs in a fresh namespace; the
+    others continue one, and the export listing is output (below)."""
+    blocks = [b for b in _python_blocks(read("README.md")) if "import pyautodiff" in b]
+    assert len(blocks) >= 2 and _python_blocks(read("README.md"))[0] in blocks
+    for block in blocks:
+        exec(compile(block, "<README.md>", "exec"), {})
+
+
+def test_readme_export_listing_is_what_export_writes():
+    import numpy as np
+    import pytensor
+
+    import pyautodiff as ad
+
+    text = read("README.md")
+    first = _python_blocks(text)[0]
+    namespace: dict = {}
+    exec(compile(first, "<README.md>", "exec"), namespace)  # defines nll and the data
+    source = ad.export_source(ad.grad(namespace["nll"], wrt=("W", "b")),
+                              *(namespace[k] for k in ("W", "b", "X", "y")))
+    listing = next(b for b in _python_blocks(text) if b.startswith("def grad_nll"))
+    body = source[source.index("def grad_nll"):].splitlines()
+    got = [ln for ln in body if not ln.strip().startswith(("if np.shape(", 'raise ValueError(f"'))]
+    got = [re.sub(r"raise ValueError\('.*'\)$", "raise ValueError(...)", ln) for ln in got]
+    want = [re.sub(r"\)  # names the guard.*$", ")", ln) for ln in listing.strip().splitlines()
+            if ln.strip() != "...  # shape checks"]
+    assert np.asarray(namespace["X"]).shape == (1000, 100)
+    if pytensor.__version__.startswith("3.3."):  # the version the README's listing was made with
+        assert got == want, "update the README's export listing:\n" + "\n".join(got)
+    else:  # other PyTensor versions order the same terms differently; the README's claims hold
+        assert sum("np.exp(" in ln for ln in got) == 1
+        assert got[-1].strip() == "return (grad_W, grad_b)" and any("path_ok" in ln for ln in got)

@@ -22,6 +22,7 @@ import scipy.special as sc
 import pyautodiff as ad
 from pyautodiff.lowering import registry
 
+import registry_cases_scipy
 from helpers import numeric_grad
 
 
@@ -600,6 +601,10 @@ case("ndarray.tolist", lambda x: sum(x.tolist()), normal(3))
 case("numpy.float64", lambda x: np.float64(x[0]) * 2, normal(3))
 case("numpy.float32", lambda x: np.float32(x[0]) * 2, normal(3), rtol=1e-6, gtol=5e-2)
 case("numpy.float16", lambda x: np.float16(x[0]) * 2, normal(3), rtol=1e-3, wrt=())
+
+
+# scipy.special's distribution ufuncs and scipy.linalg: a table of their own
+registry_cases_scipy.add(case, normal=normal, pos=pos, uniform=uniform, spd=spd)
 
 
 # -- the checks ------------------------------------------------------------------------------------------

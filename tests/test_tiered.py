@@ -4,8 +4,8 @@ import numpy as np
 import pyautodiff as ad
 from pyautodiff.backend import tiered
 
-from test_examples import nll, nll_grad_by_hand
 from helpers import assert_close
+from test_examples import nll, nll_grad_by_hand
 
 
 def test_upgrade_to_numba_keeps_results_exact(monkeypatch):

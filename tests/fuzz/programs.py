@@ -52,10 +52,9 @@ from dataclasses import dataclass, field, replace
 from typing import Callable
 
 import numpy as np
+import scipy.special
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
-
-import scipy.special
 
 from pyautodiff.lowering.registry import FUNCTIONS, METHODS
 
@@ -1403,7 +1402,7 @@ class Gen:
         nparams = self.i(1, 2)
         params = [self.expr(self.pick([shape, self.env_shape()]), depth) for _ in range(nparams)]
         hname = f"_h{len(self.helpers)}"
-        saved_env, saved_counter = self.env, self.counter
+        saved_env = self.env
         names = [f"p{i}" for i in range(nparams)]
         self.env = [Var(n, p.shape, p.lo, p.hi, kind=p.kind, roots=frozenset({"_param"}))
                     for n, p in zip(names, params)]

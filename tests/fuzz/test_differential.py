@@ -37,8 +37,9 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis.control import event as _hyp_event
 
-import programs as P
 import pyautodiff as ad
+
+import programs as P
 
 
 def event(msg):

@@ -8,11 +8,11 @@ checks as the fuzz tests.  Library bugs the fuzzer found are listed in
 import math
 
 import numpy as np
+import test_differential as T
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import programs as P
-import test_differential as T
 
 F64 = np.float64
 

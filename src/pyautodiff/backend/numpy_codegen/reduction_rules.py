@@ -1,0 +1,130 @@
+"""Rules for reductions and scans along axes: sums, argmax, cumulative ops, softmax.
+
+Example: ``Sum{axis=(0,)}(x)`` becomes ``x.sum(axis=0)`` (with ``dtype=`` only
+where numpy would accumulate in another dtype than PyTensor).
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from .expressions import (
+    P_ADD,
+    P_ATOM,
+    P_MUL,
+    _cast,
+    _dtype_name,
+    _Expr,
+    _literal,
+    _np_dtype,
+    _probe,
+    _strong,
+)
+from .registry import _NoForm, op_rule
+
+
+def _axis_text(axis) -> str:
+    if axis is None:
+        return ""
+    axis = (axis,) if isinstance(axis, int) else tuple(axis)  # Softmax.axis: an int before PyTensor 3.0.1
+    return f"axis={axis[0]}" if len(axis) == 1 else f"axis={axis}"
+
+
+_REDUCE_METHODS = {"Add": "sum", "Mul": "prod", "Maximum": "max", "Minimum": "min",
+                   "AND": "all", "OR": "any"}
+_REDUCE_UFUNCS = {"XOR": "np.bitwise_xor", "Add": "np.add", "Mul": "np.multiply",
+                  "Maximum": "np.maximum", "Minimum": "np.minimum", "AND": "np.bitwise_and",
+                  "OR": "np.bitwise_or"}
+
+
+@op_rule("pytensor.tensor.elemwise.CAReduce")
+def _rule_careduce(g, node):
+    op = node.op
+    (x,) = node.inputs
+    src = _strong(g.expr(x), x.type.dtype)
+    out_dt = np.dtype(node.outputs[0].type.dtype)
+    scalar_name = type(op.scalar_op).__name__
+    axis = op.axis
+    if axis is not None and len(axis) == x.type.ndim:
+        axis = None
+    if axis is not None and len(axis) == 0:
+        return [_cast(src.replace(fresh=False), out_dt)]
+    acc = np.dtype(op.acc_dtype) if getattr(op, "acc_dtype", None) else out_dt
+    if type(op).__name__ == "ProdWithoutZeros":
+        src = g.atom(src)
+        src = src.replace(text=f"np.where({src.text} == 0, 1, {src.text})", fresh=True)
+    method = _REDUCE_METHODS.get(scalar_name)
+    ufunc = _REDUCE_UFUNCS.get(scalar_name)
+    if method is None and ufunc is None:
+        raise _NoForm(f"reduction with {op.scalar_op}")
+    # numpy's result dtype without a dtype= argument (it does not depend on axis)
+    probe_fmt = f"{{0}}.{method}()" if method else f"{ufunc}.reduce({{0}}, axis=None)"
+    res_dt = _probe(probe_fmt, [src])
+    kwargs = [_axis_text(axis)] if axis is not None else []
+    if scalar_name in ("Add", "Mul") and (res_dt is None or _np_dtype(res_dt) != acc):
+        kwargs.append(f"dtype={_dtype_name(acc)}")  # accumulate like PyTensor
+        res_dt = acc
+    if res_dt is None:
+        raise _NoForm(f"reduction with {op.scalar_op} of {x.type.dtype}")
+    if getattr(op, "initial", False) and hasattr(op, "initial_value"):
+        kwargs.append(f"initial={_literal(op.initial_value(x.type.dtype), x.type.dtype).text}")
+    if method is not None:
+        text = f"{src.wrap(P_ATOM)}.{method}({', '.join(kwargs)})"
+    else:  # ufunc.reduce defaults to axis=0, so always spell the axis
+        kwargs = kwargs if axis is not None else ["axis=None", *kwargs]
+        text = f"{ufunc}.reduce({src.text}, {', '.join(kwargs)})"
+    return [_cast(_Expr(text, names=src.names, dtype=_np_dtype(res_dt), fresh=True), out_dt)]
+
+
+@op_rule("pytensor.tensor.math.Argmax")
+def _rule_argmax(g, node):
+    (x,) = node.inputs
+    xe = _strong(g.expr(x), x.type.dtype)
+    axis = node.op.axis
+    ndim = x.type.ndim
+    if axis is None or len(axis) == ndim:
+        text = f"np.argmax({xe.text})"
+    elif len(axis) == 1:
+        text = f"np.argmax({xe.text}, axis={axis[0]})"
+    else:
+        keep = [d for d in range(ndim) if d not in axis]
+        xt = g.atom(xe.replace(text=f"{xe.wrap(P_ATOM)}.transpose({', '.join(map(str, keep + list(axis)))})"))
+        shape = ", ".join(f"{xt.text}.shape[{i}]" for i in range(len(keep)))
+        text = f"np.argmax({xt.text}.reshape({shape}, -1), axis=-1)"
+        xe = xt
+    return [_cast(_Expr(text, names=xe.names, dtype=np.dtype("int64"), fresh=True), "int64")]
+
+
+@op_rule("pytensor.tensor.extra_ops.CumOp")
+def _rule_cumop(g, node):
+    (x,) = node.inputs
+    xe = _strong(g.expr(x), x.type.dtype)
+    fn = "np.cumsum" if node.op.mode == "add" else "np.cumprod"
+    axis = node.op.axis
+    text = f"{fn}({xe.text})" if axis is None else f"{fn}({xe.text}, axis={axis})"
+    return [_cast(_Expr(text, names=xe.names, dtype=_probe(f"{fn}({{0}})", [xe]), fresh=True),
+                  node.outputs[0].type.dtype)]
+
+
+def _keepdims_kw(axis) -> str:
+    return "keepdims=True" if axis is None else f"{_axis_text(axis)}, keepdims=True"
+
+
+@op_rule("pytensor.tensor.special.Softmax")
+def _rule_softmax(g, node):
+    # same formula as PyTensor's Softmax inner graph
+    (x,) = node.inputs
+    xe = g.atom(_strong(g.expr(x), x.type.dtype))
+    kw = _keepdims_kw(node.op.axis)
+    e = g.bind(_Expr(f"np.exp({xe.text} - {xe.text}.max({kw}))", names=xe.names,
+                     dtype=xe.dtype, fresh=True))
+    return [_Expr(f"{e.text} / {e.text}.sum({kw})", P_MUL, e.names, e.dtype, fresh=True)]
+
+
+@op_rule("pytensor.tensor.special.LogSoftmax")
+def _rule_log_softmax(g, node):
+    (x,) = node.inputs
+    xe = g.atom(_strong(g.expr(x), x.type.dtype))
+    kw = _keepdims_kw(node.op.axis)
+    s = g.bind(_Expr(f"{xe.text} - {xe.text}.max({kw})", P_ADD, xe.names, xe.dtype, fresh=True))
+    return [_Expr(f"{s.text} - np.log(np.exp({s.text}).sum({kw}))", P_ADD, s.names, s.dtype,
+                  fresh=True)]

@@ -1,0 +1,368 @@
+"""PyTensor's rewrites, minus the ones that change results numpy would give.
+
+Our contract is "the same numbers as numpy, or an error": a rewrite may make
+a result more accurate (``log1p``, ``softplus``...), but never silently turn
+numpy's NaN into a number.  Several of PyTensor's algebraic simplifications
+assume real-number algebra, which IEEE floats break at 0, inf and NaN:
+
+* ``x / x -> 1`` and ``x * y / y -> x`` (numpy: NaN where x or y is 0, inf, NaN);
+* ``x - x -> 0`` and ``x + y - y -> x`` (NaN where x or y is inf or NaN);
+* ``x * 0 -> 0``, ``0 / x -> 0``, ``zeros @ x -> 0`` (NaN where x is inf/NaN/0);
+* ``x == x -> True``, ``x <= x -> True``, ``x != x -> False`` (NaN compares unequal);
+* ``x / abs(x) -> sign(x)`` (NaN at 0 and inf);
+* ``(a * x + x) / x -> a + 1`` (distributing so that the above can cancel);
+* ``sign(1 / x) -> sign(x)``, ``sign(x**2) -> sign(x)**2`` (0 where numpy gives 1,
+  1 where numpy's product underflows to 0).
+
+Each such rewrite is either excluded outright (``_EXCLUDED``) or, when it
+also does safe and useful work (removing ``* 1``, folding constants, merging
+nested products), replaced by a copy that declines the unsafe cases
+(``_GUARDED``, ``_SafeCanonizer``).  Integer and boolean arithmetic is exact,
+so there the original rewrites run unchanged.  The replacements are
+registered once, next to the originals, under the tag ``SAFE_TAG``, which no
+PyTensor mode includes unless asked: other users of PyTensor in the same
+process are unaffected.
+
+The canonizers also leave alone a product or sum that nests one of another
+dtype: flattening ``float64(ones) * (float32 sum / 6)`` would compute the
+float32 quotient in float64, where numpy rounds it to float32 first.
+
+The same table also guards rewrites that fail on inputs they were not
+written for: on empty constants (they log a traceback and leave the graph
+alone, which is noisy), or that build ops which then fail at run time; and
+one that undoes common-subexpression merging (``local_dot22_to_dot22scalar``
+turns ``-2 * (X @ v)`` into a second GEMM even when ``X @ v`` is computed
+anyway: in the MLP Hessian-vector product, one GEMM in four).
+
+Rewrites deliberately kept although they can change a NaN: the stabilizing
+ones, which compute what numpy would compute if it did not overflow
+(``log(exp(x)) -> x``, ``sqrt(x**2) -> abs(x)``), and ``local_mul_switch_sink``,
+which makes gradients of ``where``/``abs``/``maximum`` finite where one
+branch is inf (without it, ``d/dx where(x > 0, log(x), 0)`` is NaN at 0).
+"""
+from __future__ import annotations
+
+import threading
+
+import numpy as np
+
+SAFE_TAG = "pyautodiff_ieee_safe"
+
+# Rewrites excluded by name (the names exist in PyTensor 3.0 and 3.3; a name
+# missing from one version is simply not there to exclude), and why.
+_EXCLUDED = {
+    "local_elemwise_sub_zeros": "x - x -> 0",
+    "local_zero_div": "0 / x -> 0",
+    "local_mul_zero": "x * 0 -> 0 (registered in PyTensor 3.0 only)",
+    "local_0_dot_x": "zeros @ x -> zeros",
+    # it distributes only where the original canonizer then cancels a factor,
+    # (a * x + x) / x -> a + 1 (numpy: NaN at x = 0): unsafe by design; and on a
+    # 30-step loop of `s = s * y / (x + 1.5)` it took 90% of a 4 s rewrite
+    "local_greedy_distributor": "(a * x + x) / x -> a + 1",
+    # sign(1 / x) -> sign(x) (numpy: 1 at x = 0, not 0) and sign(a / b) -> sign(b)
+    # for a provably positive a (numpy: 0 where a / b underflows)
+    "local_sign_div": "sign(1 / x) -> sign(x)",
+    # PyTensor 3.3 only (so 3.11 and 3.12 would disagree): sign(x**2) -> sign(x)**2 and
+    # sign(prod(x)) -> prod(sign(x)) give 1 where numpy's product underflows to 0
+    "local_sign_prod": "sign(x * x) -> sign(x) ** 2",
+    # not about numbers: it moves a slice of batch dimensions into a Blockwise's
+    # inputs and built a graph with a shape error for the gradient of
+    # exp(flip(p, axis=0) @ w) (PyTensor 3.0 and 3.3; 3.0 also logs its failures)
+    "local_subtensor_of_batch_dims": "flip(x @ y) -> flip(x) @ y, wrongly shaped",
+    # det(X) -> prod(diag(U)) from an LU factorization of X elsewhere in the graph drops the
+    # sign of the row permutation: the gradient of det (det * inv(X).T, solved through LU)
+    # made the Hessian of np.linalg.det wrong in sign whenever LAPACK pivoted an odd number
+    # of times (PyTensor 3.0 and 3.3)
+    "det_of_matrix_factorized_elsewhere": "det(X) -> prod(diag(U)), permutation sign lost",
+}
+
+
+def _is_exact(var) -> bool:
+    """Integer and boolean values: no inf, no NaN, so algebra holds."""
+    return var.type.dtype.startswith(("int", "uint", "bool"))
+
+
+def _all_exact(node) -> bool:
+    return all(_is_exact(v) for v in node.inputs + node.outputs)
+
+
+def _has_zero_constant(node) -> bool:
+    from pytensor.tensor.basic import get_underlying_scalar_constant_value
+
+    return any(get_underlying_scalar_constant_value(
+        v, only_process_constants=True, raise_not_constant=False) == 0 for v in node.inputs)
+
+
+def _compares_with_itself(node) -> bool:
+    """``x == x``, ``x <= x``... : False for NaN, so not constant on floats."""
+    from pytensor.scalar import EQ, GE, LE, NEQ
+
+    return (len(node.inputs) == 2 and node.inputs[0] is node.inputs[1]
+            and isinstance(getattr(node.op, "scalar_op", None), EQ | NEQ | LE | GE))
+
+
+def _has_empty_constant(node) -> bool:
+    from pytensor.graph.basic import Constant
+
+    return any(isinstance(v, Constant) and np.size(v.data) == 0 for v in node.inputs)
+
+
+def _small_tridiagonal_solve(node) -> bool:
+    """A tridiagonal ``solve`` of fewer than 3 rows (PyTensor >= 3.3 proves every
+    2x2 constant matrix tridiagonal): scipy's ``?gttrf``, which the LU-reusing
+    rewrite would call, rejects n = 2 ("unexpected array size")."""
+    core = getattr(node.op, "core_op", None)
+    n = node.inputs[0].type.shape[-1]
+    return getattr(core, "assume_a", None) == "tridiagonal" and (n is None or n < 3)
+
+
+def _squeeze_of_a_stepped_slice(node) -> bool:
+    """``squeeze(x[a:b:s])`` of a length-1 slice, which the rewrite turns into
+    ``x[a]`` (``x[0]`` for ``a = None``); with a negative or unknown step the
+    element is another one (``x[::-1][:1]`` is the last element) or ``a`` is
+    out of range (``x[9:0:-1]``)."""
+    from pytensor.graph.basic import Constant
+    from pytensor.tensor.subtensor import Subtensor, indices_from_subtensor
+
+    owner = node.inputs[0].owner
+    if owner is None or not isinstance(owner.op, Subtensor):
+        return False
+    for idx in indices_from_subtensor(owner.inputs[1:], owner.op.idx_list):
+        if isinstance(idx, slice) and idx.step is not None:
+            if not (isinstance(idx.step, Constant) and np.all(idx.step.data > 0)):
+                return True
+    return False
+
+
+def _merged_alloc_would_assert_a_broadcast(node) -> bool:
+    """``alloc(alloc(m, ..., k), ..., n)`` where the inner ``k`` is 1 but not a
+    constant (``local_join_of_alloc`` builds it from the shapes it joins): the
+    merge only lets a constant 1 broadcast and asserts ``n == k`` for the rest,
+    an assertion that fails on a valid graph (PyTensor 3.0 and 3.3; found by the
+    long fuzz: ``w = v[::-1]; w += np.hstack((v[:, 1:, -1:], v[:, :-2, :1]))``
+    for ``v = b + np.zeros((2, 3, 3))``)."""
+    from pytensor.graph.basic import Constant
+    from pytensor.tensor.basic import Alloc
+
+    inner = node.inputs[0]
+    if inner.owner is None or not isinstance(inner.owner.op, Alloc):
+        return False
+    dims_inner, dims_outer = inner.owner.inputs[1:], node.inputs[1:]
+    for i, dim in enumerate(reversed(dims_inner)):
+        if dim is dims_outer[-1 - i] or (isinstance(dim, Constant) and dim.data == 1):
+            continue
+        if inner.type.shape[-1 - i] == 1:
+            return True
+    return False
+
+
+def _shared_dot22(fgraph, node) -> bool:
+    """``mul(s, dot22(a, b), ...)`` where the product also has other clients:
+    folding ``s`` into a ``Dot22Scalar`` would compute the GEMM twice."""
+    from pytensor.tensor.blas import _dot22
+
+    dots = [x for x in node.inputs if x.owner is not None and x.owner.op == _dot22]
+    return bool(dots) and len(fgraph.clients[dots[0]]) > 1
+
+
+def _on_node(predicate):
+    return lambda fgraph, node: predicate(node)
+
+
+def _unsafe_on_floats(predicate):
+    return lambda fgraph, node: predicate(node) and not _all_exact(node)
+
+
+# Rewrites replaced by a copy that declines the nodes for which the predicate
+# ``(fgraph, node) -> bool`` holds (it would rewrite them wrongly, crash, or
+# duplicate work); the rest they do as before.
+_GUARDED = {
+    # mul(1, x) -> x and mul(-1, x) -> -x stay; mul(0, x) -> 0 does not
+    "local_mul_specialize": _unsafe_on_floats(_has_zero_constant),
+    # eq(x, x) -> True; mul(x) -> x and the boolean and/or rules stay
+    "local_useless_elemwise": _unsafe_on_floats(_compares_with_itself),
+    # le(x, x) -> True; lt(x, x) -> False and maximum(x, x) -> x stay
+    "local_useless_elemwise_comparison": _unsafe_on_floats(_compares_with_itself),
+    # PyTensor 3.0/3.3: np.argmax on an empty one-hot constant raises
+    "selection_dot_to_indexing": _on_node(_has_empty_constant),
+    # PyTensor 3.3: solve(A, b) twice with one A -> LU factor once; scipy's gttrf fails at n = 2
+    "reuse_decomposition_multiple_solves": _on_node(_small_tridiagonal_solve),
+    # s * (a @ b) -> one GEMM with alpha = s; not when a @ b is needed anyway
+    "local_dot22_to_dot22scalar": _shared_dot22,
+    # PyTensor 3.0/3.3: squeeze(x[::-1][:1]) -> x[0] (numpy: the last element)
+    "local_dimshuffle_subtensor": _on_node(_squeeze_of_a_stepped_slice),
+    # PyTensor 3.0/3.3: a computed 1 that broadcasts becomes a failing shape assertion
+    "local_merge_alloc": _on_node(_merged_alloc_would_assert_a_broadcast),
+}
+
+# The canonizers, replaced by `_safe_canonizer` copies.
+_CANONIZERS = ("local_mul_canonizer", "local_add_canonizer")
+
+
+def _guarded_rewriter(inner, declines):
+    from pytensor.graph.rewriting.basic import NodeRewriter, WalkingGraphRewriter
+
+    if isinstance(inner, WalkingGraphRewriter):  # registered in a SequenceDB: guard its node rewriter
+        return WalkingGraphRewriter(_guarded_rewriter(inner.node_rewriter, declines),
+                                    order=inner.order, ignore_newtrees=inner.ignore_newtrees,
+                                    failure_callback=inner.failure_callback)
+
+    class Guarded(NodeRewriter):
+        def tracks(self):
+            return inner.tracks()
+
+        def transform(self, fgraph, node, *args, **kwargs):
+            if declines(fgraph, node):
+                return False
+            return inner.transform(fgraph, node, *args, **kwargs)
+
+        def __str__(self):
+            return f"safe_{inner}"
+
+    return Guarded()
+
+
+def _reciprocal_of_dimshuffle(canonizer, node) -> bool:
+    """``-expand_dims(a + b)`` (``1 / expand_dims(a * b)``): the canonizer reads
+    through the DimShuffle, rebuilds ``-(a + b)`` at the smaller rank and
+    broadcasts it back with a ``fill``, which ``local_useless_fill`` and
+    ``local_dimshuffle_lift`` turn into the same node again: an endless cycle
+    that grew the graph by the minute (found by the long fuzz).  The lift alone
+    canonizes it: ``expand_dims(-(a + b))``."""
+    from pytensor.tensor.elemwise import DimShuffle
+
+    x = node.inputs[0]
+    return (node.op == canonizer.reciprocal and x.owner is not None
+            and isinstance(x.owner.op, DimShuffle))
+
+
+def _nests_another_dtype(canonizer, node) -> bool:
+    """A product (sum) with a nested product or quotient (sum or difference) of
+    another dtype: ``float64(ones) * (float32 sum / 6)``.  The canonizer flattens
+    them into one list of factors (terms) and rebuilds it in the outer dtype, so
+    the float32 quotient would be computed in float64 (numpy rounds it to
+    float32 first), and an int32 product would no longer wrap.  Found by the
+    long fuzz: ``np.ptp(np.ones((2, 2)) * np.mean(a))`` of a float32 ``a`` came
+    out negative, its max and min rounded differently."""
+    from pytensor.tensor.elemwise import DimShuffle
+
+    dtype = node.outputs[0].type.dtype
+    flattened = (canonizer.main, canonizer.inverse, canonizer.reciprocal)
+    stack = list(node.inputs)
+    while stack:
+        var = stack.pop()
+        owner = var.owner
+        if owner is None:
+            continue
+        if isinstance(owner.op, DimShuffle):  # the canonizer looks through these too
+            stack.extend(owner.inputs)
+        elif owner.op in flattened:
+            if var.type.dtype != dtype:
+                return True
+            stack.extend(owner.inputs)
+    return False
+
+
+def _safe_canonizer(inner):
+    """A copy of an `AlgebraicCanonizer` (``local_mul_canonizer``,
+    ``local_add_canonizer``) that still flattens nested products and sums and
+    folds their constants, but on floats cancels no factor (``x / x``,
+    ``x - x``), lets no zero absorb the others (``0 * x``) and skips the
+    external simplifiers (``x / abs(x) -> sign(x)``)."""
+    from pytensor.tensor.rewriting.math import AlgebraicCanonizer
+
+    class SafeCanonizer(AlgebraicCanonizer):
+        def simplify(self, num, denum, out_type):
+            return self.simplify_constants(num, denum, out_type=out_type)
+
+        def transform(self, fgraph, node, *args, **kwargs):
+            if _nests_another_dtype(self, node):
+                return False
+            if _all_exact(node):
+                return inner.transform(fgraph, node, *args, **kwargs)
+            if _reciprocal_of_dimshuffle(self, node):
+                return False
+            return super().transform(fgraph, node, *args, **kwargs)
+
+        def __str__(self):
+            return f"safe_{inner}"
+
+    safe = SafeCanonizer(inner.main, inner.inverse, inner.reciprocal, inner.calculate,
+                         inner.use_reciprocal)
+    safe.absorbing_element = None  # PyTensor >= 3.3 folds mul(0, x) to 0 with it
+    return safe
+
+
+def _containers(db, name):
+    """The rewrite databases under ``db`` in which ``name`` is registered."""
+    from pytensor.graph.rewriting.db import RewriteDatabase
+
+    found = [db] if name in db._names else []
+    for sub_name in db._names:
+        for sub in db.__db__[sub_name]:
+            if isinstance(sub, RewriteDatabase):
+                found += _containers(sub, name)
+    return found
+
+
+def _register(name, make_replacement):
+    """Register a replacement for rewrite ``name`` wherever it is registered
+    (canonicalize, stabilize, specialize), under our tag only."""
+    from pytensor.compile.mode import optdb
+    from pytensor.graph.rewriting.db import SequenceDB
+
+    for db in _containers(optdb, name):
+        original = next(iter(db.__db__[name]))
+        # in a sequence, at the original's place (e.g. after the GEMM rewrites)
+        where = {"position": db.__position__[name]} if isinstance(db, SequenceDB) else {}
+        db.register(f"safe_{name}", make_replacement(original), SAFE_TAG, **where)
+
+
+_registered = False
+_register_lock = threading.Lock()  # the second tier compiles in a background thread
+
+
+def _ensure_registered():
+    global _registered
+    with _register_lock:
+        if _registered:
+            return
+        import pytensor.tensor.rewriting  # noqa: F401  (registers PyTensor's own rewrites first)
+
+        for name, declines in _GUARDED.items():
+            _register(name, lambda original, declines=declines: _guarded_rewriter(original, declines))
+        for name in _CANONIZERS:
+            _register(name, _safe_canonizer)
+        from pytensor.compile.mode import optdb
+
+        from . import blas_layout, static_sparsity
+        static_sparsity.register(optdb, SAFE_TAG)
+        blas_layout.register(optdb, SAFE_TAG)
+        _registered = True
+
+
+def excluded_names() -> tuple[str, ...]:
+    """Every rewrite name our modes exclude (the replaced ones included)."""
+    return (*_EXCLUDED, *_GUARDED, *_CANONIZERS)
+
+
+def safe_query(query):
+    """``query`` (a `RewriteDatabaseQuery`) with the unsafe rewrites swapped
+    for their safe replacements.
+
+    Our tag is included *first*: a database lists the rewrites of its first
+    included tag first, and node rewriters are tried in that order; the
+    canonizers run first among their neighbours, as the originals do."""
+    from pytensor.graph.rewriting.db import RewriteDatabaseQuery
+
+    _ensure_registered()
+    return RewriteDatabaseQuery(
+        include=[SAFE_TAG, *query.include], require=query.require,
+        exclude=[*query.exclude, *excluded_names()], subquery=query.subquery,
+        position_cutoff=query.position_cutoff, extra_rewrites=query.extra_rewrites)
+
+
+def safe_mode(mode):
+    """The same for a `pytensor.compile.mode.Mode`."""
+    linker, query = mode.get_linker_optimizer(mode.provided_linker, mode.provided_optimizer)
+    return mode.clone(optimizer=safe_query(query), linker=linker)

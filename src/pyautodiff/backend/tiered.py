@@ -1,0 +1,172 @@
+"""Tiered execution: serve calls at once, switch to compiled code when it pays.
+
+PyTensor's Numba backend runs many gradients faster than numpy but takes
+seconds (tens of seconds on a cold cache) to compile a new graph.  The
+default mode therefore starts every specialization on generated numpy code
+(built in milliseconds) and times its calls.  Cheap calls (under
+``MIN_SECONDS``, where Python overhead dominates either way) stop being timed
+after ``MEASURE_CALLS``.  Once a specialization has spent
+``UPGRADE_AFTER_SECONDS`` computing (so a compile of a few seconds can pay
+for itself, and short scripts and notebooks never pay for it), the same graph
+is compiled with Numba in a low-priority background thread, timed on recorded
+inputs, and swapped in only if it is faster.  The swap is one attribute
+assignment, so a call never waits for it.
+
+Threads: the counters are updated without a lock (a lost sample only shifts
+the moment of the decision); the decision itself takes ``self.lock``, so
+however many threads cross the threshold together, one upgrade starts.  The
+background compile takes ``concurrency.BUILD_LOCK`` in ``compile_graph``, like every build.
+
+``PYAUTODIFF_TIERED=0`` disables the upgrade; an explicit ``mode=`` too.
+
+Example::
+
+    fn = Tiered(inputs, outputs, name, fast_fn, install=lambda f: setattr(spec, "fn", f))
+    spec.fn = fn            # measuring wrapper, replaced after MEASURE_CALLS calls
+"""
+from __future__ import annotations
+
+import os
+import statistics
+import threading
+import time
+
+from .. import concurrency
+
+MEASURE_CALLS = 5
+MIN_SECONDS = 5e-6  # below this per call, Python overhead dominates either way
+UPGRADE_AFTER_SECONDS = 2.0  # time spent in the numpy tier before compiling
+SECOND_TIER = "numba"
+_REQUIRED_SPEEDUP = 1.1
+
+
+def enabled() -> bool:
+    return os.environ.get("PYAUTODIFF_TIERED", "1").strip().lower() not in ("0", "false", "no", "off")
+
+
+class Tiered:
+    """A measuring wrapper around the first-tier function of one specialization."""
+
+    def __init__(self, inputs, outputs, name, fast_fn, install, on_upgrade=None, fresh_outputs=False):
+        self.inputs, self.outputs, self.name = inputs, outputs, name
+        self.fast = fast_fn
+        self._install = install  # replaces the specialization's function
+        self.installed = None  # what install() last put in place of this wrapper
+        self.on_upgrade = on_upgrade
+        self.samples: list[float] = []
+        self.total = 0.0
+        self.sample_args = None
+        self.thread: threading.Thread | None = None
+        self.outcome = "measuring"
+        self.rewrite_thread: threading.Thread | None = None
+        self.rewrite_outcome = None
+        self._lock = threading.Lock()
+        if getattr(fast_fn, "light", False):  # light rewrites only: the full ones in the background
+            self.rewrite_outcome = "rewriting"
+            self.rewrite_thread = threading.Thread(target=self._full_rewrite, args=(fresh_outputs,), daemon=True,
+                                                   name=f"pyautodiff-rewrite-{name}")
+            self.rewrite_thread.start()
+
+    def _install_fast(self):
+        with self._lock:  # not the light code if the full rewrite just replaced it
+            self.installed = self.fast
+            self._install(self.fast)
+
+    def install(self, fn):
+        with self._lock:
+            self.installed = fn
+            self._install(fn)
+
+    def _full_rewrite(self, fresh_outputs):
+        """Build the fully rewritten numpy code and put it in place of the light one."""
+        from .compile import compile_graph
+
+        _lower_priority()
+        t0 = time.perf_counter()
+        try:
+            fn, _ = compile_graph(self.inputs, self.outputs, mode="numpy", name=self.name,
+                                  fresh_outputs=fresh_outputs)
+        except Exception as exc:  # keep serving the light code, which is correct
+            self.rewrite_outcome = f"kept light code (full rewrite failed: {type(exc).__name__})"
+            return
+        with self._lock:
+            light = self.fast
+            self.fast = fn  # the measuring wrapper calls it from now on
+            if self.installed is light:  # the wrapper was already replaced by the light code
+                self.installed = fn
+                self._install(fn)
+        self.rewrite_outcome = f"full rewrite in {time.perf_counter() - t0:.2f} s"
+        self.lock = threading.Lock()  # the upgrade decision (self._lock: what is installed)
+
+    def __call__(self, *args):
+        t0 = time.perf_counter()
+        out = self.fast(*args)
+        dt = time.perf_counter() - t0
+        self.total += dt
+        if len(self.samples) < MEASURE_CALLS:
+            self.samples.append(dt)
+            if len(self.samples) == MEASURE_CALLS and (statistics.median(self.samples) < MIN_SECONDS
+                                                       or not enabled()):
+                self._install_fast()  # later calls go straight to the function
+                self.outcome = "kept numpy (cheap calls)" if enabled() else "kept numpy (tiering off)"
+            return out
+        if self.total >= UPGRADE_AFTER_SECONDS and self.thread is None:
+            concurrency.checkpoint("tier-decision")
+            with self.lock:
+                if self.thread is not None:  # another thread decided first
+                    return out
+                self._install_fast()
+                self.sample_args = args
+                self.outcome = "compiling"
+                self.thread = threading.Thread(target=self._upgrade, daemon=True,
+                                               name=f"pyautodiff-{SECOND_TIER}-{self.name}")
+                self.thread.start()
+        return out
+
+    def _upgrade(self):
+        from .compile import compile_graph
+
+        _lower_priority()
+        if self.rewrite_thread is not None:  # compile the fully rewritten graph, not the light one
+            self.rewrite_thread.join()
+        try:
+            fn, _ = compile_graph(self.inputs, self.outputs, mode=SECOND_TIER, name=self.name)
+            fn(*self.sample_args)  # first call: Numba may still JIT here
+            runs = []
+            for _ in range(5):
+                t0 = time.perf_counter()
+                fn(*self.sample_args)
+                runs.append(time.perf_counter() - t0)
+        except Exception as exc:  # a graph Numba cannot compile stays on numpy
+            self.outcome = f"kept numpy ({SECOND_TIER} failed: {type(exc).__name__})"
+            return
+        compiled = min(runs)
+        fast = min(self.samples)
+        if compiled * _REQUIRED_SPEEDUP < fast:
+            self.install(fn)
+            self.outcome = f"{SECOND_TIER} ({fast / compiled:.2f}x faster)"
+            if self.on_upgrade is not None:
+                self.on_upgrade(SECOND_TIER)
+        else:
+            self.outcome = f"kept numpy ({SECOND_TIER} not faster: {compiled * 1e6:.0f} us vs {fast * 1e6:.0f} us)"
+        self.sample_args = None
+
+    def wait(self, timeout=None) -> str:
+        """Wait for a background upgrade to finish (tests, benchmarks); returns the outcome."""
+        self.wait_rewrite(timeout)
+        if self.thread is not None:
+            self.thread.join(timeout)
+        return self.outcome
+
+    def wait_rewrite(self, timeout=None):
+        """Wait for the background full rewrite of a light first tier; returns its outcome."""
+        if self.rewrite_thread is not None:
+            self.rewrite_thread.join(timeout)
+        return self.rewrite_outcome
+
+
+def _lower_priority():
+    try:  # Linux: a thread's own nice value; the caller's work goes first
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 10)
+    except (AttributeError, OSError):
+        pass

@@ -1,0 +1,84 @@
+"""What makes a transformed function safe to call from many threads at once.
+
+The hot path (a cache hit) takes no lock: it reads immutable objects and
+swaps single attributes.  Three pieces of shared state need more:
+
+- *Building* (tracing, PyTensor's rewrites, every backend's compile) runs
+  under one process-wide re-entrant lock, ``BUILD_LOCK``.  PyTensor
+  initialises parts of its global configuration lazily (``compiledir``,
+  ``gcc_version_str``, ...) and raises "Can't change the value of ... after
+  initialization!" when two threads do it at once; our own lowering tables
+  are filled lazily too.  A miss is slow anyway (milliseconds to seconds), so
+  serialising misses costs little, and a thread that waited re-checks the
+  cache first: the specialization it needs may have just been built.
+- *The last specialization a call used* is per thread (``PerThread``): a
+  call builds its fast path from the specialization that served *it*, never
+  from one another thread set in between (that race attached a float32
+  graph to float64 calls for good).
+- *A compiled function with internal storage* (PyTensor's ``Function``, used
+  by ``mode="c"``/``"py"``) is called under its own lock (``serialized``).
+
+``checkpoint(name)`` is a no-op unless a test installed a hook with
+``hook(...)``: tests use it to force one interleaving deterministically
+(e.g. let another thread finish a whole call between a trace and the fast
+path that follows it) instead of hoping a race shows up.
+
+Example::
+
+    with BUILD_LOCK:          # trace and compile, one thread at a time
+        ...
+    last = PerThread()
+    last.spec = spec          # seen by this thread only
+"""
+from __future__ import annotations
+
+import contextlib
+import threading
+
+BUILD_LOCK = threading.RLock()
+
+_hook = None  # tests: called as _hook(name) at each checkpoint
+
+
+class PerThread(threading.local):
+    """Attributes each thread sees its own value of (default None)."""
+
+    spec = None
+
+
+def checkpoint(name: str) -> None:
+    """A point where a test may stop this thread (see ``hook``)."""
+    if _hook is not None:
+        _hook(name)
+
+
+@contextlib.contextmanager
+def hook(fn):
+    """Install ``fn(name)`` to run at every ``checkpoint(name)`` inside the block.
+
+    Example::
+
+        def pause(name):
+            if name == "traced" and threading.current_thread().name == "A":
+                b_done.wait()
+        with hook(pause):
+            ...
+    """
+    global _hook
+    previous, _hook = _hook, fn
+    try:
+        yield
+    finally:
+        _hook = previous
+
+
+def serialized(fn):
+    """``fn`` behind a lock of its own: for callables that keep state between calls."""
+    lock = threading.Lock()
+
+    def call(*args):
+        with lock:
+            return fn(*args)
+
+    call.__wrapped__ = fn
+    return call

@@ -1,0 +1,237 @@
+"""Shared machinery of all lowerings: joining concrete and symbolic results.
+
+``lift(value, var)`` is the one place where the symbolic side is made to agree
+with numpy: the variable is cast to the dtype numpy produced and its rank and
+static shape are checked, so numpy's promotion rules hold exactly and a
+mismatch is caught during tracing instead of surfacing as a wrong number.
+"""
+from __future__ import annotations
+
+import numpy as np
+import pytensor.tensor as pt
+
+from .. import context
+from ..errors import InternalError
+from ..traced import Traced, unwrap
+from . import registry
+
+_PY_SCALARS = (bool, int, float, complex)
+
+
+def dtype_of(value) -> np.dtype:
+    if isinstance(value, (np.ndarray, np.generic)):
+        return value.dtype
+    if isinstance(value, bool):
+        return np.dtype(bool)
+    if isinstance(value, int):
+        return np.dtype(np.int64)
+    if isinstance(value, float):
+        return np.dtype(np.float64)
+    if isinstance(value, complex):
+        return np.dtype(np.complex128)
+    return np.asarray(value).dtype
+
+
+def as_var(x, dtype=None):
+    """PyTensor variable for ``x``: its shadow if traced, else a constant."""
+    if type(x) is Traced:
+        var = x.var
+        return var if dtype is None or var.dtype == dtype else pt.cast(var, dtype)
+    if type(x) in (list, tuple) and any(type(v) is Traced for v in _leaves(x)):
+        return pt.stack([as_var(v, dtype) for v in x]) if x else pt.as_tensor_variable(np.asarray(x))
+    # a copy: PyTensor keeps the array it is given, and the function may write into it later
+    arr = np.array(x, dtype=dtype, copy=True)
+    return pt.constant(arr)
+
+
+def _leaves(x):
+    if type(x) in (list, tuple):
+        for v in x:
+            yield from _leaves(v)
+    else:
+        yield x
+
+
+def _is_py_scalar(a) -> bool:
+    # Exact types: numpy scalars (np.float64 subclasses float) are not weak under
+    # NEP 50, and a Traced answers isinstance() as its value would.
+    return type(a) in _PY_SCALARS
+
+
+def weak_dtype(args, result_dtype):
+    """dtype for Python-scalar operands, following NEP 50 (weak scalars)."""
+    arrays = [dtype_of(unwrap(a)) for a in args if not _is_py_scalar(a)]
+    if not arrays:
+        return result_dtype
+    try:
+        return np.result_type(*arrays, *[a for a in args if _is_py_scalar(a)])
+    except TypeError:
+        return result_dtype
+
+
+def vars_for(args, result_dtype=None):
+    """Symbolic operands, with Python scalars typed as numpy would type them."""
+    scalar_dt = weak_dtype(args, result_dtype) if any(_is_py_scalar(a) for a in args) else None
+    return [as_var(a, scalar_dt if _is_py_scalar(a) else None) for a in args]
+
+
+def lift(value, var, view=None):
+    """Join a concrete numpy result with its symbolic variable.
+
+    ``view``, for operations whose result may share memory with a traced
+    operand, is ``(base, fwd, inv)``: ``fwd(base_var)`` recomputes the view and
+    ``inv(base_var, view_var)`` writes a changed view back (None: read-only).
+    """
+    if value is NotImplemented:
+        return value
+    if not isinstance(value, (np.ndarray, np.generic, *_PY_SCALARS)):
+        raise InternalError(f"lowering produced a {type(value).__name__}, expected a numpy value")
+    dt = dtype_of(value)
+    if var.dtype != dt.name:
+        var = pt.cast(var, dt.name)
+    ndim = np.ndim(value)
+    if var.ndim != ndim:
+        if var.ndim > ndim and all(s == 1 for s in var.type.shape[: var.ndim - ndim]):
+            var = var.reshape(np.shape(value)) if ndim else var.reshape(())
+        else:
+            raise InternalError(
+                f"symbolic rank {var.ndim} != numpy rank {ndim} for shape {np.shape(value)}"
+            )
+    static = var.type.shape
+    shape = np.shape(value)
+    for s, k in zip(shape, static):
+        if k is not None and k != s:
+            raise InternalError(f"symbolic shape {static} != numpy shape {shape}")
+    if type(value) is np.ndarray and value.size == 0:
+        # an empty result depends on nothing: as a constant it sends no gradient back, where
+        # a zero cotangent would meet an infinite partial (scipy.stats: x[cond] of -inf * scale)
+        var = pt.constant(value.copy())
+    ctx = context.current()
+    if ctx is not None:
+        ctx.n_ops += 1
+    if view is not None:
+        base, fwd, inv = view
+        if (type(base) is Traced and isinstance(value, np.ndarray)
+                and isinstance(base.value, np.ndarray) and np.may_share_memory(value, base.value)):
+            return Traced(value, var, (base, fwd, inv, base.version))
+    return Traced(value, var)
+
+
+def refuse(message: str):
+    """The UnsupportedError to raise for ``message`` (naming the user's line)."""
+    return context.require().unsupported(message)
+
+
+def guard(expr, outcome, kind: str) -> None:
+    """Record that the trace depended on ``expr`` evaluating to ``outcome``."""
+    context.require().add_guard(expr, outcome, kind)
+
+
+def axes_of(axis, ndim) -> tuple:
+    """numpy's ``axis`` (int, tuple, None, negative) as a tuple of axes."""
+    if axis is None:
+        return tuple(range(ndim))
+    axes = axis if isinstance(axis, (tuple, list)) else (axis,)
+    return tuple(int(a) % ndim if ndim else int(a) for a in axes)
+
+
+def element_numbers(a) -> np.ndarray:
+    """An int array shaped like ``a`` holding each element's flat position."""
+    shape = np.shape(unwrap(a))
+    return np.arange(int(np.prod(shape)), dtype=np.intp).reshape(shape)
+
+
+def gather(arrange, *arrays, readonly_view=False):
+    """Lower a numpy function that only moves elements around (tile, repeat, pad...).
+
+    ``arrange(*arrays)`` runs on the concrete arrays for the value, and on
+    arrays of element numbers (the elements of all ``arrays`` numbered in
+    turn) for the symbolic side, so the result picks exactly the elements
+    numpy picked, whatever broadcasting or cycling numpy applied.
+    ``readonly_view``: the numpy result is a read-only view of ``arrays[0]``
+    (np.diagonal), recomputed if that array is later written.
+    """
+    value = arrange(*[unwrap(a) for a in arrays])
+    numbers, start = [], 0
+    for a in arrays:
+        shape = np.shape(unwrap(a))
+        size = int(np.prod(shape))
+        numbers.append(np.arange(start, start + size, dtype=np.intp).reshape(shape))
+        start += size
+    picks = np.asarray(arrange(*numbers))
+    dt = dtype_of(value).name
+
+    def pick(*vars_):
+        flat = [v.reshape((-1,)) if v.dtype == dt else pt.cast(v, dt).reshape((-1,)) for v in vars_]
+        pool = flat[0] if len(flat) == 1 else pt.concatenate(flat)
+        return pool[picks.reshape(-1)].reshape(picks.shape)
+
+    view = None
+    if readonly_view and type(arrays[0]) is Traced and len(arrays) == 1:
+        view = (arrays[0], pick, None)
+    return lift(value, pick(*[as_var(a) for a in arrays]), view=view)
+
+
+def norm_axis(axis, ndim):
+    """numpy axis (int, tuple, None, negative) -> PyTensor axis."""
+    if axis is None:
+        return None
+    if isinstance(axis, (tuple, list)):
+        return tuple(int(a) % ndim if ndim else int(a) for a in axis)
+    return int(axis) % ndim if ndim else int(axis)
+
+
+def elementwise(np_fn, pt_fn, name=None):
+    """Lowering for an elementwise numpy function: numpy computes, PyTensor mirrors."""
+    label = name or f"numpy.{getattr(np_fn, '__name__', 'ufunc')}"
+
+    def lower(*args, **kwargs):
+        out = kwargs.pop("out", None)
+        dtype = kwargs.pop("dtype", None)
+        where = kwargs.pop("where", True)
+        if where is not True:
+            raise context.require().unsupported(f"{label}: where= is not supported with traced values")
+        kwargs.pop("casting", None), kwargs.pop("order", None), kwargs.pop("subok", None)
+        if kwargs:
+            raise context.require().unsupported(f"{label}: unsupported arguments {sorted(kwargs)}")
+        value = np_fn(*[unwrap(a) for a in args], **({"dtype": dtype} if dtype is not None else {}))
+        var = pt_fn(*vars_for(args, dtype_of(value)))
+        result = lift(value, var)
+        return result if out is None else write_out(out, result)
+
+    lower.__name__ = f"lower_{label.rpartition('.')[2]}"
+    return lower
+
+
+def write_out(out, result):
+    """numpy's ``out=``: write the result into ``out`` and return ``out``."""
+    from .indexing import store
+
+    if isinstance(out, tuple):
+        if len(out) != 1:
+            raise context.require().unsupported("ufuncs with several outputs do not support out=")
+        out = out[0]
+    return store(out, Ellipsis, result)
+
+
+# -- entry points from Traced's numpy protocols ------------------------------
+
+def dispatch_ufunc(ufunc, method, inputs, kwargs):
+    key = ufunc if method == "__call__" else (ufunc, method)
+    entry = registry.lookup(key)
+    if entry is None:
+        name = registry._qualname(key)
+        raise context.require().unsupported(f"{name} has no lowering for traced values")
+    return entry.fn(*inputs, **kwargs)
+
+
+def dispatch_function(func, args, kwargs):
+    entry = registry.lookup(func)
+    if entry is not None:
+        return entry.fn(*args, **kwargs)
+    impl = getattr(func, "_implementation", None)
+    ctx = context.require()
+    if impl is not None and hasattr(impl, "__code__") and ctx.interpreter is not None:
+        # numpy's Python-level functions are emulated: their own numpy calls are traced.
+        return ctx.interpreter.call(impl, args, kwargs)
+    raise ctx.unsupported(f"{registry._qualname(func)} has no lowering for traced values")

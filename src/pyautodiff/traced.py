@@ -1,0 +1,217 @@
+"""``Traced``: a concrete numpy value with its symbolic PyTensor shadow.
+
+A value that depends on an input of the traced function is boxed as
+``Traced(value, var)``: ``value`` is exactly what numpy computed, ``var`` the
+PyTensor variable computing it from the inputs.  Operators, numpy's override
+protocols (``__array_ufunc__``/``__array_function__``) and attribute access
+route to the lowering registry, so numpy code — even numpy's own C code
+calling back into Python — builds the graph.  Every conversion that would
+silently drop the shadow (``__float__``, ``__array__``) raises instead, and
+every conversion into Python control (``__bool__``, ``__int__``, ``__index__``,
+data-dependent shapes) records a guard.
+
+Example (inside a trace, values print as numpy would print them)::
+
+    x = Traced(np.ones(3), pt.vector("x"))
+    y = (x * 2).sum()          # Traced(6.0, Sum(Mul(x, 2)))
+"""
+from __future__ import annotations
+
+import operator
+
+import pytensor.tensor as pt
+
+from . import context
+
+
+class Traced:
+    """A value computed by numpy during the trace and its symbolic variable."""
+
+    __slots__ = ("value", "_var", "version", "_view")
+
+    def __init__(self, value, var, view=None):
+        self.value = value
+        self._var = var
+        self.version = 0  # bumped on every in-place write
+        # For views: (base Traced, fwd(base_var) -> var, inv(base_var, var) -> base_var or None, base version)
+        self._view = view
+
+    # -- the symbolic side, kept exact across in-place writes -----------
+    @property
+    def var(self):
+        view = self._view
+        if view is not None:
+            base, fwd, inv, seen = view
+            if base.version != seen:
+                if fwd is None:
+                    raise context.require().unsupported(
+                        "an array was written after a view of it was taken by an operation "
+                        "that pyautodiff cannot replay; copy the view (.copy()) or write first"
+                    )
+                self._var = fwd(base.var)
+                self._view = (base, fwd, inv, base.version)
+        return self._var
+
+    def check_writable(self) -> None:
+        """Refuse a write into an argument (or a view of one) before numpy makes
+        it: the concrete values of arguments are read-only views of the
+        caller's arrays, not copies."""
+        ctx = context.require()
+        box = self
+        while box is not None:
+            what = ctx.readonly.get(id(box))
+            if what is not None:
+                raise ctx.unsupported(
+                    f"the function writes into {what} in place; cached calls would not repeat that "
+                    "side effect. Work on a copy (x = x.copy())"
+                )
+            box = box._view[0] if box._view is not None else None
+
+    def assign(self, new_var) -> None:
+        """Record an in-place write (the concrete value is already updated)."""
+        ctx = context.require()
+        self.check_writable()
+        view = self._view
+        if view is not None:
+            base, fwd, inv, _ = view
+            if inv is None:
+                raise ctx.unsupported(
+                    "writing through a view that pyautodiff cannot map back to its base; "
+                    "write into the base array with an index instead"
+                )
+            base.assign(inv(base.var, new_var))
+            self._view = (base, fwd, inv, base.version)
+        self._var = new_var
+        self.version += 1
+
+    # -- numpy's view of the object -------------------------------------
+    @property
+    def __class__(self):  # isinstance(x, np.ndarray) / float, as numpy would answer
+        return type(self.value)
+
+    __array_ufunc__ = None  # replaced by lowering (kept here to document intent)
+
+    def __array__(self, *args, **kwargs):
+        raise _escape("converted to a plain numpy array (__array__)")
+
+    def __float__(self):
+        raise _escape("converted to a Python float")
+
+    def __complex__(self):
+        raise _escape("converted to a Python complex")
+
+    def __repr__(self):
+        return repr(self.value)
+
+    def __str__(self):
+        return str(self.value)
+
+    def __format__(self, spec):
+        return format(self.value, spec)
+
+    def __hash__(self):
+        return hash(self.value)
+
+    # -- conversions into Python control: guards ------------------------
+    def __bool__(self):
+        outcome = bool(self.value)  # numpy's own error for ambiguous truth values
+        var = self.var
+        expr = var if var.dtype == "bool" else pt.neq(var, 0)
+        if var.ndim:
+            expr = expr.any()
+        context.require().add_guard(expr, outcome, "bool")
+        return outcome
+
+    def __int__(self):
+        outcome = int(self.value)
+        var = self.var
+        if var.ndim:
+            var = var.flatten()[0]
+        expr = pt.cast(var, "int64")
+        context.require().add_guard(expr, outcome, "int")
+        return outcome
+
+    def __index__(self):
+        outcome = operator.index(self.value)  # TypeError for floats, as numpy
+        context.require().add_guard(pt.cast(self.var, "int64"), outcome, "index")
+        return outcome
+
+    # -- shape attributes (guarded when the shape depends on data) -------
+    @property
+    def shape(self):
+        shape = self.value.shape
+        static = self.var.type.shape
+        if None in static:
+            for i, (s, known) in enumerate(zip(shape, static)):
+                if known is None:
+                    context.require().add_guard(self.var.shape[i], s, "shape")
+        return shape
+
+    @property
+    def ndim(self):
+        return self.value.ndim
+
+    @property
+    def dtype(self):
+        return self.value.dtype
+
+    @property
+    def size(self):
+        self.shape  # records guards for data-dependent shapes
+        return self.value.size
+
+    def __len__(self):
+        self.shape
+        return len(self.value)
+
+    def __iter__(self):
+        n = len(self)
+        for i in range(n):
+            yield self[i]
+
+
+def _escape(what: str):
+    ctx = context.current()
+    callee = f" by {ctx.callee}" if ctx is not None and ctx.callee else ""
+    message = (
+        f"a traced value was {what}{callee}; its dependence on the inputs would be lost. "
+        "Use a numpy operation instead, or, if the value comes from an argument that is not "
+        "differentiated, mark that argument static (e.g. ad.grad(f, static=(\"n\",)))."
+    )
+    if ctx is None:
+        from .errors import UnsupportedError
+
+        return UnsupportedError(message)
+    return ctx.unsupported(message)
+
+
+def is_traced(x) -> bool:
+    return type(x) is Traced
+
+
+def contains_traced(x, _depth=0) -> bool:
+    """True if ``x`` or anything inside a list/tuple/dict/set of it is Traced."""
+    t = type(x)
+    if t is Traced:
+        return True
+    if _depth > 8:
+        return False
+    if t in (list, tuple, set, frozenset) or (isinstance(x, tuple) and hasattr(x, "_fields")):
+        return any(contains_traced(v, _depth + 1) for v in x)
+    if t is dict:
+        return any(contains_traced(v, _depth + 1) for v in x.values())
+    return False
+
+
+def unwrap(x):
+    """The concrete value of ``x`` (deep through lists, tuples and dicts)."""
+    t = type(x)
+    if t is Traced:
+        return x.value
+    if t in (list, tuple):
+        return t(unwrap(v) for v in x)
+    if isinstance(x, tuple) and hasattr(x, "_fields"):
+        return t(*(unwrap(v) for v in x))
+    if t is dict:
+        return {k: unwrap(v) for k, v in x.items()}
+    return x

@@ -1,0 +1,151 @@
+"""The Scan of a rolled loop (see ``vm/rolling.py``): from the body graph that two
+probes agreed on to the outer graph's variables.
+
+Two shapes of the body are recognised so that no step costs O(N):
+
+- ``arr[e(i)]``, a read of a loop-invariant array at an elementwise function
+  of the index (``x[t]``, ``w[i % 16]``), becomes a Scan *sequence* gathered
+  once outside the loop: its gradient is one scatter, not an N-sized
+  accumulator updated at every step;
+- ``out[i] = v``, a carried array written at the index and not read, becomes
+  a per-step output stacked into ``out`` once.
+
+Example::
+
+    finals, flags = build(state_ph, state_outs, last_outs, flag, I, invariant, free,
+                             olds_of, (0, n, 1), writes)
+"""
+from __future__ import annotations
+
+import numpy as np
+import pytensor
+import pytensor.tensor as pt
+from pytensor.graph.basic import Constant
+from pytensor.graph.replace import clone_replace, vectorize_graph
+
+try:
+    from pytensor.graph.traversal import applys_between, graph_inputs
+except ImportError:  # pytensor < 3.3
+    from pytensor.graph.basic import applys_between, graph_inputs
+
+
+def per_step_writes(state_ph, state_outs, body, I, rng):
+    """States only written at an index computed from the loop index alone and
+    distinct at every step (``out[i] = v``), and not read: slot -> (v, position
+    variable, concrete positions of all iterations).
+
+    Such a state becomes a per-step output stacked into the array once."""
+    from pytensor.tensor.basic import ScalarFromTensor
+    from pytensor.tensor.subtensor import IncSubtensor
+
+    writes = {}
+    for i, (ph, out) in enumerate(zip(state_ph, state_outs)):
+        node = out.owner
+        if node is None or not isinstance(node.op, IncSubtensor) or not node.op.set_instead_of_inc:
+            continue
+        if node.inputs[0] is not ph or len(node.inputs) != 3 or len(node.op.idx_list) != 1:
+            continue
+        index = node.inputs[2]
+        position = index.owner.inputs[0] if index.owner is not None and isinstance(
+            index.owner.op, ScalarFromTensor) else index
+        if not _elementwise_of(position, I):
+            continue
+        value = node.inputs[1]
+        others = [o for k, o in enumerate(body) if k != i]
+        if ph in set(graph_inputs([value] + others)):
+            continue  # the array is read in the body: a true state
+        positions = _positions(position, I, rng, ph.type.shape[0])
+        if positions is not None:
+            writes[i] = (value, position, positions)
+    return writes
+
+
+def _elementwise_of(position, I) -> bool:
+    """``position`` is computed from the loop index alone, elementwise."""
+    from pytensor.tensor.elemwise import Elemwise
+
+    if position is I:
+        return True
+    return [v for v in graph_inputs([position]) if not isinstance(v, Constant)] == [I] and all(
+        isinstance(n.op, Elemwise) for n in applys_between([I], [position]))
+
+
+def _positions(position, I, rng, size):
+    """The positions written over the whole range, or None if two steps write one place."""
+    from ..backend.compile import compile_graph
+
+    if position is I:
+        values = np.asarray(rng, dtype=np.int64)
+    else:
+        vec = pt.vector(dtype="int64")
+        fn, _ = compile_graph([vec], [vectorize_graph(position, replace={I: vec})], mode="numpy")
+        values = np.asarray(fn(np.asarray(rng, dtype=np.int64))[0], dtype=np.int64)
+    if size is None:
+        return None
+    normal = np.where(values < 0, values + size, values)
+    if len(np.unique(normal)) != len(normal):
+        return None
+    return values
+
+
+def build(state_ph, state_outs, last_outs, flag, I, invariant, free, olds_of, seq, writes):
+    """The Scan of the body over ``seq`` = (start, stop, step); returns the final value
+    of each changing slot and the per-step guard flags (or None)."""
+    start, stop, step = seq
+    idx = pt.arange(start, stop, step, dtype="int64")
+    carried = [i for i in range(len(state_ph)) if i not in writes]
+    per_step = [i for i in range(len(state_ph)) if i in writes]
+    ns = len(carried)
+    inv_ph = [ph for ph, _ in invariant]
+    body = [state_outs[c] for c in carried] + [writes[c][0] for c in per_step] + list(last_outs) \
+        + ([flag] if flag is not None else [])
+    reads = sequence_reads(body, I, dict(invariant), free, idx)
+    rows = list(reads)
+
+    def step_fn(i, *args):
+        rep = {I: i}
+        rep.update(zip(rows, args[:len(rows)]))
+        args = args[len(rows):]
+        rep.update(zip([state_ph[c] for c in carried], args[:ns]))
+        rep.update(zip(inv_ph + list(free), args[ns:]))
+        return clone_replace(body, replace=rep)
+
+    outputs_info = [olds_of[c] for c in carried] + [None] * (len(per_step) + len(last_outs)) \
+        + ([None] if flag is not None else [])
+    res = pytensor.scan(step_fn, sequences=[idx] + [reads[r] for r in rows], outputs_info=outputs_info,
+                        non_sequences=[old for _, old in invariant] + list(free),
+                        strict=True, return_list=True, return_updates=False)
+    finals = [None] * len(state_ph)
+    for n, c in enumerate(carried):
+        finals[c] = res[n][-1]
+    for n, c in enumerate(per_step):
+        positions = vectorize_graph(writes[c][1], replace={I: idx})
+        finals[c] = pt.set_subtensor(olds_of[c][positions], res[ns + n])
+    k0 = ns + len(per_step)
+    finals += [r[-1] for r in res[k0:k0 + len(last_outs)]]
+    flags = res[-1] if flag is not None else None
+    return finals, flags
+
+
+def sequence_reads(body, I, outer_of, free, idx):
+    """Reads ``arr[e(i)]`` of a loop-invariant array at an elementwise function of
+    the index: the read's variable -> the rows gathered outside the loop."""
+    from pytensor.tensor.basic import ScalarFromTensor
+    from pytensor.tensor.elemwise import Elemwise
+    from pytensor.tensor.subtensor import Subtensor
+
+    outside = set(outer_of) | set(free)
+    found = {}
+    for node in applys_between(list(graph_inputs(body)), body):
+        if not isinstance(node.op, Subtensor) or len(node.op.idx_list) != 1 or len(node.inputs) != 2:
+            continue
+        arr, index = node.inputs
+        if arr not in outside or index.owner is None or not isinstance(index.owner.op, ScalarFromTensor):
+            continue
+        position = index.owner.inputs[0]
+        if [v for v in graph_inputs([position]) if not isinstance(v, Constant)] != [I] or not all(
+                isinstance(n.op, Elemwise) for n in applys_between([I], [position])):
+            continue
+        positions = vectorize_graph(position, replace={I: idx})
+        found[node.outputs[0]] = outer_of.get(arr, arr)[positions]
+    return found
