@@ -1,6 +1,7 @@
 """The README's promises: its test command is CI's, and its coverage table is generated."""
 import os
 import re
+import textwrap
 
 from pyautodiff.coverage import markdown_table, readme_section
 
@@ -25,7 +26,8 @@ def test_ci_runs_the_readme_test_command():
 
 
 def _python_blocks(text):
-    return re.findall(r"```python\n(.*?)```", text, re.S)
+    # A snippet inside a list item is indented with its item: run it as written, dedented.
+    return [textwrap.dedent(b) for b in re.findall(r"```python\n(.*?)```", text, re.S)]
 
 
 def test_readme_snippets_run_as_shown(capsys):
