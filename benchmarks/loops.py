@@ -2,13 +2,19 @@
 
 The issue's four loops (``x = x + 0.01*sin(x)*w[i % 16]``, explicit Euler
 Lotka-Volterra on scalars, an RNN ``h = tanh(W @ h + x[t])``, a fill
-``out[i] = tanh(a*x[i] + b)``) plus a nested double loop and a ``while``
-loop with a data-dependent trip count (these two are not rolled, so they run
-at small N only).  Prints, per loop and N: pyautodiff's first call (trace +
+``out[i] = tanh(a*x[i] + b)``) plus a nested double loop (its outer loop rolls) and a ``while``
+loop with a data-dependent trip count (not rolled, so it runs at small N only).  Prints, per loop and N: pyautodiff's first call (trace +
 compile + run, on an empty code cache) and steady-state call, autograd's call
 and ``jax.lax.scan``'s first/steady call when those are installed, and the
 log-log growth exponent of pyautodiff's times between the smallest and the
 largest N >= 100.
+
+Beside pyautodiff (when the ``bench`` extra is installed): autograd (it traces on
+every call, so its first call is its steady call plus imports of the first use),
+``jax.jit`` of the same loop unrolled (``jax.jit(jax.grad(f))`` of the numpy code with
+``jax.numpy``; compiling it grows with N, so it runs up to ``--jax-unrolled-max-n``), and
+``jax.lax.scan`` written by hand.  The last columns are ratios of pyautodiff to them:
+per call / autograd's call, per call / lax.scan's call, first call / lax.scan's first call.
 
 Times are CPU time of this process (``time.process_time``): on a machine shared with
 other work, wall-clock time of a long call is inflated by every other process's time
@@ -128,23 +134,81 @@ def bench_pyautodiff(make, args):
 
 
 def bench_autograd(make, args):
+    """autograd.grad: (first call, steady call); it re-traces on every call."""
     try:
         import autograd
         import autograd.numpy as anp
     except ImportError:
         return None
     g = autograd.grad(make(anp))
-    return _time(lambda: g(*args), repeat=3)
+    t0 = time.process_time()
+    g(*args)
+    first = time.process_time() - t0
+    return first, _time(lambda: g(*args), repeat=1 if first > 1 else 3)
+
+
+def _jax():
+    try:
+        import jax
+    except ImportError:
+        return None
+    jax.config.update("jax_enable_x64", True)  # float64, like numpy and pyautodiff
+    return jax
+
+
+# Arguments that are Python ints (trip counts) are static under jax.jit; the while loop's
+# condition is a traced value, which jax.jit cannot branch on in Python: no unrolled column.
+_JAX_STATIC = {"accumulate": (2,), "lotka_volterra": (1,), "rnn": (), "fill": (), "nested": (1,)}
+
+
+def _jax_unrolled_child(name, args, queue):
+    queue.put(_jax_unrolled(name, LOOPS[name], args))
+
+
+def bench_jax_unrolled(name, args, timeout):
+    """jax.jit of the unrolled loop, in a child process given ``timeout`` seconds.
+
+    XLA's compile time of an unrolled loop grows fast with N (the Lotka-Volterra scalar
+    chain did not compile within minutes at N=100), and a compile cannot be interrupted
+    from Python: the child is killed instead, and the result is ``("timeout", timeout)``.
+    """
+    if name not in _JAX_STATIC or _jax() is None:
+        return None
+    import multiprocessing
+
+    ctx = multiprocessing.get_context("spawn")
+    queue = ctx.Queue()
+    child = ctx.Process(target=_jax_unrolled_child, args=(name, args, queue))
+    child.start()
+    child.join(timeout)
+    if child.is_alive():
+        child.kill()
+        child.join()
+        return "timeout", timeout
+    return queue.get() if not queue.empty() else None
+
+
+def _jax_unrolled(name, make, args):
+    """jax.jit(jax.grad(f)) of the loop written with jax.numpy, unrolled by the trace."""
+    jax = _jax()
+    if jax is None or name not in _JAX_STATIC:
+        return None
+    import jax.numpy as jnp
+
+    g = jax.jit(jax.grad(make(jnp)), static_argnums=_JAX_STATIC[name])
+    t0 = time.process_time()
+    jax.block_until_ready(g(*args))
+    first = time.process_time() - t0
+    return first, _time(lambda: jax.block_until_ready(g(*args)))
 
 
 def bench_jax_scan(name, args):
     """jax.lax.scan written by hand for the loops it fits (first call, steady call)."""
-    try:
-        import jax
-        import jax.numpy as jnp
-    except ImportError:
+    jax = _jax()
+    if jax is None:
         return None
-    jax.config.update("jax_enable_x64", True)
+    import jax.numpy as jnp
+
     if name == "accumulate":
         def f(x, w, n):
             def step(x, i):
@@ -186,37 +250,63 @@ def _exponent(ns, ts):
     return math.log(t1 / t0) / math.log(n1 / n0)
 
 
+def _ms(pair, k):
+    return "-" if pair is None or pair[0] == "timeout" else f"{pair[k] * 1e3:.2f}"
+
+
+def _s(pair, k):
+    if pair is not None and pair[0] == "timeout":
+        return f">{pair[1]:.0f} wall" if k == 0 else "-"
+    return "-" if pair is None else f"{pair[k]:.2f}"
+
+
+def _ratio(a, b):
+    return "-" if b is None or b <= 0 else f"{a / b:.2f}"
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--max-n", type=int, default=10_000)
     ap.add_argument("--big", action="store_true", help="also N=100,000 for the first three loops")
     ap.add_argument("--loops", default=",".join(LOOPS))
+    ap.add_argument("--jax-unrolled-max-n", type=int, default=1_000,
+                    help="largest N for jax.jit of the unrolled loop (its compile time grows with N)")
+    ap.add_argument("--jax-timeout", type=float, default=60.0,
+                    help="seconds (wall) for jax.jit of the unrolled loop, first call and steady calls")
+    ap.add_argument("--autograd-max-n", type=int, default=10_000)
     opts = ap.parse_args()
     os.environ.setdefault("PYAUTODIFF_CODE_CACHE", tempfile.mkdtemp(prefix="pyad-bench-"))  # empty cache
     os.environ.setdefault("PYAUTODIFF_TIERED", "0")  # the numpy tier itself, no background Numba
     rng = np.random.default_rng(0)
-    print(f"{'loop':15s} {'N':>7s} {'rolled':>6s} {'first s':>9s} {'steady ms':>10s} "
-          f"{'autograd ms':>11s} {'lax.scan first s':>16s} {'lax.scan ms':>11s}")
+    print("CPU seconds of this process (first call) and CPU ms per call (steady state)")
+    print(f"{'loop':15s} {'N':>6s} {'rolled':>6s} {'ours 1st s':>10s} {'ours ms':>9s} "
+          f"{'autograd ms':>11s} {'jit-unrolled 1st s':>18s} {'jit-unrolled ms':>15s} "
+          f"{'scan 1st s':>10s} {'scan ms':>8s} "
+          f"{'ours/autograd':>13s} {'ours/scan':>9s} {'1st ours/scan':>13s}")
     for name in opts.loops.split(","):
         make = LOOPS[name]
         ns = [n for n in (10, 100, 1_000, 10_000) if n <= opts.max_n]
         if opts.big and name in ("accumulate", "lotka_volterra", "rnn"):
             ns.append(100_000)
         firsts, steadies, done = [], [], []
+        jax_gave_up = False  # a timeout at some N: larger N would time out too
         for n in ns:
             args = _args(name, n, rng)
             first, steady, rolled = bench_pyautodiff(make, args)
             if not rolled and n > UNROLLED_MAX_N:
                 break
-            ag = bench_autograd(make, args) if n <= 10_000 else None
+            ag = bench_autograd(make, args) if n <= opts.autograd_max_n else None
+            ju = (bench_jax_unrolled(name, args, opts.jax_timeout)
+                  if n <= opts.jax_unrolled_max_n and not jax_gave_up else None)
+            jax_gave_up = jax_gave_up or (ju is not None and ju[0] == "timeout")
             js = bench_jax_scan(name, args)
             firsts.append(first)
             steadies.append(steady)
             done.append(n)
-            print(f"{name:15s} {n:7d} {rolled:6d} {first:9.3f} {steady * 1e3:10.3f} "
-                  f"{'-' if ag is None else f'{ag * 1e3:.3f}':>11s} "
-                  f"{'-' if js is None else f'{js[0]:.3f}':>16s} {'-' if js is None else f'{js[1] * 1e3:.3f}':>11s}",
-                  flush=True)
+            print(f"{name:15s} {n:6d} {rolled:6d} {first:10.2f} {steady * 1e3:9.2f} "
+                  f"{_ms(ag, 1):>11s} {_s(ju, 0):>18s} {_ms(ju, 1):>15s} {_s(js, 0):>10s} {_ms(js, 1):>8s} "
+                  f"{_ratio(steady, ag and ag[1]):>13s} {_ratio(steady, js and js[1]):>9s} "
+                  f"{_ratio(first, js and js[0]):>13s}", flush=True)
             if not rolled and n >= UNROLLED_MAX_N:
                 break
         print(f"{name:15s} growth exponent (N={done[0] if done else '-'}..{done[-1] if done else '-'}, N>=100): "
