@@ -13,8 +13,36 @@ def read(name):
         return fh.read()
 
 
+def _resolves(dotted: str) -> bool:
+    import importlib
+
+    parts = dotted.split(".")
+    for i in range(len(parts), 0, -1):
+        try:
+            obj = importlib.import_module(".".join(parts[:i]))
+        except ImportError:
+            continue
+        for name in parts[i:]:
+            if not hasattr(obj, name):
+                return False
+            obj = getattr(obj, name)
+        return True
+    return False
+
+
+def _without_absent(section: str) -> str:
+    """The README's table is generated with the newest scipy; an older one (CI's minimum)
+    lacks a few private functions, which the registry then does not list either."""
+    absent = [n for n in set(re.findall(r"`(scipy\.[\w.]+)`", section)) if not _resolves(n)]
+    for name in absent:
+        section = section.replace(f"`{name}`, ", "").replace(f", `{name}`", "")
+    if absent:
+        section = re.sub(r"(\d+) entries", lambda m: f"{int(m.group(1)) - len(absent)} entries", section, count=1)
+    return section
+
+
 def test_coverage_table_in_readme_is_generated_from_the_registry():
-    section = readme_section(read("README.md"))
+    section = _without_absent(readme_section(read("README.md")))
     assert section == markdown_table().strip(), \
         "run: python -m pyautodiff coverage --update-readme README.md"
 
