@@ -13,29 +13,7 @@ import pyautodiff
 
 ROOT = pathlib.Path(pyautodiff.__file__).parent
 
-KNOWN_CYCLES = {
-    frozenset({"pyautodiff.context", "pyautodiff.lowering", "pyautodiff.lowering.builtins",
-               "pyautodiff.lowering.core", "pyautodiff.lowering.creation", "pyautodiff.lowering.cumulative",
-               "pyautodiff.lowering.diagonals", "pyautodiff.lowering.indexing", "pyautodiff.lowering.inplace",
-               "pyautodiff.lowering.joining", "pyautodiff.lowering.linalg", "pyautodiff.lowering.metadata",
-               "pyautodiff.lowering.operators", "pyautodiff.lowering.products",
-               "pyautodiff.lowering.python_errors", "pyautodiff.lowering.rearrange",
-               "pyautodiff.lowering.reductions", "pyautodiff.lowering.scipy_linalg",
-               "pyautodiff.lowering.scipy_stats", "pyautodiff.lowering.selection", "pyautodiff.lowering.shape",
-               "pyautodiff.lowering.sorting", "pyautodiff.lowering.special",
-               "pyautodiff.lowering.special_distributions", "pyautodiff.lowering.statistics",
-               "pyautodiff.lowering.ufuncs", "pyautodiff.outside", "pyautodiff.trace", "pyautodiff.traced",
-               "pyautodiff.vm.calls", "pyautodiff.vm.higher_order", "pyautodiff.vm.interpreter",
-               "pyautodiff.vm.matching", "pyautodiff.vm.rolling", "pyautodiff.writes"}):
-        "the trace context, traced values, lowering, the outside-state guards and the interpreter "
-        "call each other at run time (lowering.core.dispatch_function calls back into "
-        "ctx.interpreter, the interpreter lowers through the registry and records outside reads "
-        "and writes, vm.rolling rolls loops for the interpreter and the trace); breaking it is the "
-        "VM boundary of issue #23 (frames and the current exception owned by the interpreter, "
-        "lowering calling back through a small interface), not done yet",
-    frozenset({"pyautodiff.api", "pyautodiff.compose", "pyautodiff.vmap"}):
-        "compose traces through api.Transformed and vmap.Vmapped, which are built on api",
-}
+KNOWN_CYCLES: dict = {}  # none left (issue #23: the VM boundary, registration at import)
 
 
 def _modules() -> dict[str, pathlib.Path]:

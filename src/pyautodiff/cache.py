@@ -15,7 +15,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from .context import _MISSING
+from .context import MISSING
 
 MISS = object()
 
@@ -76,7 +76,7 @@ class Specialization:
             if as_traced and e.kind != "input":
                 continue  # the trace followed this call's state (which it may have written since)
             v = e.box.value if as_traced else e.current()
-            if v is _MISSING:
+            if v is MISSING:
                 return None
             if e.kind == "input":
                 v = np.float64(v) if type(v) is float else np.asarray(v)
@@ -94,18 +94,18 @@ def _inline_check(i, e, env):
         # a function's code and defaults (no keyword defaults): three identity tests
         env[f"fn{i}"], env[f"code{i}"], env[f"defaults{i}"] = e.owner, e.expected[0], e.expected[1]
         return f"fn{i}.__code__ is code{i} and fn{i}.__defaults__ is defaults{i} and fn{i}.__kwdefaults__ is None"
-    return f"ext{i}.current() is not _MISSING"
+    return f"ext{i}.current() is not MISSING"
 
 
 def _externals_checker(externals):
     """A generated ``check(inputs)``: ``inputs`` plus the outside inputs, or None when an
     outside read no longer holds (one Python frame, checks inline; runs on every call)."""
-    env = {"_MISSING": _MISSING, "ndarray": np.ndarray, "f64": np.float64, "asarray": np.asarray}
+    env = {"MISSING": MISSING, "ndarray": np.ndarray, "f64": np.float64, "asarray": np.asarray}
     lines = ["def check(inputs):", "    inputs = list(inputs)"]
     for i, e in enumerate(externals):
         if e.kind == "input":
             env[f"ext{i}"] = e
-            lines += [f"    v = ext{i}.current()", "    if v is _MISSING:", "        return None",
+            lines += [f"    v = ext{i}.current()", "    if v is MISSING:", "        return None",
                       "    inputs.append(v if type(v) is ndarray else (f64(v) if type(v) is float else asarray(v)))"]
         else:
             lines += [f"    if not ({_inline_check(i, e, env)}):", "        return None"]
@@ -133,7 +133,7 @@ def fast_path(args, spec):
     if any(e.kind == "input" for e in spec.externals) or spec.effects or not 0 < len(args) <= _FAST_PATH_MAX_ARGS:
         return False
     env = {"ndarray": np.ndarray, "f64": np.float64, "spec": spec, "fill": spec.fill, "MISS": MISS,
-           "_MISSING": _MISSING}
+           "MISSING": MISSING}
     checks, converted = [f"len(args) == {len(args)}"], []
     for i, a in enumerate(args):
         if type(a) is float:

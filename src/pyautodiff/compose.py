@@ -34,7 +34,8 @@ import pytensor.tensor as pt
 
 from . import structure, transforms
 from .errors import AutodiffError
-from .traced import Traced, unwrap
+from .traced import Traced, leaf_kind, unwrap
+from .vm import calls
 
 try:  # PyTensor >= 3.2 moved the traversal helpers
     from pytensor.graph.traversal import graph_inputs
@@ -88,7 +89,7 @@ def call_inside(interp, g, args, kwargs):
     n_guards, n_effects = len(ctx.guards), len(ctx.effects)
     result = trace_mod._resolve_result(ctx, interp.call(g.original, t_args, t_kwargs))
     holes: list = []
-    template = structure.template_of(result, lambda x: type(x) is Traced, trace_mod._kind_of, holes)
+    template = structure.template_of(result, lambda x: type(x) is Traced, leaf_kind, holes)
     trace_mod._check_no_leak(template)
     tr = trace_mod.Trace(g.original, fresh, leaves, paths, [structure.is_differentiable(l) for l in leaves],
                          [h.var for h in holes], template, unwrap(result))
@@ -219,14 +220,11 @@ def _shape_result(g, kind, tr, wrt_tree, outs):
     return shapes[kind]()
 
 
-def register(transformed_type) -> None:
-    """Make the emulator trace through calls of ``transformed_type`` (api.Transformed)
-    and of ``vmap.Vmapped``."""
-    from .vm import calls
-    from .vmap import Vmapped
-
-    calls._TRACED_THROUGH[transformed_type] = call_inside
-    calls._TRACED_THROUGH[Vmapped] = call_vmapped
+def register(callable_type, handler) -> None:
+    """Make the emulator trace through calls of ``callable_type`` with ``handler(interp, fn,
+    args, kwargs)``: api.py registers ``Transformed`` (``call_inside``), vmap.py ``Vmapped``
+    (``call_vmapped``), each when it is imported (this module imports neither)."""
+    calls.TRACED_THROUGH[callable_type] = handler
 
 
 def call_vmapped(interp, v, args, kwargs):

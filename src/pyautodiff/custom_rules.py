@@ -257,7 +257,7 @@ def _primal(ctx, fun, args):
     """``fun(*args)`` inside its rule: emulated if possible, else run for real by ``_PyCall``."""
     snapshot = _Snapshot(ctx)
     try:
-        return ctx.interpreter.call(fun, args, {})
+        return ctx.emulator.call(fun, args, {})
     except UnsupportedError:
         snapshot.restore()  # the partial trace leaves no guards or outside reads behind
     return _run_for_real(fun, args)
@@ -331,7 +331,7 @@ class _Snapshot:
 
 def _emulate(ctx, fn, args, what):
     try:
-        return ctx.interpreter.call(fn, tuple(args), {})
+        return ctx.emulator.call(fn, tuple(args), {})
     except UnsupportedError as exc:
         raise UnsupportedError(f"{what} could not be traced: {exc}. A rule must be code the emulator "
                                "runs; code it cannot run (a C extension) goes inside the decorated "

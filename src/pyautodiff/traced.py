@@ -19,9 +19,10 @@ from __future__ import annotations
 
 import operator
 
+import numpy as np
 import pytensor.tensor as pt
 
-from . import context
+from . import active
 
 
 class Traced:
@@ -44,7 +45,7 @@ class Traced:
             base, fwd, inv, seen = view
             if base.version != seen:
                 if fwd is None:
-                    raise context.require().unsupported(
+                    raise active.require().unsupported(
                         "an array was written after a view of it was taken by an operation "
                         "that pyautodiff cannot replay; copy the view (.copy()) or write first"
                     )
@@ -56,7 +57,7 @@ class Traced:
         """Refuse a write into an argument (or a view of one) before numpy makes
         it: the concrete values of arguments are read-only views of the
         caller's arrays, not copies."""
-        ctx = context.require()
+        ctx = active.require()
         box = self
         while box is not None:
             what = ctx.readonly.get(id(box))
@@ -69,7 +70,7 @@ class Traced:
 
     def assign(self, new_var) -> None:
         """Record an in-place write (the concrete value is already updated)."""
-        ctx = context.require()
+        ctx = active.require()
         self.check_writable()
         view = self._view
         if view is not None:
@@ -119,7 +120,7 @@ class Traced:
         expr = var if var.dtype == "bool" else pt.neq(var, 0)
         if var.ndim:
             expr = expr.any()
-        context.require().add_guard(expr, outcome, "bool")
+        active.require().add_guard(expr, outcome, "bool")
         return outcome
 
     def __int__(self):
@@ -128,12 +129,12 @@ class Traced:
         if var.ndim:
             var = var.flatten()[0]
         expr = pt.cast(var, "int64")
-        context.require().add_guard(expr, outcome, "int")
+        active.require().add_guard(expr, outcome, "int")
         return outcome
 
     def __index__(self):
         outcome = operator.index(self.value)  # TypeError for floats, as numpy
-        context.require().add_guard(pt.cast(self.var, "int64"), outcome, "index")
+        active.require().add_guard(pt.cast(self.var, "int64"), outcome, "index")
         return outcome
 
     # -- shape attributes (guarded when the shape depends on data) -------
@@ -144,7 +145,7 @@ class Traced:
         if None in static:
             for i, (s, known) in enumerate(zip(shape, static)):
                 if known is None:
-                    context.require().add_guard(self.var.shape[i], s, "shape")
+                    active.require().add_guard(self.var.shape[i], s, "shape")
         return shape
 
     @property
@@ -171,7 +172,7 @@ class Traced:
 
 
 def _escape(what: str):
-    ctx = context.current()
+    ctx = active.current()
     callee = f" by {ctx.callee}" if ctx is not None and ctx.callee else ""
     message = (
         f"a traced value was {what}{callee}; its dependence on the inputs would be lost. "
@@ -183,6 +184,16 @@ def _escape(what: str):
 
         return UnsupportedError(message)
     return ctx.unsupported(message)
+
+
+def leaf_kind(t: Traced) -> str:
+    """What a traced leaf holds, for result templates: "array", "float" or "scalar" (numpy)."""
+    v = t.value
+    if isinstance(v, np.ndarray):
+        return "array"
+    if type(v) is float:
+        return "float"
+    return "scalar"
 
 
 def is_traced(x) -> bool:

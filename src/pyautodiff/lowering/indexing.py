@@ -35,7 +35,7 @@ import pytensor.tensor as pt
 
 from .. import context
 from ..traced import Traced, contains_traced, unwrap
-from .core import as_var, guard, lift, refuse, write_out
+from .core import as_var, guard, lift, refuse, register_store, write_out
 from .registry import register
 
 
@@ -305,3 +305,6 @@ def take(a, indices, axis=None, out=None, mode="raise"):
         positions = within_axis(positions, var, axis)
     result = lift(value, pt.take(var, positions, axis=axis, mode=mode))
     return result if out is None else write_out(out, result)
+
+
+register_store(store)  # out= (core.write_out) writes through it

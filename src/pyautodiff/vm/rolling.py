@@ -282,9 +282,9 @@ def _effect_call(interp, probe):
             probe.effects = True
         if "out" in kwargs:
             probe.effects = True
-        from .calls import _is_random_draw
+        from .calls import is_random_draw
 
-        if _is_random_draw(fn):
+        if is_random_draw(fn):
             probe.effects = True
         return base(fn, args, kwargs)
 
@@ -400,7 +400,7 @@ def _roll(interp, f, header, it, rng, p1, p2, g0):
     inputs_used = set(graph_inputs(body))
     invariant = [(ph, old) for ph, old in zip(placeholders, olds) if ph in inputs_used and ph not in state_ph]
     free = [v for v in inputs_used if v not in placeholders and v is not I and not isinstance(v, Constant)]
-    values = _known_values(ctx)
+    values = _known_values(interp)
     try:
         free_values = [values[v] for v in free]
     except KeyError:
@@ -493,9 +493,10 @@ def _step_flag(guards):
     return pt.all(pt.stack(checks)) if len(checks) > 1 else checks[0]
 
 
-def _known_values(ctx):
+def _known_values(interp):
     """Concrete values of the graph variables the trace can name: locals of every
     frame (and their cells), outside values read, the function's arguments."""
+    ctx = interp.ctx
     values = {}
 
     def note(v):
@@ -507,7 +508,7 @@ def _known_values(ctx):
             except ValueError:
                 pass
 
-    for fr in ctx.frames:
+    for fr in interp.frames:
         for v in fr.fast:
             note(v)
             if type(v) in (list, tuple):
