@@ -101,7 +101,7 @@ class Transformed:
         self._entries = self._cache.entries  # read on every call
         self._has_direction = transforms.KINDS[kind].direction is not None
         self._per_thread = concurrency.PerThread()  # _last_spec: each thread's own
-        self._fast = None
+        self._fast_path = None
         # functools.wraps semantics without its __dict__ update: the __dict__ of an
         # inner transformation (kind, cache, stats) must not replace this one's.
         functools.update_wrapper(self, f, updated=())
@@ -142,7 +142,7 @@ class Transformed:
     # -- the hot path ---------------------------------------------------------
     def __call__(self, *args, **kwargs):
         stats = self.stats
-        fast = self._fast  # the last specialization's own entry (cache.fast_path)
+        fast = self._fast_path  # the last specialization's own entry (cache.fast_path)
         if fast is not None and not kwargs:
             out = fast(args)
             if out is not MISS:
@@ -173,16 +173,16 @@ class Transformed:
                 if out is not MISS:
                     self._last_spec = spec
                     self._cache.touch(spec)
-                    self._fast = self._fast_path_of(spec, args, kwargs)
+                    self._fast_path = self._fast_path_of(spec, args, kwargs)
                     stats.cache_hits += 1
                     if self._verify is not None and self._verify.due(stats.calls):
                         self._verify.check(self, args, kwargs, direction, out)
                     return out
             stats.guard_failures += 1
-        self._fast = None
+        self._fast_path = None
         out = self._trace_and_run(key, args, kwargs, direction, inputs, dinputs)
         concurrency.checkpoint("traced")
-        self._fast = self._fast_path_of(self._last_spec, args, kwargs)
+        self._fast_path = self._fast_path_of(self._last_spec, args, kwargs)
         if self._verify is not None and self._verify.due(self.stats.calls):
             self._verify.check(self, args, kwargs, direction, out)
         return out
@@ -190,9 +190,9 @@ class Transformed:
     def _fast_path_of(self, spec, args, kwargs):
         if kwargs or self._has_direction:
             return None
-        if spec.fast is None:  # built once per specialization
-            spec.fast = fast_path(args, spec)
-        return spec.fast or None
+        if spec.fast_path is None:  # built once per specialization
+            spec.fast_path = fast_path(args, spec)
+        return spec.fast_path or None
 
     def n_nodes(self, *args, optimized: bool = True, **kwargs) -> int:
         """Apply nodes in this transformation's graph for these arguments.

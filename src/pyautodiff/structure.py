@@ -10,7 +10,7 @@ A call's arguments flatten into *leaves* (the arrays and floats that become
 graph inputs) and a hashable *treedef* (the structure, plus the values of
 static leaves).  The treedef is the cache key: equal treedefs mean the same
 shapes, dtypes and static values, so the same trace applies (subject to its
-guards).  Plain arrays and floats never reach optree: they are the fast path.
+guards).  Plain arrays and floats never reach optree: they are handled inline.
 
 Leaves: ndarrays of any numeric dtype, numpy scalars of float/complex type,
 Python floats.  Differentiable leaves are the floating ones.  Static: ints,

@@ -33,7 +33,7 @@ class Frame:
     func: Any  # the function object (for its closure and name)
     globals: dict
     builtins: dict
-    fast: list  # "fast locals plus": locals, cells, free variables
+    localsplus: list  # CPython's "fast locals plus": locals, cells, free variables
     is_user_code: bool
     stack: list = field(default_factory=list)
     pc: int = 0  # index of the next instruction

@@ -78,16 +78,16 @@ class Interpreter(CallPolicy, LocalsOps, AccessOps, OperatorOps, ContainerOps, C
     def make_frame(self, func, args, kwargs) -> Frame:
         code = func.__code__
         dec = decode(code)
-        fast = [NULL] * len(dec.localsplus)
+        localsplus = [NULL] * len(dec.localsplus)
         bound = bind_arguments(func, args, kwargs)
         if func not in self._made and not is_library(func):  # its code and defaults are outside state
             bound = outside.read_function(self.ctx, func, bound)
         for name, value in bound.items():
-            fast[dec.localsplus.index(name)] = value
+            localsplus[dec.localsplus.index(name)] = value
         glb = func.__globals__
         blt = glb.get("__builtins__", builtins)
         blt = blt.__dict__ if isinstance(blt, types.ModuleType) else blt
-        return Frame(code, dec, func, glb, blt, fast, not is_library(func))
+        return Frame(code, dec, func, glb, blt, localsplus, not is_library(func))
 
     # -- the dispatch loop --------------------------------------------------
     def execute(self, frame: Frame) -> Signal:

@@ -110,9 +110,9 @@ class AccessOps:
             return
         result = indexing.store(container, index, value)
         if result is not container:  # an ordinary array became traced: rebind local names
-            for i, v in enumerate(f.fast):
+            for i, v in enumerate(f.localsplus):
                 if v is container:
-                    f.fast[i] = result
+                    f.localsplus[i] = result
 
     def op_DELETE_SUBSCR(self, f, ins):
         index = f.stack.pop()

@@ -42,7 +42,7 @@ class LocalsOps:
 
     # -- locals, cells, globals ---------------------------------------------
     def _load_fast(self, f, i):
-        v = f.fast[i]
+        v = f.localsplus[i]
         if v is NULL:
             raise UnboundLocalError(f"cannot access local variable '{f.decoded.localsplus[i]}' "
                                     "where it is not associated with a value")
@@ -57,41 +57,41 @@ class LocalsOps:
         f.stack.append(self._load_fast(f, second))
 
     def op_LOAD_FAST_AND_CLEAR(self, f, ins):
-        f.stack.append(f.fast[ins.arg])
-        f.fast[ins.arg] = NULL
+        f.stack.append(f.localsplus[ins.arg])
+        f.localsplus[ins.arg] = NULL
 
     def op_STORE_FAST(self, f, ins):
-        v = f.fast[ins.arg] = f.stack.pop()
+        v = f.localsplus[ins.arg] = f.stack.pop()
         if type(v) is Traced and f.is_user_code:
             name_after(v, f.decoded.localsplus[ins.arg])
 
     def op_STORE_FAST_LOAD_FAST(self, f, ins):
         store, load = vmcode.local_pair(ins.arg)
-        f.fast[store] = f.stack.pop()
+        f.localsplus[store] = f.stack.pop()
         f.stack.append(self._load_fast(f, load))
 
     def op_STORE_FAST_STORE_FAST(self, f, ins):
         first, second = vmcode.local_pair(ins.arg)
-        f.fast[first] = f.stack.pop()
-        f.fast[second] = f.stack.pop()
+        f.localsplus[first] = f.stack.pop()
+        f.localsplus[second] = f.stack.pop()
 
     def op_DELETE_FAST(self, f, ins):
-        f.fast[ins.arg] = NULL
+        f.localsplus[ins.arg] = NULL
 
     def op_MAKE_CELL(self, f, ins):
-        v = f.fast[ins.arg]
-        cell = f.fast[ins.arg] = types.CellType() if v is NULL else types.CellType(v)
+        v = f.localsplus[ins.arg]
+        cell = f.localsplus[ins.arg] = types.CellType() if v is NULL else types.CellType(v)
         self.ctx.internal_cells.add(id(cell))
         self.ctx.keepalive.append(cell)
 
     def op_COPY_FREE_VARS(self, f, ins):
         closure = f.func.__closure__
-        n = len(f.fast)
+        n = len(f.localsplus)
         for j in range(ins.arg):
-            f.fast[n - ins.arg + j] = closure[j]
+            f.localsplus[n - ins.arg + j] = closure[j]
 
     def op_LOAD_DEREF(self, f, ins):
-        cell = f.fast[ins.arg]
+        cell = f.localsplus[ins.arg]
         try:
             v = cell.cell_contents
         except ValueError:
@@ -104,10 +104,10 @@ class LocalsOps:
         f.stack.append(self.ctx.resolve(v))
 
     def op_STORE_DEREF(self, f, ins):
-        f.fast[ins.arg].cell_contents = f.stack.pop()
+        f.localsplus[ins.arg].cell_contents = f.stack.pop()
 
     def op_DELETE_DEREF(self, f, ins):
-        del f.fast[ins.arg].cell_contents
+        del f.localsplus[ins.arg].cell_contents
 
     def op_LOAD_GLOBAL(self, f, ins):
         name = ins.argval

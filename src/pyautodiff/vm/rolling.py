@@ -164,7 +164,7 @@ class _CannotRoll(Exception):
 def _probe(interp, f, header, it, previous=None) -> _Probe:
     ctx = interp.ctx
     p = _Probe()
-    p.before = list(f.fast)
+    p.before = list(f.localsplus)
     for v in p.before:
         if type(v) is Traced and v._view is None and p.placeholder_of(v) is None \
                 and (previous is None or v is not previous.index):
@@ -192,7 +192,7 @@ def _probe(interp, f, header, it, previous=None) -> _Probe:
         else:
             interp.call = saved_call
     p.guards = ctx.guards[g0:]
-    p.after = list(f.fast)
+    p.after = list(f.localsplus)
     if not p.left and (len(f.stack) != len(stack_before)
                        or any(a is not b for a, b in zip(f.stack, stack_before))):
         p.effects = True
@@ -355,7 +355,7 @@ def _apply(ctx, f, probes, subs, g0):
             if id(t) not in seen:
                 seen.add(id(t))
                 objs.append(t)
-    for v in f.fast:
+    for v in f.localsplus:
         if type(v) is Traced and id(v) not in seen:
             seen.add(id(v))
             objs.append(v)
@@ -410,11 +410,11 @@ def _roll(interp, f, header, it, rng, p1, p2, g0):
     # concrete values of the iterations after the probes, from the body compiled once
     start = rng.index(p1.k)
     pos = start + 2
-    state_vals = [f.fast[j].value for j in state_slots]
+    state_vals = [f.localsplus[j].value for j in state_slots]
     fn = _compile_body(state_ph, I, invariant, free, body, writes)
     inv_vals = [t.value for t, old, ph in p1.placed if (ph, old) in invariant]
     step_vals = _run_body(fn, state_vals, rng, pos, inv_vals, free_values, len(state_slots),
-                          len(last_slots), flag is not None, writes, [f.fast[j].value for j in last_slots])
+                          len(last_slots), flag is not None, writes, [f.localsplus[j].value for j in last_slots])
     stop, state_vals, last_vals = step_vals
     n_steps = stop - start
     if n_steps < 2:
@@ -432,7 +432,7 @@ def _roll(interp, f, header, it, rng, p1, p2, g0):
     for j, var, val in zip(state_slots + last_slots, finals, state_vals + last_vals):
         a = p2.after[j]
         if id(a) in fresh:
-            f.fast[j] = fresh[id(a)]
+            f.localsplus[j] = fresh[id(a)]
             continue
         if a is p2.before[j] or _in_place(a, p2):  # an array written in place: keep the object
             if isinstance(a.value, np.ndarray):
@@ -444,7 +444,7 @@ def _roll(interp, f, header, it, rng, p1, p2, g0):
             new = a
         else:
             new = Traced(_like(a.value, val), var)
-        fresh[id(a)] = f.fast[j] = new
+        fresh[id(a)] = f.localsplus[j] = new
     for t, old, ph in p2.placed + p1.placed:  # restore invariants (latest probe first)
         if t._var is ph:
             t._var = old
@@ -456,7 +456,7 @@ def _roll(interp, f, header, it, rng, p1, p2, g0):
     ctx.substitutions.update(subs)
     for j, k in enumerate(p1.kinds):
         if k == "index":
-            f.fast[j] = rng[stop - 1]
+            f.localsplus[j] = rng[stop - 1]
     collections.deque(itertools.islice(it, stop - start - 2), maxlen=0)  # the probes took two
     ctx.loops_rolled += 1
 
@@ -509,7 +509,7 @@ def _known_values(interp):
                 pass
 
     for fr in interp.frames:
-        for v in fr.fast:
+        for v in fr.localsplus:
             note(v)
             if type(v) in (list, tuple):
                 for x in v:
