@@ -57,7 +57,7 @@ class Trace:
     @property
     def all_inputs(self) -> list:
         """Graph inputs: the argument leaves, then the outside arrays and floats read."""
-        return self.inputs + [e.box._var for e in self.externals if e.kind == "input"]
+        return self.inputs + [e.box._sym for e in self.externals if e.kind == "input"]
 
     def dprint(self, optimized: bool = False, file=None):
         """Print the traced graph (PyTensor's debugprint)."""
@@ -170,7 +170,7 @@ def trace(func, *args, _loop_limit: int = 100_000, **kwargs) -> Trace:
         holes: list = []
         template = structure.template_of(result, lambda x: type(x) is Traced, leaf_kind, holes)
         _check_no_leak(template)
-        outputs = rolling.finish(ctx, [h.var for h in holes])
+        outputs = rolling.finish(ctx, [h.sym for h in holes])
         if ctx.substitutions and ctx.guards:
             for g, e in zip(ctx.guards, rolling.finish(ctx, [g.expr for g in ctx.guards])):
                 g.expr = e

@@ -191,7 +191,7 @@ def finish(ctx) -> list:
         holes: list = []
         e.template = structure.template_of(_resolved(ctx, e.value), lambda x: type(x) is Traced, leaf_kind, holes)
         e.n = len(holes)
-        outputs += [h.var for h in holes]
+        outputs += [h.sym for h in holes]
     for e in ctx.effects:  # the real objects keep plain values
         if e.n and e.clean is not None:
             e.clean(unwrap(_resolved(ctx, e.value)))

@@ -35,7 +35,7 @@ def dtype_of(value) -> np.dtype:
 def as_var(x, dtype=None):
     """PyTensor variable for ``x``: its shadow if traced, else a constant."""
     if type(x) is Traced:
-        var = x.var
+        var = x.sym
         return var if dtype is None or var.dtype == dtype else pt.cast(var, dtype)
     if type(x) in (list, tuple) and any(type(v) is Traced for v in _leaves(x)):
         return pt.stack([as_var(v, dtype) for v in x]) if x else pt.as_tensor_variable(np.asarray(x))

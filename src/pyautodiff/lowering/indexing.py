@@ -2,7 +2,7 @@
 
 Reads with basic indices (ints, slices, None, Ellipsis) give numpy views; the
 result remembers its base so that a later write through either side stays
-exact (``Traced.var`` recomputes a view after its base changed, and a write to
+exact (``Traced.sym`` recomputes a view after its base changed, and a write to
 a view is written back with ``set_subtensor``).  Writes use the concrete
 array's own ``__setitem__`` first (numpy's casting and broadcasting errors),
 then mirror it symbolically:
@@ -45,7 +45,7 @@ def _sym_index(idx):
     if t is tuple:
         return tuple(_sym_index(i) for i in idx)
     if t is Traced:
-        return idx.var
+        return idx.sym
     if t is slice:
         return slice(_sym_index(idx.start), _sym_index(idx.stop), _sym_index(idx.step))
     if t is list:
@@ -170,7 +170,7 @@ def _write_back(sym, ndim):
 
 def setitem(x: Traced, idx, v) -> None:
     x.check_writable()
-    before = x.var
+    before = x.sym
     cidx = unwrap(idx)
     x.value[cidx] = unwrap(v)  # numpy's semantics (and errors) first
     val = as_var(v, x.value.dtype.name)

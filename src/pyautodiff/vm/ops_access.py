@@ -9,14 +9,13 @@ a Python property whose code may touch traced state is emulated.
 """
 from __future__ import annotations
 
-import functools
 import types
 
 import numpy as np
 
 from .. import outside, writes
 from ..library_code import is_library
-from ..lowering import indexing, registry
+from ..lowering import indexing
 from ..traced import Traced, contains_traced
 from . import code as vmcode
 from .frame import pop_n, push_callable
@@ -27,8 +26,6 @@ class AccessOps:
 
     # -- attributes -----------------------------------------------------------
     def _read_attr(self, f, obj, name):
-        if type(obj) is Traced and name in _SHADOWED_METHODS:
-            return functools.partial(registry.METHODS[name].fn, obj)
         getter = _emulated_property(obj, name)
         if getter is not None:  # its code may convert traced state (np.array(self._x)): emulate it
             return self.run_function(getter, (obj,), {})
@@ -122,10 +119,6 @@ class AccessOps:
     def op_BUILD_SLICE(self, f, ins):
         items = pop_n(f, ins.arg)
         f.stack.append(slice(*items))
-
-
-# ndarray methods whose names Traced uses for itself (Traced.var is the symbolic variable)
-_SHADOWED_METHODS = frozenset({"var"})
 
 
 def _emulated_property(obj, name):

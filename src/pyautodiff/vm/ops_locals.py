@@ -165,6 +165,6 @@ class LocalsOps:
 
 def name_after(t: Traced, local: str) -> None:
     """Name an unnamed variable after the user's local (readable exported code)."""
-    var = t._var
+    var = t._sym
     if var.name is None and not local.startswith((".", "_")):
         var.name = local
