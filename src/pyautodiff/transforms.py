@@ -39,6 +39,7 @@ class Request:
     wrt: list  # input variables to differentiate with respect to
     wrt_names: list
     fname: str
+    holomorphic: bool = False  # complex_kinds: f is holomorphic, the derivative is f'(z)
 
 
 def _scalar_cost(req: Request):
