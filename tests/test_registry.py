@@ -404,6 +404,17 @@ case("numpy.linalg.multi_dot", lambda a, b, c: np.linalg.multi_dot([a, b, c]), n
 case("numpy.linalg.cond", lambda a: np.linalg.cond(a), normal(3, 3))
 case("numpy.linalg.cond", lambda a: np.linalg.cond(a, "fro"), spd(3), tag="fro")
 
+# -- numpy.fft: complex results, differentiated through their real and imaginary parts -------------
+
+case("numpy.fft.fft", lambda x: np.abs(np.fft.fft(x, axis=0)), normal(4, 3))
+case("numpy.fft.fft", lambda x, y: np.fft.fft(x + 1j * y, n=6).imag, normal(5), normal(5), wrt=(0, 1),
+     tag="complex")
+case("numpy.fft.ifft", lambda x, y: np.real(np.fft.ifft(x + 1j * y, n=3, norm="ortho")), normal(2, 4), normal(2, 4),
+     wrt=(0, 1))
+case("numpy.fft.rfft", lambda x: np.fft.rfft(x, n=7, norm="forward").imag, normal(6))
+case("numpy.fft.irfft", lambda x, y: np.fft.irfft(x + 1j * y, n=6), normal(4), normal(4), wrt=(0, 1))
+case("numpy.fft.irfft", lambda x, y: np.fft.irfft(x + 1j * y), normal(4), normal(4), wrt=(0, 1), tag="default n")
+
 # -- selection, sorting, indexing -------------------------------------------------------------------
 
 case("numpy.where", lambda x, y: np.where(x > 0, x, y * 2), normal(3, 4), normal(4), wrt=(0, 1))
@@ -721,8 +732,6 @@ def test_every_entry_has_a_case():
 def test_unregistered_numpy_function_is_refused_by_name():
     with pytest.raises(ad.UnsupportedError, match="numpy.partition|ndarray.partition"):
         ad.grad(lambda x: np.sum(np.partition(x, 2)[:2]))(normal(5))
-    with pytest.raises(ad.UnsupportedError, match="fft"):
-        ad.grad(lambda x: np.sum(np.fft.fft(x).real))(normal(4))
 
 
 def test_refused_arguments_name_the_function():
