@@ -172,6 +172,28 @@ def test_export_of_a_complex_gradient_runs_under_numpy_alone():
     np.testing.assert_allclose(got, fd_grad(spectral_power, z), rtol=1e-6)
 
 
+def test_eigenvalues_of_a_general_matrix():
+    real = np.array([[3.0, 1.0, 0.2], [0.1, 2.0, 0.5], [0.05, 0.1, 1.0]])
+    pair = np.array([[0.1, -1.0, 0.2], [1.0, 0.0, 0.3], [0.1, 0.2, 2.0]])
+    # the sum of squared eigenvalues is tr(A^2), whose gradient is 2 A^T
+    f = ad.grad(lambda a: np.real(np.sum(np.linalg.eigvals(a) ** 2)))
+    np.testing.assert_allclose(f(real), 2 * real.T, rtol=1e-10, atol=1e-13)
+    assert np.iscomplexobj(np.linalg.eigvals(pair))  # the other type of result: traced again (a guard)
+    np.testing.assert_allclose(f(pair), 2 * pair.T, rtol=1e-10, atol=1e-13)
+    with pytest.raises(ad.AutodiffError, match="real value"):  # a complex sum is not a real loss
+        ad.grad(lambda a: np.sum(np.linalg.eigvals(a) ** 2))(pair)
+
+    def spectral_radius(a):
+        return np.max(np.abs(np.linalg.eig(a).eigenvalues))
+
+    g = ad.grad(spectral_radius)(pair)
+    np.testing.assert_allclose(g, fd_real_grad(spectral_radius, pair), rtol=1e-6)
+    w, v = ad.function(np.linalg.eig)(pair)
+    np.testing.assert_allclose(w, np.linalg.eig(pair).eigenvalues, rtol=1e-12)
+    with pytest.raises(ad.AutodiffError, match="eigenvectors is not implemented"):
+        ad.grad(lambda a: np.sum(np.abs(np.linalg.eig(a).eigenvectors)))(pair)
+
+
 # -- clear errors -------------------------------------------------------------------------------
 
 def test_complex_output_without_holomorphic_is_a_clear_error():

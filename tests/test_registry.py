@@ -383,6 +383,13 @@ case("numpy.linalg.eigh", lambda a: tuple(np.linalg.eigh(a)), spd(3) + np.triu(n
 case("numpy.linalg.eigvalsh", lambda a: np.linalg.eigvalsh(a, UPLO="U"), spd(3) + np.tril(normal(3, 3), -1))
 case("numpy.linalg.svd", lambda a: tuple(np.linalg.svd(a, full_matrices=False)), normal(4, 3))
 case("numpy.linalg.svd", lambda a: np.linalg.svd(a, compute_uv=False), normal(2, 3), tag="values")
+# distinct real eigenvalues (numpy 2.5 returns them as complex; np.real keeps the case real either way)
+_NONSYMMETRIC = np.array([[3.0, 1.0, 0.2], [0.1, 2.0, 0.5], [0.05, 0.1, 1.0]])
+_ROTATION = np.array([[0.1, -1.0, 0.2], [1.0, 0.0, 0.3], [0.1, 0.2, 2.0]])  # a complex pair
+case("numpy.linalg.eig", lambda a: np.real(np.linalg.eig(a).eigenvalues), _NONSYMMETRIC)
+case("numpy.linalg.eig", lambda a: np.abs(np.linalg.eig(a)[0]), _ROTATION, tag="complex")
+case("numpy.linalg.eigvals", lambda a: np.real(np.linalg.eigvals(a)), _NONSYMMETRIC)
+case("numpy.linalg.eigvals", lambda a: np.angle(np.linalg.eigvals(a)), _ROTATION, tag="complex")
 case("numpy.linalg.svdvals", lambda a: np.linalg.svdvals(a), normal(3, 3))
 case("numpy.linalg.qr", lambda a: tuple(np.linalg.qr(a)), normal(4, 3))
 case("numpy.linalg.qr", lambda a: np.linalg.qr(a, mode="r"), normal(3, 3), tag="r")
