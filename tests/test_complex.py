@@ -194,6 +194,21 @@ def test_eigenvalues_of_a_general_matrix():
         ad.grad(lambda a: np.sum(np.abs(np.linalg.eig(a).eigenvectors)))(pair)
 
 
+def test_verification_checks_complex_derivatives():
+    z, v = crandn(3), crandn(3)
+    f = lambda z: np.sum(np.abs(np.sin(z)) ** 2)  # noqa: E731
+    assert ad.check_grad(f, z).ok
+    # a gradient in the other convention (conjugated) is caught
+    wrong = ad.check_grad(f, z, grad=lambda z: np.conj(ad.grad(f)(z)))
+    assert not wrong.ok and "finite difference" in str(wrong)
+    # every kind verifies against finite differences along complex directions
+    ad.jvp(np.sin, verify=True)(z, v)
+    ad.vjp(_f, verify=True)(z, v)
+    ad.grad(np.sin, holomorphic=True, verify=True)(0.3 + 0.2j)
+    ad.jacobian(np.sin, holomorphic=True, verify=True)(z)
+    ad.jacobian(np.fft.fft, verify=True)(rng.normal(size=4))
+
+
 # -- clear errors -------------------------------------------------------------------------------
 
 def test_complex_output_without_holomorphic_is_a_clear_error():
