@@ -243,6 +243,10 @@ class Splitter:
         op = node.op
         touches_complex = any(map(is_complex, node.inputs)) or any(map(is_complex, node.outputs))
         if not touches_complex:
+            squared = self._abs_squared(node)
+            if squared is not None:  # |z| ** 2 as a*a + b*b: no sqrt, and a derivative at z = 0
+                self._store(node.outputs[0], squared)
+                return
             _refuse_complex_inner(op)
             new = node.clone_with_new_inputs([self.real_var(i) for i in node.inputs], strict=False)
             for old, out in zip(node.outputs, new.outputs):
@@ -262,6 +266,22 @@ class Splitter:
                 f"the derivative through {op} on complex values is not supported (pyautodiff "
                 "differentiates complex code on real and imaginary parts and has no rule for this "
                 "operation); compute it on np.real(...) and np.imag(...) instead")
+
+    def _abs_squared(self, node):
+        """``a*a + b*b`` for ``abs(z) ** 2`` / ``sqr(abs(z))`` of a split complex ``z``, else None."""
+        if type(node.op).__name__ != "Elemwise":
+            return None
+        scalar = type(node.op.scalar_op).__name__
+        if scalar not in ("Pow", "Sqr"):
+            return None
+        if scalar == "Pow" and _constant_int((node.inputs[1], None)) != 2:
+            return None
+        base = node.inputs[0].owner
+        if (base is None or type(base.op).__name__ != "Elemwise" or type(base.op.scalar_op).__name__ != "Abs"
+                or base.inputs[0] not in self.pairs):
+            return None
+        a, b = self.pairs[base.inputs[0]]
+        return a * a + b * b if b is not None else a * a
 
     def _store(self, out, value):
         if isinstance(value, tuple):

@@ -36,6 +36,7 @@ class EigPairs(Op):
     ``real``: whether numpy returned real arrays (its rule differs between numpy versions)."""
 
     __props__ = ()
+    python_only = True  # no Numba form: the tiered backend keeps such graphs on numpy code
 
     def make_node(self, a):
         a = pt.as_tensor_variable(a)

@@ -41,6 +41,7 @@ class DFT(Op):
     of real arrays; ``inverse`` selects numpy's ``ifft`` (with its ``1/n``)."""
 
     __props__ = ("axis", "inverse")
+    python_only = True  # no Numba form: the tiered backend keeps such graphs on numpy code
 
     def __init__(self, axis: int, inverse: bool):
         self.axis = int(axis)
