@@ -291,3 +291,16 @@ def test_every_case_matches_jax():
         got = ours(*args)
         got = got[1] if how in ("jvp", "vjp") else got
         np.testing.assert_allclose(got, np.asarray(want), rtol=1e-9, atol=1e-12, err_msg=name)
+
+
+def test_complex_linear_algebra_values_and_clear_errors():
+    M, b = crandn(3, 3), crandn(3)
+    np.testing.assert_allclose(ad.function(lambda m: np.linalg.solve(m, b))(M), np.linalg.solve(M, b), rtol=1e-12)
+    np.testing.assert_allclose(ad.function(np.linalg.det)(M), np.linalg.det(M), rtol=1e-12)
+    with pytest.raises(ad.UnsupportedError, match="derivative through .*Det.* on complex values"):
+        ad.grad(lambda m: np.abs(np.linalg.det(m)))(M)
+    with pytest.raises(ad.UnsupportedError, match="complex traced matrix"):
+        ad.function(np.linalg.norm)(M)
+    with pytest.raises(ad.UnsupportedError, match="derivative through .*Prod"):
+        ad.grad(lambda z: np.abs(np.prod(z)))(b)
+
