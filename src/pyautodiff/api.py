@@ -339,7 +339,7 @@ class Transformed:
                 if not tr.differentiable[i] and not np.iscomplexobj(tr.leaves[i]):
                     raise AutodiffError(
                         f"ad.{self.kind}: cannot differentiate with respect to {tr.paths[i]!r} of dtype "
-                        f"{np.asarray(tr.leaves[i]).dtype}; only float and complex arrays and scalars are differentiable")
+                        f"{np.asarray(tr.leaves[i]).dtype}; only float arrays and floats are differentiable (and complex ones)")
             if not leaf_ids:
                 raise AutodiffError(f"ad.{self.kind}: argument {w!r} holds no float array or float")
             tree.append((value, leaf_ids))
