@@ -16,7 +16,8 @@ ROOT = pathlib.Path(pyautodiff.__file__).parent
 KNOWN_CYCLES = {
     frozenset({"pyautodiff.context", "pyautodiff.lowering", "pyautodiff.lowering.builtins",
                "pyautodiff.lowering.core", "pyautodiff.lowering.creation", "pyautodiff.lowering.cumulative",
-               "pyautodiff.lowering.diagonals", "pyautodiff.lowering.indexing", "pyautodiff.lowering.inplace",
+               "pyautodiff.lowering.diagonals", "pyautodiff.lowering.eig", "pyautodiff.lowering.fft",
+               "pyautodiff.lowering.indexing", "pyautodiff.lowering.inplace",
                "pyautodiff.lowering.joining", "pyautodiff.lowering.linalg", "pyautodiff.lowering.metadata",
                "pyautodiff.lowering.operators", "pyautodiff.lowering.products",
                "pyautodiff.lowering.python_errors", "pyautodiff.lowering.rearrange",
