@@ -84,11 +84,12 @@ def _check(req):
                 f"{req.outputs[0].dtype}. For a holomorphic function pass holomorphic=True (the result "
                 f"is f'(z)); to differentiate a real part, return np.real(...) or np.abs(...) ** 2; "
                 f"for other complex outputs use ad.vjp")
-    if req.kind in ("hessian", "hvp") and complex_wrt:
+    row = transforms.KINDS[req.kind]
+    if row.order == 2 and complex_wrt:  # hessian, hvp
         raise AutodiffError(
             f"ad.{req.kind} with respect to the complex argument {complex_wrt[0]!r} is not supported (JAX "
             "refuses it too): pass the real and imaginary parts as two float arguments")
-    if req.kind == "jacobian" and complex_wrt and not req.holomorphic:
+    if row.parts[0].layout == "outputs x wrt" and complex_wrt and not req.holomorphic:  # jacobian
         raise AutodiffError(
             f"ad.jacobian with respect to the complex argument {complex_wrt[0]!r} needs holomorphic=True "
             f"(then it is df/dz of a holomorphic {req.fname}); a non-holomorphic function has no complex "
@@ -227,7 +228,7 @@ _BUILDERS = {"grad": _grad, "value_and_grad": _value_and_grad, "hessian": _hessi
 def direction_dtype_error(kind: str, leaf, var) -> str | None:
     """The message for a complex direction given where the graph expects a real one."""
     if np.iscomplexobj(leaf) and not is_complex(var):
-        target = "output" if kind == "vjp" else "argument"
+        target = "output" if transforms.KINDS[kind].direction == "outputs" else "argument"
         return (f"ad.{kind}: a complex direction was given for the real {target} {var.name or ''}; "
                 "directions of real values are real")
     return None
