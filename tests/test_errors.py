@@ -19,8 +19,8 @@ def _line_of(func, text):
 
 def uses_unlowered_numpy(x):
     y = np.exp(x)
-    z = np.fft.fft(y)  # no lowering: must name this line
-    return np.sum(z.real)
+    z = np.frexp(y)[0]  # no lowering: must name this line
+    return np.sum(z)
 
 
 def test_unsupported_numpy_function_names_file_line_and_callee():
@@ -28,8 +28,8 @@ def test_unsupported_numpy_function_names_file_line_and_callee():
         ad.grad(uses_unlowered_numpy)(X)
     err = info.value
     assert err.location.filename == __file__
-    assert err.location.lineno == _line_of(uses_unlowered_numpy, "np.fft.fft(y)")
-    assert "np.fft.fft(y)" in str(err)
+    assert err.location.lineno == _line_of(uses_unlowered_numpy, "np.frexp(y)")
+    assert "np.frexp(y)" in str(err)
     assert isinstance(err, ad.AutodiffError)
 
 

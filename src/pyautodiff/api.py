@@ -23,7 +23,7 @@ import numpy as np
 import pytensor.tensor as pt
 
 from . import aux as aux_outputs
-from . import compose, concurrency, progress, structure, transforms
+from . import complex_kinds, compose, concurrency, progress, structure, transforms
 from . import static as static_args
 from .backend import compile as _compile
 from .backend.compile import compile_graph
@@ -79,7 +79,7 @@ class Transformed:
     """
 
     def __init__(self, f, kind, wrt=0, mode=None, verify=None, loop_limit=100_000, has_aux=False, static=(),
-                 cache_size=None):
+                 cache_size=None, holomorphic=False):
         if not callable(f):
             raise AutodiffError(f"ad.{kind} expects a function, got {type(f).__name__}")
         for w in (wrt if isinstance(wrt, tuple) else (wrt,)):
@@ -95,6 +95,8 @@ class Transformed:
         if self.has_aux:
             aux_outputs.check_kind(kind)
         self.static = static
+        complex_kinds.check_options(kind, holomorphic)
+        self.holomorphic = bool(holomorphic)
         self._static = static_args.resolve(f, kind, static, wrt) if static else None
         self.stats = Stats()
         self._cache = Cache(limit=size_limit(cache_size))
@@ -134,7 +136,7 @@ class Transformed:
         if global_named(self.original) is self:
             return self.original.__qualname__
         return _rebuild, (self.original, self.kind, self.wrt, self.mode, self._verify_arg, self.loop_limit,
-                          self.has_aux, self.static, self._cache.limit)
+                          self.has_aux, self.static, self._cache.limit, self.holomorphic)
 
     def __get__(self, obj, objtype=None):  # decorating methods
         return self if obj is None else functools.partial(self, obj)
@@ -277,9 +279,10 @@ class Transformed:
             tr, aux_outs, aux_template = aux_outputs.split(tr, getattr(self.original, "__name__", "f"))
         wrt_idx, wrt_tree = self._wrt_leaves(tr, args, kwargs)
         req = transforms.Request(self.kind, tr.outputs, tr.result, [tr.inputs[i] for i in wrt_idx],
-                                 [tr.paths[i] for i in wrt_idx], getattr(self.original, "__name__", "f"))
+                                 [tr.paths[i] for i in wrt_idx], getattr(self.original, "__name__", "f"),
+                                 self.holomorphic)
         with progress.phase("differentiate"):
-            outputs, extra = transforms.KINDS[self.kind].build(req)
+            outputs, extra = complex_kinds.build(req)
         n_main = len(outputs)
         if self.has_aux:
             outputs = [*outputs, *aux_outs]
@@ -340,10 +343,10 @@ class Transformed:
                     f"{', ' if kwargs else ''}{', '.join(kwargs)})")
             value, leaf_ids = spans[w]
             for i in leaf_ids:
-                if not tr.differentiable[i]:
+                if not tr.differentiable[i] and not np.iscomplexobj(tr.leaves[i]):
                     raise AutodiffError(
                         f"ad.{self.kind}: cannot differentiate with respect to {tr.paths[i]!r} of dtype "
-                        f"{np.asarray(tr.leaves[i]).dtype}; only float arrays and floats are differentiable")
+                        f"{np.asarray(tr.leaves[i]).dtype}; only float arrays and floats are differentiable (and complex ones)")
             if not leaf_ids:
                 raise AutodiffError(f"ad.{self.kind}: argument {w!r} holds no float array or float")
             tree.append((value, leaf_ids))
@@ -378,8 +381,8 @@ class Transformed:
         return lambda outs: tuple(fill(outs[a:b]) for (a, b), (_, fill) in zip(bounds, fills))
 
 
-def _rebuild(f, kind, wrt, mode, verify, loop_limit, has_aux, static, cache_size):
-    return Transformed(f, kind, wrt, mode, verify, loop_limit, has_aux, static, cache_size)
+def _rebuild(f, kind, wrt, mode, verify, loop_limit, has_aux, static, cache_size, holomorphic=False):
+    return Transformed(f, kind, wrt, mode, verify, loop_limit, has_aux, static, cache_size, holomorphic)
 
 
 def global_named(f):
@@ -437,7 +440,7 @@ _CONVERTERS = {
 def _leaf_kind(leaf):
     if type(leaf) is float:
         return "float"
-    if isinstance(leaf, np.generic):
+    if isinstance(leaf, (np.generic, complex)):
         return "scalar"
     return "array"
 
@@ -520,6 +523,9 @@ def _direction_inputs(kind, extra, direction, tr, wrt_idx):
         if np.shape(leaf) != var.type.shape:
             raise AutodiffError(f"ad.{kind}: direction of shape {np.shape(leaf)} does not match "
                                 f"{var.name or 'its target'} of shape {var.type.shape}")
+        message = complex_kinds.direction_dtype_error(kind, leaf, var)
+        if message:
+            raise AutodiffError(message)
     return list(extra)
 
 
@@ -565,23 +571,24 @@ _OPTIONS_DOC = """
     Options of every transformation: ``mode=`` (backend), ``verify=`` (checks against the
     original), ``loop_limit=``, ``static=("name", ...)`` (arguments keyed by value, never
     traced) and, on the derivatives, ``has_aux=True`` (``f`` returns ``(out, aux)``; e.g.
-    ``g, aux = ad.grad(loss, has_aux=True)(w)``).
+    ``g, aux = ad.grad(loss, has_aux=True)(w)``); on grad, value_and_grad and jacobian,
+    ``holomorphic=True`` (``f`` is holomorphic in its complex inputs: the result is ``f'(z)``).
     """
 
 
 def _transformation(kind, doc):
     def make(f=None, wrt=0, *, mode=None, verify=None, loop_limit=100_000, has_aux=False, static=(),
-             cache_size=None):
+             cache_size=None, holomorphic=False):
         if f is None:  # @ad.grad(wrt=1)
             return lambda g: make(g, wrt, mode=mode, verify=verify, loop_limit=loop_limit, has_aux=has_aux,
-                                  static=static, cache_size=cache_size)
+                                  static=static, cache_size=cache_size, holomorphic=holomorphic)
         hook = getattr(f, "_pyautodiff_transform", None)
         if hook is not None:  # an ad.data_parallel objective evaluates its blocks where they live
             if has_aux or static:
                 raise AutodiffError(f"ad.{kind}: has_aux= and static= are not supported on an "
                                     "ad.data_parallel objective yet")
             return hook(kind, wrt, mode, verify, loop_limit)
-        return Transformed(f, kind, wrt, mode, verify, loop_limit, has_aux, static, cache_size)
+        return Transformed(f, kind, wrt, mode, verify, loop_limit, has_aux, static, cache_size, holomorphic)
 
     make.__name__ = make.__qualname__ = kind
     make.__doc__ = doc + _OPTIONS_DOC

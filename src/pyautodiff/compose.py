@@ -32,7 +32,7 @@ from __future__ import annotations
 import numpy as np
 import pytensor.tensor as pt
 
-from . import structure, transforms
+from . import complex_kinds, structure, transforms
 from .errors import AutodiffError
 from .traced import Traced, leaf_kind, unwrap
 from .vm import calls
@@ -96,8 +96,9 @@ def call_inside(interp, g, args, kwargs):
 
     wrt_idx, wrt_tree = g._wrt_leaves(tr, c_args, c_kwargs)
     req = transforms.Request(kind, tr.outputs, tr.result, [fresh[i] for i in wrt_idx],
-                             [paths[i] for i in wrt_idx], getattr(g.original, "__name__", "f"))
-    outputs, extra = transforms.BUILDERS[kind](req)
+                             [paths[i] for i in wrt_idx], getattr(g.original, "__name__", "f"),
+                             g.holomorphic)
+    outputs, extra = complex_kinds.build(req)
     replace = {v: _outer_var(o) for v, o in zip(fresh, outer)}
     d_outer: list = []
     if direction is not None:

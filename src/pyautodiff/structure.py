@@ -13,7 +13,7 @@ shapes, dtypes and static values, so the same trace applies (subject to its
 guards).  Plain arrays and floats never reach optree: they are handled inline.
 
 Leaves: ndarrays of any numeric dtype, numpy scalars of float/complex type,
-Python floats.  Differentiable leaves are the floating ones.  Static: ints,
+Python floats and complex numbers.  Differentiable leaves are the floating ones.  Static: ints,
 bools, strings, None, and other objects (by identity).
 
 Example::
@@ -33,7 +33,7 @@ import optree
 from .static import Static
 
 NAMESPACE = "pyautodiff"
-_STATIC_TYPES = (int, bool, str, bytes, type(None), complex)
+_STATIC_TYPES = (int, bool, str, bytes, type(None))
 
 
 def register_pytree_node(cls, flatten, unflatten):
@@ -101,6 +101,11 @@ def _leaf_key(x, leaves, paths, path):
         if paths is not None:
             paths.append(path)
         return "f"
+    if t is complex:  # differentiable like a float (complex_kinds)
+        leaves.append(x)
+        if paths is not None:
+            paths.append(path)
+        return "c"
     if t in _STATIC_TYPES:
         return (t, x)
     if t is Static:  # static=(...): keyed by value, never a leaf
@@ -124,7 +129,7 @@ class _NewNode(Exception):
 def flatten(x, leaves: list, paths: list | None = None, path: str = ""):
     """Append the leaves of ``x`` to ``leaves``; return its hashable treedef."""
     t = type(x)
-    if t is np.ndarray or t is float or t in _STATIC_TYPES or t is Static:
+    if t is np.ndarray or t is float or t is complex or t in _STATIC_TYPES or t is Static:
         return _leaf_key(x, leaves, paths, path)
     n_leaves, n_paths = len(leaves), len(paths) if paths is not None else 0
     while True:
@@ -151,7 +156,7 @@ def is_input(x) -> bool:
     t = type(x)
     if t is np.ndarray:
         return x.dtype.kind in "biufc"
-    return t is float or (isinstance(x, np.generic) and x.dtype.kind in "fc")
+    return t is float or t is complex or (isinstance(x, np.generic) and x.dtype.kind in "fc")
 
 
 def rebuild(x, it):
@@ -159,7 +164,7 @@ def rebuild(x, it):
     t = type(x)
     if t is np.ndarray:
         return next(it) if x.dtype.kind in "biufc" else x
-    if t is float:
+    if t is float or t is complex:
         return next(it)
     if t in _STATIC_TYPES:
         return x
@@ -178,7 +183,7 @@ def rebuilder(x):
     t = type(x)
     if t is Static:
         return lambda it, v=x.value: v
-    if t is np.ndarray or t is float or t in _STATIC_TYPES or isinstance(x, np.generic):
+    if t is np.ndarray or t is float or t is complex or t in _STATIC_TYPES or isinstance(x, np.generic):
         return next if is_input(x) else (lambda it: x)
     sub, spec = tree_flatten(x)
     if spec.num_nodes == 1 and spec.num_leaves == 1:  # an opaque object

@@ -39,9 +39,10 @@ class Request:
     wrt: list  # input variables to differentiate with respect to
     wrt_names: list
     fname: str
+    holomorphic: bool = False  # complex_kinds: f is holomorphic, the derivative is f'(z)
 
 
-def _scalar_cost(req: Request):
+def scalar_cost(req: Request):
     if isinstance(req.result, (tuple, list, dict)):
         raise AutodiffError(
             f"{req.kind} needs {req.fname} to return one scalar; it returned {_describe(req.result)}. "
@@ -69,7 +70,7 @@ def _describe(result) -> str:
     return f"a value of shape {np.shape(result)}" if hasattr(result, "shape") else repr(type(result))
 
 
-def _grads(cost, wrt):
+def gradients_of(cost, wrt):
     from pytensor.gradient import NullTypeGradError
 
     try:
@@ -89,17 +90,17 @@ def build_function(req):
 
 
 def build_grad(req):
-    return _grads(_scalar_cost(req), req.wrt), []
+    return gradients_of(scalar_cost(req), req.wrt), []
 
 
 def build_value_and_grad(req):
-    cost = _scalar_cost(req)
-    return [cost, *_grads(cost, req.wrt)], []
+    cost = scalar_cost(req)
+    return [cost, *gradients_of(cost, req.wrt)], []
 
 
 def build_hessian(req):
-    cost = _scalar_cost(req)
-    grads = _grads(cost, req.wrt)
+    cost = scalar_cost(req)
+    grads = gradients_of(cost, req.wrt)
     blocks = []
     for g in grads:
         for x in req.wrt:
@@ -149,12 +150,12 @@ def _directions(wrt):
 
 
 def build_hvp(req):
-    cost = _scalar_cost(req)
+    cost = scalar_cost(req)
     vs = _directions(req.wrt)
-    grads = _grads(cost, req.wrt)
+    grads = gradients_of(cost, req.wrt)
     # Reverse-over-reverse: d/dx (g . v); PyTensor's rewrites keep it O(gradient).
     gv = pt.add(*[pt.sum(g * v) for g, v in zip(grads, vs)]) if len(grads) > 1 else pt.sum(grads[0] * vs[0])
-    return _grads(gv, req.wrt), vs
+    return gradients_of(gv, req.wrt), vs
 
 
 def build_jvp(req):
@@ -182,7 +183,7 @@ def build_vjp(req):
     terms = [pt.sum(u * o) for u, o in zip(us, req.outputs) if o.dtype.startswith(("float", "complex"))]
     if not terms:
         raise AutodiffError(f"vjp: {req.fname} returned no float values to differentiate")
-    cots = _grads(pt.add(*terms) if len(terms) > 1 else terms[0], req.wrt)
+    cots = gradients_of(pt.add(*terms) if len(terms) > 1 else terms[0], req.wrt)
     return [*req.outputs, *cots], us
 
 
@@ -191,7 +192,7 @@ def _shape(x):
 
 
 def _no_derivative_is_an_autodiff_error(build):
-    """Second derivatives and forward mode call PyTensor directly: the same clear error as ``_grads``."""
+    """Second derivatives and forward mode call PyTensor directly: the same clear error as ``gradients_of``."""
     from pytensor.gradient import NullTypeGradError
 
     def checked(req):

@@ -256,7 +256,7 @@ def _compare_values(compiled, expected, setting) -> CheckResult:
                                f"shape {x.shape} instead of {y.shape}")
         if x.size == 0:
             continue
-        xf, yf = x.astype(float), y.astype(float)
+        xf, yf = (x, y) if np.iscomplexobj(x) or np.iscomplexobj(y) else (x.astype(float), y.astype(float))
         both_nan = np.isnan(xf) & np.isnan(yf)
         diff = np.where(both_nan, 0.0, np.abs(xf - yf))
         diff = np.where(np.isinf(xf) & (xf == yf), 0.0, diff)
@@ -284,7 +284,7 @@ def _check_derivative(transformed, args, kwargs, direction, out, setting) -> Che
     row = KINDS[kind]
     second_order = row.order == 2
     if row.direction == "wrt":  # the caller's direction (hvp, jvp)
-        d_flat = [np.asarray(v, dtype=float) for v in _input_leaves(direction)]
+        d_flat = [_inexact(v) for v in _input_leaves(direction)]
     else:
         d_flat = [_random_direction(l, rng) for l in flat_x]
     # the output weights w (for array-valued f; None: f is scalar) and the claimed derivative
@@ -298,9 +298,9 @@ def _check_derivative(transformed, args, kwargs, direction, out, setting) -> Che
         with np.errstate(all="ignore"):
             result = f(*moved[0], **moved[1])
         vals = _float_leaves(result)
-        if w is None:
-            return float(np.asarray(vals[0], dtype=float))
-        return float(sum(np.sum(np.asarray(v, dtype=float) * wi) for v, wi in zip(vals, w)))
+        if w is None:  # a complex value (holomorphic=True): its real part, whose derivative is Re(f'(z) d)
+            return float(np.real(vals[0]))
+        return float(sum(np.real(np.sum(_inexact(v) * wi)) for v, wi in zip(vals, w)))
 
     if second_order:
         h = eps ** (1 / 6)
@@ -351,7 +351,20 @@ def _wrt_part(c: Claim, parts):
 
 
 def _dot(a_flat, b_flat) -> float:
-    return sum(float(np.sum(a * b)) for a, b in zip(a_flat, b_flat))
+    # Re(sum(a * b)): for a complex input the gradient gx - i gy times the direction dx + i dy
+    # has the directional derivative gx dx + gy dy as its real part (complex_kinds)
+    return sum(float(np.real(np.sum(a * b))) for a, b in zip(a_flat, b_flat))
+
+
+def _inexact(v):
+    v = np.asarray(v)
+    return v if v.dtype.kind == "c" else np.asarray(v, dtype=float)
+
+
+def _weights(rng, values):
+    """Random output weights; complex for complex outputs (so both parts are checked)."""
+    return [rng.standard_normal(np.shape(v)) + (1j * rng.standard_normal(np.shape(v)) if np.iscomplexobj(v) else 0)
+            for v in values]
 
 
 def _claim_gradient(c: Claim, parts):
@@ -364,18 +377,18 @@ def _claim_hessian(c: Claim, parts):
 
 
 def _claim_jvp(c: Claim, parts):
-    w = [c.rng.standard_normal(np.shape(v)) for v in _float_leaves(c.out[0])]
+    w = _weights(c.rng, _float_leaves(c.out[0]))
     return w, _dot(w, _float_leaves(c.out[1]))
 
 
 def _claim_vjp(c: Claim, parts):
-    w = [np.asarray(u, dtype=float) for u in _float_leaves(c.direction)]
+    w = [_inexact(u) for u in _float_leaves(c.direction)]
     return w, _dot(_wrt_part(c, parts), c.d_flat)
 
 
 def _claim_jacobian(c: Claim, parts):
     value0 = c.value()
-    w = [c.rng.standard_normal(np.shape(v)) for v in value0]
+    w = _weights(c.rng, value0)
     return w, _jacobian_projection(c.out, w, c.d_flat, len(value0), len(c.d_flat), c.tuple_wrt)
 
 
@@ -386,13 +399,16 @@ _CLAIMS = {"gradient": _claim_gradient, "hessian": _claim_hessian, "jvp": _claim
 
 def _random_direction(x, rng):
     """A direction scaled like x, element by element, so steps stay in x's domain."""
-    x = np.asarray(x, dtype=float)
+    x = _inexact(x)
     if x.size == 0:
         return np.zeros_like(x)
-    rms = float(np.sqrt(np.mean(x ** 2)))
+    rms = float(np.sqrt(np.mean(np.abs(x) ** 2)))
     scale = np.maximum(np.abs(x), 0.1 * rms)
     scale = np.where(scale > 0, scale, 1.0)
-    return np.clip(rng.standard_normal(x.shape), -2.5, 2.5) * scale
+    d = np.clip(rng.standard_normal(x.shape), -2.5, 2.5) * scale
+    if x.dtype.kind == "c":  # along both parts
+        d = d + 1j * np.clip(rng.standard_normal(x.shape), -2.5, 2.5) * scale
+    return d
 
 
 def _moved(args, kwargs, wrt_args, x_leaves, d_flat, t):
@@ -400,7 +416,7 @@ def _moved(args, kwargs, wrt_args, x_leaves, d_flat, t):
     k = 0
     for w, leaves in zip(wrt_args, x_leaves):
         n = len(leaves)
-        new = [np.asarray(l, dtype=float) + t * d if np.asarray(l).dtype.kind == "f" else l
+        new = [_inexact(l) + t * d if np.asarray(l).dtype.kind in "fc" else l
                for l, d in zip(leaves, d_flat[k:k + n])]
         k += n
         orig = _get_arg(args, kwargs, w)
@@ -415,9 +431,9 @@ def _moved(args, kwargs, wrt_args, x_leaves, d_flat, t):
 
 def _like(orig, value):
     if isinstance(orig, np.ndarray) and orig.ndim == 0 and not isinstance(orig, float):
-        return np.asarray(value, dtype=orig.dtype if orig.dtype.kind == "f" else float)
+        return np.asarray(value, dtype=orig.dtype if orig.dtype.kind in "fc" else float)
     if isinstance(orig, np.ndarray):
-        return np.asarray(value, dtype=orig.dtype if orig.dtype.kind == "f" else float)
+        return np.asarray(value, dtype=orig.dtype if orig.dtype.kind in "fc" else float)
     return value
 
 
@@ -462,6 +478,6 @@ def _jacobian_projection(out, w, d_flat, n_out, n_in, tuple_wrt):
     total = 0.0
     for i in range(n_out):
         for j in range(n_in):
-            J = np.asarray(blocks[i][j], dtype=float)
-            total += float(w[i].ravel() @ J.reshape(w[i].size, d_flat[j].size) @ d_flat[j].ravel())
+            J = _inexact(blocks[i][j])
+            total += float(np.real(w[i].ravel() @ J.reshape(w[i].size, d_flat[j].size) @ d_flat[j].ravel()))
     return total

@@ -130,6 +130,9 @@ class Tiered:
         _lower_priority()
         if self.rewrite_thread is not None:  # compile the fully rewritten graph, not the light one
             self.rewrite_thread.join()
+        if _has_python_only_op(self.inputs, self.outputs):
+            self.outcome = f"kept numpy (an op {SECOND_TIER} would run as Python, e.g. numpy.fft)"
+            return
         try:
             fn, _ = compile_graph(self.inputs, self.outputs, mode=SECOND_TIER, name=self.name)
             fn(*self.sample_args)  # first call: Numba may still JIT here
@@ -164,6 +167,14 @@ class Tiered:
         if self.rewrite_thread is not None:
             self.rewrite_thread.join(timeout)
         return self.rewrite_outcome
+
+
+def _has_python_only_op(inputs, outputs) -> bool:
+    """Ops that mark themselves ``python_only`` (numpy.fft, numpy.linalg.eig: Numba would run
+    their Python ``perform`` in object mode, with a warning, and no faster)."""
+    from pytensor.graph.traversal import io_toposort
+
+    return any(getattr(node.op, "python_only", False) for node in io_toposort(inputs, outputs))
 
 
 def _lower_priority():

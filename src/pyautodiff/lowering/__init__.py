@@ -14,6 +14,8 @@ from . import (  # noqa: F401
     creation,
     cumulative,
     diagonals,
+    eig,
+    fft,
     indexing,
     inplace,
     joining,

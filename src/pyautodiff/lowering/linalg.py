@@ -24,7 +24,12 @@ _QR_MODES = {"reduced": "economic", "complete": "full", "r": "r"}
 
 def _float_var(a, value):
     dt = np.asarray(value[0] if isinstance(value, tuple) else value).dtype
-    return as_var(a, dt.name if dt.kind == "f" else "float64")
+    if np.iscomplexobj(unwrap(a)) and (dt.kind != "c" or isinstance(value, tuple) and len(value) == 2
+                                       and not np.iscomplexobj(value[1]) and np.ndim(value[1]) == np.ndim(value[0])):
+        # PyTensor's norms, SVD and slogdet take real matrices only
+        raise refuse("this numpy.linalg function of a complex traced matrix is not supported (inv, det, solve, "
+                     "qr and cholesky of complex matrices compute values; derivatives need real matrices)")
+    return as_var(a, dt.name if dt.kind in "fc" else "float64")
 
 
 def _tuple_result(value, vars_):

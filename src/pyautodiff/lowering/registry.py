@@ -63,7 +63,9 @@ def _ufunc_home(ufunc) -> str:
         module = sys.modules.get(home)
         if module is not None and getattr(module, ufunc.__name__, None) is ufunc:
             return f"{home}.{ufunc.__name__}"
-    return f"ufunc {ufunc.__name__!r}"
+    # Public nowhere: a kernel numpy's own Python code calls (before numpy.fft had
+    # lowerings, np.fft.fft reached its pocketfft ufunc "fft" this way).
+    return f"numpy's internal ufunc {ufunc.__name__!r} (called from numpy's own code for a function without a lowering)"
 
 
 def register(*targets, method: str | tuple[str, ...] | None = None, group: str = "misc",

@@ -254,25 +254,25 @@ def nan_to_num(x, copy=True, nan=0.0, posinf=None, neginf=None):
 @register(np.real, group="elementwise")
 def real(val):
     value = np.real(unwrap(val))
-    if np.iscomplexobj(value) or np.iscomplexobj(unwrap(val)):
-        raise refuse("numpy.real of complex traced values is not supported")
+    if np.iscomplexobj(unwrap(val)):
+        return lift(value, pt.real(as_var(val)))
     # for real input numpy returns the array itself or a view of it
     return val if value is unwrap(val) else lift(value, as_var(val), view=(val, lambda b: b, lambda b, v: v))
 
 
 @register(np.imag, group="elementwise")
 def imag(val):
-    if np.iscomplexobj(unwrap(val)):
-        raise refuse("numpy.imag of complex traced values is not supported")
     value = np.imag(unwrap(val))
+    if np.iscomplexobj(unwrap(val)):
+        return lift(value, pt.imag(as_var(val)))
     return lift(value, pt.zeros_like(as_var(val)))
 
 
 @register(np.angle, group="elementwise")
 def angle(z, deg=False):
-    if np.iscomplexobj(unwrap(z)):
-        raise refuse("numpy.angle of complex traced values is not supported")
     value = np.angle(unwrap(z), deg=deg)
+    if np.iscomplexobj(unwrap(z)):
+        return lift(value, pt.angle(as_var(z)) * (180.0 / np.pi) if deg else pt.angle(as_var(z)))
     x = as_var(z)
     # arctan2(0, x), written out: PyTensor merges the constants 0.0 and -0.0 of a graph
     half_turn = 180.0 if deg else np.pi
