@@ -272,7 +272,7 @@ class Transformed:
         req = transforms.Request(self.kind, tr.outputs, tr.result, [tr.inputs[i] for i in wrt_idx],
                                  [tr.paths[i] for i in wrt_idx], getattr(self.original, "__name__", "f"))
         with progress.phase("differentiate"):
-            outputs, extra = transforms.KINDS[self.kind].build(req)
+            outputs, extra = transforms.build_deep(self.kind, req)
         n_main = len(outputs)
         if self.has_aux:
             outputs = [*outputs, *aux_outs]

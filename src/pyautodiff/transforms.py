@@ -76,12 +76,21 @@ def _grads(cost, wrt):
         grads = pt_grad(cost, wrt, disconnected_inputs="ignore", return_disconnected="zero")
     except (NullTypeGradError, NotImplementedError) as exc:
         raise AutodiffError(f"no derivative is defined along this path: {exc}") from exc
-    except RecursionError as exc:  # PyTensor's grad recurses once per dependent step
-        raise UnsupportedError(
-            "the graph is too deep to differentiate within Python's recursion limit (a loop of "
-            "thousands of dependent steps?); raise it with sys.setrecursionlimit, or vectorize "
-            "the loop") from exc
     return zero_cotangents.prune(grads, [cost])
+
+
+def build_deep(kind: str, req):
+    """``KINDS[kind].build(req)``; a graph too deep for Python's recursion limit (PyTensor's
+    grad recurses once per dependent step, e.g. of an unrolled loop) is built again on a
+    deep stack (``backend.deep``)."""
+    from .backend.deep import call_deep
+
+    try:
+        return call_deep(KINDS[kind].build, req)
+    except RecursionError as exc:
+        raise UnsupportedError(
+            "the graph is too deep to differentiate even on a deep stack (a loop of about a million "
+            "dependent steps?); vectorize the loop or let it roll into a Scan") from exc
 
 
 def build_function(req):

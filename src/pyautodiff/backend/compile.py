@@ -62,8 +62,10 @@ def compile_graph(inputs, outputs, mode=None, name="f", fresh_outputs=False, lig
     code cache, gets only ``light_rewrite_graph``'s rewrites; the callable then
     has ``light = True`` (the caller builds the full version later).
     One build at a time per process (``concurrency.BUILD_LOCK``)."""
-    with BUILD_LOCK:
-        return _compile_graph(inputs, outputs, mode, name, fresh_outputs, light_above)
+    from .deep import call_deep
+
+    with BUILD_LOCK:  # a deep graph is rewritten on a deep stack (taken inside the lock it holds)
+        return call_deep(_compile_graph, inputs, outputs, mode, name, fresh_outputs, light_above)
 
 
 def _compile_graph(inputs, outputs, mode, name, fresh_outputs, light_above):

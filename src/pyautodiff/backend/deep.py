@@ -1,0 +1,94 @@
+"""Running graph work that recurses once per dependent step, on graphs of any depth.
+
+PyTensor's ``grad`` recurses once per dependent step of the graph (and some
+rewrites and traversals do too), so a loop of a few thousand dependent steps
+unrolled into the graph passes Python's recursion limit (1000 by default).
+``call_deep(fn, *args)`` runs ``fn`` as usual; only if that raises
+``RecursionError`` does it run ``fn`` again, from the start, in a worker thread
+with a large stack (``STACK_BYTES``, reserved, touched only as deep as the
+recursion goes) under a recursion limit of ``RECURSION_LIMIT``, while the caller
+waits.  Shallow graphs, nearly every graph, pay nothing.  ``fn`` must be
+repeatable: building a gradient or rewriting a cloned graph is.
+
+The recursion limit is one setting of the whole interpreter: it is raised
+while a deep call runs and restored when the last one ends.  The worker
+runs in a copy of the caller's context variables and under the caller's
+progress report (``progress``), so that phases keep being timed.
+
+Example::
+
+    from pytensor.gradient import grad
+    from pyautodiff.backend.deep import call_deep
+
+    g = call_deep(grad, cost, wrt)   # a cost over 10^5 dependent steps: fine
+"""
+from __future__ import annotations
+
+import contextvars
+import sys
+import threading
+
+from .. import progress
+
+__all__ = ["call_deep", "RECURSION_LIMIT", "STACK_BYTES"]
+
+STACK_BYTES = 1 << 30  # virtual: the pages are committed only as deep as the recursion goes
+RECURSION_LIMIT = 1_000_000
+
+_LOCK = threading.Lock()
+_raised = [0, None]  # deep calls running, the limit to restore
+
+
+def call_deep(fn, *args, **kwargs):
+    """``fn(*args, **kwargs)``, retried with a deep stack if it passes the recursion limit.
+
+    Raises the ``RecursionError`` of the deep run if even that is not deep enough."""
+    try:
+        return fn(*args, **kwargs)
+    except RecursionError:
+        pass
+    return _in_deep_thread(fn, args, kwargs)
+
+
+def _in_deep_thread(fn, args, kwargs):
+    result: dict = {}
+    context = contextvars.copy_context()
+    report = progress.current()
+
+    def work():
+        try:
+            with progress.adopt(report):
+                result["value"] = context.run(fn, *args, **kwargs)
+        except BaseException as exc:  # handed to the caller
+            result["error"] = exc
+
+    _raise_limit()
+    try:
+        with _LOCK:  # stack_size is a process-wide setting for threads started after it
+            old = threading.stack_size(STACK_BYTES)
+            try:
+                worker = threading.Thread(target=work, name="pyautodiff-deep", daemon=True)
+                worker.start()
+            finally:
+                threading.stack_size(old)
+        worker.join()
+    finally:
+        _restore_limit()
+    if "error" in result:
+        raise result["error"]
+    return result["value"]
+
+
+def _raise_limit():
+    with _LOCK:
+        if _raised[0] == 0:
+            _raised[1] = sys.getrecursionlimit()
+            sys.setrecursionlimit(max(_raised[1], RECURSION_LIMIT))
+        _raised[0] += 1
+
+
+def _restore_limit():
+    with _LOCK:
+        _raised[0] -= 1
+        if _raised[0] == 0:
+            sys.setrecursionlimit(_raised[1])
