@@ -28,7 +28,7 @@ from pytensor.gradient import jacobian as pt_jacobian
 from pytensor.gradient import pushforward
 
 from . import zero_cotangents
-from .errors import AutodiffError, UnsupportedError
+from .errors import AutodiffError
 
 
 @dataclass
@@ -77,20 +77,6 @@ def _grads(cost, wrt):
     except (NullTypeGradError, NotImplementedError) as exc:
         raise AutodiffError(f"no derivative is defined along this path: {exc}") from exc
     return zero_cotangents.prune(grads, [cost])
-
-
-def build_deep(kind: str, req):
-    """``KINDS[kind].build(req)``; a graph too deep for Python's recursion limit (PyTensor's
-    grad recurses once per dependent step, e.g. of an unrolled loop) is built again on a
-    deep stack (``backend.deep``)."""
-    from .backend.deep import call_deep
-
-    try:
-        return call_deep(KINDS[kind].build, req)
-    except RecursionError as exc:
-        raise UnsupportedError(
-            "the graph is too deep to differentiate even on a deep stack (a loop of about a million "
-            "dependent steps?); vectorize the loop or let it roll into a Scan") from exc
 
 
 def build_function(req):

@@ -26,10 +26,13 @@ from pytensor.graph.fg import FunctionGraph
 from .. import progress
 from ..concurrency import BUILD_LOCK
 from ..errors import AutodiffError
+from . import pytensor_speedups
 from .mode_fixes import numpy_integer_division, refuse_unsupported
 from .safe_rewrites import safe_mode
 
 DEFAULT_MODE = "numpy"
+
+pytensor_speedups.install()
 
 # Every mode gets the same IEEE-safe rewrites as the numpy backend, so that no
 # mode turns numpy's NaN into a number (``x / x``, ``x * 0``...).

@@ -36,17 +36,25 @@ STACK_BYTES = 1 << 30  # virtual: the pages are committed only as deep as the re
 RECURSION_LIMIT = 1_000_000
 
 _LOCK = threading.Lock()
+_STATE = threading.local()  # .inside: a call_deep runs in this thread
 _raised = [0, None]  # deep calls running, the limit to restore
 
 
 def call_deep(fn, *args, **kwargs):
     """``fn(*args, **kwargs)``, retried with a deep stack if it passes the recursion limit.
 
-    Raises the ``RecursionError`` of the deep run if even that is not deep enough."""
+    Inside another ``call_deep`` it just calls ``fn``: the outermost one retries
+    the whole, so that work after the deep part is not done twice.  Raises the
+    ``RecursionError`` of the deep run if even that is not deep enough."""
+    if getattr(_STATE, "inside", False):
+        return fn(*args, **kwargs)
+    _STATE.inside = True
     try:
         return fn(*args, **kwargs)
     except RecursionError:
         pass
+    finally:
+        _STATE.inside = False
     return _in_deep_thread(fn, args, kwargs)
 
 
@@ -56,6 +64,7 @@ def _in_deep_thread(fn, args, kwargs):
     report = progress.current()
 
     def work():
+        _STATE.inside = True
         try:
             with progress.adopt(report):
                 result["value"] = context.run(fn, *args, **kwargs)
