@@ -15,6 +15,7 @@ returning a sequence of output arrays.
 """
 from __future__ import annotations
 
+import contextlib
 import os
 import time
 
@@ -65,9 +66,11 @@ def compile_graph(inputs, outputs, mode=None, name="f", fresh_outputs=False, lig
     code cache, gets only ``light_rewrite_graph``'s rewrites; the callable then
     has ``light = True`` (the caller builds the full version later).
     One build at a time per process (``concurrency.BUILD_LOCK``)."""
-    from .deep import call_deep
+    from .deep import call_deep, in_worker
 
-    with BUILD_LOCK:  # a deep graph is rewritten on a deep stack (taken inside the lock it holds)
+    # a deep graph is rewritten on a deep stack, by a worker for which the caller waits
+    # holding the lock: the worker builds under it without taking it
+    with contextlib.nullcontext() if in_worker() else BUILD_LOCK:
         return call_deep(_compile_graph, inputs, outputs, mode, name, fresh_outputs, light_above)
 
 
@@ -125,6 +128,7 @@ def _numpy_function(inputs, outputs, name, fresh_outputs, light_above=None):
         fn = exec_source(source, namespace, name=name)
     if light:
         fn.light = True
+        fn.nodes = len(fg.apply_nodes)
     return fn
 
 

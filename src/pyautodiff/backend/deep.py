@@ -10,7 +10,9 @@ recursion goes) under a recursion limit of ``RECURSION_LIMIT``, while the caller
 waits.  Shallow graphs, nearly every graph, pay nothing.  ``fn`` must be
 repeatable: building a gradient or rewriting a cloned graph is.
 
-The recursion limit is one setting of the whole interpreter: it is raised
+Every caller holds ``concurrency.BUILD_LOCK``; the worker, for which it waits, builds
+under that lock without taking it (``in_worker``), or the two would wait for each
+other.  The recursion limit is one setting of the whole interpreter: it is raised
 while a deep call runs and restored when the last one ends.  The worker
 runs in a copy of the caller's context variables and under the caller's
 progress report (``progress``), so that phases keep being timed.
@@ -30,13 +32,13 @@ import threading
 
 from .. import progress
 
-__all__ = ["call_deep", "RECURSION_LIMIT", "STACK_BYTES"]
+__all__ = ["call_deep", "in_worker", "RECURSION_LIMIT", "STACK_BYTES"]
 
 STACK_BYTES = 1 << 30  # virtual: the pages are committed only as deep as the recursion goes
 RECURSION_LIMIT = 1_000_000
 
 _LOCK = threading.Lock()
-_STATE = threading.local()  # .inside: a call_deep runs in this thread
+_STATE = threading.local()  # .inside: a call_deep runs in this thread; .worker: this is a deep worker
 _raised = [0, None]  # deep calls running, the limit to restore
 
 
@@ -58,13 +60,20 @@ def call_deep(fn, *args, **kwargs):
     return _in_deep_thread(fn, args, kwargs)
 
 
+def in_worker() -> bool:
+    """Whether this thread is a deep worker.  Its caller waits for it, holding what it
+    held (``concurrency.BUILD_LOCK`` in every use here): the worker must not wait for
+    those locks itself."""
+    return getattr(_STATE, "worker", False)
+
+
 def _in_deep_thread(fn, args, kwargs):
     result: dict = {}
     context = contextvars.copy_context()
     report = progress.current()
 
     def work():
-        _STATE.inside = True
+        _STATE.inside = _STATE.worker = True
         try:
             with progress.adopt(report):
                 result["value"] = context.run(fn, *args, **kwargs)
