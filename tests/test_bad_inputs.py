@@ -364,6 +364,22 @@ def test_a_gradient_deeper_than_the_recursion_limit_is_built_on_a_deep_stack(mon
     assert ad.grad(loop)(1.0) == pytest.approx(1.0001 ** 1000, rel=1e-12)
     assert deep_runs  # PyTensor's grad passed the recursion limit: the deep stack served it
     assert sys.getrecursionlimit() == limit  # raised only while the deep build ran
+    deep_runs.clear()
+    assert ad.grad(lambda s: np.sin(s) * s)(0.5) == pytest.approx(np.cos(0.5) * 0.5 + np.sin(0.5))
+    assert not deep_runs  # a shallow graph is built in the calling thread
+
+
+def test_graph_depth_counts_the_longest_path():
+    import pytensor.tensor as pt
+
+    from pyautodiff.backend.deep import graph_depth
+
+    x = pt.dscalar("x")
+    y = x
+    for _ in range(5000):  # deeper than the recursion limit: counted without recursion
+        y = y + 1.0
+    assert graph_depth([pt.exp(pt.sin(x)), x]) == 2
+    assert graph_depth([y, pt.exp(x)]) == 5000
 
 
 def test_a_gradient_too_deep_even_for_the_deep_stack_is_a_clear_error(monkeypatch):

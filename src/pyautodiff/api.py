@@ -554,10 +554,10 @@ def _specialize_deep(specialize, *args):
     """``specialize(*args)``; a graph too deep for Python's recursion limit (PyTensor's grad
     recurses once per dependent step, e.g. of an unrolled loop) is differentiated and
     compiled again on a deep stack (``backend.deep``)."""
-    from .backend.deep import call_deep
+    from .backend.deep import call_deep, graph_depth
 
-    try:
-        return call_deep(specialize, *args)
+    try:  # args[0] is the trace: a graph known to be deep goes to the deep stack at once
+        return call_deep(specialize, *args, depth=graph_depth(args[0].outputs))
     except RecursionError as exc:
         raise UnsupportedError(
             "the graph is too deep to differentiate even on a deep stack (a loop of about a million "
