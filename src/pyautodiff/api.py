@@ -27,6 +27,7 @@ from . import compose, concurrency, progress, structure, transforms
 from . import static as static_args
 from .backend import compile as _compile
 from .backend.compile import compile_graph
+from .backend.pytensor_speedups import gc_paused
 from .backend.rewrite import without_stack_traces
 from .backend.tiered import Tiered
 from .backend.tiered import enabled as tiered_enabled
@@ -225,9 +226,10 @@ class Transformed:
                 if out is not MISS:
                     self._last_spec = spec
                     return out
-            # no creation stack trace on each node built (nothing shows them; ~12% of a first call)
+            # no creation stack trace on each node built (nothing shows them; ~12% of a first call),
+            # no garbage collection walking the growing graph (superlinear; pytensor_speedups)
             with progress.Compile(f"{self.kind} of {getattr(self, '__qualname__', self.__name__)}") as compiling, \
-                    without_stack_traces():
+                    without_stack_traces(), gc_paused():
                 with compiling.phase("trace"):
                     tr = run_trace(self.original, *args, _loop_limit=self.loop_limit, **kwargs)
                 self.stats.traces += 1

@@ -70,7 +70,7 @@ def compile_graph(inputs, outputs, mode=None, name="f", fresh_outputs=False, lig
 
     # a deep graph is rewritten on a deep stack, by a worker for which the caller waits
     # holding the lock: the worker builds under it without taking it
-    with contextlib.nullcontext() if in_worker() else BUILD_LOCK:
+    with contextlib.nullcontext() if in_worker() else BUILD_LOCK, pytensor_speedups.gc_paused():
         return call_deep(_compile_graph, inputs, outputs, mode, name, fresh_outputs, light_above)
 
 

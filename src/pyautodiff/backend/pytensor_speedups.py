@@ -11,6 +11,13 @@ changing any graph.
   by building numpy 0-d arrays and adding them) is a function of its dtype
   names and two config settings: memoized on exactly those.
 
+- Python's cyclic garbage collector walks every live object at each full
+  collection, and building a graph allocates millions of them: collections
+  grow with the graph, so building grows faster than linearly (a 42 000-node
+  gradient built and light-rewritten in 15.5 s of CPU, 8.7 s with the collector
+  paused).  ``gc_paused()`` pauses it while a first call builds; it runs as
+  usual afterwards and frees whatever cycles the build left.
+
 ``install()`` is idempotent and is called when the backend is imported.
 
 Example::
@@ -20,10 +27,31 @@ Example::
 """
 from __future__ import annotations
 
+import contextlib
+import gc
 import threading
 
 _LOCK = threading.Lock()
 _installed = False
+_paused = [0, False]  # builds running with the collector paused, whether it was enabled
+
+
+@contextlib.contextmanager
+def gc_paused():
+    """No cyclic garbage collection while building a graph (nested and concurrent uses
+    share one pause; the collector is enabled again when the last one ends, if it was)."""
+    with _LOCK:
+        if _paused[0] == 0:
+            _paused[1] = gc.isenabled()
+            gc.disable()
+        _paused[0] += 1
+    try:
+        yield
+    finally:
+        with _LOCK:
+            _paused[0] -= 1
+            if _paused[0] == 0 and _paused[1]:
+                gc.enable()
 
 
 def install() -> None:
