@@ -11,6 +11,10 @@ Usage (one BLAS thread, code cache off so every size is a true first call)::
         python benchmarks/graph_growth.py [--max-nodes 10000] [--budget 120] \\
         [--only irregular,fill,straight] [--profile irregular:200]
 
+``--max-nodes 100000 --only straight`` goes up to the 10^5-node straight-line program
+(about 10^5 nodes at n = 9000; several minutes on a loaded machine).  Graphs over
+``tiered.FULL_REWRITE_MAX_NODES`` keep their light code (no background full rewrite).
+
 Three programs whose traced gradient graph grows with a size ``n``:
 
 * ``irregular``: ``x = x + c[i] * sin(x)`` / ``cos`` / ``x * c[i]`` by ``i % 3``,
@@ -87,7 +91,7 @@ PROGRAMS = {"irregular": irregular, "fill": fill, "straight": straight}
 # loop sizes per program; their graphs span about 10^2 .. 10^5 nodes
 SIZES = {"irregular": [8, 16, 32, 64, 128, 256, 512, 1024, 2048, 4096],
          "fill": [8, 16, 32, 64, 128, 256, 512, 1024, 2048, 4096],
-         "straight": [8, 16, 32, 64, 128, 256, 512, 1024, 2048, 4096]}
+         "straight": [8, 16, 32, 64, 128, 256, 512, 1024, 2048, 4096, 9000]}  # 9000: ~10^5 nodes
 
 
 def _no_rolling():
@@ -167,12 +171,5 @@ def main():
 
 
 if __name__ == "__main__":
-    # deep unrolled graphs recurse deeply in PyTensor's grad and rewrites:
-    # run in a thread with a large stack and a high recursion limit
-    import threading
-
-    sys.setrecursionlimit(200_000)
-    threading.stack_size(1 << 29)
-    t = threading.Thread(target=main)
-    t.start()
-    t.join()
+    # no thread of our own with a large stack: the library builds deep graphs on one itself
+    main()

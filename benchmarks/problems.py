@@ -70,6 +70,16 @@ def _mlp_hand(W1, b1, W2, b2, X, y):
     return X.T @ dh, dh.sum(0), h.T @ p, p.sum(0)
 
 
+def _logistic(xp):
+    def nll(w, X, y):  # labels y in {-1, +1}
+        return xp.sum(xp.log1p(xp.exp(-y * (X @ w))))
+    return nll
+
+
+def _logistic_hand(w, X, y):
+    return X.T @ (-y / (1.0 + np.exp(y * (X @ w))))
+
+
 def _rosen(xp):
     if xp is np:
         return scipy.optimize.rosen  # pyautodiff emulates scipy's own code
@@ -89,6 +99,8 @@ def problems():
     data = rng.normal(1.5, 2.0, size=100_000)
     x1000 = np.linspace(-1.2, 1.5, 1000)
     x100 = np.linspace(-1.2, 1.5, 100)
+    Xl = rng.normal(size=(10_000, 20))
+    wl, yl = rng.normal(size=20) * 0.3, np.sign(rng.normal(size=10_000))
     return [
         dict(key="seed", name="seed ln(x1)+x1*x2-sin(x2)", make=_seed, wrt=(0, 1), args=(2.0, 5.0),
              hand=_seed_hand, kind="grad"),
@@ -100,6 +112,8 @@ def problems():
              hand=_mlp_hand, kind="grad"),
         dict(key="mlp_hvp", name="MLP hvp (W1)", make=_mlp, wrt=0, args=mlp_args,
              direction=rng.normal(size=(784, 256)), hand=None, kind="hvp"),
+        dict(key="logistic", name="logistic regression 10^4 x 20", make=_logistic, wrt=0, args=(wl, Xl, yl),
+             hand=_logistic_hand, kind="grad"),
         dict(key="rosen", name="rosen N=1000", make=_rosen, wrt=0, args=(x1000,),
              hand=scipy.optimize.rosen_der, kind="grad"),
         dict(key="rosen_hess", name="rosen Hessian N=100", make=_rosen, wrt=0, args=(x100,),

@@ -4,6 +4,7 @@ Covers a wrong ``wrt``, results ``grad`` cannot differentiate, argument types th
 differentiable or not arrays at all, NaN/inf inputs, empty arrays, 0-d arrays and numpy
 scalars, directions of the wrong shape, and loops unrolled past ``loop_limit``.
 """
+import sys
 import warnings
 
 import numpy as np
@@ -348,12 +349,49 @@ def test_the_loop_limit_warning_names_the_users_line():
     assert any(__file__ in str(w.message) and "for i in list(range(n)):" in str(w.message) for w in record)
 
 
-def test_a_gradient_too_deep_for_the_recursion_limit_is_a_clear_error():
+def test_a_gradient_deeper_than_the_recursion_limit_is_built_on_a_deep_stack(monkeypatch):
+    from pyautodiff.backend import deep
+
     def loop(s):
-        for _ in list(range(3000)):  # unrolled (over a list)
+        for _ in list(range(1000)):  # unrolled (over a list): 1000 dependent steps
             s = s * 1.0001 + 1.0
         return s
 
-    assert ad.function(loop)(1.0) == pytest.approx(loop(1.0), rel=1e-12)
-    with pytest.raises(ad.UnsupportedError, match="recursion limit"):
+    deep_runs = []
+    in_deep_thread = deep._in_deep_thread
+    monkeypatch.setattr(deep, "_in_deep_thread", lambda *a: deep_runs.append(a[0]) or in_deep_thread(*a))
+    limit = sys.getrecursionlimit()
+    # d s_n / d s_0 = 1.0001 ** n by the chain rule, whatever the additions
+    assert ad.grad(loop)(1.0) == pytest.approx(1.0001 ** 1000, rel=1e-12)
+    assert deep_runs  # PyTensor's grad passed the recursion limit: the deep stack served it
+    assert sys.getrecursionlimit() == limit  # raised only while the deep build ran
+    deep_runs.clear()
+    assert ad.grad(lambda s: np.sin(s) * s)(0.5) == pytest.approx(np.cos(0.5) * 0.5 + np.sin(0.5))
+    assert not deep_runs  # a shallow graph is built in the calling thread
+
+
+def test_graph_depth_counts_the_longest_path():
+    import pytensor.tensor as pt
+
+    from pyautodiff.backend.deep import graph_depth
+
+    x = pt.dscalar("x")
+    y = x
+    for _ in range(5000):  # deeper than the recursion limit: counted without recursion
+        y = y + 1.0
+    assert graph_depth([pt.exp(pt.sin(x)), x]) == 2
+    assert graph_depth([y, pt.exp(x)]) == 5000
+
+
+def test_a_gradient_too_deep_even_for_the_deep_stack_is_a_clear_error(monkeypatch):
+    from pyautodiff.backend import deep
+
+    monkeypatch.setattr(deep, "RECURSION_LIMIT", 1200)  # the deep retry too shallow for 2000 steps
+
+    def loop(s):
+        for _ in list(range(2000)):
+            s = s * 1.0001 + 1.0
+        return s
+
+    with pytest.raises(ad.UnsupportedError, match="too deep to differentiate"):
         ad.grad(loop)(1.0)

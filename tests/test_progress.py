@@ -98,3 +98,26 @@ def test_nested_first_calls_time_their_own_phases(no_code_cache, monkeypatch):
     assert set(compiling.times) == {"trace"}
     assert {"trace", "rewrite"} <= set(inner.stats.last_phase_seconds)
     assert np.allclose(outer(x), np.sum((np.sin(x) + x * np.cos(x)) ** 2))
+
+
+def test_the_collector_is_paused_while_a_first_call_builds_and_enabled_after():
+    import gc
+
+    from pyautodiff.backend import pytensor_speedups
+
+    seen = []
+
+    def f(x):
+        seen.append(gc.isenabled())  # runs in the emulator, during the trace
+        return np.sum(np.sin(x))
+
+    assert gc.isenabled()
+    np.testing.assert_allclose(ad.grad(f)(np.array([0.1, 0.2])), np.cos([0.1, 0.2]))
+    assert seen == [False] and gc.isenabled()
+    gc.disable()  # a caller that had it off keeps it off
+    try:
+        with pytensor_speedups.gc_paused():
+            pass
+        assert not gc.isenabled()
+    finally:
+        gc.enable()

@@ -27,6 +27,8 @@ from . import complex_kinds, compose, concurrency, progress, structure, transfor
 from . import static as static_args
 from .backend import compile as _compile
 from .backend.compile import compile_graph
+from .backend.pytensor_speedups import gc_paused
+from .backend.rewrite import without_stack_traces
 from .backend.tiered import Tiered
 from .backend.tiered import enabled as tiered_enabled
 from .cache import (
@@ -38,7 +40,7 @@ from .cache import (
     fast_path,
     size_limit,
 )
-from .errors import AutodiffError, CacheSizeWarning, InternalError
+from .errors import AutodiffError, CacheSizeWarning, InternalError, UnsupportedError
 from .trace import Trace
 from .trace import trace as run_trace
 
@@ -233,13 +235,16 @@ class Transformed:
                 if out is not MISS:
                     self._last_spec = spec
                     return out
-            with progress.Compile(f"{self.kind} of {getattr(self, '__qualname__', self.__name__)}") as compiling:
+            # no creation stack trace on each node built (nothing shows them; ~12% of a first call),
+            # no garbage collection walking the growing graph (superlinear; pytensor_speedups)
+            with progress.Compile(f"{self.kind} of {getattr(self, '__qualname__', self.__name__)}") as compiling, \
+                    without_stack_traces(), gc_paused():
                 with compiling.phase("trace"):
                     tr = run_trace(self.original, *args, _loop_limit=self.loop_limit, **kwargs)
                 self.stats.traces += 1
                 self.stats.last_trace_seconds = tr.seconds
                 self.stats.loops_rolled = tr.loops_rolled
-                spec = self._specialize(tr, args, kwargs, direction)
+                spec = _specialize_deep(self._specialize, tr, args, kwargs, direction)
                 self.stats.last_phase_seconds = dict(compiling.times)
             evicted = self._cache.add(key, spec, label=_args_key(args, []))
             if evicted is not None:
@@ -558,6 +563,20 @@ def _guard_flag(tr: Trace):
         else:
             checks.append(pt.eq(g.expr, np.asarray(outcome, dtype=g.expr.dtype)))
     return pt.all(pt.stack(checks)) if len(checks) > 1 else checks[0]
+
+
+def _specialize_deep(specialize, *args):
+    """``specialize(*args)``; a graph too deep for Python's recursion limit (PyTensor's grad
+    recurses once per dependent step, e.g. of an unrolled loop) is differentiated and
+    compiled again on a deep stack (``backend.deep``)."""
+    from .backend.deep import call_deep, graph_depth
+
+    try:  # args[0] is the trace: a graph known to be deep goes to the deep stack at once
+        return call_deep(specialize, *args, depth=graph_depth(args[0].outputs))
+    except RecursionError as exc:
+        raise UnsupportedError(
+            "the graph is too deep to differentiate even on a deep stack (a loop of about a million "
+            "dependent steps?); vectorize the loop or let it roll into a Scan") from exc
 
 
 def _fname(f, kind):

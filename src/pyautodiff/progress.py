@@ -105,3 +105,20 @@ def graph_size(nodes: int) -> None:
     current = getattr(_CURRENT, "compile", None)
     if current is not None:
         current.nodes = nodes
+
+
+def current() -> Compile | None:
+    """The first call running in this thread, if any (``backend.deep`` hands it to its worker)."""
+    return getattr(_CURRENT, "compile", None)
+
+
+@contextlib.contextmanager
+def adopt(report: Compile | None):
+    """Time phases in this thread as part of ``report``, a first call running in another
+    thread that waits for this one."""
+    outer = getattr(_CURRENT, "compile", None)
+    _CURRENT.compile = report
+    try:
+        yield
+    finally:
+        _CURRENT.compile = outer

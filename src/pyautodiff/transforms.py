@@ -28,7 +28,7 @@ from pytensor.gradient import jacobian as pt_jacobian
 from pytensor.gradient import pushforward
 
 from . import zero_cotangents
-from .errors import AutodiffError, UnsupportedError
+from .errors import AutodiffError
 
 
 @dataclass
@@ -77,11 +77,6 @@ def gradients_of(cost, wrt):
         grads = pt_grad(cost, wrt, disconnected_inputs="ignore", return_disconnected="zero")
     except (NullTypeGradError, NotImplementedError) as exc:
         raise AutodiffError(f"no derivative is defined along this path: {exc}") from exc
-    except RecursionError as exc:  # PyTensor's grad recurses once per dependent step
-        raise UnsupportedError(
-            "the graph is too deep to differentiate within Python's recursion limit (a loop of "
-            "thousands of dependent steps?); raise it with sys.setrecursionlimit, or vectorize "
-            "the loop") from exc
     return zero_cotangents.prune(grads, [cost])
 
 

@@ -15,6 +15,7 @@ returning a sequence of output arrays.
 """
 from __future__ import annotations
 
+import contextlib
 import os
 import time
 
@@ -26,10 +27,13 @@ from pytensor.graph.fg import FunctionGraph
 from .. import progress
 from ..concurrency import BUILD_LOCK
 from ..errors import AutodiffError
+from . import pytensor_speedups
 from .mode_fixes import numpy_integer_division, refuse_unsupported
 from .safe_rewrites import safe_mode
 
 DEFAULT_MODE = "numpy"
+
+pytensor_speedups.install()
 
 # Every mode gets the same IEEE-safe rewrites as the numpy backend, so that no
 # mode turns numpy's NaN into a number (``x / x``, ``x * 0``...).
@@ -62,8 +66,12 @@ def compile_graph(inputs, outputs, mode=None, name="f", fresh_outputs=False, lig
     code cache, gets only ``light_rewrite_graph``'s rewrites; the callable then
     has ``light = True`` (the caller builds the full version later).
     One build at a time per process (``concurrency.BUILD_LOCK``)."""
-    with BUILD_LOCK:
-        return _compile_graph(inputs, outputs, mode, name, fresh_outputs, light_above)
+    from .deep import call_deep, in_worker
+
+    # a deep graph is rewritten on a deep stack, by a worker for which the caller waits
+    # holding the lock: the worker builds under it without taking it
+    with contextlib.nullcontext() if in_worker() else BUILD_LOCK, pytensor_speedups.gc_paused():
+        return call_deep(_compile_graph, inputs, outputs, mode, name, fresh_outputs, light_above)
 
 
 def _compile_graph(inputs, outputs, mode, name, fresh_outputs, light_above):
@@ -120,6 +128,7 @@ def _numpy_function(inputs, outputs, name, fresh_outputs, light_above=None):
         fn = exec_source(source, namespace, name=name)
     if light:
         fn.light = True
+        fn.nodes = len(fg.apply_nodes)
     return fn
 
 

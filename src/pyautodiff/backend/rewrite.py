@@ -210,7 +210,7 @@ def light_rewrite_graph(fgraph):
         fg = light_rewrite_graph(FunctionGraph([x], [pt.log(1 + pt.exp(x))]))
         # still log(1 + exp(x)), as numpy computes it
     """
-    from pytensor.graph.rewriting.basic import MergeOptimizer, WalkingGraphRewriter
+    from pytensor.graph.rewriting.basic import MergeOptimizer, in2out
     from pytensor.tensor.rewriting.basic import constant_folding
     from pytensor.tensor.rewriting.math import (
         local_div_switch_sink,
@@ -220,9 +220,11 @@ def light_rewrite_graph(fgraph):
     with warnings.catch_warnings(), without_stack_traces():
         warnings.simplefilter("ignore")
         MergeOptimizer().rewrite(fgraph)
-        # the sinks recognise only a constant zero, not a broadcast one: fold first
-        for rewrite in (constant_folding, local_mul_switch_sink, local_div_switch_sink):
-            WalkingGraphRewriter(rewrite).rewrite(fgraph)
+        # One walk from inputs to outputs: a node's inputs are folded before the
+        # node itself is visited, and the sinks recognise only a constant zero, not
+        # a broadcast one, so folding is tried first at each node.
+        in2out(constant_folding, local_mul_switch_sink, local_div_switch_sink,
+               name="pyautodiff_light").rewrite(fgraph)
     return fgraph
 
 

@@ -39,6 +39,11 @@ MIN_SECONDS = 5e-6  # below this per call, Python overhead dominates either way
 UPGRADE_AFTER_SECONDS = 2.0  # time spent in the numpy tier before compiling
 SECOND_TIER = "numba"
 _REQUIRED_SPEEDUP = 1.1
+# A light first tier of more nodes than this keeps its light code: PyTensor's full
+# rewrite grows faster than linearly (about 40 s of a background core at 10^4 nodes,
+# minutes beyond), and on such unrolled graphs a call's cost is Python's per-statement
+# overhead either way.  ``PYAUTODIFF_FULL_REWRITE_MAX`` sets it.
+FULL_REWRITE_MAX_NODES = int(os.environ.get("PYAUTODIFF_FULL_REWRITE_MAX", "30000"))
 
 
 def enabled() -> bool:
@@ -63,7 +68,10 @@ class Tiered:
         self.rewrite_outcome = None
         self._lock = threading.Lock()  # what is installed
         self.lock = threading.Lock()  # the upgrade decision
-        if getattr(first_fn, "light", False):  # light rewrites only: the full ones in the background
+        nodes = getattr(first_fn, "nodes", 0)
+        if getattr(first_fn, "light", False) and nodes > FULL_REWRITE_MAX_NODES:
+            self.rewrite_outcome = f"kept light code (a graph of {nodes} nodes: the full rewrite would take minutes)"
+        elif getattr(first_fn, "light", False):  # light rewrites only: the full ones in the background
             self.rewrite_outcome = "rewriting"
             self.rewrite_thread = threading.Thread(target=self._full_rewrite, args=(fresh_outputs,), daemon=True,
                                                    name=f"pyautodiff-rewrite-{name}")

@@ -1,0 +1,96 @@
+"""Steady state of the default mode in the first second of use, against hand-written numpy
+and bare PyTensor (issue #18: a short script never reaches the Numba upgrade).
+
+Usage::
+
+    OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 python benchmarks/first_second.py [--only rosen,mlp]
+
+Per problem of ``problems.py`` with a hand-written derivative: the first call is made,
+then the transformed function is called in a loop for one second (as a script or a
+fit would) and the median time of those calls is taken (the tier serving them is
+printed: the first tier is generated numpy code, the Numba upgrade comes only after
+``tiered.UPGRADE_AFTER_SECONDS`` spent computing); hand-written numpy and a bare
+``pytensor.function`` of the same traced graph in PyTensor's default (Numba) mode
+(compiled beforehand) are called in turn with it in that second, so that the three
+medians meet the same load.  Ratios < 1 mean faster.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import time
+
+import numpy as np
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(HERE, ".."))
+sys.path.insert(0, HERE)
+
+from problems import problems  # noqa: E402
+
+import pyautodiff as ad  # noqa: E402
+
+
+def bare_function(p):
+    """A bare ``pytensor.function`` (default mode: Numba) of the traced graph, and its inputs."""
+    import pytensor
+
+    from pyautodiff import structure
+
+    g = getattr(ad, p["kind"])(p["make"](np), wrt=p["wrt"], mode="numpy")
+    args = p["args"] + ((p["direction"],) if "direction" in p else ())
+    spec = g.specialization_for(*args)
+    fn = pytensor.function(spec.trace.all_inputs + spec.extra_inputs, spec.outputs)
+    fn.trust_input = True
+    leaves: list = []
+    for a in args:
+        structure.flatten(a, leaves)
+    inputs = [np.asarray(x) for x in leaves]
+    fn(*inputs)
+    return fn, inputs
+
+
+def first_second(p, window=1.0):
+    """Median seconds per call over the first ``window`` s after the first call of the default
+    mode, of it, hand-written numpy and bare PyTensor called in turn (so that all three meet
+    the same load), and the tier that served ours."""
+    bare, bare_inputs = bare_function(p)
+    hand = p["hand"]
+    g = getattr(ad, p["kind"])(p["make"](np), wrt=p["wrt"])
+    args = p["args"] + ((p["direction"],) if "direction" in p else ())
+    g(*args)
+    times: dict = {"ours": [], "hand": [], "bare": []}
+    runs = (("ours", g, args), ("hand", hand, p["args"]), ("bare", bare, bare_inputs))
+    end = time.perf_counter() + window
+    while time.perf_counter() < end:
+        for name, fn, a in runs:
+            t0 = time.perf_counter()
+            fn(*a)
+            times[name].append(time.perf_counter() - t0)
+    tiering = g._last_spec.tiering
+    tier = "numpy (light)" if getattr(tiering.fast, "light", False) else "numpy"
+    if tiering.outcome.startswith("numba"):
+        tier = "numba"
+    return {k: statistics.median(v) for k, v in times.items()}, tier, len(times["ours"])
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--only", default=None)
+    a = ap.parse_args()
+    only = a.only.split(",") if a.only else None
+    print(f"{'problem':<44} {'hand us':>9} {'ours 1st s us':>13} {'tier':<8} {'calls':>6} "
+          f"{'bare PT us':>10} {'/hand':>6} {'/bare PT':>8}")
+    for p in problems():
+        if p["hand"] is None or (only and p["key"] not in only):
+            continue
+        t, tier, n = first_second(p)
+        ours, hand, bare = t["ours"], t["hand"], t["bare"]
+        print(f"{p['name']:<44} {hand * 1e6:>9.1f} {ours * 1e6:>13.1f} {tier:<8} {n:>6} {bare * 1e6:>10.1f} "
+              f"{ours / hand:>6.2f} {ours / bare:>8.2f}", flush=True)
+
+
+if __name__ == "__main__":
+    main()
