@@ -321,7 +321,7 @@ def test_a_hundred_thousand_steps():
 def test_export_of_a_rolled_loop_runs_under_numpy_alone():
     x = rng.normal(size=30)
     source = ad.export_source(ad.grad(fill, wrt=(0, 1)), 0.7, -0.2, x)
-    assert "def scan_loop(" in source and "while i < n_steps" in source  # a readable Python loop
+    assert "def scan_loop(" in source and "for i in range(n_steps)" in source  # a readable Python loop
     namespace = {}
     exec(compile(source, "<exported>", "exec"), namespace)
     ga, gb = namespace["grad_fill"](0.7, -0.2, x)
