@@ -364,3 +364,36 @@ def test_a_vectorized_loop_with_a_step_invariant_write_and_an_index_read_after_i
     expected = np.sum(np.cos(0.3 * x) * x * np.arange(n)) + 2 * 0.3 * n * (n - 1)
     assert np.isclose(ad.grad(f)(0.3, x), expected, rtol=1e-10)
     assert np.isclose(ad.function(f)(0.3, x), f(0.3, x), rtol=1e-12)
+
+
+def test_a_running_sum_is_vectorized():
+    """`loss = loss + term(i)` with no term reading the sum (an inner loop unrolled into
+    several terms, a second sum beside it): no Scan; values and gradient as by hand."""
+    def f(w, X, y):
+        loss, hits = 0.0, np.zeros(3)
+        for i in range(X.shape[0]):
+            for j in range(2):
+                loss = loss + (j + 1) * (X[i] @ w - y[i]) ** 2
+            hits = hits + np.tanh(X[i] * w)
+        return loss + hits.sum()
+
+    X, y, w = rng.normal(size=(50, 3)), rng.normal(size=50), rng.normal(size=3)
+    tr = ad.trace(f, w, X, y)
+    assert tr.loops_rolled == 1 and not tiered.has_loop(tr.outputs)
+    r = X @ w - y
+    expected = 6 * X.T @ r + np.sum((1 - np.tanh(X * w) ** 2) * X, axis=0)
+    np.testing.assert_allclose(ad.grad(f)(w, X, y), expected, rtol=1e-10)
+    np.testing.assert_allclose(ad.function(f)(w, X, y), f(w, X, y), rtol=1e-12)
+
+
+def test_a_sum_read_inside_its_loop_stays_a_scan():
+    def f(x, n):
+        s = 0.0
+        for i in range(n):
+            s = s + np.sin(x[i] * s + 0.1)
+        return s
+
+    x = rng.normal(size=40)
+    tr = ad.trace(f, x, 40)
+    assert tr.loops_rolled == 1 and tiered.has_loop(tr.outputs)
+    np.testing.assert_allclose(ad.grad(f)(x, 40), _fd_grad(lambda z: f(z, 40), x), rtol=1e-6, atol=1e-9)

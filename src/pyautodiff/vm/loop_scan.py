@@ -107,6 +107,13 @@ def build(state_ph, state_outs, last_outs, flag, I, invariant, free, olds_of, se
         if mapped is not None:
             return _finish(mapped, [], per_step, writes, olds_of, I, idx, len(state_ph), len(last_outs),
                            flag is not None)
+    sums = increments([state_ph[c] for c in carried], body[:ns], body[ns:])
+    if sums is not None:  # every state a running sum `s = s + d(i)`: the d's at once, then a sum
+        mapped = vectorized(sums + body[ns:], I, idx, reads, invariant)
+        if mapped is not None:
+            finals = [pt.shape_padleft(olds_of[c] + d.sum(axis=0)) for c, d in zip(carried, mapped)]
+            return _finish(finals + mapped[ns:], carried, per_step, writes, olds_of, I, idx, len(state_ph),
+                           len(last_outs), flag is not None)
     rows = list(reads)
 
     def step_fn(i, *args):
@@ -142,14 +149,54 @@ def _finish(res, carried, per_step, writes, olds_of, I, idx, n_states, n_last, h
     return finals, flags
 
 
+def increments(phs, outs, others):
+    """For states that are running sums, ``s = s + d`` (``d`` possibly a sum of several
+    terms, e.g. from an unrolled inner loop) with no ``d`` and none of ``others``
+    reading any state: the ``d``'s; else None.
+
+    Example: ``s = s + np.sin(x[i])`` gives ``[np.sin(x[i])]``; ``h = np.tanh(h)``
+    gives None.  (The sum of the stacked d's then rounds in another order than the
+    loop: the results agree to a few units in the last place.)"""
+    from pytensor.scalar.basic import Add
+    from pytensor.tensor.elemwise import Elemwise
+
+    ds = []
+    for ph, out in zip(phs, outs):
+        terms, v = [], out
+        while v is not ph:
+            node = v.owner
+            if (node is None or not isinstance(node.op, Elemwise) or not isinstance(node.op.scalar_op, Add)
+                    or len(node.inputs) != 2 or v.type != ph.type):
+                return None
+            a, b = node.inputs
+            in_a, in_b = ph in set(graph_inputs([a])), ph in set(graph_inputs([b]))
+            if in_a == in_b:
+                return None
+            term, v = (b, a) if in_a else (a, b)
+            if term.type != ph.type:  # broadcast over the state: not a plain running sum
+                return None
+            terms.append(term)
+        if not terms:
+            return None
+        d = terms[-1]
+        for t in reversed(terms[:-1]):  # the order the loop adds them in
+            d = d + t
+        ds.append(d)
+    if set(graph_inputs(ds + list(others))) & set(phs):
+        return None
+    return ds
+
+
 def vectorized(body, I, idx, reads, invariant):
     """The body's outputs for all steps at once, each stacked along a new first axis
     (a loop whose steps are independent: ``out[i] = f(x[i])``), or None when the body
     does not vectorize into plain array ops (PyTensor would wrap an op it cannot batch
-    in a ``Blockwise``, which the numpy tier runs element by element).
+    in a ``Blockwise``, which the numpy tier may run element by element; a batched
+    ``Dot`` is a ``Blockwise`` too, but one matmul).
 
     Example: ``out[i] = np.tanh(a * x[i] + b)`` gives ``[np.tanh(a * x[idx] + b)]``."""
     from pytensor.tensor.blockwise import Blockwise
+    from pytensor.tensor.math import Dot
 
     rep = {I: idx}
     rep.update(reads)  # before the invariants: keyed on the body's own read variables
@@ -158,7 +205,8 @@ def vectorized(body, I, idx, reads, invariant):
         outs = vectorize_graph(body, replace=rep)
     except Exception:  # an op without a batched form: keep the loop (a Scan, always right)
         return None
-    if any(isinstance(node.op, Blockwise) for node in applys_between(list(graph_inputs(outs)), outs)):
+    if any(isinstance(node.op, Blockwise) and not isinstance(node.op.core_op, Dot)  # a matmul batches
+           for node in applys_between(list(graph_inputs(outs)), outs)):
         return None
     n = idx.shape[0]
     stacked = []
