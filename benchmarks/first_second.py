@@ -70,7 +70,7 @@ def first_second(p, window=1.0):
             fn(*a)
             times[name].append(time.perf_counter() - t0)
     tiering = g._last_spec.tiering
-    tier = "numpy (light)" if getattr(tiering.fast, "light", False) else "numpy"
+    tier = "numpy (light)" if getattr(tiering.first_tier, "light", False) else "numpy"
     if tiering.outcome.startswith("numba"):
         tier = "numba"
     return {k: statistics.median(v) for k, v in times.items()}, tier, len(times["ours"])

@@ -4,7 +4,10 @@ The issue's four loops (``x = x + 0.01*sin(x)*w[i % 16]``, explicit Euler
 Lotka-Volterra on scalars, an RNN ``h = tanh(W @ h + x[t])``, a fill
 ``out[i] = tanh(a*x[i] + b)``) plus a nested double loop (its outer loop rolls) and a ``while``
 loop with a data-dependent trip count (not rolled, so it runs at small N only).  Prints, per loop and N: pyautodiff's first call (trace +
-compile + run, on an empty code cache) and steady-state call, autograd's call
+compile + run, on an empty code cache) and steady-state call on the numpy tier, the
+steady-state call of the default mode once its tier decision is taken (a rolled loop's
+graph is upgraded to Numba in the background after 0.25 s of numpy-tier time; the
+benchmark calls until then and waits for the compile), autograd's call
 and ``jax.lax.scan``'s first/steady call when those are installed, and the
 log-log growth exponent of pyautodiff's times between the smallest and the
 largest N >= 100.
@@ -14,7 +17,8 @@ every call, so its first call is its steady call plus imports of the first use),
 ``jax.jit`` of the same loop unrolled (``jax.jit(jax.grad(f))`` of the numpy code with
 ``jax.numpy``; compiling it grows with N, so it runs up to ``--jax-unrolled-max-n``), and
 ``jax.lax.scan`` written by hand.  The last columns are ratios of pyautodiff to them:
-per call / autograd's call, per call / lax.scan's call, first call / lax.scan's first call.
+per call / autograd's call, per call / lax.scan's call (numpy tier, then default mode),
+first call / lax.scan's first call.
 
 Times are CPU time of this process (``time.process_time``): on a machine shared with
 other work, wall-clock time of a long call is inflated by every other process's time
@@ -123,14 +127,37 @@ def _time(fn, repeat=5):
 
 
 def bench_pyautodiff(make, args):
+    """The numpy tier (``mode="numpy"``): (first call, steady call, loops rolled)."""
     import pyautodiff as ad
 
-    g = ad.grad(make(np))
+    g = ad.grad(make(np), mode="numpy")
     t0 = time.process_time()
     g(*args)
     first = time.process_time() - t0
     steady = _time(lambda: g(*args), repeat=3 if first > 5 else 5)
     return first, steady, g.stats.loops_rolled
+
+
+def bench_default(make, args, max_calls=2000):
+    """The default mode (tiered): calls until the tier decision is taken and its
+    background compile has finished, then the steady call of what is installed.
+
+    Returns (steady call, wall seconds from the first call to the decision, outcome).
+    The numpy tier's first call is ``bench_pyautodiff``'s (the default mode serves its
+    first calls with the same code)."""
+    import pyautodiff as ad
+
+    g = ad.grad(make(np))
+    w0 = time.perf_counter()
+    g(*args)
+    tiering = g._last_spec.tiering
+    calls = 1
+    while tiering.thread is None and tiering.outcome == "measuring" and calls < max_calls:
+        g(*args)
+        calls += 1
+    outcome = tiering.wait(timeout=600)
+    ready = time.perf_counter() - w0
+    return _time(lambda: g(*args)), ready, outcome
 
 
 def bench_autograd(make, args):
@@ -276,13 +303,16 @@ def main():
     ap.add_argument("--autograd-max-n", type=int, default=10_000)
     opts = ap.parse_args()
     os.environ.setdefault("PYAUTODIFF_CODE_CACHE", tempfile.mkdtemp(prefix="pyad-bench-"))  # empty cache
-    os.environ.setdefault("PYAUTODIFF_TIERED", "0")  # the numpy tier itself, no background Numba
+    os.environ.setdefault("PYAUTODIFF_TIERED", "1")  # the default mode's column: tiering on
     rng = np.random.default_rng(0)
-    print("CPU seconds of this process (first call) and CPU ms per call (steady state)")
+    print("CPU seconds of this process (first call) and CPU ms per call (steady state); "
+          "'ours' is the numpy tier, 'default' the default mode once its tier is decided "
+          "('ready s': wall seconds from its first call until then)")
     print(f"{'loop':15s} {'N':>6s} {'rolled':>6s} {'ours 1st s':>10s} {'ours ms':>9s} "
+          f"{'default ms':>10s} {'ready s':>7s} {'tier':>10s} "
           f"{'autograd ms':>11s} {'jit-unrolled 1st s':>18s} {'jit-unrolled ms':>15s} "
           f"{'scan 1st s':>10s} {'scan ms':>8s} "
-          f"{'ours/autograd':>13s} {'ours/scan':>9s} {'1st ours/scan':>13s}")
+          f"{'ours/autograd':>13s} {'ours/scan':>9s} {'default/scan':>12s} {'1st ours/scan':>13s}")
     for name in opts.loops.split(","):
         make = LOOPS[name]
         ns = [n for n in (10, 100, 1_000, 10_000) if n <= opts.max_n]
@@ -295,6 +325,8 @@ def main():
             first, steady, rolled = bench_pyautodiff(make, args)
             if not rolled and n > UNROLLED_MAX_N:
                 break
+            default, ready, outcome = bench_default(make, args) if rolled else (steady, 0.0, "numpy")
+            tier = outcome.split(" ")[0] if outcome.startswith("numba") else "numpy"
             ag = bench_autograd(make, args) if n <= opts.autograd_max_n else None
             ju = (bench_jax_unrolled(name, args, opts.jax_timeout)
                   if n <= opts.jax_unrolled_max_n and not jax_gave_up else None)
@@ -304,8 +336,10 @@ def main():
             steadies.append(steady)
             done.append(n)
             print(f"{name:15s} {n:6d} {rolled:6d} {first:10.2f} {steady * 1e3:9.2f} "
+                  f"{default * 1e3:10.2f} {ready:7.1f} {tier:>10s} "
                   f"{_ms(ag, 1):>11s} {_s(ju, 0):>18s} {_ms(ju, 1):>15s} {_s(js, 0):>10s} {_ms(js, 1):>8s} "
                   f"{_ratio(steady, ag and ag[1]):>13s} {_ratio(steady, js and js[1]):>9s} "
+                  f"{_ratio(default, js and js[1]):>12s} "
                   f"{_ratio(first, js and js[0]):>13s}", flush=True)
             if not rolled and n >= UNROLLED_MAX_N:
                 break

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 import pyautodiff as ad
+from pyautodiff.backend import tiered
 
 
 # -- the issue's four loops, and their derivatives written by hand ---------------------------
@@ -319,11 +320,80 @@ def test_a_hundred_thousand_steps():
 
 
 def test_export_of_a_rolled_loop_runs_under_numpy_alone():
-    x = rng.normal(size=30)
+    x, w = rng.normal(size=8), rng.normal(size=16)
+    source = ad.export_source(ad.grad(accumulate, wrt=(0, 1)), x, w, 50)
+    assert "def scan_loop(" in source and "for i in range(n_steps)" in source  # a readable Python loop
+    namespace = {}
+    exec(compile(source, "<exported>", "exec"), namespace)
+    gx, gw = namespace["grad_accumulate"](x, w, 50)
+    ex, ew = accumulate_grad(x, w, 50)
+    np.testing.assert_allclose(gx, ex, rtol=1e-10)
+    np.testing.assert_allclose(gw, ew, rtol=1e-10, atol=1e-14)
+
+
+def test_a_loop_of_independent_steps_is_vectorized():
+    """`out[i] = f(x[i])` with no step reading another's result: no Scan, no Python loop,
+    forward and back (vm/loop_scan.py ``vectorized``); the export runs under numpy alone."""
+    x = rng.normal(size=300)
+    tr = ad.trace(fill, 0.7, -0.2, x)
+    assert tr.loops_rolled == 1 and not tiered.has_loop(tr.outputs)
     source = ad.export_source(ad.grad(fill, wrt=(0, 1)), 0.7, -0.2, x)
-    assert "def scan_loop(" in source and "while i < n_steps" in source  # a readable Python loop
+    assert "scan_loop" not in source and "for i in range(n_steps)" not in source
     namespace = {}
     exec(compile(source, "<exported>", "exec"), namespace)
     ga, gb = namespace["grad_fill"](0.7, -0.2, x)
     ea, eb = fill_grad(0.7, -0.2, x)
     assert np.isclose(ga, ea, rtol=1e-10) and np.isclose(gb, eb, rtol=1e-10)
+    np.testing.assert_allclose(ad.grad(fill, wrt=(0, 1))(0.7, -0.2, x), (ea, eb), rtol=1e-10)
+
+
+def test_a_vectorized_loop_with_a_step_invariant_write_and_an_index_read_after_it():
+    """Independent steps whose value does not depend on the index (it is broadcast to
+    every step) beside one that does, and the loop variable read after the loop."""
+    def f(a, x):
+        out, const = np.zeros(x.shape[0]), np.zeros(x.shape[0])
+        for i in range(x.shape[0]):
+            out[i] = np.sin(a * x[i]) * i
+            const[i] = a * a
+        return out.sum() + const.sum() * i
+
+    x = rng.normal(size=40)
+    tr = ad.trace(f, 0.3, x)
+    assert tr.loops_rolled == 1 and not tiered.has_loop(tr.outputs)
+    n = x.shape[0]
+    expected = np.sum(np.cos(0.3 * x) * x * np.arange(n)) + 2 * 0.3 * n * (n - 1)
+    assert np.isclose(ad.grad(f)(0.3, x), expected, rtol=1e-10)
+    assert np.isclose(ad.function(f)(0.3, x), f(0.3, x), rtol=1e-12)
+
+
+def test_a_running_sum_is_vectorized():
+    """`loss = loss + term(i)` with no term reading the sum (an inner loop unrolled into
+    several terms, a second sum beside it): no Scan; values and gradient as by hand."""
+    def f(w, X, y):
+        loss, hits = 0.0, np.zeros(3)
+        for i in range(X.shape[0]):
+            for j in range(2):
+                loss = loss + (j + 1) * (X[i] @ w - y[i]) ** 2
+            hits = hits + np.tanh(X[i] * w)
+        return loss + hits.sum()
+
+    X, y, w = rng.normal(size=(50, 3)), rng.normal(size=50), rng.normal(size=3)
+    tr = ad.trace(f, w, X, y)
+    assert tr.loops_rolled == 1 and not tiered.has_loop(tr.outputs)
+    r = X @ w - y
+    expected = 6 * X.T @ r + np.sum((1 - np.tanh(X * w) ** 2) * X, axis=0)
+    np.testing.assert_allclose(ad.grad(f)(w, X, y), expected, rtol=1e-10)
+    np.testing.assert_allclose(ad.function(f)(w, X, y), f(w, X, y), rtol=1e-12)
+
+
+def test_a_sum_read_inside_its_loop_stays_a_scan():
+    def f(x, n):
+        s = 0.0
+        for i in range(n):
+            s = s + np.sin(x[i] * s + 0.1)
+        return s
+
+    x = rng.normal(size=40)
+    tr = ad.trace(f, x, 40)
+    assert tr.loops_rolled == 1 and tiered.has_loop(tr.outputs)
+    np.testing.assert_allclose(ad.grad(f)(x, 40), _fd_grad(lambda z: f(z, 40), x), rtol=1e-6, atol=1e-9)

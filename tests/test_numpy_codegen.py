@@ -163,7 +163,7 @@ def test_scan_hessian_runs_as_a_python_loop():
     r = pt.sum(100.0 * (x[1:] - x[:-1] ** 2.0) ** 2.0 + (1 - x[:-1]) ** 2.0)
     fg = rewrite_graph(FunctionGraph([x], [hessian(r, x)], clone=True))
     source, _ = fgraph_to_source(fg, fallback="error")
-    assert "def scan_loop(" in source and "while i < n_steps" in source
+    assert "def scan_loop(" in source and "for i in range(n_steps)" in source
     check([x], [hessian(r, x)], [vec(5)], rewrite=True, fallback="error")
 
 

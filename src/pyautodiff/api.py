@@ -26,6 +26,7 @@ from . import aux as aux_outputs
 from . import complex_kinds, compose, concurrency, progress, structure, transforms
 from . import static as static_args
 from .backend import compile as _compile
+from .backend import tiered
 from .backend.compile import compile_graph
 from .backend.pytensor_speedups import gc_paused
 from .backend.rewrite import without_stack_traces
@@ -317,8 +318,10 @@ class Transformed:
             def upgraded(backend):
                 self.stats.upgrades += 1
 
+            loop = tiered.has_loop(compiled_outs)  # a Scan: Numba pays off sooner
             spec.tiering = Tiered(tr.all_inputs + extra_inputs, compiled_outs, _fname(self.original, self.kind),
-                                  fn, install, upgraded, fresh_outputs=fresh)
+                                  fn, install, upgraded, fresh_outputs=fresh,
+                                  upgrade_after=tiered.LOOP_UPGRADE_AFTER_SECONDS if loop else None)
             spec.fn = spec.tiering
         return spec
 

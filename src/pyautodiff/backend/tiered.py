@@ -17,6 +17,10 @@ the moment of the decision); the decision itself takes ``self.lock``, so
 however many threads cross the threshold together, one upgrade starts.  The
 background compile takes ``concurrency.BUILD_LOCK`` in ``compile_graph``, like every build.
 
+A graph holding a loop (``Scan``) upgrades after ``LOOP_UPGRADE_AFTER_SECONDS``
+(``has_loop``), counted from its first call: a rolled loop of thousands of steps
+reaches it on the first call or within a few, and its Numba code is 5-30x faster.
+
 ``PYAUTODIFF_TIERED=0`` disables the upgrade; an explicit ``mode=`` too.  The
 *first tier* (``first_fn``, ``Tiered.first_tier``) is the generated numpy code.
 
@@ -37,6 +41,10 @@ from .. import concurrency
 MEASURE_CALLS = 5
 MIN_SECONDS = 5e-6  # below this per call, Python overhead dominates either way
 UPGRADE_AFTER_SECONDS = 2.0  # time spent in the numpy tier before compiling
+# A graph with a loop (a Scan: a rolled Python loop or a derivative of one) runs each
+# step through Python on the numpy tier, some microseconds where Numba's compiled loop
+# takes tens of nanoseconds: 5-30x per call, so its compile pays off sooner.
+LOOP_UPGRADE_AFTER_SECONDS = 0.25
 SECOND_TIER = "numba"
 _REQUIRED_SPEEDUP = 1.1
 # A light first tier of more nodes than this keeps its light code: PyTensor's full
@@ -53,8 +61,11 @@ def enabled() -> bool:
 class Tiered:
     """A measuring wrapper around the first-tier function of one specialization."""
 
-    def __init__(self, inputs, outputs, name, first_fn, install, on_upgrade=None, fresh_outputs=False):
+    def __init__(self, inputs, outputs, name, first_fn, install, on_upgrade=None, fresh_outputs=False,
+                 upgrade_after=None):
         self.inputs, self.outputs, self.name = inputs, outputs, name
+        # seconds of computing on the first tier before compiling the second
+        self.upgrade_after = UPGRADE_AFTER_SECONDS if upgrade_after is None else upgrade_after
         self.first_tier = first_fn
         self._install = install  # replaces the specialization's function
         self.installed = None  # what install() last put in place of this wrapper
@@ -118,8 +129,9 @@ class Tiered:
                                                        or not enabled()):
                 self._install_fast()  # later calls go straight to the function
                 self.outcome = "kept numpy (cheap calls)" if enabled() else "kept numpy (tiering off)"
-            return out
-        if self.total >= UPGRADE_AFTER_SECONDS and self.thread is None:
+                return out
+        # a long call (a loop of many steps) may decide while still being measured
+        if self.total >= self.upgrade_after and self.thread is None and enabled():
             concurrency.checkpoint("tier-decision")
             with self.lock:
                 if self.thread is not None:  # another thread decided first
@@ -190,3 +202,19 @@ def _lower_priority():
         os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 10)
     except (AttributeError, OSError):
         pass
+
+
+def has_loop(outputs) -> bool:
+    """Whether the graph of ``outputs`` holds a ``Scan`` (a rolled loop or its derivative).
+
+    Example::
+
+        Tiered(..., upgrade_after=LOOP_UPGRADE_AFTER_SECONDS if has_loop(outs) else None)
+    """
+    from pytensor.scan.op import Scan
+
+    try:
+        from pytensor.graph.traversal import ancestors
+    except ImportError:  # pytensor < 3.3
+        from pytensor.graph.basic import ancestors
+    return any(v.owner is not None and isinstance(v.owner.op, Scan) for v in ancestors(outputs))

@@ -8,7 +8,9 @@ Two shapes of the body are recognised so that no step costs O(N):
   once outside the loop: its gradient is one scatter, not an N-sized
   accumulator updated at every step;
 - ``out[i] = v``, a carried array written at the index and not read, becomes
-  a per-step output stacked into ``out`` once.
+  a per-step output stacked into ``out`` once;
+- a loop of such writes alone (no step reads another's result) needs no Scan: the
+  body is vectorized over all steps (``vectorized``), and so is its gradient.
 
 Example::
 
@@ -100,6 +102,18 @@ def build(state_ph, state_outs, last_outs, flag, I, invariant, free, olds_of, se
     body = [state_outs[c] for c in carried] + [writes[c][0] for c in per_step] + list(last_outs) \
         + ([flag] if flag is not None else [])
     reads = sequence_reads(body, I, dict(invariant), free, idx)
+    if not carried:  # no step reads another's result: all steps at once, no loop at all
+        mapped = vectorized(body, I, idx, reads, invariant)
+        if mapped is not None:
+            return _finish(mapped, [], per_step, writes, olds_of, I, idx, len(state_ph), len(last_outs),
+                           flag is not None)
+    sums = increments([state_ph[c] for c in carried], body[:ns], body[ns:])
+    if sums is not None:  # every state a running sum `s = s + d(i)`: the d's at once, then a sum
+        mapped = vectorized(sums + body[ns:], I, idx, reads, invariant)
+        if mapped is not None:
+            finals = [pt.shape_padleft(olds_of[c] + d.sum(axis=0)) for c, d in zip(carried, mapped)]
+            return _finish(finals + mapped[ns:], carried, per_step, writes, olds_of, I, idx, len(state_ph),
+                           len(last_outs), flag is not None)
     rows = list(reads)
 
     def step_fn(i, *args):
@@ -115,16 +129,92 @@ def build(state_ph, state_outs, last_outs, flag, I, invariant, free, olds_of, se
     res = pytensor.scan(step_fn, sequences=[idx] + [reads[r] for r in rows], outputs_info=outputs_info,
                         non_sequences=[old for _, old in invariant] + list(free),
                         strict=True, return_list=True, return_updates=False)
-    finals = [None] * len(state_ph)
+    return _finish(res, carried, per_step, writes, olds_of, I, idx, len(state_ph), len(last_outs),
+                   flag is not None)
+
+
+def _finish(res, carried, per_step, writes, olds_of, I, idx, n_states, n_last, has_flag):
+    """From the stacked per-step values ``res`` (carried states, per-step writes, last
+    values, flags) to the final value of each slot and the flags."""
+    ns = len(carried)
+    finals = [None] * n_states
     for n, c in enumerate(carried):
         finals[c] = res[n][-1]
     for n, c in enumerate(per_step):
         positions = vectorize_graph(writes[c][1], replace={I: idx})
         finals[c] = pt.set_subtensor(olds_of[c][positions], res[ns + n])
     k0 = ns + len(per_step)
-    finals += [r[-1] for r in res[k0:k0 + len(last_outs)]]
-    flags = res[-1] if flag is not None else None
+    finals += [r[-1] for r in res[k0:k0 + n_last]]
+    flags = res[-1] if has_flag else None
     return finals, flags
+
+
+def increments(phs, outs, others):
+    """For states that are running sums, ``s = s + d`` (``d`` possibly a sum of several
+    terms, e.g. from an unrolled inner loop) with no ``d`` and none of ``others``
+    reading any state: the ``d``'s; else None.
+
+    Example: ``s = s + np.sin(x[i])`` gives ``[np.sin(x[i])]``; ``h = np.tanh(h)``
+    gives None.  (The sum of the stacked d's then rounds in another order than the
+    loop: the results agree to a few units in the last place.)"""
+    from pytensor.scalar.basic import Add
+    from pytensor.tensor.elemwise import Elemwise
+
+    ds = []
+    for ph, out in zip(phs, outs):
+        terms, v = [], out
+        while v is not ph:
+            node = v.owner
+            if (node is None or not isinstance(node.op, Elemwise) or not isinstance(node.op.scalar_op, Add)
+                    or len(node.inputs) != 2 or v.type != ph.type):
+                return None
+            a, b = node.inputs
+            in_a, in_b = ph in set(graph_inputs([a])), ph in set(graph_inputs([b]))
+            if in_a == in_b:
+                return None
+            term, v = (b, a) if in_a else (a, b)
+            if term.type != ph.type:  # broadcast over the state: not a plain running sum
+                return None
+            terms.append(term)
+        if not terms:
+            return None
+        d = terms[-1]
+        for t in reversed(terms[:-1]):  # the order the loop adds them in
+            d = d + t
+        ds.append(d)
+    if set(graph_inputs(ds + list(others))) & set(phs):
+        return None
+    return ds
+
+
+def vectorized(body, I, idx, reads, invariant):
+    """The body's outputs for all steps at once, each stacked along a new first axis
+    (a loop whose steps are independent: ``out[i] = f(x[i])``), or None when the body
+    does not vectorize into plain array ops (PyTensor would wrap an op it cannot batch
+    in a ``Blockwise``, which the numpy tier may run element by element; a batched
+    ``Dot`` is a ``Blockwise`` too, but one matmul).
+
+    Example: ``out[i] = np.tanh(a * x[i] + b)`` gives ``[np.tanh(a * x[idx] + b)]``."""
+    from pytensor.tensor.blockwise import Blockwise
+    from pytensor.tensor.math import Dot
+
+    rep = {I: idx}
+    rep.update(reads)  # before the invariants: keyed on the body's own read variables
+    rep.update(invariant)
+    try:
+        outs = vectorize_graph(body, replace=rep)
+    except Exception:  # an op without a batched form: keep the loop (a Scan, always right)
+        return None
+    if any(isinstance(node.op, Blockwise) and not isinstance(node.op.core_op, Dot)  # a matmul batches
+           for node in applys_between(list(graph_inputs(outs)), outs)):
+        return None
+    n = idx.shape[0]
+    stacked = []
+    for out, core in zip(outs, body):
+        if out.type.ndim == core.type.ndim:  # the same at every step (no read of the index)
+            out = pt.broadcast_to(pt.shape_padleft(out), (n, *[out.shape[k] for k in range(out.type.ndim)]))
+        stacked.append(out)
+    return stacked
 
 
 def sequence_reads(body, I, outer_of, free, idx):
@@ -140,9 +230,14 @@ def sequence_reads(body, I, outer_of, free, idx):
         if not isinstance(node.op, Subtensor) or len(node.op.idx_list) != 1 or len(node.inputs) != 2:
             continue
         arr, index = node.inputs
-        if arr not in outside or index.owner is None or not isinstance(index.owner.op, ScalarFromTensor):
+        if arr not in outside:
             continue
-        position = index.owner.inputs[0]
+        if index.owner is not None and isinstance(index.owner.op, ScalarFromTensor):
+            position = index.owner.inputs[0]
+        elif getattr(index.type, "ndim", None) == 0:  # a 0-d tensor index (a clipped one, say)
+            position = index
+        else:
+            continue
         if [v for v in graph_inputs([position]) if not isinstance(v, Constant)] != [I] or not all(
                 isinstance(n.op, Elemwise) for n in applys_between([I], [position])):
             continue
