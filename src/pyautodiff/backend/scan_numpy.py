@@ -107,12 +107,12 @@ def _rule_scan(g, node):
         inner = FunctionGraph(list(op.inner_inputs), list(op.inner_outputs), clone=True)
     inner = rewrite_graph(inner)
     body = _helper_name(g, "scan_body")
+    g.globals_taken.add(body)  # taken before the body is generated: a Scan nested in it names its own
     sub = _Gen(g.fallback)
     sub.namespace, sub.globals_taken, sub.taken = g.namespace, g.globals_taken, g.taken
     sub.imports, sub.helpers = g.imports, g.helpers
     g.helpers[body] = sub.function_source(inner, body, [f"a{i}" for i in range(len(inner.inputs))],
                                           tuple_return=True)
-    g.globals_taken.add(body)
     loop = g.helper("scan_loop", _LOOP_SOURCE)
 
     args = [g.expr(v) for v in node.inputs]

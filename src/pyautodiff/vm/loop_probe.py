@@ -71,8 +71,9 @@ class Probe:
         self.left = False  # control left the loop (break/return/exception handler/yield)
         self.signal = None
         self.regular = False  # every local classified (see _classify)
-        self.kinds = None  # per slot: "same" | "index" | "item" | "state" | "last" | "number"
+        self.kinds = None  # per slot: "same" | "index" | "item" | "state" | "last" | "alias" | "number"
         self.paths = {}  # slot -> path of the item part it holds
+        self.aliases = {}  # slot -> the earlier slot holding the same changed object
         self.outs = None  # per changing slot: its new variable
         self.inner_rolled = 0  # loops rolled inside this probe (nested loops)
 
@@ -262,9 +263,13 @@ def _effect_call(interp, probe):
 
 # -- comparing two probes ------------------------------------------------------------------------
 def _classify(p: Probe) -> bool:
-    kinds, outs = [], []
+    kinds, outs, changed = [], [], {}
     for j, (b, a) in enumerate(zip(p.before, p.after)):
-        if a is p.index:
+        j0 = changed.get(id(a))
+        if j0 is not None and (b is p.before[j0] or type(b) is not Traced):
+            kinds.append("alias")  # `x = new`: one object in two slots, carried once
+            p.aliases[j] = j0
+        elif a is p.index:
             kinds.append("index")
         elif id(a) in p.items and type(a) in (Traced, tuple):
             kinds.append("item")
@@ -276,6 +281,7 @@ def _classify(p: Probe) -> bool:
             ph = p.placeholder_of(b) if type(b) is Traced else None
             kinds.append("state" if ph is not None else "last")
             outs.append(a.var)
+            changed[id(a)] = j
         elif a is b or (type(a) is type(b) and type(a) in _IMMUTABLE and a == b):
             kinds.append("same")
         elif type(a) is type(b) and type(a) in _NUMBERS:
@@ -290,7 +296,8 @@ def same(p1: Probe, p2: Probe) -> bool:
     """The two probes traced the same body: same kinds of locals, same guards, equal graphs."""
     if p1.effects or p2.effects or not p1.regular or not p2.regular or p1.kinds != p2.kinds:
         return False
-    if "number" in p1.kinds or p1.paths != p2.paths or p1.inner_rolled != p2.inner_rolled:
+    if "number" in p1.kinds or p1.paths != p2.paths or p1.aliases != p2.aliases \
+            or p1.inner_rolled != p2.inner_rolled:
         return False
     if [(g.kind, g.outcome) for g in p1.guards] != [(g.kind, g.outcome) for g in p2.guards]:
         return False

@@ -287,6 +287,8 @@ def _roll(interp, f, loop, p1, p2, g0):
         else:
             new = Traced(_like(a.value, val), var)
         fresh[id(a)] = f.fast[j] = new
+    for j, j0 in p1.aliases.items():
+        f.fast[j] = f.fast[j0]
     for t, old, ph in p2.placed + p1.placed:  # restore invariants (latest probe first)
         if t._var is ph:
             t._var = old
