@@ -50,6 +50,7 @@ class Loop:
 
     def __init__(self, header, last, it=None, plan=None):
         self.header, self.last, self.it, self.plan = header, last, it, plan
+        self.ops = 0  # graph operations of an iteration emulated plainly before
 
     @property
     def is_for(self):

@@ -49,6 +49,7 @@ from pytensor.graph.replace import clone_replace
 
 from ..backend import scan_numpy
 from ..context import Guard
+from ..errors import AutodiffError
 from ..traced import Traced
 from . import loop_scan, loop_sources
 from .loop_probe import Loop, probe, promote, same
@@ -61,6 +62,7 @@ _FIRST_PROBE = 2  # iterations emulated plainly first (they promote `out`, turn 
 # (PyTensor's Scan rewrites cost about a second; measured crossover 12-16 steps).  A while
 # loop's trip count is known only once its body has run: fewer rolled steps give up.
 _MIN_LEFT = 20
+_MIN_OPS = 250  # ... or when the iterations left hold this many graph operations (at least 4 of them)
 _MAX_ATTEMPTS = 3  # probes of one loop that found an irregular body; then it stays unrolled
 _WHILE_STEPS = range(0, 2 ** 62)  # a while loop's step count: it ends where its guards fail
 
@@ -84,14 +86,15 @@ def at_header(interp, f, header):
         return None
     it = f.stack[-1]
     plan = ctx.loop_plans.get(id(it))
-    if plan is None:  # iterator (kept alive), visits of the header, next probe at, attempts
-        plan = ctx.loop_plans[id(it)] = [it, 0, _FIRST_PROBE, 0]
+    if plan is None:  # iterator (kept alive), visits of the header, next probe at, attempts, ops seen
+        plan = ctx.loop_plans[id(it)] = [it, 0, _FIRST_PROBE, 0, ctx.n_ops]
     visit = plan[1]
     plan[1] += 1
+    ops, plan[4] = ctx.n_ops - plan[4], ctx.n_ops  # graph operations of the last iteration
     if visit != plan[2] or plan[3] >= _MAX_ATTEMPTS:
         return None
     src = loop_sources.of(it)
-    if src is None or src.n < _MIN_LEFT:
+    if src is None or not _worth(src.n, ops):
         return None
     plan[3] += 1
     plan[2] = 2 * visit + 2
@@ -111,15 +114,25 @@ def at_back_edge(interp, f, header, edge):
     if f.decoded.instrs[header].name == "FOR_ITER" or not enabled():
         return None
     plan = plans.get(header)
-    if plan is None or plan[0] is not f:  # frame (kept alive), back edges seen, next probe at, attempts
-        plan = plans[header] = [f, 0, _FIRST_PROBE - 1, 0]
+    if plan is None or plan[0] is not f:  # frame (kept alive), back edges seen, next probe at, attempts, ops
+        plan = plans[header] = [f, 0, _FIRST_PROBE - 1, 0, ctx.n_ops]
     visit = plan[1]
     plan[1] += 1
+    ops, plan[4] = ctx.n_ops - plan[4], ctx.n_ops
     if visit != plan[2] or plan[3] >= _MAX_ATTEMPTS:
         return None
     plan[3] += 1
     plan[2] = 2 * visit + 2
-    return _attempt(interp, f, Loop(header, edge))
+    loop = Loop(header, edge)
+    loop.ops = ops
+    return _attempt(interp, f, loop)
+
+
+def _worth(n, ops):
+    """Rolling ``n`` iterations of ``ops`` graph operations each pays: unrolled, they would
+    cost more to compile than a Scan (long loops, or a few iterations of a big body,
+    e.g. an outer loop whose inner loop is unrolled)."""
+    return n >= _MIN_LEFT or (n >= 4 and n * ops >= _MIN_OPS)
 
 
 def _attempt(interp, f, loop):
@@ -130,17 +143,23 @@ def _attempt(interp, f, loop):
         _give_up(interp, f, [p1], g0)
         return (p1.signal,)
     promoted = {}
-    if p1.regular and p1.numbers and not p1.effects:
+    key = (f.code, loop.header)
+    if p1.regular and p1.numbers and not p1.effects and key not in ctx.plain_loops:
         # Python numbers changed (t += dt): this iteration stays unrolled, the next two
         # carry them as traced scalars
         _give_up(interp, f, [p1], g0)
         promoted = promote(f, p1.numbers)
         g0 = len(ctx.guards)
-        p1 = probe(interp, f, loop, p1)
+        try:
+            p1 = probe(interp, f, loop, p1)
+            p2 = None if p1.left else probe(interp, f, loop, p1)
+        except AutodiffError as exc:  # e.g. float(t) of a carried counter: trace again, t plain
+            raise CarryFailed(key) from exc
         if p1.left:
             _give_up(interp, f, [p1], g0, promoted)
             return (p1.signal,)
-    p2 = probe(interp, f, loop, p1)
+    else:
+        p2 = probe(interp, f, loop, p1)
     if p2.left or not same(p1, p2):
         _give_up(interp, f, [p1, p2], g0, promoted)
         return (p2.signal,)
@@ -154,6 +173,15 @@ def _attempt(interp, f, loop):
 
 class _CannotRoll(Exception):
     pass
+
+
+class CarryFailed(Exception):
+    """A probe carrying a loop's Python numbers as traced scalars failed (``float(t)`` of
+    one, say): the trace starts again with that ``loop`` (code, header) left plain."""
+
+    def __init__(self, loop):
+        super().__init__(loop)
+        self.loop = loop
 
 
 def _count_rolled(interp, n):
@@ -247,7 +275,9 @@ def _roll(interp, f, loop, p1, p2, g0):
         free_values = [values[v] for v in free]
     except KeyError:
         raise _CannotRoll from None
-    writes = loop_scan.per_step_writes(state_ph, state_outs, body, I, rng) if loop.is_for else {}
+    known = dict(zip(free, free_values))
+    known.update((ph, t.value) for t, _, ph in p1.placed if ph in inputs_used and ph not in state_ph)
+    writes = loop_scan.per_step_writes(state_ph, state_outs, body, I, rng, known) if loop.is_for else {}
 
     # concrete values of the iterations after the probes, from the body compiled once
     start = rng.index(p1.k)
@@ -259,7 +289,7 @@ def _roll(interp, f, loop, p1, p2, g0):
                           len(last_slots), flag is not None, writes, [f.fast[j].value for j in last_slots])
     stop, state_vals, last_vals = step_vals
     n_steps = stop - start
-    if n_steps < (2 if loop.is_for else _MIN_LEFT):
+    if n_steps < 2 or (not loop.is_for and not _worth(n_steps, loop.ops)):
         raise _CannotRoll
 
     # the graph: one Scan over iterations start..stop-1
@@ -420,7 +450,7 @@ def _run_body(fn, state_vals, rng, pos, inv_vals, free_vals, n_state, n_last, ha
             break
         for i in range(n_state):
             if i in writes:
-                states[i][writes[i][2][pos]] = outs[i]
+                states[i][tuple(writes[i][2][pos])] = outs[i]
             else:
                 states[i] = outs[i]
         last = list(outs[n_state:n_state + n_last])
