@@ -376,3 +376,60 @@ def test_export_of_each_kind_runs_under_numpy_alone(f, args, wrt):
     np.testing.assert_allclose(got, ad.grad(f, wrt=wrt)(*args), rtol=1e-12)
     a0 = np.asarray(args[0], dtype=float)
     np.testing.assert_allclose(got, _fd(lambda z: f(z, *args[1:]), a0), rtol=1e-6, atol=1e-9)
+
+
+def test_a_counter_a_probe_cannot_carry_is_traced_again_plain():
+    def f(x, n):
+        t = 0.0
+        for i in range(n):
+            x = x + 0.01 * np.sin(x) * float("%.3f" % t)  # formatting needs a Python float
+            t += 0.5
+        return x.sum()
+
+    x = np.array([0.4, 1.1])
+    tr = ad.trace(f, x, 40)
+    assert tr.loops_rolled == 0  # t stays a Python float, so the body changes at every step
+    assert np.isclose(tr.result, f(x, 40), rtol=1e-12)
+    np.testing.assert_allclose(ad.grad(f)(x, 40), _fd(lambda z: f(z, 40), x), rtol=1e-7)
+
+
+def test_a_few_iterations_of_a_big_body_roll():
+    def f(x):
+        m = x.shape[0]
+        s = 0.0
+        for i in range(m):  # 10 x 10: neither loop is long, but unrolled they are 100 steps
+            for j in range(m):
+                s = s + np.sin(x[i] * x[j])
+        return s
+
+    x = np.linspace(0, 1, 10)
+    assert ad.trace(f, x).loops_rolled == 1  # the outer loop, its inner loop unrolled in the body
+    np.testing.assert_allclose(ad.grad(f)(x), double_grad(x), rtol=1e-10)
+
+
+def test_break_inside_a_while_loop_and_a_loop_that_ends_early():
+    def f(x, limit):
+        k = 0
+        while True:
+            x = x * 1.02 + 0.01
+            k += 1
+            if x.sum() > limit:
+                break
+        return x.sum() + k
+
+    def grad(x, limit):
+        g = 1.0
+        while True:
+            x = x * 1.02 + 0.01
+            g *= 1.02
+            if x.sum() > limit:
+                break
+        return g * np.ones_like(x)
+
+    x = np.array([0.5, 1.5])
+    g = ad.grad(f)
+    assert ad.trace(f, x, 50.0).loops_rolled == 1
+    np.testing.assert_allclose(g(x, 50.0), grad(x, 50.0), rtol=1e-10)
+    np.testing.assert_allclose(g(x, 3.0), grad(x, 3.0), rtol=1e-10)  # a few steps: a new trace
+    assert g.stats.traces == 2
+    assert np.isclose(ad.function(f)(x, 50.0), f(x, 50.0), rtol=1e-12)
