@@ -1,24 +1,29 @@
-"""Loop rolling: a ``for i in range(...)`` loop whose iterations trace to the same
-computation becomes one PyTensor ``Scan`` instead of N unrolled copies.
+"""Loop rolling: a loop whose iterations trace to the same computation becomes one
+PyTensor ``Scan`` instead of N unrolled copies.
 
-At the loop header (``FOR_ITER`` over a range iterator, in user code), after a
-couple of iterations emulated plainly, the emulator *probes* two consecutive
-iterations: the loop's Traced locals get fresh placeholder variables and the
-loop index is a traced int64, so each probe yields the body as a graph of
-(carried values, index).  If both probes give the same graph (PyTensor's
-``equal_computations``), had no side effect the graph cannot repeat (attribute,
-global or container writes, ``list.append``...), and every other local is
-unchanged, the loop is *rolled*:
+At a loop's header in user code (``FOR_ITER`` over a range, array rows,
+``enumerate``/``zip`` of those: ``vm/loop_sources.py``; or a ``while`` loop's
+back edge), after a couple of iterations emulated plainly, the emulator
+*probes* two consecutive iterations (``vm/loop_probe.py``): the loop's Traced
+locals get fresh placeholder variables and the step index is a traced int64,
+so each probe yields the body as a graph of (carried values, index).  If both
+probes give the same graph (PyTensor's ``equal_computations``), had no side
+effect the graph cannot repeat (attribute, global or container writes,
+``list.append``...), and every other local is unchanged, the loop is *rolled*:
 
 - the remaining iterations' concrete values come from the body compiled once
   (numpy code) and run in a Python loop, checking the body's guards at each
   step; the first step whose guards fail ends the rolled part and is emulated
-  as usual (so is everything after it);
+  as usual (so is everything after it).  A ``while`` loop's test and a
+  ``break`` not taken are such guards: the trip count is the traced call's,
+  and another count fails a guard on a later call;
 - the graph gets one ``Scan`` over the rolled steps (its gradient, R-op and
   numba form are PyTensor's); a guard at every step becomes one flag per step,
   and the trace's guard is their conjunction;
 - ``out[i] = v`` (a carried array written at the loop index and nowhere else
-  read) becomes a per-step output stacked once, never an O(N) copy per step.
+  read) becomes a per-step output stacked once, never an O(N) copy per step;
+- a loop inside the body rolls inside the probe, so the outer Scan holds the
+  inner one (nested loops).
 
 A probe that differs (irregular loop) is not wasted: its placeholders are
 replaced by the values they stood for, and the loop stays unrolled.
