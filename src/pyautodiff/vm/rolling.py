@@ -69,6 +69,9 @@ _FIRST_PROBE = 2  # iterations emulated plainly first (they promote `out`, turn 
 _MIN_LEFT = 20
 _MIN_OPS = 250  # ... or when the iterations left hold this many graph operations (at least 4 of them)
 _MAX_ATTEMPTS = 3  # probes of one loop that found an irregular body; then it stays unrolled
+# A while loop is probed after this many back edges: most short loops (Newton steps) end
+# before, and probing costs a compiled body (about 0.1 s) that a short loop never repays
+_WHILE_FIRST_PROBE = 8
 _WHILE_STEPS = range(0, 2 ** 62)  # a while loop's step count: it ends where its guards fail
 
 
@@ -120,7 +123,7 @@ def at_back_edge(interp, f, header, edge):
         return None
     plan = plans.get(header)
     if plan is None or plan[0] is not f:  # frame (kept alive), back edges seen, next probe at, attempts, ops
-        plan = plans[header] = [f, 0, _FIRST_PROBE - 1, 0, ctx.n_ops]
+        plan = plans[header] = [f, 0, _WHILE_FIRST_PROBE, 0, ctx.n_ops]
     visit = plan[1]
     plan[1] += 1
     ops, plan[4] = ctx.n_ops - plan[4], ctx.n_ops
