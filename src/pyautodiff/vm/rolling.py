@@ -183,12 +183,13 @@ class _CannotRoll(Exception):
     pass
 
 
-class CarryFailed(Exception):
+class CarryFailed(AutodiffError):
     """A probe carrying a loop's Python numbers as traced scalars failed (``float(t)`` of
-    one, say): the trace starts again with that ``loop`` (code, header) left plain."""
+    one, say): the trace starts again with that ``loop`` (code, header) left plain.  An
+    AutodiffError so that no handler of the traced code catches it on its way out."""
 
     def __init__(self, loop):
-        super().__init__(loop)
+        super().__init__(f"a loop's Python numbers could not be carried as traced values ({loop[0].co_name})")
         self.loop = loop
 
 
