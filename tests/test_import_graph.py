@@ -26,11 +26,13 @@ KNOWN_CYCLES = {
                "pyautodiff.lowering.special_distributions", "pyautodiff.lowering.statistics",
                "pyautodiff.lowering.ufuncs", "pyautodiff.outside", "pyautodiff.trace", "pyautodiff.traced",
                "pyautodiff.vm.calls", "pyautodiff.vm.higher_order", "pyautodiff.vm.interpreter",
+               "pyautodiff.vm.loop_probe", "pyautodiff.vm.loop_sources",
                "pyautodiff.vm.matching", "pyautodiff.vm.rolling", "pyautodiff.writes"}):
         "the trace context, traced values, lowering, the outside-state guards and the interpreter "
         "call each other at run time (lowering.core.dispatch_function calls back into "
         "ctx.interpreter, the interpreter lowers through the registry and records outside reads "
-        "and writes, vm.rolling rolls loops for the interpreter and the trace); breaking it is the "
+        "and writes, vm.rolling rolls loops for the interpreter and the trace, probing bodies "
+        "(vm.loop_probe) and building loop items (vm.loop_sources) as traced values); breaking it is the "
         "VM boundary of issue #23 (frames and the current exception owned by the interpreter, "
         "lowering calling back through a small interface), not done yet",
     frozenset({"pyautodiff.api", "pyautodiff.compose", "pyautodiff.vmap"}):
