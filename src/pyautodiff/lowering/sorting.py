@@ -36,7 +36,7 @@ def sort(a, axis=-1, kind=None, order=None, *, stable=None):
 def sort_inplace(self, axis=-1, kind=None, order=None, *, stable=None):
     _check_order("ndarray.sort", order)
     self.check_writable()
-    before = self.var
+    before = self.sym
     self.value.sort(axis=axis, kind=kind, stable=stable)
     self.assign(_sort_var(before, axis, "stable" if stable else (kind or "quicksort")))
 

@@ -5,7 +5,7 @@ graph input (a random draw), routed through the emulator (``map``, ``sorted``,
 ``reduce``... in ``higher_order.py``), lowered (the registry: ``float(x)``,
 ``np.exp(x)``), emulated in a new frame (user and library Python that received a
 traced value), or run for real, in that order.  ``CallPolicy`` is a mixin of the
-``Interpreter``, which provides ``run_function`` and the trace context ``ctx``.
+``Interpreter``, which provides ``run_function``, its ``frames`` and the trace context ``ctx``.
 
 Example::
 
@@ -15,32 +15,22 @@ Example::
 from __future__ import annotations
 
 import functools
-import sys
 import types
 
 import numpy as np
 
 from .. import outside, writes
 from ..errors import AutodiffError
+from ..library_code import is_library
 from ..lowering import registry
 from ..traced import contains_traced, unwrap
 from . import higher_order
 
 _CO_ASYNC = 0x80 | 0x100 | 0x200
 
-# Code from these top-level packages is called for real unless it receives a
-# traced value (then it is emulated like user code).
-_LIBRARY_ROOTS = frozenset(sys.stdlib_module_names) | {"numpy", "scipy", "pytensor", "pyautodiff"}
-
-
-def is_library(func) -> bool:
-    module = getattr(func, "__module__", None) or ""
-    return module.partition(".")[0] in _LIBRARY_ROOTS
-
-
 # Callable types whose calls are traced through rather than run (type -> handler(interp, fn,
-# args, kwargs)); compose.py registers pyautodiff's transformations.
-_TRACED_THROUGH: dict = {}
+# args, kwargs)); api.py and vmap.py register pyautodiff's transformations (compose.py).
+TRACED_THROUGH: dict = {}
 
 
 class CallPolicy:
@@ -49,12 +39,12 @@ class CallPolicy:
     def call(self, fn, args, kwargs):
         """Call ``fn`` as the traced code would: emulate, lower or run for real."""
         traced = contains_traced(args) or (bool(kwargs) and contains_traced(kwargs))
-        if type(fn) is functools.partial and type(fn.func) in _TRACED_THROUGH:  # a decorated method
+        if type(fn) is functools.partial and type(fn.func) in TRACED_THROUGH:  # a decorated method
             fn, args, kwargs = fn.func, (*fn.args, *args), {**fn.keywords, **kwargs}
-        through = _TRACED_THROUGH.get(type(fn))
+        through = TRACED_THROUGH.get(type(fn))
         if through is not None:  # a transformation: its graph is built inside this one
             return through(self, fn, args, kwargs)
-        if _is_random_draw(fn):
+        if is_random_draw(fn):
             return self._random_draw(fn, args, kwargs, traced)
         hook = higher_order.lookup(fn, args, kwargs)
         if hook is not None:  # map, sorted(key=), reduce, partial...: their function is called through us
@@ -94,7 +84,7 @@ class CallPolicy:
             self.ctx.note_created(result)
         elif isinstance(fn, type):
             outside.note_created(self.ctx, result)
-        elif self.ctx.frames and self.ctx.frames[-1].is_user_code:
+        elif self.frames and self.frames[-1].is_user_code:
             result = outside.after_call(self.ctx, fn, args, kwargs, result)  # len(G), os.getenv, d.get
         return self.ctx.resolve(result)
 
@@ -145,7 +135,7 @@ class CallPolicy:
 _RANDOM_SOURCES = (np.random.Generator, np.random.RandomState)
 
 
-def _is_random_draw(fn) -> bool:
+def is_random_draw(fn) -> bool:
     """A method of a numpy or stdlib random generator (np.random.normal is one too)."""
     import random
 

@@ -100,24 +100,24 @@ def promote(f, slots):
     until a probe places them); returns {slot: the Python value}."""
     olds = {}
     for j in slots:
-        v = f.fast[j]
+        v = f.localsplus[j]
         olds[j] = v
         dtype = "int64" if type(v) is int else "float64"
-        f.fast[j] = Traced(v, pt.constant(np.asarray(v, dtype=dtype)))
+        f.localsplus[j] = Traced(v, pt.constant(np.asarray(v, dtype=dtype)))
     return olds
 
 
 def probe(interp, f, loop, previous=None) -> Probe:
     ctx = interp.ctx
     p = Probe()
-    p.before = list(f.fast)
+    p.before = list(f.localsplus)
     skip = set() if previous is None else set(previous.items) | {id(previous.index)}
     for v in p.before:
         if type(v) is Traced and v._view is None and p.placeholder_of(v) is None and id(v) not in skip:
-            old = v._var
+            old = v._sym
             ph = old.type(name=old.name if previous is None else previous.placeholder_name(v))
             p.placed.append((v, old, ph))
-            v._var = ph
+            v._sym = ph
     stack_before = list(f.stack)
     outer = interp.probing
     if loop.is_for:
@@ -149,7 +149,7 @@ def probe(interp, f, loop, previous=None) -> Probe:
     if outer and p.effects:  # an effect inside a nested probe is one of the outer body too
         outer.effects = True
     p.guards = ctx.guards[g0:]
-    p.after = list(f.fast)
+    p.after = list(f.localsplus)
     if not p.left and (len(f.stack) != len(stack_before)
                        or any(a is not b for a, b in zip(f.stack, stack_before))):
         p.effects = True
@@ -253,9 +253,9 @@ def _effect_call(interp, probe):
             probe.effects = True
         if "out" in kwargs:
             probe.effects = True
-        from .calls import _is_random_draw
+        from .calls import is_random_draw
 
-        if _is_random_draw(fn):
+        if is_random_draw(fn):
             probe.effects = True
         return base(fn, args, kwargs)
 
@@ -275,13 +275,13 @@ def _classify(p: Probe) -> bool:
         elif id(a) in p.items and type(a) in (Traced, tuple):
             kinds.append("item")
             p.paths[j] = p.items[id(a)]
-        elif type(a) is Traced and (a is not b or (p.placeholder_of(b) is not None and a._var is not p.placeholder_of(b))):
+        elif type(a) is Traced and (a is not b or (p.placeholder_of(b) is not None and a._sym is not p.placeholder_of(b))):
             if type(b) is Traced and (type(a.value) is not type(b.value) or np.shape(a.value) != np.shape(b.value)
                                       or getattr(a.value, "dtype", None) != getattr(b.value, "dtype", None)):
                 return False
             ph = p.placeholder_of(b) if type(b) is Traced else None
             kinds.append("state" if ph is not None else "last")
-            outs.append(a.var)
+            outs.append(a.sym)
             changed[id(a)] = j
         elif a is b or (type(a) is type(b) and type(a) in _IMMUTABLE and a == b):
             kinds.append("same")
@@ -316,8 +316,8 @@ def same(p1: Probe, p2: Probe) -> bool:
     s2 = [p2.placeholder_of(b) for b, k in zip(p2.before, p2.kinds) if k == "state"]
     if len(set(map(id, s1))) != len(s1) or len(set(map(id, s2))) != len(s2):
         return False
-    return equal_computations(xs, ys, in_xs=[ph for _, ph in in1] + [p1.index._var],
-                              in_ys=[ph for _, ph in in2] + [p2.index._var])
+    return equal_computations(xs, ys, in_xs=[ph for _, ph in in1] + [p1.index._sym],
+                              in_ys=[ph for _, ph in in2] + [p2.index._sym])
 
 
 def _inputs(p, xs):

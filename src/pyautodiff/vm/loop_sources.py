@@ -165,14 +165,14 @@ def _offset(leaf, index):
     vals = leaf.values()
     if vals.start == 0 and vals.step == 1:
         return index
-    var = index.var if vals.step == 1 else index.var * np.int64(vals.step)
+    var = index.sym if vals.step == 1 else index.sym * np.int64(vals.step)
     return Traced(vals.start + vals.step * index.value, var + np.int64(vals.start))
 
 
 def _build(src, index):
     if type(src) is _Enumerate:
         c = src.count
-        count = index if c == 0 else Traced(c + index.value, index.var + np.int64(c))
+        count = index if c == 0 else Traced(c + index.value, index.sym + np.int64(c))
         return (count, _build(src.inner, index))
     if type(src) is _Zip:
         return tuple(_build(p, index) for p in src.parts)

@@ -213,13 +213,13 @@ def _give_up(interp, f, probes, g0, promoted=None):
         for t, old, ph in p.placed:
             subs[ph] = clone_replace(old, replace=subs) if subs else old
         if p.index is not None:
-            subs[p.index._var] = pt.constant(np.int64(p.k))
-            p.index._var = subs[p.index._var]
+            subs[p.index._sym] = pt.constant(np.int64(p.k))
+            p.index._sym = subs[p.index._sym]
     _apply(ctx, f, probes, subs, g0)
     for j, number in (promoted or {}).items():
-        v = f.fast[j]
-        if type(v) is Traced and all(isinstance(x, Constant) for x in graph_inputs([v.var])):
-            f.fast[j] = _like(number, v.value)
+        v = f.localsplus[j]
+        if type(v) is Traced and all(isinstance(x, Constant) for x in graph_inputs([v.sym])):
+            f.localsplus[j] = _like(number, v.value)
 
 
 def _apply(ctx, f, probes, subs, g0):
@@ -231,16 +231,16 @@ def _apply(ctx, f, probes, subs, g0):
             if id(t) not in seen:
                 seen.add(id(t))
                 objs.append(t)
-    for v in f.fast:
+    for v in f.localsplus:
         if type(v) is Traced and id(v) not in seen:
             seen.add(id(v))
             objs.append(v)
     guards = ctx.guards[g0:]
-    targets = [o._var for o in objs] + [g.expr for g in guards]
+    targets = [o._sym for o in objs] + [g.expr for g in guards]
     if targets:
         new = clone_replace(targets, replace=subs)
         for o, v in zip(objs, new[:len(objs)]):
-            o._var = v
+            o._sym = v
         for g, v in zip(guards, new[len(objs):]):
             g.expr = v
     ctx.substitutions.update(subs)
@@ -275,11 +275,11 @@ def _roll(interp, f, loop, p1, p2, g0):
         raise _CannotRoll  # a while loop whose end the graph cannot see (no traced test)
     rng = loop.plan.values if loop.is_for else _WHILE_STEPS
     body = state_outs + last_outs + ([flag] if flag is not None else [])
-    I = p1.index._var
+    I = p1.index._sym
     inputs_used = set(graph_inputs(body))
     invariant = [(ph, old) for ph, old in zip(placeholders, olds) if ph in inputs_used and ph not in state_ph]
     free = [v for v in inputs_used if v not in placeholders and v is not I and not isinstance(v, Constant)]
-    values = _known_values(ctx)
+    values = _known_values(interp)
     try:
         free_values = [values[v] for v in free]
     except KeyError:
@@ -291,11 +291,11 @@ def _roll(interp, f, loop, p1, p2, g0):
     # concrete values of the iterations after the probes, from the body compiled once
     start = rng.index(p1.k)
     pos = start + 2
-    state_vals = [f.fast[j].value for j in state_slots]
+    state_vals = [f.localsplus[j].value for j in state_slots]
     fn = _compile_body(state_ph, I, invariant, free, body, writes)
     inv_vals = [t.value for t, old, ph in p1.placed if (ph, old) in invariant]
     step_vals = _run_body(fn, state_vals, rng, pos, inv_vals, free_values, len(state_slots),
-                          len(last_slots), flag is not None, writes, [f.fast[j].value for j in last_slots])
+                          len(last_slots), flag is not None, writes, [f.localsplus[j].value for j in last_slots])
     stop, state_vals, last_vals = step_vals
     n_steps = stop - start
     if n_steps < 2 or (not loop.is_for and not _worth(n_steps, loop.ops)):
@@ -313,25 +313,25 @@ def _roll(interp, f, loop, p1, p2, g0):
     for j, var, val in zip(state_slots + last_slots, finals, state_vals + last_vals):
         a = p2.after[j]
         if id(a) in fresh:
-            f.fast[j] = fresh[id(a)]
+            f.localsplus[j] = fresh[id(a)]
             continue
         if a is p2.before[j] or _in_place(a, p2):  # an array written in place: keep the object
             if isinstance(a.value, np.ndarray):
                 a.value[...] = val
             else:
                 a.value = _like(a.value, val)
-            a._var = var
+            a._sym = var
             a.version += 1
             new = a
         else:
             new = Traced(_like(a.value, val), var)
-        fresh[id(a)] = f.fast[j] = new
+        fresh[id(a)] = f.localsplus[j] = new
     for j, j0 in p1.aliases.items():
-        f.fast[j] = f.fast[j0]
+        f.localsplus[j] = f.localsplus[j0]
     for t, old, ph in p2.placed + p1.placed:  # restore invariants (latest probe first)
-        if t._var is ph:
-            t._var = old
-    subs = {p1.index._var: pt.constant(np.int64(p1.k)), p2.index._var: pt.constant(np.int64(p2.k))}
+        if t._sym is ph:
+            t._sym = old
+    subs = {p1.index._sym: pt.constant(np.int64(p1.k)), p2.index._sym: pt.constant(np.int64(p2.k))}
     for t, old, ph in p1.placed:
         subs[ph] = old
     for t, old, ph in p2.placed:
@@ -341,9 +341,9 @@ def _roll(interp, f, loop, p1, p2, g0):
         item = loop.plan.concrete(rng[stop - 1])
         for j, k in enumerate(p1.kinds):
             if k == "index":
-                f.fast[j] = item
+                f.localsplus[j] = item
             elif k == "item":
-                f.fast[j] = _part(item, p1.paths[j])
+                f.localsplus[j] = _part(item, p1.paths[j])
         it = loop.it
         new_it = loop.plan.advance(f, stop - start - 2)  # the probes took two
         if new_it is not it:
@@ -389,22 +389,23 @@ def _step_flag(guards):
     return pt.all(pt.stack(checks)) if len(checks) > 1 else checks[0]
 
 
-def _known_values(ctx):
+def _known_values(interp):
     """Concrete values of the graph variables the trace can name: locals of every
     frame (and their cells), outside values read, the function's arguments."""
+    ctx = interp.ctx
     values = {}
 
     def note(v):
         if type(v) is Traced:
-            values.setdefault(v.var, v.value)
+            values.setdefault(v.sym, v.value)
         elif type(v) is types.CellType:
             try:
                 note(v.cell_contents)
             except ValueError:
                 pass
 
-    for fr in ctx.frames:
-        for v in fr.fast:
+    for fr in interp.frames:
+        for v in fr.localsplus:
             note(v)
             if type(v) in (list, tuple):
                 for x in v:
@@ -414,13 +415,13 @@ def _known_values(ctx):
                     note(x)
         for v in fr.stack:
             note(v)
-    for fr in ctx.frames:  # arrays a loop iterates over (rows of an expression: no local)
+    for fr in interp.frames:  # arrays a loop iterates over (rows of an expression: no local)
         for v in fr.stack:
             for t in loop_sources.arrays_of(v):
                 note(t)
     for e in ctx.externals.values():
         if e.kind == "input":
-            values.setdefault(e.box._var, e.box.value)
+            values.setdefault(e.box._sym, e.box.value)
     for t in ctx.promoted.values():
         note(t)
     for v in ctx.keepalive:
