@@ -2,12 +2,15 @@
 
 The issue's four loops (``x = x + 0.01*sin(x)*w[i % 16]``, explicit Euler
 Lotka-Volterra on scalars, an RNN ``h = tanh(W @ h + x[t])``, a fill
-``out[i] = tanh(a*x[i] + b)``) plus a nested double loop (its outer loop rolls) and a ``while``
-loop with a data-dependent trip count (not rolled, so it runs at small N only).  Prints, per loop and N: pyautodiff's first call (trace +
-compile + run, on an empty code cache) and steady-state call on the numpy tier, the
-steady-state call of the default mode once its tier decision is taken (a rolled loop's
-graph is upgraded to Numba in the background after 0.25 s of numpy-tier time; the
-benchmark calls until then and waits for the compile), autograd's call
+``out[i] = tanh(a*x[i] + b)``) plus two nested loops (a fixed inner loop of 3 steps,
+unrolled inside the rolled outer body; a double loop over all m*m pairs, N = m*m, whose
+inner loop rolls inside the rolled outer body) and a ``while`` loop with a data-dependent
+trip count (rolled: the trip count is decided at trace time and checked on every call).
+Prints, per loop and N: pyautodiff's first call (trace + compile + run, on an empty code
+cache) and steady-state call on the numpy tier, the steady-state call of the default
+mode once its tier decision is taken (a rolled loop's graph is upgraded to Numba in the
+background after 0.25 s of numpy-tier time; the benchmark calls until then and waits for
+the compile), autograd's call
 and ``jax.lax.scan``'s first/steady call when those are installed, and the
 log-log growth exponent of pyautodiff's times between the smallest and the
 largest N >= 100.
@@ -91,6 +94,19 @@ def nested(xp):
     return f
 
 
+def double_loop(xp):
+    """A double loop over all pairs, N = m * m steps in all: the inner loop rolls inside
+    the rolled outer body (m >= 22; smaller loops unroll)."""
+    def f(x):
+        m = x.shape[0]
+        s = 0.0
+        for i in range(m):
+            for j in range(m):
+                s = s + xp.sin(x[i] * x[j])
+        return s
+    return f
+
+
 def while_loop(xp):
     def f(x, n):
         k = 0
@@ -108,13 +124,15 @@ def _args(name, n, rng):
         "rnn": lambda: (rng.normal(size=(16, 16)) * 0.25, rng.normal(size=(n, 16)), np.zeros(16)),
         "fill": lambda: (0.7, rng.normal(size=n)),
         "nested": lambda: (rng.normal(size=n), n),
+        "double_loop": lambda: (rng.normal(size=max(int(round(n ** 0.5)), 2)),),
         "while_loop": lambda: (rng.normal(size=4), n),
     }[name]()
 
 
 LOOPS = {"accumulate": accumulate, "lotka_volterra": lotka_volterra, "rnn": rnn, "fill": fill,
-         "nested": nested, "while_loop": while_loop}
+         "nested": nested, "double_loop": double_loop, "while_loop": while_loop}
 UNROLLED_MAX_N = 100  # loops that do not roll: larger N takes minutes (the issue measured it)
+_ROLLS_LATER = {"double_loop"}  # small m unrolls (few steps), larger m rolls
 
 
 def _time(fn, repeat=5):
@@ -185,7 +203,8 @@ def _jax():
 
 # Arguments that are Python ints (trip counts) are static under jax.jit; the while loop's
 # condition is a traced value, which jax.jit cannot branch on in Python: no unrolled column.
-_JAX_STATIC = {"accumulate": (2,), "lotka_volterra": (1,), "rnn": (), "fill": (), "nested": (1,)}
+_JAX_STATIC = {"accumulate": (2,), "lotka_volterra": (1,), "rnn": (), "fill": (), "nested": (1,),
+               "double_loop": ()}
 
 
 def _jax_unrolled_child(name, args, queue):
@@ -261,6 +280,12 @@ def bench_jax_scan(name, args):
             x, y = jax.lax.scan(step, (1.0, 0.5), None, length=n)[0]
             return x + y
         g = jax.jit(jax.grad(f), static_argnums=1)
+    elif name == "double_loop":
+        def f(x):
+            def outer(s, xi):
+                return jax.lax.scan(lambda s, xj: (s + jnp.sin(xi * xj), None), s, x)[0], None
+            return jax.lax.scan(outer, 0.0, x)[0]
+        g = jax.jit(jax.grad(f))
     else:
         return None
     t0 = time.process_time()
@@ -323,7 +348,7 @@ def main():
         for n in ns:
             args = _args(name, n, rng)
             first, steady, rolled = bench_pyautodiff(make, args)
-            if not rolled and n > UNROLLED_MAX_N:
+            if not rolled and n > UNROLLED_MAX_N and name not in _ROLLS_LATER:
                 break
             default, ready, outcome = bench_default(make, args) if rolled else (steady, 0.0, "numpy")
             tier = outcome.split(" ")[0] if outcome.startswith("numba") else "numpy"
@@ -341,7 +366,7 @@ def main():
                   f"{_ratio(steady, ag and ag[1]):>13s} {_ratio(steady, js and js[1]):>9s} "
                   f"{_ratio(default, js and js[1]):>12s} "
                   f"{_ratio(first, js and js[0]):>13s}", flush=True)
-            if not rolled and n >= UNROLLED_MAX_N:
+            if not rolled and n >= UNROLLED_MAX_N and name not in _ROLLS_LATER:
                 break
         print(f"{name:15s} growth exponent (N={done[0] if done else '-'}..{done[-1] if done else '-'}, N>=100): "
               f"first call {_exponent(done, firsts):.2f}, steady state {_exponent(done, steadies):.2f}")

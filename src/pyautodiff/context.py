@@ -130,6 +130,7 @@ class TraceContext:
     loop_plans: dict = field(default_factory=dict)
     substitutions: dict = field(default_factory=dict)
     loops_rolled: int = 0
+    plain_loops: set = field(default_factory=set)  # (code, header): Python numbers stay Python (rolling)
     raised: tuple | None = None  # (exception, Location): the innermost user frame it left
 
     # -- exceptions of the user's code -----------------------------------

@@ -151,6 +151,17 @@ def trace(func, *args, _loop_limit: int = 100_000, **kwargs) -> Trace:
         t.dprint()
     """
     start = time.perf_counter()
+    plain_loops = set()  # loops whose Python counters broke a probe: traced again without carrying them
+    while True:
+        try:
+            return _trace_once(func, args, kwargs, _loop_limit, plain_loops, start)
+        except rolling.CarryFailed as failed:
+            if failed.loop in plain_loops:
+                raise failed.__cause__ from None
+            plain_loops.add(failed.loop)
+
+
+def _trace_once(func, args, kwargs, _loop_limit, plain_loops, start) -> Trace:
     leaves, paths, _ = flatten_call(func, args, kwargs)
     inputs = [_input_var(leaf, _identifier(p)) for leaf, p in zip(leaves, paths)]
     boxes = [Traced(_traced_value(leaf), v) for leaf, v in zip(leaves, inputs)]
@@ -159,6 +170,7 @@ def trace(func, *args, _loop_limit: int = 100_000, **kwargs) -> Trace:
     t_kwargs = {k: structure.rebuild(v, it) for k, v in kwargs.items()}
 
     ctx = context.TraceContext(loop_limit=_loop_limit)
+    ctx.plain_loops = plain_loops
     interp = Interpreter(ctx)
     ctx.emulator = interp
     ctx.readonly = {id(b): f"its argument '{p}'" for b, p in zip(boxes, paths)}

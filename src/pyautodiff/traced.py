@@ -170,9 +170,28 @@ class Traced:
         return len(self.value)
 
     def __iter__(self):
-        n = len(self)
-        for i in range(n):
-            yield self[i]
+        return TracedRows(self, 0, len(self))
+
+
+class TracedRows:
+    """The iterator over a traced array's rows (``for row in X``): ``X[0]``, ``X[1]``...
+
+    A class rather than a generator so that loop rolling (``vm/loop_sources.py``) can
+    see what is iterated and from which position, even inside ``enumerate``/``zip``."""
+
+    __slots__ = ("traced", "pos", "stop")
+
+    def __init__(self, traced, pos, stop):
+        self.traced, self.pos, self.stop = traced, pos, stop
+
+    def __iter__(self):
+        return self
+
+    def __next__(self):
+        if self.pos >= self.stop:
+            raise StopIteration
+        self.pos += 1
+        return self.traced[self.pos - 1]
 
 
 def _escape(what: str):

@@ -161,12 +161,12 @@ def _rule_scan(g, node):
         inner = FunctionGraph(list(op.inner_inputs), list(op.inner_outputs), clone=True)
     inner = rewrite_graph(inner)
     body = _helper_name(g, "scan_body")
+    g.globals_taken.add(body)  # taken before the body is generated: a Scan nested in it names its own
     sub = CodeGen(g.fallback)
     sub.namespace, sub.globals_taken, sub.taken = g.namespace, g.globals_taken, g.taken
     sub.imports, sub.helpers = g.imports, g.helpers
     g.helpers[body] = sub.function_source(inner, body, [f"a{i}" for i in range(len(inner.inputs))],
                                           tuple_return=True)
-    g.globals_taken.add(body)
     g.helper("scan_order", _ORDER_SOURCE)
 
     nit_outs = node.outputs[info.n_mit_mot + info.n_mit_sot + info.n_sit_sot:][:info.n_nit_sot]

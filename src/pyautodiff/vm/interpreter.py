@@ -65,7 +65,7 @@ class Interpreter(CallPolicy, LocalsOps, AccessOps, OperatorOps, ContainerOps, C
         # Functions made while emulating (comprehensions, lambdas, closures) are
         # always emulated: they may read traced values from their closure.
         self._made = weakref.WeakSet()
-        self.probing = False  # a loop body is being probed for rolling (vm/rolling.py)
+        self.probing = False  # the loop-body probe running (vm/loop_probe.py), or False
 
     # -- calls ------------------------------------------------------------
     def run_function(self, func, args, kwargs):

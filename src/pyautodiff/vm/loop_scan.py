@@ -31,12 +31,14 @@ except ImportError:  # pytensor < 3.3
     from pytensor.graph.basic import applys_between, graph_inputs
 
 
-def per_step_writes(state_ph, state_outs, body, I, rng):
-    """States only written at an index computed from the loop index alone and
-    distinct at every step (``out[i] = v``), and not read: slot -> (v, position
-    variable, concrete positions of all iterations).
+def per_step_writes(state_ph, state_outs, body, I, rng, known):
+    """States only written at places computed from the loop index and loop-invariant
+    values, distinct at every step (``out[i] = v``, ``K[i, j] = v`` in an inner loop
+    over ``j``), and not read: slot -> (v, position variables (one per index),
+    concrete positions of all iterations (steps x indices)).
 
-    Such a state becomes a per-step output stacked into the array once."""
+    Such a state becomes a per-step output stacked into the array once.  ``known``
+    gives the concrete values of the loop-invariant inputs (an outer loop's index)."""
     from pytensor.tensor.basic import ScalarFromTensor
     from pytensor.tensor.subtensor import IncSubtensor
 
@@ -45,20 +47,23 @@ def per_step_writes(state_ph, state_outs, body, I, rng):
         node = out.owner
         if node is None or not isinstance(node.op, IncSubtensor) or not node.op.set_instead_of_inc:
             continue
-        if node.inputs[0] is not ph or len(node.inputs) != 3 or len(node.op.idx_list) != 1:
+        n_idx = len(node.op.idx_list)
+        if node.inputs[0] is not ph or len(node.inputs) != 2 + n_idx:
             continue
-        index = node.inputs[2]
-        position = index.owner.inputs[0] if index.owner is not None and isinstance(
-            index.owner.op, ScalarFromTensor) else index
-        if not _elementwise_of(position, I):
+        positions = []
+        for index in node.inputs[2:]:
+            positions.append(index.owner.inputs[0] if index.owner is not None and isinstance(
+                index.owner.op, ScalarFromTensor) else index)
+        if not any(_elementwise_of(p, I) for p in positions) or not all(
+                _elementwise_of(p, I) or _invariant(p, I, known) for p in positions):
             continue
         value = node.inputs[1]
         others = [o for k, o in enumerate(body) if k != i]
-        if ph in set(graph_inputs([value] + others)):
+        if ph in set(graph_inputs([value] + others + positions)):
             continue  # the array is read in the body: a true state
-        positions = _positions(position, I, rng, ph.type.shape[0])
-        if positions is not None:
-            writes[i] = (value, position, positions)
+        values = _positions(positions, I, rng, ph.type.shape[:n_idx], known)
+        if values is not None:
+            writes[i] = (value, positions, values)
     return writes
 
 
@@ -72,20 +77,28 @@ def _elementwise_of(position, I) -> bool:
         isinstance(n.op, Elemwise) for n in applys_between([I], [position]))
 
 
-def _positions(position, I, rng, size):
-    """The positions written over the whole range, or None if two steps write one place."""
+def _invariant(position, I, known) -> bool:
+    """``position`` is the same at every step: computed from constants and known values."""
+    return position.ndim == 0 and all(
+        isinstance(v, Constant) or (v is not I and v in known) for v in graph_inputs([position]))
+
+
+def _positions(positions, I, rng, sizes, known):
+    """The places written over the whole range (steps x indices), or None if two steps
+    write one place."""
     from ..backend.compile import compile_graph
 
-    if position is I:
-        values = np.asarray(rng, dtype=np.int64)
-    else:
-        vec = pt.vector(dtype="int64")
-        fn, _ = compile_graph([vec], [vectorize_graph(position, replace={I: vec})], mode="numpy")
-        values = np.asarray(fn(np.asarray(rng, dtype=np.int64))[0], dtype=np.int64)
-    if size is None:
+    if None in sizes:
         return None
-    normal = np.where(values < 0, values + size, values)
-    if len(np.unique(normal)) != len(normal):
+    vec = pt.vector(dtype="int64")
+    ins = [v for v in graph_inputs(positions) if v is not I and not isinstance(v, Constant)]
+    outs = [pt.cast(vectorize_graph(p, replace={I: vec}), "int64") for p in positions]
+    fn, _ = compile_graph([vec] + ins, outs, mode="numpy")
+    at = np.asarray(rng, dtype=np.int64)
+    values = np.stack([np.broadcast_to(np.asarray(v, dtype=np.int64), at.shape)
+                       for v in fn(at, *[known[v] for v in ins])], axis=1)
+    normal = np.where(values < 0, values + np.asarray(sizes, dtype=np.int64), values)
+    if len(np.unique(normal, axis=0)) != len(normal):
         return None
     return values
 
@@ -106,14 +119,14 @@ def build(state_ph, state_outs, last_outs, flag, I, invariant, free, olds_of, se
         mapped = vectorized(body, I, idx, reads, invariant)
         if mapped is not None:
             return _finish(mapped, [], per_step, writes, olds_of, I, idx, len(state_ph), len(last_outs),
-                           flag is not None)
+                           flag is not None, invariant)
     sums = increments([state_ph[c] for c in carried], body[:ns], body[ns:])
     if sums is not None:  # every state a running sum `s = s + d(i)`: the d's at once, then a sum
         mapped = vectorized(sums + body[ns:], I, idx, reads, invariant)
         if mapped is not None:
             finals = [pt.shape_padleft(olds_of[c] + d.sum(axis=0)) for c, d in zip(carried, mapped)]
             return _finish(finals + mapped[ns:], carried, per_step, writes, olds_of, I, idx, len(state_ph),
-                           len(last_outs), flag is not None)
+                           len(last_outs), flag is not None, invariant)
     rows = list(reads)
 
     def step_fn(i, *args):
@@ -130,19 +143,21 @@ def build(state_ph, state_outs, last_outs, flag, I, invariant, free, olds_of, se
                         non_sequences=[old for _, old in invariant] + list(free),
                         strict=True, return_list=True, return_updates=False)
     return _finish(res, carried, per_step, writes, olds_of, I, idx, len(state_ph), len(last_outs),
-                   flag is not None)
+                   flag is not None, invariant)
 
 
-def _finish(res, carried, per_step, writes, olds_of, I, idx, n_states, n_last, has_flag):
+def _finish(res, carried, per_step, writes, olds_of, I, idx, n_states, n_last, has_flag, invariant):
     """From the stacked per-step values ``res`` (carried states, per-step writes, last
     values, flags) to the final value of each slot and the flags."""
     ns = len(carried)
     finals = [None] * n_states
     for n, c in enumerate(carried):
         finals[c] = res[n][-1]
+    outer_of = dict(invariant)
     for n, c in enumerate(per_step):
-        positions = vectorize_graph(writes[c][1], replace={I: idx})
-        finals[c] = pt.set_subtensor(olds_of[c][positions], res[ns + n])
+        places = tuple(_along(clone_replace(vectorize_graph(p, replace={I: idx}), replace=outer_of), idx)
+                       for p in writes[c][1])
+        finals[c] = pt.set_subtensor(olds_of[c][places], res[ns + n])
     k0 = ns + len(per_step)
     finals += [r[-1] for r in res[k0:k0 + n_last]]
     flags = res[-1] if has_flag else None
@@ -215,6 +230,11 @@ def vectorized(body, I, idx, reads, invariant):
             out = pt.broadcast_to(pt.shape_padleft(out), (n, *[out.shape[k] for k in range(out.type.ndim)]))
         stacked.append(out)
     return stacked
+
+
+def _along(position, idx):
+    """A loop-invariant index repeated at every step (advanced indexing with the others)."""
+    return position if position.ndim else pt.alloc(position, idx.shape[0])
 
 
 def sequence_reads(body, I, outer_of, free, idx):

@@ -56,7 +56,7 @@ class ControlOps:
             f.stack[-1] = iter(v)
 
     def op_FOR_ITER(self, f, ins):
-        if type(f.stack[-1]) is rolling.RANGE_ITERATOR and f.is_user_code:
+        if f.is_user_code and rolling.rollable(f.stack[-1]):
             handled = rolling.at_header(self, f, f.pc - 1)
             if handled is not None:
                 return handled[0]
@@ -73,14 +73,17 @@ class ControlOps:
 
     # -- jumps ----------------------------------------------------------------------------------
     def op_JUMP(self, f, ins):
-        if ins.target < f.pc:  # a loop's back edge: remember its header for warnings
-            self._loop_iteration(f, ins.target)
+        if ins.target < f.pc:  # a loop's back edge: warnings, and a while loop may roll
+            handled = self._loop_iteration(f, ins.target)
+            if handled is not None:
+                return handled[0]
         f.pc = ins.target
 
     def _loop_iteration(self, f, header):
+        """A back edge to ``header``: None, or ``(signal,)`` when rolling ran the loop on."""
         ctx = self.ctx
         if not f.is_user_code:
-            return
+            return None
         if ctx.n_ops > ctx.loop_limit and not ctx.warned_size:
             ctx.warned_size = True
             ins = f.decoded.instrs[header]
@@ -89,17 +92,22 @@ class ControlOps:
                           f"({ctx.n_ops} so far); loops are unrolled into the graph, which will be slow "
                           f"to optimize. Vectorize the loop or raise loop_limit=.\n  {loc}",
                           TraceSizeWarning, stacklevel=2)
+        return rolling.at_back_edge(self, f, header, f.pc - 1)
 
     def op_POP_JUMP_IF_FALSE(self, f, ins):
         if not f.stack.pop():
             if ins.target < f.pc:  # 3.11's conditional back edges
-                self._loop_iteration(f, ins.target)
+                handled = self._loop_iteration(f, ins.target)
+                if handled is not None:
+                    return handled[0]
             f.pc = ins.target
 
     def op_POP_JUMP_IF_TRUE(self, f, ins):
         if f.stack.pop():
             if ins.target < f.pc:  # 3.11's conditional back edges
-                self._loop_iteration(f, ins.target)
+                handled = self._loop_iteration(f, ins.target)
+                if handled is not None:
+                    return handled[0]
             f.pc = ins.target
 
     def op_POP_JUMP_IF_NONE(self, f, ins):

@@ -1,24 +1,29 @@
-"""Loop rolling: a ``for i in range(...)`` loop whose iterations trace to the same
-computation becomes one PyTensor ``Scan`` instead of N unrolled copies.
+"""Loop rolling: a loop whose iterations trace to the same computation becomes one
+PyTensor ``Scan`` instead of N unrolled copies.
 
-At the loop header (``FOR_ITER`` over a range iterator, in user code), after a
-couple of iterations emulated plainly, the emulator *probes* two consecutive
-iterations: the loop's Traced locals get fresh placeholder variables and the
-loop index is a traced int64, so each probe yields the body as a graph of
-(carried values, index).  If both probes give the same graph (PyTensor's
-``equal_computations``), had no side effect the graph cannot repeat (attribute,
-global or container writes, ``list.append``...), and every other local is
-unchanged, the loop is *rolled*:
+At a loop's header in user code (``FOR_ITER`` over a range, array rows,
+``enumerate``/``zip`` of those: ``vm/loop_sources.py``; or a ``while`` loop's
+back edge), after a couple of iterations emulated plainly, the emulator
+*probes* two consecutive iterations (``vm/loop_probe.py``): the loop's Traced
+locals get fresh placeholder variables and the step index is a traced int64,
+so each probe yields the body as a graph of (carried values, index).  If both
+probes give the same graph (PyTensor's ``equal_computations``), had no side
+effect the graph cannot repeat (attribute, global or container writes,
+``list.append``...), and every other local is unchanged, the loop is *rolled*:
 
 - the remaining iterations' concrete values come from the body compiled once
   (numpy code) and run in a Python loop, checking the body's guards at each
   step; the first step whose guards fail ends the rolled part and is emulated
-  as usual (so is everything after it);
+  as usual (so is everything after it).  A ``while`` loop's test and a
+  ``break`` not taken are such guards: the trip count is the traced call's,
+  and another count fails a guard on a later call;
 - the graph gets one ``Scan`` over the rolled steps (its gradient, R-op and
   numba form are PyTensor's); a guard at every step becomes one flag per step,
   and the trace's guard is their conjunction;
 - ``out[i] = v`` (a carried array written at the loop index and nowhere else
-  read) becomes a per-step output stacked once, never an O(N) copy per step.
+  read) becomes a per-step output stacked once, never an O(N) copy per step;
+- a loop inside the body rolls inside the probe, so the outer Scan holds the
+  inner one (nested loops).
 
 A probe that differs (irregular loop) is not wasted: its placeholders are
 replaced by the values they stood for, and the loop stays unrolled.
@@ -34,14 +39,12 @@ Example::
 """
 from __future__ import annotations
 
-import collections
-import itertools
 import os
 import types
 
 import numpy as np
 import pytensor.tensor as pt
-from pytensor.graph.basic import Constant, equal_computations
+from pytensor.graph.basic import Constant
 
 try:
     from pytensor.graph.traversal import graph_inputs
@@ -53,54 +56,23 @@ from ..backend import scan_numpy
 from ..context import Guard
 from ..errors import AutodiffError
 from ..traced import Traced
-from . import loop_scan
+from . import loop_scan, loop_sources
+from .loop_probe import Loop, probe, promote, same
 
-RANGE_ITERATOR = type(iter(range(0)))
+RANGE_ITERATOR = loop_sources.RANGE_ITERATOR
 scan_numpy.register()  # Scans run as generated Python loops in the numpy tier
 
 _FIRST_PROBE = 2  # iterations emulated plainly first (they promote `out`, turn 0.0 into a Traced...)
 # Probe only when this many iterations remain: below it, unrolling compiles as fast
-# (PyTensor's Scan rewrites cost about a second; measured crossover 12-16 steps)
+# (PyTensor's Scan rewrites cost about a second; measured crossover 12-16 steps).  A while
+# loop's trip count is known only once its body has run: fewer rolled steps give up.
 _MIN_LEFT = 20
+_MIN_OPS = 250  # ... or when the iterations left hold this many graph operations (at least 4 of them)
 _MAX_ATTEMPTS = 3  # probes of one loop that found an irregular body; then it stays unrolled
-_IMMUTABLE = (int, float, bool, str, bytes, complex, type(None))
-_MUTATORS = frozenset({"append", "extend", "insert", "pop", "remove", "clear", "update", "add",
-                       "discard", "setdefault", "popitem", "sort", "reverse", "__setitem__",
-                       "__delitem__", "appendleft", "extendleft", "popleft", "fill", "put",
-                       "itemset", "resize", "setflags", "write", "writelines", "send"})
-# Opcodes whose effect a rolled loop would not repeat (STORE_SUBSCR is checked by container)
-_EFFECT_OPS = ("STORE_ATTR", "DELETE_ATTR", "STORE_GLOBAL", "DELETE_GLOBAL", "STORE_DEREF",
-               "DELETE_DEREF", "DELETE_SUBSCR", "STORE_NAME", "DELETE_NAME", "YIELD_VALUE", "SEND")
-
-
-class _Probe:
-    """One iteration traced with placeholders: the body as a graph."""
-
-    def __init__(self):
-        self.placed = []  # (Traced, var before, placeholder), in slot order, one per object
-        self.before = []  # the frame's locals at the header
-        self.after = []
-        self.index = None  # the traced loop index (Traced)
-        self.k = None  # its concrete value
-        self.guards = []
-        self.effects = False
-        self.left = False  # control left the loop (break/return/exception handler/yield)
-        self.signal = None
-        self.regular = False  # every local classified (see _classify)
-        self.kinds = None  # per slot: "same" | "index" | "state" | "last"
-        self.outs = None  # per changing slot: its new variable
-
-    def placeholder_name(self, obj):
-        for t, old, p in self.placed:
-            if t is obj:
-                return p.name
-        return None
-
-    def placeholder_of(self, obj):
-        for t, _, p in self.placed:
-            if t is obj:
-                return p
-        return None
+# A while loop is probed after this many back edges: most short loops (Newton steps) end
+# before, and probing costs a compiled body (about 0.1 s) that a short loop never repays
+_WHILE_FIRST_PROBE = 8
+_WHILE_STEPS = range(0, 2 ** 62)  # a while loop's step count: it ends where its guards fail
 
 
 def enabled() -> bool:
@@ -108,51 +80,102 @@ def enabled() -> bool:
     return os.environ.get("PYAUTODIFF_ROLL_LOOPS", "1").strip().lower() not in ("0", "false", "no", "off")
 
 
+def rollable(it) -> bool:
+    """FOR_ITER over ``it`` may roll: a range, array rows, enumerate/zip of those."""
+    return type(it) in loop_sources.ROLLABLE
+
+
 def at_header(interp, f, header):
-    """Called at FOR_ITER over a range iterator in user code.  Returns None to let
+    """Called at FOR_ITER over a rollable iterator in user code.  Returns None to let
     FOR_ITER proceed as usual, or ``(signal,)`` when the loop (or part of it) was
     run here and the frame's pc is set where execution continues."""
     ctx = interp.ctx
-    if interp.probing or f.code.co_flags & 0x20 or not enabled():  # inside a probe; generators
+    if f.code.co_flags & 0x20 or not enabled():  # generators
         return None
     it = f.stack[-1]
     plan = ctx.loop_plans.get(id(it))
-    if plan is None:  # iterator (kept alive), visits of the header, next probe at, attempts
-        plan = ctx.loop_plans[id(it)] = [it, 0, _FIRST_PROBE, 0]
+    if plan is None:  # iterator (kept alive), visits of the header, next probe at, attempts, ops seen
+        plan = ctx.loop_plans[id(it)] = [it, 0, _FIRST_PROBE, 0, ctx.n_ops]
     visit = plan[1]
     plan[1] += 1
+    ops, plan[4] = ctx.n_ops - plan[4], ctx.n_ops  # graph operations of the last iteration
     if visit != plan[2] or plan[3] >= _MAX_ATTEMPTS:
         return None
-    rest = _remaining(it)
-    if len(rest) < _MIN_LEFT:
+    src = loop_sources.of(it)
+    if src is None or not _worth(src.n, ops):
         return None
     plan[3] += 1
     plan[2] = 2 * visit + 2
-    return _attempt(interp, f, header, it, rest)
+    last = f.decoded.instrs[header].target - 1  # FOR_ITER's exit: the body ends before it
+    return _attempt(interp, f, Loop(header, last, it, loop_sources.Plan(src)))
 
 
-def _remaining(it) -> range:
-    """The values a range iterator has still to give."""
-    _, (rng,), state = it.__reduce__()
-    return rng if state is None else rng[state:]  # 3.12+: the rest; 3.11: the range and a position
+def at_back_edge(interp, f, header, edge):
+    """Called at a backward jump in user code (``edge`` jumps to ``header``): a ``while``
+    loop's next iteration.  Returns None (jump as usual) or ``(signal,)`` as at_header."""
+    ctx = interp.ctx
+    if not f.is_user_code or f.code.co_flags & 0x20:
+        return None
+    plans = ctx.loop_plans.setdefault(("while", id(f)), {})
+    for h in [h for h in plans if header < h <= edge]:  # loops inside this one start afresh
+        del plans[h]
+    if f.decoded.instrs[header].name == "FOR_ITER" or not enabled():
+        return None
+    plan = plans.get(header)
+    if plan is None or plan[0] is not f:  # frame (kept alive), back edges seen, next probe at, attempts, ops
+        plan = plans[header] = [f, 0, _WHILE_FIRST_PROBE, 0, ctx.n_ops]
+    visit = plan[1]
+    plan[1] += 1
+    ops, plan[4] = ctx.n_ops - plan[4], ctx.n_ops
+    if visit != plan[2] or plan[3] >= _MAX_ATTEMPTS:
+        return None
+    plan[3] += 1
+    plan[2] = 2 * visit + 2
+    loop = Loop(header, edge)
+    loop.ops = ops
+    return _attempt(interp, f, loop)
 
 
-def _attempt(interp, f, header, it, rng):
+def _worth(n, ops):
+    """Rolling ``n`` iterations of ``ops`` graph operations each pays: unrolled, they would
+    cost more to compile than a Scan (long loops, or a few iterations of a big body,
+    e.g. an outer loop whose inner loop is unrolled)."""
+    return n >= _MIN_LEFT or (n >= 4 and n * ops >= _MIN_OPS)
+
+
+def _attempt(interp, f, loop):
     ctx = interp.ctx
     g0 = len(ctx.guards)
-    p1 = _probe(interp, f, header, it)
+    p1 = probe(interp, f, loop)
     if p1.left:
-        _give_up(ctx, f, [p1], g0)
+        _give_up(interp, f, [p1], g0)
         return (p1.signal,)
-    p2 = _probe(interp, f, header, it, p1)
-    if p2.left or not _same(p1, p2):
-        _give_up(ctx, f, [p1, p2], g0)
+    promoted = {}
+    key = (f.code, loop.header)
+    if p1.regular and p1.numbers and not p1.effects and key not in ctx.plain_loops:
+        # Python numbers changed (t += dt): this iteration stays unrolled, the next two
+        # carry them as traced scalars
+        _give_up(interp, f, [p1], g0)
+        promoted = promote(f, p1.numbers)
+        g0 = len(ctx.guards)
+        try:
+            p1 = probe(interp, f, loop, p1)
+            p2 = None if p1.left else probe(interp, f, loop, p1)
+        except AutodiffError as exc:  # e.g. float(t) of a carried counter: trace again, t plain
+            raise CarryFailed(key) from exc
+        if p1.left:
+            _give_up(interp, f, [p1], g0, promoted)
+            return (p1.signal,)
+    else:
+        p2 = probe(interp, f, loop, p1)
+    if p2.left or not same(p1, p2):
+        _give_up(interp, f, [p1, p2], g0, promoted)
         return (p2.signal,)
     try:
-        _roll(interp, f, header, it, rng, p1, p2, g0)
+        _roll(interp, f, loop, p1, p2, g0)
     except _CannotRoll:
-        _give_up(ctx, f, [p1, p2], g0)
-    f.pc = header
+        _give_up(interp, f, [p1, p2], g0, promoted)
+    f.pc = loop.header
     return (None,)
 
 
@@ -160,182 +183,31 @@ class _CannotRoll(Exception):
     pass
 
 
-# -- probing ---------------------------------------------------------------------------------
-def _probe(interp, f, header, it, previous=None) -> _Probe:
-    ctx = interp.ctx
-    p = _Probe()
-    p.before = list(f.localsplus)
-    for v in p.before:
-        if type(v) is Traced and v._view is None and p.placeholder_of(v) is None \
-                and (previous is None or v is not previous.index):
-            old = v._sym
-            ph = old.type(name=old.name if previous is None else previous.placeholder_name(v))
-            p.placed.append((v, old, ph))
-            v._sym = ph
-    stack_before = list(f.stack)
-    p.k = next(it)
-    p.index = Traced(p.k, pt.scalar(dtype="int64", name="i"))
-    f.stack.append(p.index)
-    f.pc = header + 1
-    g0 = len(ctx.guards)
-    saved_ops, saved_call = interp._ops, interp.__dict__.get("call")
-    interp._ops = _EffectOps(saved_ops, p)
-    interp.call = _effect_call(interp, p)
-    interp.probing = True
-    try:
-        _run_to_header(interp, f, header, p)
-    finally:
-        interp.probing = False
-        interp._ops = saved_ops
-        if saved_call is None:
-            del interp.call
-        else:
-            interp.call = saved_call
-    p.guards = ctx.guards[g0:]
-    p.after = list(f.localsplus)
-    if not p.left and (len(f.stack) != len(stack_before)
-                       or any(a is not b for a, b in zip(f.stack, stack_before))):
-        p.effects = True
-    p.regular = not p.left and _classify(p)  # now: the next probe changes the placeholders
-    return p
+class CarryFailed(AutodiffError):
+    """A probe carrying a loop's Python numbers as traced scalars failed (``float(t)`` of
+    one, say): the trace starts again with that ``loop`` (code, header) left plain.  An
+    AutodiffError so that no handler of the traced code catches it on its way out."""
+
+    def __init__(self, loop):
+        super().__init__(f"a loop's Python numbers could not be carried as traced values ({loop[0].co_name})")
+        self.loop = loop
 
 
-def _run_to_header(interp, f, header, p):
-    """Execute ``f`` from its pc until control is back at the loop header (the body
-    ran once) or leaves the frame (return/yield: ``p.left``, ``p.signal``)."""
-    instrs = f.decoded.instrs
-    ops = interp._ops
-    while f.pc != header:
-        ins = instrs[f.pc]
-        f.pc += 1
-        handler = ops.get(ins.name)
-        if handler is None:
-            handler = ops[ins.name] = interp._handler(ins)
-        try:
-            signal = handler(f, ins)
-        except AutodiffError:
-            raise
-        except Exception as exc:
-            h = f.decoded.handler_for(f.pc - 1)
-            if h is None:
-                if f.is_user_code:
-                    interp.ctx.note_raise(exc, f)
-                raise
-            p.effects = True  # an exception handled inside the body: keep it unrolled
-            del f.stack[h.depth:]
-            if h.lasti:
-                f.stack.append(ins.offset)
-            f.stack.append(exc)
-            f.pc = h.target
-            continue
-        if signal is not None:
-            p.left, p.signal = True, signal
-            return
-
-
-class _EffectOps(dict):
-    """The interpreter's opcode table, with the effects a rolled body would not repeat flagged."""
-
-    def __init__(self, base, probe):
-        super().__init__(base)
-        self._probe = probe
-        for name in _EFFECT_OPS:
-            self.pop(name, None)
-        for name in ("STORE_SUBSCR", "STORE_SLICE"):
-            self.pop(name, None)
-
-    def __setitem__(self, name, handler):
-        probe = self._probe
-        if name in _EFFECT_OPS:
-            def flagged(f, ins, handler=handler):
-                probe.effects = True
-                return handler(f, ins)
-            handler = flagged
-        elif name in ("STORE_SUBSCR", "STORE_SLICE"):
-            def checked(f, ins, handler=handler, name=name):
-                container = f.stack[-2] if name == "STORE_SUBSCR" else f.stack[-3]
-                # a list/dict/object, or an ordinary array written with ordinary values:
-                # an effect the rolled loop would not repeat (traced writes are graph updates)
-                if f.is_user_code and type(container) is not Traced and (
-                        type(container) is not np.ndarray or not _holds_traced(f, ins)):
-                    probe.effects = True
-                return handler(f, ins)
-            handler = checked
-        dict.__setitem__(self, name, handler)
-
-
-def _holds_traced(f, ins):
-    from ..traced import contains_traced
-
-    depth = 3 if ins.name == "STORE_SUBSCR" else 4
-    return any(contains_traced(v) for v in f.stack[-depth:])
-
-
-def _effect_call(interp, probe):
-    base = type(interp).call.__get__(interp)
-
-    def call(fn, args, kwargs):
-        owner = getattr(fn, "__self__", None)
-        if isinstance(fn, (types.BuiltinMethodType, types.MethodWrapperType)) and owner is not None \
-                and not isinstance(owner, types.ModuleType) and getattr(fn, "__name__", "") in _MUTATORS \
-                and type(owner) is not Traced:
-            probe.effects = True
-        if "out" in kwargs:
-            probe.effects = True
-        from .calls import is_random_draw
-
-        if is_random_draw(fn):
-            probe.effects = True
-        return base(fn, args, kwargs)
-
-    return call
-
-
-# -- comparing two probes ------------------------------------------------------------------------
-def _classify(p: _Probe) -> bool:
-    kinds, outs = [], []
-    for b, a in zip(p.before, p.after):
-        if a is p.index:
-            kinds.append("index")
-        elif type(a) is Traced and (a is not b or (p.placeholder_of(b) is not None and a._sym is not p.placeholder_of(b))):
-            if type(b) is Traced and (type(a.value) is not type(b.value) or np.shape(a.value) != np.shape(b.value)
-                                      or getattr(a.value, "dtype", None) != getattr(b.value, "dtype", None)):
-                return False
-            ph = p.placeholder_of(b) if type(b) is Traced else None
-            kinds.append("state" if ph is not None else "last")
-            outs.append(a.sym)
-        elif a is b or (type(a) is type(b) and type(a) in _IMMUTABLE and a == b):
-            kinds.append("same")
-        else:
-            return False
-    p.kinds, p.outs = kinds, outs
-    return True
-
-
-def _same(p1: _Probe, p2: _Probe) -> bool:
-    if p1.effects or p2.effects or not p1.regular or not p2.regular or p1.kinds != p2.kinds:
-        return False
-    if [(g.kind, g.outcome) for g in p1.guards] != [(g.kind, g.outcome) for g in p2.guards]:
-        return False
-    xs = p1.outs + [g.expr for g in p1.guards]
-    ys = p2.outs + [g.expr for g in p2.guards]
-    if any(x.type != y.type for x, y in zip(xs, ys)):
-        return False
-    in1 = [ph for _, _, ph in p1.placed] + [p1.index._sym]
-    in2 = [ph for _, _, ph in p2.placed] + [p2.index._sym]
-    if len(in1) != len(in2):
-        return False
-    # a state's input must be the placeholder of the object its slot held
-    s1 = [p1.placeholder_of(b) for b, k in zip(p1.before, p1.kinds) if k == "state"]
-    s2 = [p2.placeholder_of(b) for b, k in zip(p2.before, p2.kinds) if k == "state"]
-    if [in1.index(v) for v in s1] != [in2.index(v) for v in s2] or len(set(map(id, s1))) != len(s1):
-        return False
-    return equal_computations(xs, ys, in_xs=in1, in_ys=in2)
+def _count_rolled(interp, n):
+    """Scans built: the trace's count, or the enclosing probe's (its body holds them)."""
+    if interp.probing:
+        interp.probing.inner_rolled += n
+    else:
+        interp.ctx.loops_rolled += n
 
 
 # -- giving up: the probes become plain unrolled iterations --------------------------------------
-def _give_up(ctx, f, probes, g0):
-    """Replace every placeholder by the value it stood for (a constant for the index)."""
+def _give_up(interp, f, probes, g0, promoted=None):
+    """Replace every placeholder by the value it stood for (a constant for the index);
+    Python numbers carried traced (``promoted``: slot -> the number) and still computed
+    from constants alone become Python numbers again."""
+    ctx = interp.ctx
+    _count_rolled(interp, sum(p.inner_rolled for p in probes))
     subs = {}
     for p in probes:
         for t, old, ph in p.placed:
@@ -344,6 +216,10 @@ def _give_up(ctx, f, probes, g0):
             subs[p.index._sym] = pt.constant(np.int64(p.k))
             p.index._sym = subs[p.index._sym]
     _apply(ctx, f, probes, subs, g0)
+    for j, number in (promoted or {}).items():
+        v = f.localsplus[j]
+        if type(v) is Traced and all(isinstance(x, Constant) for x in graph_inputs([v.sym])):
+            f.localsplus[j] = _like(number, v.value)
 
 
 def _apply(ctx, f, probes, subs, g0):
@@ -383,7 +259,7 @@ def finish(ctx, variables):
 
 
 # -- rolling ----------------------------------------------------------------------------------------
-def _roll(interp, f, header, it, rng, p1, p2, g0):
+def _roll(interp, f, loop, p1, p2, g0):
     ctx = interp.ctx
     placeholders = [ph for _, _, ph in p1.placed]
     olds = [old for _, old, _ in p1.placed]
@@ -395,6 +271,9 @@ def _roll(interp, f, header, it, rng, p1, p2, g0):
     state_outs = [state_ph[i].type.filter_variable(out_of[j]) for i, j in enumerate(state_slots)]
     last_outs = [out_of[j] for j in last_slots]
     flag = _step_flag(p1.guards)
+    if flag is None and not loop.is_for:
+        raise _CannotRoll  # a while loop whose end the graph cannot see (no traced test)
+    rng = loop.plan.values if loop.is_for else _WHILE_STEPS
     body = state_outs + last_outs + ([flag] if flag is not None else [])
     I = p1.index._sym
     inputs_used = set(graph_inputs(body))
@@ -405,7 +284,9 @@ def _roll(interp, f, header, it, rng, p1, p2, g0):
         free_values = [values[v] for v in free]
     except KeyError:
         raise _CannotRoll from None
-    writes = loop_scan.per_step_writes(state_ph, state_outs, body, I, rng)
+    known = dict(zip(free, free_values))
+    known.update((ph, t.value) for t, _, ph in p1.placed if ph in inputs_used and ph not in state_ph)
+    writes = loop_scan.per_step_writes(state_ph, state_outs, body, I, rng, known) if loop.is_for else {}
 
     # concrete values of the iterations after the probes, from the body compiled once
     start = rng.index(p1.k)
@@ -417,13 +298,13 @@ def _roll(interp, f, header, it, rng, p1, p2, g0):
                           len(last_slots), flag is not None, writes, [f.localsplus[j].value for j in last_slots])
     stop, state_vals, last_vals = step_vals
     n_steps = stop - start
-    if n_steps < 2:
+    if n_steps < 2 or (not loop.is_for and not _worth(n_steps, loop.ops)):
         raise _CannotRoll
 
     # the graph: one Scan over iterations start..stop-1
     finals, flags = loop_scan.build(state_ph, state_outs, last_outs, flag, I, invariant, free,
-                                  olds_of=[olds[placeholders.index(ph)] for ph in state_ph],
-                                  seq=(rng[start], rng[start] + rng.step * n_steps, rng.step), writes=writes)
+                                    olds_of=[olds[placeholders.index(ph)] for ph in state_ph],
+                                    seq=(rng[start], rng[start] + rng.step * n_steps, rng.step), writes=writes)
     del ctx.guards[g0:]
     if flags is not None:
         ctx.guards.append(Guard(pt.all(flags), True, "loop", f.location()))
@@ -445,6 +326,8 @@ def _roll(interp, f, header, it, rng, p1, p2, g0):
         else:
             new = Traced(_like(a.value, val), var)
         fresh[id(a)] = f.localsplus[j] = new
+    for j, j0 in p1.aliases.items():
+        f.localsplus[j] = f.localsplus[j0]
     for t, old, ph in p2.placed + p1.placed:  # restore invariants (latest probe first)
         if t._sym is ph:
             t._sym = old
@@ -454,11 +337,24 @@ def _roll(interp, f, header, it, rng, p1, p2, g0):
     for t, old, ph in p2.placed:
         subs[ph] = old  # (in terms of the first probe's placeholders, substituted above)
     ctx.substitutions.update(subs)
-    for j, k in enumerate(p1.kinds):
-        if k == "index":
-            f.localsplus[j] = rng[stop - 1]
-    collections.deque(itertools.islice(it, stop - start - 2), maxlen=0)  # the probes took two
-    ctx.loops_rolled += 1
+    if loop.is_for:  # the loop variables: the last rolled step's item, as a plain iteration gives it
+        item = loop.plan.concrete(rng[stop - 1])
+        for j, k in enumerate(p1.kinds):
+            if k == "index":
+                f.localsplus[j] = item
+            elif k == "item":
+                f.localsplus[j] = _part(item, p1.paths[j])
+        it = loop.it
+        new_it = loop.plan.advance(f, stop - start - 2)  # the probes took two
+        if new_it is not it:
+            ctx.loop_plans[id(new_it)] = [new_it] + ctx.loop_plans[id(it)][1:]
+    _count_rolled(interp, 1 + p1.inner_rolled)
+
+
+def _part(item, path):
+    for n in path:
+        item = item[n]
+    return item
 
 
 def _in_place(a, p2):
@@ -519,6 +415,10 @@ def _known_values(interp):
                     note(x)
         for v in fr.stack:
             note(v)
+    for fr in interp.frames:  # arrays a loop iterates over (rows of an expression: no local)
+        for v in fr.stack:
+            for t in loop_sources.arrays_of(v):
+                note(t)
     for e in ctx.externals.values():
         if e.kind == "input":
             values.setdefault(e.box._sym, e.box.value)
@@ -560,7 +460,7 @@ def _run_body(fn, state_vals, rng, pos, inv_vals, free_vals, n_state, n_last, ha
             break
         for i in range(n_state):
             if i in writes:
-                states[i][writes[i][2][pos]] = outs[i]
+                states[i][tuple(writes[i][2][pos])] = outs[i]
             else:
                 states[i] = outs[i]
         last = list(outs[n_state:n_state + n_last])
