@@ -54,6 +54,8 @@ def _scalar_cost(req: Request):
             f"{req.kind} needs {req.fname} to return one scalar; it returned "
             f"{_describe(req.result)}")
     cost = req.outputs[0]
+    if cost.ndim != 0 and np.size(req.result) == 1:  # a (1, 1) result: its one value (as autograd)
+        return cost.reshape(())
     if cost.ndim != 0:
         raise AutodiffError(
             f"{req.kind} needs {req.fname} to return a scalar; it returned an array of shape "
@@ -81,6 +83,10 @@ def _grads(cost, wrt):
             "the graph is too deep to differentiate within Python's recursion limit (a loop of "
             "thousands of dependent steps?); raise it with sys.setrecursionlimit, or vectorize "
             "the loop") from exc
+    # a gradient has its input's dtype (as autograd and JAX): a float32 input read through
+    # astype("float64") gets float32 back, not the float64 of the cast
+    grads = [g if g.dtype == x.dtype or not x.dtype.startswith("float") else g.astype(x.dtype)
+             for g, x in zip(grads, wrt)]
     return zero_cotangents.prune(grads, [cost])
 
 
@@ -94,7 +100,8 @@ def build_grad(req):
 
 def build_value_and_grad(req):
     cost = _scalar_cost(req)
-    return [cost, *_grads(cost, req.wrt)], []
+    value = req.outputs[0] if req.outputs else cost  # a size-1 array keeps its shape
+    return [value, *_grads(cost, req.wrt)], []
 
 
 def build_hessian(req):
