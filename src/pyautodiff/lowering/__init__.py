@@ -10,12 +10,14 @@ from .. import context
 from ..traced import Traced
 from . import builtins as _builtins
 from . import (  # noqa: F401
+    convolution,
     core,
     creation,
     cumulative,
     diagonals,
     indexing,
     inplace,
+    interpolation,
     joining,
     linalg,
     metadata,

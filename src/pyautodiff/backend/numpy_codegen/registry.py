@@ -124,7 +124,7 @@ def _lookup(registry: dict, op):
 
 # The modules that define (and so register) the rules, by op family.
 RULE_MODULES = ("scalar_rules", "elemwise_rules", "shape_rules", "indexing_rules",
-                "reduction_rules", "blas_rules", "linalg_rules", "wrapper_rules")
+                "reduction_rules", "blas_rules", "linalg_rules", "wrapper_rules", "host_rules")
 
 
 def _ensure_rules() -> None:

@@ -1,0 +1,31 @@
+"""Rules for the ops pyautodiff defines for numpy/scipy functions PyTensor lacks
+(``lowering/host_ops.py``) and for PyTensor's 1-d convolution: each is one numpy or
+scipy call.
+
+Example: ``ArgPartition{kth=(2,), axis=0}(x)`` becomes ``np.argpartition(x, (2,), axis=0)``.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from .expressions import _cast, _Expr, _strong
+from .registry import op_rule, register_scalar_rule
+from .scalar_rules import _scipy_rule
+
+for _name, _nargs in (("Y0", 1), ("Y1", 1), ("Yn", 2), ("Yv", 2)):
+    register_scalar_rule(f"pyautodiff.lowering.host_ops.{_name}", _scipy_rule(_name.lower(), _nargs))
+
+
+@op_rule("pyautodiff.lowering.host_ops.ArgPartition")
+def _rule_argpartition(g, node):
+    xe = _strong(g.expr(node.inputs[0]), node.inputs[0].type.dtype)
+    text = f"np.argpartition({xe.text}, {node.op.kth!r}, axis={node.op.axis})"
+    return [_cast(_Expr(text, names=xe.names, dtype=np.dtype(np.intp), fresh=True), node.outputs[0].type.dtype)]
+
+
+@op_rule("pytensor.tensor.signal.conv.Convolve1d")
+def _rule_convolve1d(g, node):
+    a, v, full = (_strong(g.expr(i), i.type.dtype) for i in node.inputs)
+    text = f"np.convolve({a.text}, {v.text}, 'full' if {full.text} else 'valid')"
+    return [_cast(_Expr(text, names=a.names | v.names | full.names, dtype=None, fresh=True),
+                  node.outputs[0].type.dtype)]
