@@ -51,3 +51,10 @@ def add(case, normal, pos, distinct):
     case("scipy.special.yn", lambda x: sc.yn(3, x), x)
     case("scipy.special.yn", lambda x: sc.yn(np.array([0, 1, 2, 5]), x), x, tag="orders")
     case("scipy.special.yv", lambda x: sc.yv(1.5, x), x)
+
+    # np.unique: distinct values (a tie would split under a finite difference), then repeats
+    case("numpy.unique", np.unique, distinct(2, 3))
+    case("numpy.unique", lambda x: np.unique(x, return_index=True, return_inverse=True, return_counts=True),
+         np.array([3.0, 1.0, 3.0, 2.0, 1.0]), wrt=(), tag="repeats, all outputs")
+    case("ndarray.view", lambda x: x.view() * 2, normal(3))
+    case("ndarray.view", lambda x: x.view(np.float64)[1:], normal(3), tag="same dtype")

@@ -16,6 +16,7 @@ ROOT = pathlib.Path(pyautodiff.__file__).parent
 KNOWN_CYCLES = {
     frozenset({"pyautodiff.context", "pyautodiff.lowering", "pyautodiff.lowering.builtins",
                "pyautodiff.lowering.convolution", "pyautodiff.lowering.interpolation", "pyautodiff.vm.vectorize",
+               "pyautodiff.lowering.setops",
                "pyautodiff.lowering.core", "pyautodiff.lowering.creation", "pyautodiff.lowering.cumulative",
                "pyautodiff.lowering.diagonals", "pyautodiff.lowering.indexing", "pyautodiff.lowering.inplace",
                "pyautodiff.lowering.joining", "pyautodiff.lowering.linalg", "pyautodiff.lowering.metadata",

@@ -104,3 +104,25 @@ def test_integer_scalar_types_truncate_and_guard_python_control():
 
 def test_device_of_a_traced_array_is_numpys():
     assert ad.grad(lambda x: np.sum(x) * (x.device == "cpu"))(np.ones(2)).tolist() == [1.0, 1.0]
+
+
+class _Base:
+    def scale(self, x):
+        return 2.0 * x
+
+
+class _Child(_Base):
+    def scale(self, x):  # zero-argument super() in an emulated method (a CALL of super on 3.11)
+        return super().scale(x) + x
+
+    def via_closure(self, x):
+        def inner():
+            return self
+        inner()  # self captured by a closure: the first argument is a cell
+        return super().scale(x) * 3.0
+
+
+def test_zero_argument_super_in_an_emulated_method():
+    x = np.array([0.5, -1.0])
+    np.testing.assert_array_equal(ad.grad(lambda x: np.sum(_Child().scale(x) ** 2))(x), 2 * 3 * x * 3)
+    np.testing.assert_array_equal(ad.grad(lambda x: np.sum(_Child().via_closure(x)))(x), [6.0, 6.0])

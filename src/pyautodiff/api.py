@@ -509,11 +509,21 @@ def _direction_inputs(kind, extra, direction, tr, wrt_idx):
     if len(leaves) != len(extra):
         raise AutodiffError(f"ad.{kind}: the direction has {len(leaves)} array(s); expected {len(extra)} "
                             f"(shaped like the {'outputs' if transforms.KINDS[kind].direction == 'outputs' else 'wrt argument(s)'})")
-    for leaf, var in zip(leaves, extra):
-        if np.shape(leaf) != var.type.shape:
+    # a direction for the outputs: where PyTensor left an output's length unknown (svd), the
+    # length the traced run produced
+    known = _output_shapes(tr) if transforms.KINDS[kind].direction == "outputs" else [v.type.shape for v in extra]
+    for leaf, var, concrete in zip(leaves, extra, known):
+        want = tuple(c if s is None else s for s, c in zip(var.type.shape, concrete))
+        if np.shape(leaf) != want:
             raise AutodiffError(f"ad.{kind}: direction of shape {np.shape(leaf)} does not match "
-                                f"{var.name or 'its target'} of shape {var.type.shape}")
+                                f"{var.name or 'its target'} of shape {want}")
     return list(extra)
+
+
+def _output_shapes(tr) -> list:
+    """The shapes of the traced run's computed outputs (the template's holes), in order."""
+    leaves, _ = structure.tree_flatten(tr.result)
+    return [np.shape(leaf) for leaf, slot in zip(leaves, tr.template.slots) if slot is structure._HOLE]
 
 
 def _check_call_without_direction(f, kind, args, kwargs):

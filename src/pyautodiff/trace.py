@@ -135,15 +135,6 @@ def flatten_call(func, args, kwargs):
     return leaves, paths, (key_args, key_kw)
 
 
-def _static_shape(var, value):
-    """``var`` with the static shape of its concrete ``value``: some PyTensor ops (svd) leave it
-    unknown, and a direction for vjp (made like the output) must then be checked against it."""
-    shape = np.shape(value)
-    if getattr(var.type, "shape", shape) == shape or len(var.type.shape) != len(shape):
-        return var
-    return pt.specify_shape(var, shape)
-
-
 def trace(func, *args, _loop_limit: int = 100_000, **kwargs) -> Trace:
     """Run ``func(*args, **kwargs)`` in the emulator and return its ``Trace``.
 
@@ -172,7 +163,7 @@ def trace(func, *args, _loop_limit: int = 100_000, **kwargs) -> Trace:
         holes: list = []
         template = structure.template_of(result, lambda x: type(x) is Traced, _kind_of, holes)
         _check_no_leak(template)
-        outputs = [_static_shape(v, h.value) for v, h in zip(rolling.finish(ctx, [h.var for h in holes]), holes)]
+        outputs = rolling.finish(ctx, [h.var for h in holes])
         if ctx.substitutions and ctx.guards:
             for g, e in zip(ctx.guards, rolling.finish(ctx, [g.expr for g in ctx.guards])):
                 g.expr = e

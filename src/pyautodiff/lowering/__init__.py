@@ -29,6 +29,7 @@ from . import (  # noqa: F401
     scipy_linalg,
     scipy_stats,
     selection,
+    setops,
     shape,
     sorting,
     special,

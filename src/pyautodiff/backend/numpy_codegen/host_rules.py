@@ -1,5 +1,5 @@
 """Rules for the ops pyautodiff defines for numpy/scipy functions PyTensor lacks
-(``lowering/host_ops.py``) and for PyTensor's 1-d convolution: each is one numpy or
+(``lowering/host_ops.py``) and for PyTensor's 1-d convolution and unique: each is one numpy or
 scipy call.
 
 Example: ``ArgPartition{kth=(2,), axis=0}(x)`` becomes ``np.argpartition(x, (2,), axis=0)``.
@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 
 from .expressions import _cast, _Expr, _strong
-from .registry import op_rule, register_scalar_rule
+from .registry import _NoForm, op_rule, register_scalar_rule
 from .scalar_rules import _scipy_rule
 
 for _name, _nargs in (("Y0", 1), ("Y1", 1), ("Yn", 2), ("Yv", 2)):
@@ -29,3 +29,19 @@ def _rule_convolve1d(g, node):
     text = f"np.convolve({a.text}, {v.text}, 'full' if {full.text} else 'valid')"
     return [_cast(_Expr(text, names=a.names | v.names | full.names, dtype=None, fresh=True),
                   node.outputs[0].type.dtype)]
+
+
+@op_rule("pytensor.tensor.extra_ops.Unique")
+def _rule_unique(g, node):
+    op = node.op
+    if op.axis is not None:
+        raise _NoForm("np.unique along an axis")
+    xe = _strong(g.expr(node.inputs[0]), node.inputs[0].type.dtype)
+    outs = [g.temp_name() for _ in node.outputs]
+    lhs = ", ".join(outs) + ("," if len(outs) == 1 else "")
+    flags = f"return_index={op.return_index}, return_inverse={op.return_inverse}, return_counts={op.return_counts}"
+    g.emit(f"{lhs} = np.unique({xe.text}, {flags})", outs, xe.names)
+    exprs = [_Expr(outs[0], names={outs[0]}, dtype=xe.dtype)]
+    for n, o in zip(outs[1:], node.outputs[1:]):  # indices, inverse (flat, as PyTensor's), counts
+        exprs.append(_cast(_Expr(f"np.ravel({n})", names={n}, dtype=np.dtype(np.intp), fresh=False), o.type.dtype))
+    return exprs
