@@ -126,3 +126,26 @@ def test_zero_argument_super_in_an_emulated_method():
     x = np.array([0.5, -1.0])
     np.testing.assert_array_equal(ad.grad(lambda x: np.sum(_Child().scale(x) ** 2))(x), 2 * 3 * x * 3)
     np.testing.assert_array_equal(ad.grad(lambda x: np.sum(_Child().via_closure(x)))(x), [6.0, 6.0])
+
+
+def test_pandas_arguments_are_refused_with_the_fix():
+    pd = pytest.importorskip("pandas")
+    s = pd.Series([0.5, 1.5])
+    with pytest.raises(ad.AutodiffError, match=r"argument 0 is a pandas Series.*\.to_numpy\(\)"):
+        ad.grad(lambda s: np.sum(s ** 2))(s)
+    with pytest.raises(ad.AutodiffError, match=r"argument 0 is a pandas DataFrame.*\.to_numpy\(\)"):
+        ad.grad(lambda d: np.sum(d ** 2))(pd.DataFrame({"a": [0.5, 1.5]}))
+    # pandas data meeting a traced value inside the function: the hint names the fix
+    with pytest.raises(ad.UnsupportedError, match=r"pandas objects cannot hold traced values.*to_numpy"):
+        ad.grad(lambda w, s: np.sum((s * w) ** 2))(1.5, s)
+    # the advice works: the same function on numpy data
+    np.testing.assert_allclose(ad.grad(lambda w, x: np.sum((x * w) ** 2))(1.5, s.to_numpy()),
+                               2 * 1.5 * np.sum(s.to_numpy() ** 2), rtol=1e-14)
+
+
+def test_a_failure_deep_inside_a_library_names_the_function_the_user_called():
+    signal = pytest.importorskip("scipy.signal")
+    with pytest.raises(ad.UnsupportedError, match=r"^in scipy\.signal\.lfilter .*cannot take a traced value.*"
+                                                  r"Use numpy operations") as info:
+        ad.grad(lambda x: np.sum(signal.lfilter([1.0], [1.0, -0.5], x)))(np.ones(3))
+    assert "test_issue20_numpy.py" in str(info.value)  # and the user's line

@@ -338,6 +338,11 @@ class Transformed:
                         f"ad.{self.kind}: cannot differentiate with respect to {tr.paths[i]!r} of dtype "
                         f"{np.asarray(tr.leaves[i]).dtype}; only float arrays and floats are differentiable")
             if not leaf_ids:
+                kind = type(value)
+                if (kind.__module__ or "").partition(".")[0] == "pandas":  # optree sees no leaves in a Series
+                    raise AutodiffError(
+                        f"ad.{self.kind}: argument {w!r} is a pandas {kind.__name__}; pyautodiff differentiates "
+                        f"numpy arrays: pass it as .to_numpy() (the derivative comes back as a numpy array)")
                 raise AutodiffError(f"ad.{self.kind}: argument {w!r} holds no float array or float")
             tree.append((value, leaf_ids))
             idx += leaf_ids

@@ -161,7 +161,18 @@ class TraceContext:
         return self.frames[-1].location() if self.frames else None
 
     def unsupported(self, message: str) -> UnsupportedError:
+        entry = self._library_entry()
+        if entry is not None and not message.startswith(entry):
+            # the failing step is deep inside a library function: name the one the user called
+            message = f"in {entry} (its code cannot follow traced values here): {message}"
         return UnsupportedError(message, self.location())
+
+    def _library_entry(self) -> str | None:
+        """The public name of the outermost numpy/scipy function being emulated, if any."""
+        for frame in self.frames:
+            if not frame.is_user_code:
+                return public_name(frame.func)
+        return None
 
     # -- guards ----------------------------------------------------------
     def add_guard(self, expr, outcome, kind: str) -> None:
@@ -268,3 +279,20 @@ def activate(ctx: TraceContext | None) -> "TraceContext | None":
     prev = current()
     _local.ctx = ctx
     return prev
+
+
+def public_name(func) -> str | None:
+    """``scipy.signal.lfilter`` for the function defined in ``scipy.signal._signaltools``: the
+    shortest module path that exports it (the name users write)."""
+    import sys
+
+    module, name = getattr(func, "__module__", None), getattr(func, "__name__", None)
+    if not module or not name:
+        return None
+    parts = module.split(".")
+    for i in range(1, len(parts) + 1):
+        home = ".".join(parts[:i])
+        found = getattr(sys.modules.get(home), name, None)
+        if found is func or getattr(found, "_implementation", None) is func:  # numpy's dispatched functions
+            return f"{home}.{name}"
+    return f"{module}.{getattr(func, '__qualname__', name)}"
