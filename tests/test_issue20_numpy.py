@@ -149,3 +149,18 @@ def test_a_failure_deep_inside_a_library_names_the_function_the_user_called():
                                                   r"Use numpy operations") as info:
         ad.grad(lambda x: np.sum(signal.lfilter([1.0], [1.0, -0.5], x)))(np.ones(3))
     assert "test_issue20_numpy.py" in str(info.value)  # and the user's line
+
+
+def test_scalar_boolean_index_reads_and_writes():
+    # array-API code (scipy's apply_where, behind simpson on newer scipy): a[cond] of 0-d cond
+    def f(x):
+        out = np.zeros(2)
+        out[x[0] > 0] = x * 3  # everything or nothing, by a traced flag
+        return np.sum(out ** 2) + np.sum(x[x[0] > 0] ** 2) + np.sum(x[1][np.True_]) + np.sum(x[np.False_])
+
+    g = ad.value_and_grad(f)
+    for x in (np.array([1.0, 2.0]), np.array([-1.0, 2.0])):  # the flag is guarded: both branches
+        value, grad = g(x)
+        on = x[0] > 0
+        assert value == f(x)
+        np.testing.assert_array_equal(grad, (18 * x + 2 * x) * on + np.array([0.0, 1.0]))
