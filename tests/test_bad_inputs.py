@@ -327,7 +327,7 @@ def long_loop(x, n):
 
 
 def test_a_loop_past_loop_limit_warns_and_stays_exact():
-    from pyautodiff.vm.interpreter import TraceSizeWarning
+    from pyautodiff.errors import TraceSizeWarning
 
     with pytest.warns(TraceSizeWarning, match="loop_limit"):
         got = ad.function(long_loop, loop_limit=100)(X, 300)
@@ -339,7 +339,7 @@ def test_a_loop_past_loop_limit_warns_and_stays_exact():
 
 
 def test_the_loop_limit_warning_names_the_users_line():
-    from pyautodiff.vm.interpreter import TraceSizeWarning
+    from pyautodiff.errors import TraceSizeWarning
 
     with pytest.warns(TraceSizeWarning) as record:
         ad.function(long_loop, loop_limit=50)(X, 100)

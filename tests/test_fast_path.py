@@ -42,7 +42,7 @@ def test_fast_path_declines_what_it_does_not_check():
     data = np.linspace(0.0, 1.0, 7)
     g = ad.grad(loss, wrt=(0, 1))
     g(0.3, 1.5, data)
-    fast = g._fast
+    fast = g._fast_path
     assert fast is not None and fast((0.5, 1.2, data)) is not MISS
     assert fast((0.5, 1.2, data[:3])) is MISS          # another shape
     assert fast((0.5, 1.2, list(data))) is MISS        # another kind of argument

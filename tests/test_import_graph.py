@@ -3,41 +3,19 @@ also those inside functions: a lazy import only hides a cycle, it does not remov
 
 A cycle that remains is listed in ``KNOWN_CYCLES`` with the reason; the test
 fails when a new one appears and when a listed one is gone (so the list shrinks).
+Also: no library module uses another module's private (``_name``) names.
 """
 from __future__ import annotations
 
 import ast
 import pathlib
+import sys
 
 import pyautodiff
 
 ROOT = pathlib.Path(pyautodiff.__file__).parent
 
-KNOWN_CYCLES = {
-    frozenset({"pyautodiff.context", "pyautodiff.lowering", "pyautodiff.lowering.builtins",
-               "pyautodiff.lowering.convolution", "pyautodiff.lowering.interpolation", "pyautodiff.vm.vectorize",
-               "pyautodiff.lowering.setops",
-               "pyautodiff.lowering.core", "pyautodiff.lowering.creation", "pyautodiff.lowering.cumulative",
-               "pyautodiff.lowering.diagonals", "pyautodiff.lowering.indexing", "pyautodiff.lowering.inplace",
-               "pyautodiff.lowering.joining", "pyautodiff.lowering.linalg", "pyautodiff.lowering.metadata",
-               "pyautodiff.lowering.operators", "pyautodiff.lowering.products",
-               "pyautodiff.lowering.python_errors", "pyautodiff.lowering.rearrange",
-               "pyautodiff.lowering.reductions", "pyautodiff.lowering.scipy_linalg",
-               "pyautodiff.lowering.scipy_stats", "pyautodiff.lowering.selection", "pyautodiff.lowering.shape",
-               "pyautodiff.lowering.sorting", "pyautodiff.lowering.special",
-               "pyautodiff.lowering.special_distributions", "pyautodiff.lowering.statistics",
-               "pyautodiff.lowering.ufuncs", "pyautodiff.outside", "pyautodiff.trace", "pyautodiff.traced",
-               "pyautodiff.vm.calls", "pyautodiff.vm.higher_order", "pyautodiff.vm.interpreter",
-               "pyautodiff.vm.matching", "pyautodiff.vm.rolling", "pyautodiff.writes"}):
-        "the trace context, traced values, lowering, the outside-state guards and the interpreter "
-        "call each other at run time (lowering.core.dispatch_function calls back into "
-        "ctx.interpreter, the interpreter lowers through the registry and records outside reads "
-        "and writes, vm.rolling rolls loops for the interpreter and the trace); breaking it is the "
-        "VM boundary of issue #23 (frames and the current exception owned by the interpreter, "
-        "lowering calling back through a small interface), not done yet",
-    frozenset({"pyautodiff.api", "pyautodiff.compose", "pyautodiff.vmap"}):
-        "compose traces through api.Transformed and vmap.Vmapped, which are built on api",
-}
+KNOWN_CYCLES: dict = {}  # none left (issue #23: the VM boundary, registration at import)
 
 
 def _modules() -> dict[str, pathlib.Path]:
@@ -125,3 +103,58 @@ def test_the_check_sees_a_cycle():
 def test_the_graph_sees_lazy_imports():
     # export imports the api inside export_source
     assert "pyautodiff.api" in import_graph()["pyautodiff.export"]
+
+
+def private_names_used_across_modules() -> list[tuple[str, str]]:
+    """(module, owner.name) for every ``_name`` (not dunder) a library module imports from,
+    or reads as an attribute of, another library module."""
+    mods = _modules()
+    found = []
+    for module, path in mods.items():
+        is_package = path.name == "__init__.py"
+        tree = ast.parse(path.read_text())
+        aliases = {}  # local name -> library module
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ImportFrom):
+                for target, alias in zip(_from_targets(module, is_package, node), node.names):
+                    if f"{target}.{alias.name}" in mods:
+                        aliases[alias.asname or alias.name] = f"{target}.{alias.name}"
+                    elif target in mods and _private(alias.name):
+                        found.append((module, f"{target}.{alias.name}"))
+            elif isinstance(node, ast.Import):
+                aliases.update({a.asname: a.name for a in node.names if a.asname and a.name in mods})
+        for node in ast.walk(tree):
+            if (isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name)
+                    and node.value.id in aliases and _private(node.attr)):
+                found.append((module, f"{aliases[node.value.id]}.{node.attr}"))
+    return found
+
+
+def _private(name: str) -> bool:
+    return name.startswith("_") and not name.startswith("__")
+
+
+def _from_targets(module, is_package, node) -> list[str]:
+    """The module each name of ``from X import a, b`` is looked up in (X, resolved)."""
+    if node.level:
+        base = module.split(".")[: len(module.split(".")) - (0 if is_package else 1)]
+        base = base[: len(base) - (node.level - 1)]
+        target = ".".join(base + ([node.module] if node.module else []))
+    else:
+        target = node.module or ""
+    return [target] * len(node.names)
+
+
+def test_no_module_uses_another_modules_private_names():
+    # a name another module needs is part of its owner's interface: make it public (issue #23)
+    assert private_names_used_across_modules() == []
+
+
+def test_the_private_name_check_sees_one(tmp_path, monkeypatch):
+    pkg = tmp_path / "pyautodiff"
+    pkg.mkdir()
+    (pkg / "__init__.py").write_text("")
+    (pkg / "a.py").write_text("def _helper():\n    pass\n")
+    (pkg / "b.py").write_text("from .a import _helper\nfrom . import a\na._helper()\n")
+    monkeypatch.setattr(sys.modules[__name__], "ROOT", pkg)  # _modules() reads it at call time
+    assert private_names_used_across_modules() == [("pyautodiff.b", "pyautodiff.a._helper")] * 2

@@ -36,7 +36,7 @@ def test_light_first_tier_then_full_rewrite_give_the_derivative(light):
     tiering = g._last_spec.tiering
     np.testing.assert_allclose(first, _loop_grad_by_hand(x, c), rtol=1e-12)
     assert tiering.wait_rewrite(timeout=600).startswith("full rewrite")
-    assert not getattr(tiering.fast, "light", False)
+    assert not getattr(tiering.first_tier, "light", False)
     for _ in range(8):  # through the measuring wrapper, then the installed function
         np.testing.assert_allclose(g(x, c), _loop_grad_by_hand(x, c), rtol=1e-12)
     assert not getattr(g._last_spec.fn, "light", False) or g._last_spec.fn is tiering

@@ -78,7 +78,7 @@ def test_a_missing_rule_is_noticed(monkeypatch):
     """The check can fail: without the rule for ``CumOp`` the cumsum case does."""
     from pytensor.tensor.extra_ops import CumOp
 
-    monkeypatch.delitem(numpy_codegen._OP_RULES, CumOp)
+    monkeypatch.delitem(numpy_codegen.OP_RULES, CumOp)
     case = next(c for c in CASES if c.entry == "numpy.cumsum")
     with pytest.raises(ad.AutodiffError, match="CumOp"):
         _export(case)
@@ -89,6 +89,6 @@ def test_rules_are_registered_on_import():
     from pytensor.scalar.basic import Exp
     from pytensor.tensor.basic import Alloc
 
-    assert numpy_codegen._lookup(numpy_codegen._OP_RULES, Alloc()) is not None
-    assert numpy_codegen._lookup(numpy_codegen._SCALAR_RULES, Exp(None)) is not None
+    assert numpy_codegen.lookup_rule(numpy_codegen.OP_RULES, Alloc()) is not None
+    assert numpy_codegen.lookup_rule(numpy_codegen.SCALAR_RULES, Exp(None)) is not None
     assert numpy_codegen.registry.pytensor_class("pytensor.tensor.basic.NoSuchOp") is None

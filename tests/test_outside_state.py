@@ -251,7 +251,7 @@ def test_plain_functions_keep_the_lean_cached_call():
     g = ad.function(f)
     g(np.ones(3))
     g(np.ones(3))
-    assert g._last_spec.fast and g.stats.cache_hits == 1
+    assert g._last_spec.fast_path and g.stats.cache_hits == 1
 
 
 # -- writes to the outside world -------------------------------------------------------------

@@ -89,11 +89,11 @@ def test_a_call_between_a_trace_and_its_fast_path_does_not_cross_specializations
     assert g.stats.traces == 2
     for specs in g._cache.entries.values():
         for spec in specs:
-            if spec.fast:
+            if spec.fast_path:
                 x = spec.trace.leaves[0]
-                assert spec.fast((x.copy(),)) is not MISS  # serves its own dtype
+                assert spec.fast_path((x.copy(),)) is not MISS  # serves its own dtype
                 other = x.astype(np.float64 if x.dtype == np.float32 else np.float32)
-                assert spec.fast((other,)) is MISS
+                assert spec.fast_path((other,)) is MISS
 
 
 def test_waiting_threads_reuse_the_specialization_another_thread_just_built():

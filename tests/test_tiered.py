@@ -21,7 +21,7 @@ def test_upgrade_to_numba_keeps_results_exact(monkeypatch):
     spec = g._last_spec
     outcome = spec.tiering.wait(timeout=600)
     assert outcome.startswith("numba"), outcome
-    assert not isinstance(spec.fn, tiered.Tiered) and spec.fn is not spec.tiering.fast
+    assert not isinstance(spec.fn, tiered.Tiered) and spec.fn is not spec.tiering.first_tier
     assert g.stats.upgrades == 1
     W2 = W + 0.5
     gW, gb = g(W2, b, X, y)
@@ -37,7 +37,7 @@ def test_cheap_calls_stay_on_numpy(monkeypatch):
         g(2.0, 5.0)
     spec = g._last_spec
     assert spec.tiering.wait() == "kept numpy (cheap calls)"
-    assert spec.fn is spec.tiering.fast
+    assert spec.fn is spec.tiering.first_tier
 
 
 def test_explicit_mode_does_not_tier():

@@ -43,7 +43,14 @@ from .trace import Trace
 from .trace import trace as run_trace
 
 
-def _as_input(x):
+def as_input(x):
+    """An argument leaf as every compiled function takes it: an ndarray in native byte order
+    (a float: a numpy float64).
+
+    Example::
+
+        as_input(2.0)   # np.float64(2.0)
+    """
     # Python floats become numpy float64 scalars: the generated code computes
     # with them far faster than with 0-d arrays (compiled tiers convert back).
     t = type(x)
@@ -94,7 +101,7 @@ class Transformed:
         self._entries = self._cache.entries  # read on every call
         self._has_direction = transforms.KINDS[kind].direction is not None
         self._per_thread = concurrency.PerThread()  # _last_spec: each thread's own
-        self._fast = None
+        self._fast_path = None
         # functools.wraps semantics without its __dict__ update: the __dict__ of an
         # inner transformation (kind, cache, stats) must not replace this one's.
         functools.update_wrapper(self, f, updated=())
@@ -124,7 +131,7 @@ class Transformed:
         specializations stay behind (the other side traces again, or loads the
         generated code from its disk cache).  A module-level ``@ad.grad`` function
         pickles by its name."""
-        if _global_named(self.original) is self:
+        if global_named(self.original) is self:
             return self.original.__qualname__
         return _rebuild, (self.original, self.kind, self.wrt, self.mode, self._verify_arg, self.loop_limit,
                           self.has_aux, self.static, self._cache.limit)
@@ -135,7 +142,7 @@ class Transformed:
     # -- the hot path ---------------------------------------------------------
     def __call__(self, *args, **kwargs):
         stats = self.stats
-        fast = self._fast  # the last specialization's own entry (cache.fast_path)
+        fast = self._fast_path  # the last specialization's own entry (cache.fast_path)
         if fast is not None and not kwargs:
             out = fast(args)
             if out is not MISS:
@@ -166,16 +173,16 @@ class Transformed:
                 if out is not MISS:
                     self._last_spec = spec
                     self._cache.touch(spec)
-                    self._fast = self._fast_path_of(spec, args, kwargs)
+                    self._fast_path = self._fast_path_of(spec, args, kwargs)
                     stats.cache_hits += 1
                     if self._verify is not None and self._verify.due(stats.calls):
                         self._verify.check(self, args, kwargs, direction, out)
                     return out
             stats.guard_failures += 1
-        self._fast = None
+        self._fast_path = None
         out = self._trace_and_run(key, args, kwargs, direction, inputs, dinputs)
         concurrency.checkpoint("traced")
-        self._fast = self._fast_path_of(self._last_spec, args, kwargs)
+        self._fast_path = self._fast_path_of(self._last_spec, args, kwargs)
         if self._verify is not None and self._verify.due(self.stats.calls):
             self._verify.check(self, args, kwargs, direction, out)
         return out
@@ -183,9 +190,9 @@ class Transformed:
     def _fast_path_of(self, spec, args, kwargs):
         if kwargs or self._has_direction:
             return None
-        if spec.fast is None:  # built once per specialization
-            spec.fast = fast_path(args, spec)
-        return spec.fast or None
+        if spec.fast_path is None:  # built once per specialization
+            spec.fast_path = fast_path(args, spec)
+        return spec.fast_path or None
 
     def n_nodes(self, *args, optimized: bool = True, **kwargs) -> int:
         """Apply nodes in this transformation's graph for these arguments.
@@ -380,7 +387,7 @@ def _rebuild(f, kind, wrt, mode, verify, loop_limit, has_aux, static, cache_size
     return Transformed(f, kind, wrt, mode, verify, loop_limit, has_aux, static, cache_size)
 
 
-def _global_named(f):
+def global_named(f):
     """What ``f``'s module and qualified name lead to now (None if nothing)."""
     import sys
 
@@ -409,10 +416,10 @@ def _args_key(args, inputs):
 
 
 def _flatten_inputs(value, inputs):
-    """``structure.flatten`` with the leaves converted by ``_as_input``."""
+    """``structure.flatten`` with the leaves converted by ``as_input``."""
     start = len(inputs)
     treedef = structure.flatten(value, inputs)
-    inputs[start:] = [_as_input(x) for x in inputs[start:]]
+    inputs[start:] = [as_input(x) for x in inputs[start:]]
     return treedef
 
 
@@ -441,7 +448,7 @@ def _leaf_kind(leaf):
 
 
 def _convert_all(outs, kinds):
-    return [structure._convert(o, k) for o, k in zip(outs, kinds)]
+    return [structure.convert_leaf(o, k) for o, k in zip(outs, kinds)]
 
 
 # Per layout of a result part (transforms.Part): (how many compiled outputs it
@@ -502,9 +509,9 @@ def _count_leaves(x) -> int:
 
 
 def _positional_names(f, n):
-    from .trace import _param_names
+    from .trace import param_names
 
-    return _param_names(f, n)
+    return param_names(f, n)
 
 
 def _direction_inputs(kind, extra, direction, tr, wrt_idx):
@@ -527,8 +534,7 @@ def _direction_inputs(kind, extra, direction, tr, wrt_idx):
 
 def _output_shapes(tr) -> list:
     """The shapes of the traced run's computed outputs (the template's holes), in order."""
-    leaves, _ = structure.tree_flatten(tr.result)
-    return [np.shape(leaf) for leaf, slot in zip(leaves, tr.template.slots) if slot is structure._HOLE]
+    return [np.shape(leaf) for leaf in tr.template.hole_values(tr.result)]
 
 
 def _check_call_without_direction(f, kind, args, kwargs):
@@ -651,7 +657,7 @@ vjp = _transformation("vjp", """Reverse mode: ``vjp(*args, u)`` returns ``(f(*ar
         y, cotangent = ad.vjp(f)(x, u)
     """)
 
-compose.register(Transformed)  # a transformation called in traced code is traced through
+compose.register(Transformed, compose.call_inside)  # a transformation called in traced code is traced through
 
 
 def trace(f, *args, **kwargs) -> Trace:

@@ -34,7 +34,8 @@ import pytensor.tensor as pt
 
 from . import structure, transforms
 from .errors import AutodiffError
-from .traced import Traced, unwrap
+from .traced import Traced, leaf_kind, unwrap
+from .vm import calls
 
 try:  # PyTensor >= 3.2 moved the traversal helpers
     from pytensor.graph.traversal import graph_inputs
@@ -88,10 +89,10 @@ def call_inside(interp, g, args, kwargs):
     n_guards, n_effects = len(ctx.guards), len(ctx.effects)
     result = trace_mod._resolve_result(ctx, interp.call(g.original, t_args, t_kwargs))
     holes: list = []
-    template = structure.template_of(result, lambda x: type(x) is Traced, trace_mod._kind_of, holes)
+    template = structure.template_of(result, lambda x: type(x) is Traced, leaf_kind, holes)
     trace_mod._check_no_leak(template)
     tr = trace_mod.Trace(g.original, fresh, leaves, paths, [structure.is_differentiable(l) for l in leaves],
-                         [h.var for h in holes], template, unwrap(result))
+                         [h.sym for h in holes], template, unwrap(result))
 
     wrt_idx, wrt_tree = g._wrt_leaves(tr, c_args, c_kwargs)
     req = transforms.Request(kind, tr.outputs, tr.result, [fresh[i] for i in wrt_idx],
@@ -118,13 +119,13 @@ def call_inside(interp, g, args, kwargs):
     written: list = []  # traced values the inner function wrote to the outside (writes.py)
     for e in ctx.effects[n_effects:]:
         _traced_in(e.value, written)
-    exprs = [gd.expr for gd in guards] + [t.var for t in written]
+    exprs = [gd.expr for gd in guards] + [t.sym for t in written]
     substituted = clone_replace(list(outputs) + exprs, replace=replace) if replace else list(outputs) + exprs
     rest = substituted[len(outputs):]
     for gd, expr in zip(guards, rest):
         gd.expr = expr
     for t, var in zip(written, rest[len(guards):]):  # now in terms of the outer values
-        t._var, t._view = var, None
+        t._sym, t._view = var, None
     boxed = [Traced(_as_value(val, out), var) for val, out, var in zip(values, outputs, substituted)]
     return _shape_result(g, kind, tr, wrt_tree, boxed)
 
@@ -160,7 +161,7 @@ def _traced_in(x, out, depth=0):
 
 def _outer_var(o):
     if type(o) is Traced:
-        return o.var
+        return o.sym
     return pt.constant(np.asarray(o))
 
 
@@ -220,14 +221,11 @@ def _shape_result(g, kind, tr, wrt_tree, outs):
     return shapes[kind]()
 
 
-def register(transformed_type) -> None:
-    """Make the emulator trace through calls of ``transformed_type`` (api.Transformed)
-    and of ``vmap.Vmapped``."""
-    from .vm import calls
-    from .vmap import Vmapped
-
-    calls._TRACED_THROUGH[transformed_type] = call_inside
-    calls._TRACED_THROUGH[Vmapped] = call_vmapped
+def register(callable_type, handler) -> None:
+    """Make the emulator trace through calls of ``callable_type`` with ``handler(interp, fn,
+    args, kwargs)``: api.py registers ``Transformed`` (``call_inside``), vmap.py ``Vmapped``
+    (``call_vmapped``), each when it is imported (this module imports neither)."""
+    calls.TRACED_THROUGH[callable_type] = handler
 
 
 def call_vmapped(interp, v, args, kwargs):

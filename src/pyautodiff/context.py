@@ -1,32 +1,26 @@
 """The state of one trace in progress: guards, in-place bookkeeping, locations.
 
 Exactly one ``TraceContext`` is active while the emulator runs a user's
-function; ``current()`` returns it.  ``Traced`` values and lowerings consult it
-to record guards and to name the user's source line in errors.
+function; ``current()`` returns it (``active.py``).  ``Traced`` values and
+lowerings consult it to record guards and to name the user's source line in
+errors.  The emulator of the trace is reached through ``ctx.emulator`` (the
+``emulator.Emulator`` interface), which owns the emulated frames.
 """
 from __future__ import annotations
 
-import threading
+import types
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
+from .active import activate, current, require
+from .emulator import Emulator
 from .errors import Location, UnsupportedError
+from .library_code import is_library
+from .traced import Traced
 
-_local = threading.local()
-
-
-def current() -> "TraceContext | None":
-    """The active trace context, or None outside tracing."""
-    return getattr(_local, "ctx", None)
-
-
-def require() -> "TraceContext":
-    ctx = current()
-    if ctx is None:  # a Traced escaped the trace it belongs to
-        raise UnsupportedError("a traced value was used outside the trace that created it")
-    return ctx
+__all__ = ["TraceContext", "Guard", "External", "MISSING", "activate", "current", "require"]
 
 
 @dataclass
@@ -49,7 +43,7 @@ class Guard:
         return f"{self.kind} -> {self.outcome!r}{where}{src}"
 
 
-_MISSING = object()
+MISSING = object()
 _VALUE_TYPES = (int, bool, str, bytes, type(None), complex)
 
 
@@ -75,27 +69,27 @@ class External:
     owner: Any = None  # "identities" of a function's state: the function (cache.fast_path inlines it)
 
     def current(self):
-        """The value to pass for an input, or _MISSING if the trace does not apply."""
+        """The value to pass for an input, or MISSING if the trace does not apply."""
         try:
             value = self.fetch()
         except Exception:
-            return _MISSING
+            return MISSING
         if self.kind == "input":
             t, shape, dtype = self.expected
             if type(value) is not t or (t is not float and (value.shape != shape or value.dtype != dtype)):
-                return _MISSING
+                return MISSING
             return value
         if self.kind == "identity":
-            return value if value is self.expected else _MISSING
+            return value if value is self.expected else MISSING
         if self.kind == "identities":  # a tuple of objects, each the same as when traced
             if len(value) != len(self.expected):
-                return _MISSING
+                return MISSING
             for a, b in zip(value, self.expected):
                 if a is not b:
-                    return _MISSING
+                    return MISSING
             return value
         return value if (value is self.expected or (type(value) is type(self.expected)
-                                                    and value == self.expected)) else _MISSING
+                                                    and value == self.expected)) else MISSING
 
 
 @dataclass
@@ -103,7 +97,6 @@ class TraceContext:
     """Everything one trace accumulates besides the values themselves."""
 
     guards: list[Guard] = field(default_factory=list)
-    frames: list = field(default_factory=list)  # emulator frames, innermost last
     # In-place writes of traced values into ordinary arrays: id(array) -> Traced.
     promoted: dict[int, Any] = field(default_factory=dict)
     # Ordinary arrays created while tracing (only those may be promoted),
@@ -114,7 +107,7 @@ class TraceContext:
     # Traced that must not be written in place: id -> what it is (for the message)
     readonly: dict[int, str] = field(default_factory=dict)
     callee: str | None = None  # name of the callable being called, for errors
-    interpreter: Any = None
+    emulator: Emulator | None = None  # the emulator running the traced code (it owns the frames)
     loop_limit: int = 100_000
     n_ops: int = 0  # lowerings performed; a cheap measure of graph size
     warned_size: bool = False
@@ -155,10 +148,12 @@ class TraceContext:
 
     # -- locations -------------------------------------------------------
     def location(self) -> Location | None:
-        for frame in reversed(self.frames):
+        """The user's line being run (the innermost frame of user code)."""
+        frames = self.emulator.frames if self.emulator is not None else ()
+        for frame in reversed(frames):
             if frame.is_user_code:
                 return frame.location()
-        return self.frames[-1].location() if self.frames else None
+        return frames[-1].location() if frames else None
 
     def unsupported(self, message: str) -> UnsupportedError:
         entry = self._library_entry()
@@ -169,7 +164,7 @@ class TraceContext:
 
     def _library_entry(self) -> str | None:
         """The public name of the outermost numpy/scipy function being emulated, if any."""
-        for frame in self.frames:
+        for frame in (self.emulator.frames if self.emulator is not None else ()):
             if not frame.is_user_code:
                 return public_name(frame.func)
         return None
@@ -200,8 +195,6 @@ class TraceContext:
         numeric_scalar = t is float or (isinstance(value, np.generic) and value.dtype.kind in ("biufc" if random else "fc"))
         if numeric_array or numeric_scalar:
             import pytensor.tensor as pt
-
-            from .traced import Traced
 
             arr = np.asarray(value)
             name = "".join(c if c.isalnum() else "_" for c in what.split("'")[1] if c) if "'" in what else "ext"
@@ -260,10 +253,6 @@ class TraceContext:
 
 
 def _is_library_object(value) -> bool:
-    import types
-
-    from .vm.calls import is_library
-
     if isinstance(value, types.ModuleType):
         return True
     if isinstance(value, type):
@@ -272,13 +261,6 @@ def _is_library_object(value) -> bool:
         return is_library(value) or is_library(type(value))
     # library *instances* (containers, generators, os.environ) are outside state
     return is_library(value) if hasattr(value, "__code__") else False
-
-
-def activate(ctx: TraceContext | None) -> "TraceContext | None":
-    """Make ``ctx`` current; returns the previous one (tracing may nest)."""
-    prev = current()
-    _local.ctx = ctx
-    return prev
 
 
 def public_name(func) -> str | None:

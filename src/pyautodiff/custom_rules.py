@@ -135,7 +135,7 @@ class custom_vjp(_Custom):
         xs, ct_vars = _cotangents(args, cts, self.__name__)
         if not xs or not holes:
             return out
-        placeholders = [p.var for p in gs]
+        placeholders = [p.sym for p in gs]
 
         def pullback(inputs, outputs, output_grads):
             repl = {p: _as_type(og, p, o) for p, og, o in zip(placeholders, output_grads, outputs)}
@@ -194,8 +194,8 @@ class custom_jvp(_Custom):
         except (ValueError, TypeError) as exc:
             raise AutodiffError(f"{self.__name__}'s jvp rule: tangent_out must have out's structure ({exc})") from None
         tout_vars = [_tangent_var(tout_leaves[i], out_leaves[i]) for i in holes]
-        xs = [leaves[i].var for i in traced]
-        t_vars = [p.var for p in ts]
+        xs = [leaves[i].sym for i in traced]
+        t_vars = [p.sym for p in ts]
         if not xs or not holes:
             return out
 
@@ -245,9 +245,9 @@ class _RuleOp(OpFromGraph):
 def _through_rule(xs, outs, pull, push):
     """The traced outputs ``outs`` passed through a ``_RuleOp`` whose inputs are ``xs``."""
     inner_x = [x.type() for x in xs]
-    inner_out = [o.var.type() for o in outs]
+    inner_out = [o.sym.type() for o in outs]
     op = _RuleOp([*inner_x, *inner_out], [view_op(v) for v in inner_out], len(xs), pull, push)
-    new_vars = op(*xs, *[o.var for o in outs], return_list=True)
+    new_vars = op(*xs, *[o.sym for o in outs], return_list=True)
     return [lift(_copy(o.value), v) for o, v in zip(outs, new_vars)]
 
 
@@ -257,7 +257,7 @@ def _primal(ctx, fun, args):
     """``fun(*args)`` inside its rule: emulated if possible, else run for real by ``_PyCall``."""
     snapshot = _Snapshot(ctx)
     try:
-        return ctx.interpreter.call(fun, args, {})
+        return ctx.emulator.call(fun, args, {})
     except UnsupportedError:
         snapshot.restore()  # the partial trace leaves no guards or outside reads behind
     return _run_for_real(fun, args)
@@ -310,7 +310,7 @@ def _run_for_real(fun, args):
                                 "real inside its rule must return numbers")
     types = [pt.TensorType(a.dtype.name, shape=a.shape) for a in arrays]
     op = _PyCall(fun, spec, slots, out_spec, types)
-    outs = op(*[l.var for l in leaves if type(l) is Traced], return_list=True)
+    outs = op(*[l.sym for l in leaves if type(l) is Traced], return_list=True)
     return out_spec.unflatten([lift(v if isinstance(v, (float, np.generic)) else np.asarray(v), o)
                                for v, o in zip(out_leaves, outs)])
 
@@ -331,7 +331,7 @@ class _Snapshot:
 
 def _emulate(ctx, fn, args, what):
     try:
-        return ctx.interpreter.call(fn, tuple(args), {})
+        return ctx.emulator.call(fn, tuple(args), {})
     except UnsupportedError as exc:
         raise UnsupportedError(f"{what} could not be traced: {exc}. A rule must be code the emulator "
                                "runs; code it cannot run (a C extension) goes inside the decorated "
@@ -341,7 +341,7 @@ def _emulate(ctx, fn, args, what):
 def _placeholder(like: Traced, prefix, zero=False):
     v = like.value
     value = (0.0 if zero else 1.0) if type(v) is float else (np.zeros_like(v) if zero else np.ones_like(v))
-    return Traced(value, like.var.type(name=f"{prefix}_{like.var.name or 'x'}"))
+    return Traced(value, like.sym.type(name=f"{prefix}_{like.sym.name or 'x'}"))
 
 
 def _zeros(var):
@@ -387,10 +387,10 @@ def _renamed(old, new):
 
 
 def _tangent_var(t, out):
-    var = as_var(t) if type(t) is Traced or t is not None else pt.zeros_like(out.var)
+    var = as_var(t) if type(t) is Traced or t is not None else pt.zeros_like(out.sym)
     if np.shape(unwrap(t)) != np.shape(out.value):
         raise AutodiffError(f"a jvp rule's tangent_out has shape {np.shape(unwrap(t))}; out has {np.shape(out.value)}")
-    return pt.cast(var, out.var.dtype) if var.dtype != out.var.dtype else var
+    return pt.cast(var, out.sym.dtype) if var.dtype != out.sym.dtype else var
 
 
 def _cotangents(args, cts, name):
@@ -411,20 +411,20 @@ def _cotangents(args, cts, name):
         for leaf, part in zip(leaves, parts):
             if type(leaf) is not Traced:
                 continue
-            xs.append(leaf.var)
+            xs.append(leaf.sym)
             if part is None:
-                ct_vars.append(pt.zeros_like(leaf.var))
+                ct_vars.append(pt.zeros_like(leaf.sym))
                 continue
             if np.shape(unwrap(part)) != np.shape(leaf.value):
                 raise AutodiffError(f"{name}'s bwd rule: cotangent {i} has shape {np.shape(unwrap(part))}; "
                                     f"the argument has shape {np.shape(leaf.value)}")
             var = as_var(part)
-            ct_vars.append(pt.cast(var, leaf.var.dtype) if var.dtype != leaf.var.dtype else var)
+            ct_vars.append(pt.cast(var, leaf.sym.dtype) if var.dtype != leaf.sym.dtype else var)
     return xs, ct_vars
 
 
 def _no_guard_on(ctx, n_guards, placeholders, what, whose):
-    vars_ = {p.var for p in placeholders}
+    vars_ = {p.sym for p in placeholders}
     for guard in ctx.guards[n_guards:]:
         if vars_ & set(ancestors([guard.expr])):
             raise AutodiffError(f"{what} branches on the value of {whose} ({guard}); a rule must be the same "

@@ -68,6 +68,10 @@ class InternalError(AutodiffError):
     """pyautodiff broke one of its own invariants (a bug: please report it)."""
 
 
+class TraceSizeWarning(UserWarning):
+    """An unrolled loop made the traced graph very large (see ``loop_limit=``)."""
+
+
 class CodeCacheWarning(UserWarning):
     """The on-disk code cache ignored a directory, key or entry it cannot trust
     (the code is rebuilt instead; see README "The code cache")."""

@@ -154,9 +154,9 @@ def _kind(g):
 
 
 def _signature_params(f, n_args, kwargs):
-    from .trace import _param_names
+    from .trace import param_names
 
-    names = _param_names(f, n_args)
+    names = param_names(f, n_args)
     return [_ident(n) for n in names] + [_ident(k) for k in kwargs]
 
 
@@ -252,10 +252,10 @@ def _output_names(g, spec, tr, leaf_names):
 
 
 def _wrt_paths(g, tr):
-    from .trace import _param_names
+    from .trace import param_names
 
     wrts = g.wrt if isinstance(g.wrt, tuple) else (g.wrt,)
-    names = _param_names(g.original, len(tr.paths))
+    names = param_names(g.original, len(tr.paths))
     roots = {names[w] if isinstance(w, int) and w < len(names) else w for w in wrts}
     return [p for p in tr.paths if p.split("[")[0] in roots]
 

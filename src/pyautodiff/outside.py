@@ -41,6 +41,7 @@ import io
 import os
 import types
 
+from .library_code import LIBRARY_ROOTS, is_library
 from .traced import Traced
 
 # Library objects whose contents are outside state (os.environ, sys.argv, ...).
@@ -62,8 +63,6 @@ def is_outside(ctx, obj) -> bool:
     """Reached from a root, or an instance of a user class the trace did not create."""
     if id(obj) in ctx.sources:
         return True
-    from .vm.calls import is_library
-
     return id(obj) not in ctx.inside and not isinstance(obj, type) and not is_library(type(obj))
 
 
@@ -88,12 +87,8 @@ def _stored_attr(obj, name) -> bool:
 
 def read_attr(ctx, obj, name, value):
     """``obj.name`` read by user code: a step of a chain when ``obj`` is outside."""
-    from .vm.calls import is_library
-
     if isinstance(obj, types.ModuleType):
-        from .vm.calls import _LIBRARY_ROOTS
-
-        if obj.__name__.partition(".")[0] not in _LIBRARY_ROOTS or isinstance(value, _MUTABLE_STATE):
+        if obj.__name__.partition(".")[0] not in LIBRARY_ROOTS or isinstance(value, _MUTABLE_STATE):
             d = obj.__dict__
             if name in d:
                 return ctx.read_external(("global", id(d), name), lambda d=d, n=name: d[n], value,
@@ -124,7 +119,7 @@ def read_item(ctx, container, index, value):
     if type(value) is Traced or id(container) not in ctx.sources or not _simple_key(index) \
             or ("item", id(container), index) in ctx.written:
         return value
-    _check_unchanged(ctx, container)
+    check_read(ctx, container)
     src = source(ctx, container)
     return ctx.read_external(("item", id(container), index), lambda s=src, k=index: s()[k], value,
                              f"item {index!r} of {_describe(container)}", stored=type(container) in _STORING)
@@ -135,7 +130,7 @@ def after_call(ctx, fn, args, kwargs, result):
     if kwargs:
         return result
     if fn is len and len(args) == 1 and id(args[0]) in ctx.sources:
-        _check_unchanged(ctx, args[0])
+        check_read(ctx, args[0])
         src = source(ctx, args[0])
         return ctx.read_external(("len", id(args[0])), lambda s=src: len(s()), result,
                                  f"len of {_describe(args[0])}")
@@ -156,7 +151,7 @@ def after_call(ctx, fn, args, kwargs, result):
 def contains(ctx, item, container, result):
     """``item in container`` for an outside container: guarded by value."""
     if id(container) in ctx.sources and _simple_key(item) and type(result) is bool:
-        _check_unchanged(ctx, container)
+        check_read(ctx, container)
         src = source(ctx, container)
         ctx.read_external(("in", id(container), item), lambda s=src, k=item: k in s(), result,
                           f"'{item!r} in' {_describe(container)}")
@@ -167,7 +162,7 @@ def iterate(ctx, container):
     """An iterator over an outside list, tuple or dict whose items are chain steps, or None."""
     if id(container) not in ctx.sources or type(container) not in _STORING:
         return None
-    _check_unchanged(ctx, container)
+    check_read(ctx, container)
     src = source(ctx, container)
     if type(container) is dict:
         keys = tuple(container)
@@ -197,11 +192,12 @@ def _function_state(func):
     return (func.__code__, func.__defaults__, kw, *(kw.values() if kw else ()))
 
 
-def _check_unchanged(ctx, container) -> None:
+def check_read(ctx, container) -> None:
+    """Refuse a read of an outside container whose length this call already changed."""
     if id(container) in ctx.mutated:
-        from .writes import check_read
-
-        check_read(ctx, container)
+        raise ctx.unsupported(f"the function reads a {type(container).__name__} from outside after changing "
+                              "its length in the same call; a cached call would read it before this "
+                              "call's change. Keep the values in a local list and return them")
 
 
 def _simple_key(k) -> bool:

@@ -41,7 +41,7 @@ def _stop(x):
         value = x.value
         # a copy of an array: writing into the result must not reach x's value
         value = np.array(value, copy=True) if isinstance(value, np.ndarray) else value
-        return lift(value, disconnected_grad(x.var))
+        return lift(value, disconnected_grad(x.sym))
     if t in (tuple, list):
         return t(_stop(v) for v in x)
     if isinstance(x, tuple) and hasattr(x, "_fields"):  # a named tuple

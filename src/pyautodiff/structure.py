@@ -10,7 +10,7 @@ A call's arguments flatten into *leaves* (the arrays and floats that become
 graph inputs) and a hashable *treedef* (the structure, plus the values of
 static leaves).  The treedef is the cache key: equal treedefs mean the same
 shapes, dtypes and static values, so the same trace applies (subject to its
-guards).  Plain arrays and floats never reach optree: they are the fast path.
+guards).  Plain arrays and floats never reach optree: they are handled inline.
 
 Leaves: ndarrays of any numeric dtype, numpy scalars of float/complex type,
 Python floats.  Differentiable leaves are the floating ones.  Static: ints,
@@ -146,7 +146,8 @@ def flatten(x, leaves: list, paths: list | None = None, path: str = ""):
     return ("tree", spec, keys)
 
 
-def _is_input(x) -> bool:
+def is_input(x) -> bool:
+    """True if the leaf ``x`` becomes a graph input (an array or a float, not a static value)."""
     t = type(x)
     if t is np.ndarray:
         return x.dtype.kind in "biufc"
@@ -166,8 +167,8 @@ def rebuild(x, it):
         return x.value
     sub, spec = tree_flatten(x)
     if spec.num_nodes == 1 and spec.num_leaves == 1:
-        return next(it) if _is_input(x) else x
-    return spec.unflatten([next(it) if _is_input(leaf) else (leaf.value if type(leaf) is Static else leaf)
+        return next(it) if is_input(x) else x
+    return spec.unflatten([next(it) if is_input(leaf) else (leaf.value if type(leaf) is Static else leaf)
                            for leaf in sub])
 
 
@@ -178,11 +179,11 @@ def rebuilder(x):
     if t is Static:
         return lambda it, v=x.value: v
     if t is np.ndarray or t is float or t in _STATIC_TYPES or isinstance(x, np.generic):
-        return next if _is_input(x) else (lambda it: x)
+        return next if is_input(x) else (lambda it: x)
     sub, spec = tree_flatten(x)
     if spec.num_nodes == 1 and spec.num_leaves == 1:  # an opaque object
-        return next if _is_input(x) else (lambda it: x)
-    slots = [_INPUT if _is_input(l) else (l.value if type(l) is Static else l) for l in sub]
+        return next if is_input(x) else (lambda it: x)
+    slots = [_INPUT if is_input(l) else (l.value if type(l) is Static else l) for l in sub]
     unflatten = spec.unflatten
 
     def build(it):
@@ -213,7 +214,7 @@ class Template:
     """A result structure with holes for computed values.
 
     ``spec`` is the result's optree structure; ``slots`` has one entry per
-    leaf: ``_HOLE`` (a computed value) or a ``_Const``.  ``kinds`` says how
+    leaf: ``_HOLE`` (a computed value) or a ``Const``.  ``kinds`` says how
     each hole's array is returned: ``"float"`` (a Python float, where the
     traced run produced one, as CPython would), ``"scalar"`` (a numpy scalar
     of the recorded dtype) or ``"array"``.
@@ -228,9 +229,14 @@ class Template:
 
     def fill(self, values):
         if self._single is not None:
-            return _convert(values[0], self._single)
-        it = iter([_convert(v, k) for v, k in zip(values, self.kinds)])
+            return convert_leaf(values[0], self._single)
+        it = iter([convert_leaf(v, k) for v, k in zip(values, self.kinds)])
         return self.spec.unflatten([next(it) if s is _HOLE else s.get() for s in self.slots])
+
+    def hole_values(self, result) -> list:
+        """The leaves of ``result`` (the concrete result this template was made from) at its holes."""
+        leaves, _ = tree_flatten(result)
+        return [leaf for leaf, slot in zip(leaves, self.slots) if slot is _HOLE]
 
     def with_kinds(self, kinds):
         """The same structure, its holes returned as ``kinds``."""
@@ -256,7 +262,8 @@ class Template:
 _HOLE = object()
 
 
-def _convert(v, kind):
+def convert_leaf(v, kind):
+    """A computed leaf as the caller expects it: ``kind`` "array" (an ndarray), "float" or "scalar"."""
     if kind == "array":
         return v if type(v) is np.ndarray else np.asarray(v)
     if kind == "float":
@@ -264,7 +271,7 @@ def _convert(v, kind):
     return np.asarray(v)[()]
 
 
-class _Const:
+class Const:
     """A result value that does not depend on the inputs (copied when mutable)."""
 
     __slots__ = ("value",)
@@ -287,5 +294,5 @@ def template_of(result, is_hole, kind_of, holes: list):
             kinds.append(kind_of(leaf))
             slots.append(_HOLE)
         else:
-            slots.append(_Const(leaf))
+            slots.append(Const(leaf))
     return Template(spec, slots, kinds)

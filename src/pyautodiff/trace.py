@@ -30,7 +30,7 @@ from . import (
     writes,
 )
 from .errors import AutodiffError, UnsupportedError
-from .traced import Traced, contains_traced, unwrap
+from .traced import Traced, contains_traced, leaf_kind, unwrap
 from .vm import rolling
 from .vm.interpreter import Interpreter
 
@@ -57,7 +57,7 @@ class Trace:
     @property
     def all_inputs(self) -> list:
         """Graph inputs: the argument leaves, then the outside arrays and floats read."""
-        return self.inputs + [e.box._var for e in self.externals if e.kind == "input"]
+        return self.inputs + [e.box._sym for e in self.externals if e.kind == "input"]
 
     def dprint(self, optimized: bool = False, file=None):
         """Print the traced graph (PyTensor's debugprint)."""
@@ -111,7 +111,14 @@ _GRAPH_DTYPES = frozenset({"float64", "float32", "float16", "int8", "int16", "in
                            "uint16", "uint32", "uint64", "bool", "complex64", "complex128"})
 
 
-def _param_names(func, n_args):
+def param_names(func, n_args):
+    """Readable names of the first ``n_args`` positional parameters of ``func`` (``arg0``... where
+    the signature does not say; ``args0``... for ``*args``).
+
+    Example::
+
+        param_names(lambda w, b: 0, 2)   # ["w", "b"]
+    """
     try:
         params = list(inspect.signature(func).parameters.values())
     except (TypeError, ValueError):
@@ -129,7 +136,7 @@ def _param_names(func, n_args):
 def flatten_call(func, args, kwargs):
     """Leaves, readable paths and the treedef (cache key) of a call's arguments."""
     leaves, paths = [], []
-    names = _param_names(func, len(args))
+    names = param_names(func, len(args))
     key_args = tuple(structure.flatten(a, leaves, paths, n) for n, a in zip(names, args))
     key_kw = tuple((k, structure.flatten(v, leaves, paths, k)) for k, v in kwargs.items())
     return leaves, paths, (key_args, key_kw)
@@ -153,7 +160,7 @@ def trace(func, *args, _loop_limit: int = 100_000, **kwargs) -> Trace:
 
     ctx = context.TraceContext(loop_limit=_loop_limit)
     interp = Interpreter(ctx)
-    ctx.interpreter = interp
+    ctx.emulator = interp
     ctx.readonly = {id(b): f"its argument '{p}'" for b, p in zip(boxes, paths)}
     ctx.root_values = {v: b.value for v, b in zip(inputs, boxes)}
     prev = context.activate(ctx)
@@ -161,9 +168,9 @@ def trace(func, *args, _loop_limit: int = 100_000, **kwargs) -> Trace:
         result = interp.call(func, t_args, t_kwargs)
         result = _resolve_result(ctx, result)
         holes: list = []
-        template = structure.template_of(result, lambda x: type(x) is Traced, _kind_of, holes)
+        template = structure.template_of(result, lambda x: type(x) is Traced, leaf_kind, holes)
         _check_no_leak(template)
-        outputs = rolling.finish(ctx, [h.var for h in holes])
+        outputs = rolling.finish(ctx, [h.sym for h in holes])
         if ctx.substitutions and ctx.guards:
             for g, e in zip(ctx.guards, rolling.finish(ctx, [g.expr for g in ctx.guards])):
                 g.expr = e
@@ -188,15 +195,6 @@ def _identifier(path: str) -> str:
     return out or "x"
 
 
-def _kind_of(t: Traced) -> str:
-    v = t.value
-    if isinstance(v, np.ndarray):
-        return "array"
-    if type(v) is float:
-        return "float"
-    return "scalar"
-
-
 def _resolve_result(ctx, x):
     t = type(x)
     if t is Traced or t is np.ndarray or t is float:
@@ -206,7 +204,7 @@ def _resolve_result(ctx, x):
 
 def _check_no_leak(template):
     for slot in template.slots:
-        if isinstance(slot, structure._Const) and _holds_traced(slot.value):
+        if isinstance(slot, structure.Const) and holds_traced(slot.value):
             raise UnsupportedError(
                 "the function returned a traced value inside an object pyautodiff cannot "
                 f"look into ({type(slot.value).__name__}); return arrays, floats, or "
@@ -214,7 +212,8 @@ def _check_no_leak(template):
                 "ad.register_pytree_node)")
 
 
-def _holds_traced(v) -> bool:
+def holds_traced(v) -> bool:
+    """True if ``v`` holds a Traced (in a container, or as an attribute of an object)."""
     if contains_traced(v):
         return True
     d = getattr(v, "__dict__", None)

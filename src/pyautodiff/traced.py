@@ -1,8 +1,10 @@
 """``Traced``: a concrete numpy value with its symbolic PyTensor shadow.
 
 A value that depends on an input of the traced function is boxed as
-``Traced(value, var)``: ``value`` is exactly what numpy computed, ``var`` the
-PyTensor variable computing it from the inputs.  Operators, numpy's override
+``Traced(value, sym)``: ``value`` is exactly what numpy computed, ``sym`` the
+symbolic PyTensor variable computing it from the inputs (not ``var``, which is
+``ndarray.var``: a traced array answers it, as every ndarray method, through
+the lowering registry).  Operators, numpy's override
 protocols (``__array_ufunc__``/``__array_function__``) and attribute access
 route to the lowering registry, so numpy code — even numpy's own C code
 calling back into Python — builds the graph.  Every conversion that would
@@ -20,44 +22,47 @@ from __future__ import annotations
 import operator
 import sys
 
+import numpy as np
 import pytensor.tensor as pt
 
-from . import context
+from . import active
 
 
 class Traced:
     """A value computed by numpy during the trace and its symbolic variable."""
 
-    __slots__ = ("value", "_var", "version", "_view")
+    __slots__ = ("value", "_sym", "version", "_view")
 
-    def __init__(self, value, var, view=None):
+    def __init__(self, value, sym, view=None):
         self.value = value
-        self._var = var
+        self._sym = sym
         self.version = 0  # bumped on every in-place write
         # For views: (base Traced, fwd(base_var) -> var, inv(base_var, var) -> base_var or None, base version)
         self._view = view
 
     # -- the symbolic side, kept exact across in-place writes -----------
     @property
-    def var(self):
+    def sym(self):
+        """The PyTensor variable computing this value from the inputs (a view's is
+        recomputed from its base if the base was written since)."""
         view = self._view
         if view is not None:
             base, fwd, inv, seen = view
             if base.version != seen:
                 if fwd is None:
-                    raise context.require().unsupported(
+                    raise active.require().unsupported(
                         "an array was written after a view of it was taken by an operation "
                         "that pyautodiff cannot replay; copy the view (.copy()) or write first"
                     )
-                self._var = fwd(base.var)
+                self._sym = fwd(base.sym)
                 self._view = (base, fwd, inv, base.version)
-        return self._var
+        return self._sym
 
     def check_writable(self) -> None:
         """Refuse a write into an argument (or a view of one) before numpy makes
         it: the concrete values of arguments are read-only views of the
         caller's arrays, not copies."""
-        ctx = context.require()
+        ctx = active.require()
         box = self
         while box is not None:
             what = ctx.readonly.get(id(box))
@@ -70,7 +75,7 @@ class Traced:
 
     def assign(self, new_var) -> None:
         """Record an in-place write (the concrete value is already updated)."""
-        ctx = context.require()
+        ctx = active.require()
         self.check_writable()
         view = self._view
         if view is not None:
@@ -80,9 +85,9 @@ class Traced:
                     "writing through a view that pyautodiff cannot map back to its base; "
                     "write into the base array with an index instead"
                 )
-            base.assign(inv(base.var, new_var))
+            base.assign(inv(base.sym, new_var))
             self._view = (base, fwd, inv, base.version)
-        self._var = new_var
+        self._sym = new_var
         self.version += 1
 
     # -- numpy's view of the object -------------------------------------
@@ -116,36 +121,36 @@ class Traced:
     # -- conversions into Python control: guards ------------------------
     def __bool__(self):
         outcome = bool(self.value)  # numpy's own error for ambiguous truth values
-        var = self.var
+        var = self.sym
         expr = var if var.dtype == "bool" else pt.neq(var, 0)
         if var.ndim:
             expr = expr.any()
-        context.require().add_guard(expr, outcome, "bool")
+        active.require().add_guard(expr, outcome, "bool")
         return outcome
 
     def __int__(self):
         outcome = int(self.value)
-        var = self.var
+        var = self.sym
         if var.ndim:
             var = var.flatten()[0]
         expr = pt.cast(var, "int64")
-        context.require().add_guard(expr, outcome, "int")
+        active.require().add_guard(expr, outcome, "int")
         return outcome
 
     def __index__(self):
         outcome = operator.index(self.value)  # TypeError for floats, as numpy
-        context.require().add_guard(pt.cast(self.var, "int64"), outcome, "index")
+        active.require().add_guard(pt.cast(self.sym, "int64"), outcome, "index")
         return outcome
 
     # -- shape attributes (guarded when the shape depends on data) -------
     @property
     def shape(self):
         shape = self.value.shape
-        static = self.var.type.shape
+        static = self.sym.type.shape
         if None in static:
             for i, (s, known) in enumerate(zip(shape, static)):
                 if known is None:
-                    context.require().add_guard(self.var.shape[i], s, "shape")
+                    active.require().add_guard(self.sym.shape[i], s, "shape")
         return shape
 
     @property
@@ -172,7 +177,7 @@ class Traced:
 
 
 def _escape(what: str):
-    ctx = context.current()
+    ctx = active.current()
     callee = f" by {ctx.callee}" if ctx is not None and ctx.callee else ""
     message = (
         f"a traced value was {what}{callee}; its dependence on the inputs would be lost. "
@@ -189,19 +194,34 @@ def _escape(what: str):
     return ctx.unsupported(message)
 
 
+def _frames(ctx):
+    emulator = getattr(ctx, "emulator", None)
+    return emulator.frames if emulator is not None else ()
+
+
 def _in_pandas(ctx) -> bool:
     """Is pandas' code running, emulated or for real (``series * traced`` runs pandas' operator)?"""
     def pandas(module) -> bool:
         return (module or "").partition(".")[0] == "pandas"
 
-    if pandas(ctx.callee) or any(pandas(getattr(f.func, "__module__", None)) for f in getattr(ctx, "frames", ())):
+    if pandas(ctx.callee) or any(pandas(getattr(f.func, "__module__", None)) for f in _frames(ctx)):
         return True
     frame = sys._getframe(1)
-    while frame is not None:
+    while frame is not None:  # pandas run for real, calling __array__
         if pandas(frame.f_globals.get("__name__")):
             return True
         frame = frame.f_back
     return False
+
+
+def leaf_kind(t: Traced) -> str:
+    """What a traced leaf holds, for result templates: "array", "float" or "scalar" (numpy)."""
+    v = t.value
+    if isinstance(v, np.ndarray):
+        return "array"
+    if type(v) is float:
+        return "float"
+    return "scalar"
 
 
 def is_traced(x) -> bool:

@@ -228,7 +228,7 @@ def _float_leaves(x):
 
 def _input_leaves(x):
     """The leaves ``structure.rebuild`` replaces (arrays and floats), as arrays."""
-    return [np.asarray(v) for v in structure.leaves_of(x) if structure._is_input(v)]
+    return [np.asarray(v) for v in structure.leaves_of(x) if structure.is_input(v)]
 
 
 def _walk_numbers(x, out):
@@ -422,9 +422,9 @@ def _like(orig, value):
 
 
 def _wrt_positions(transformed, args, kwargs):
-    from .trace import _param_names
+    from .trace import param_names
 
-    names = _param_names(transformed.original, len(args))
+    names = param_names(transformed.original, len(args))
     wrts = transformed.wrt if isinstance(transformed.wrt, tuple) else (transformed.wrt,)
     out = []
     for w in wrts:

@@ -28,8 +28,8 @@ import functools
 
 import numpy as np
 
-from . import structure
-from .api import _as_input  # the same conversion (native byte order) as every call
+from . import compose, structure
+from .api import as_input  # the same conversion (native byte order) as every call
 from .errors import AutodiffError, UnsupportedError
 from .transforms import KINDS
 
@@ -87,9 +87,9 @@ class Vmapped:
 
     def __reduce__(self):
         """Pickle by reference, like ``Transformed``: the compiled batches stay behind."""
-        from .api import _global_named
+        from .api import global_named
 
-        if _global_named(self.original) is self:
+        if global_named(self.original) is self:
             return self.__qualname__
         return Vmapped, (self.original, self.in_axes, self.out_axes, self._inner.mode)
 
@@ -98,9 +98,9 @@ class Vmapped:
 
     # -- a call ---------------------------------------------------------------------
     def __call__(self, *args, **kwargs):
-        from .trace import _holds_traced
+        from .trace import holds_traced
 
-        if any(_holds_traced(a) for a in (*args, *kwargs.values())):
+        if any(holds_traced(a) for a in (*args, *kwargs.values())):
             raise UnsupportedError("ad.vmap inside a traced function (a transformation of a vmap) is not "
                                    "supported yet; apply ad.vmap outside, e.g. ad.vmap(ad.grad(f))")
         self.stats["calls"] += 1
@@ -275,13 +275,13 @@ class Vmapped:
             structure.flatten(a, inputs)
         for v in kwargs.values():
             structure.flatten(v, inputs)
-        inputs = [_as_input(x) for x in inputs]
+        inputs = [as_input(x) for x in inputs]
         spec = entry.spec
         if spec.externals:
             inputs = spec.with_externals(inputs)
             if inputs is None:
                 return None
-        outs = entry.fn(*inputs, *[_as_input(x) for x in direction])
+        outs = entry.fn(*inputs, *[as_input(x) for x in direction])
         if entry.has_guards:
             if not outs[-1]:
                 return None  # some example takes another path
@@ -351,3 +351,6 @@ def vmap(f=None, in_axes=0, out_axes=0, *, mode=None):
     if f is None:  # @ad.vmap(in_axes=...)
         return lambda g: Vmapped(g, in_axes, out_axes, mode)
     return Vmapped(f, in_axes, out_axes, mode)
+
+
+compose.register(Vmapped, compose.call_vmapped)  # ad.vmap(g) called in traced code is traced through

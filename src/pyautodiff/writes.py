@@ -42,7 +42,7 @@ from typing import Any, Callable
 import numpy as np
 
 from . import outside, structure
-from .traced import Traced, contains_traced, unwrap
+from .traced import Traced, contains_traced, leaf_kind, unwrap
 
 # Methods of outside containers and files replayed as effects (they return None or a count).
 REPLAYED_METHODS = frozenset({"append", "extend", "insert", "remove", "clear", "sort", "reverse", "add",
@@ -102,7 +102,8 @@ def before_call(ctx, fn, args, kwargs):
     """An effect if ``fn`` is ``print`` or a mutator of an outside container or file; None if not.
 
     Returns a function to call with the call's result once it succeeded (it records the effect)."""
-    frame = ctx.frames[-1] if ctx.frames else None
+    frames = ctx.emulator.frames if ctx.emulator is not None else ()
+    frame = frames[-1] if frames else None
     if frame is None or not frame.is_user_code:
         return None
     owner = getattr(fn, "__self__", None)
@@ -133,14 +134,6 @@ def before_call(ctx, fn, args, kwargs):
     return record
 
 
-def check_read(ctx, container) -> None:
-    """Refuse a read of an outside container whose length this call already changed."""
-    if id(container) in ctx.mutated:
-        raise ctx.unsupported(f"the function reads a {type(container).__name__} from outside after changing "
-                              "its length in the same call; a cached call would read it before this "
-                              "call's change. Keep the values in a local list and return them")
-
-
 def _record(ctx, perform, value, clean=None) -> None:
     ctx.effects.append(Effect(perform, value, ctx.location(), clean))
 
@@ -161,7 +154,8 @@ def _scrub(container) -> None:
 def _check_value(ctx, frame, value, what) -> None:
     """A replay needs every value it writes: traced leaves in structures we can walk, and no
     string built during the trace (its text may depend on the inputs)."""
-    constants = [c for fr in ctx.frames for c in fr.code.co_consts if type(c) is str]
+    frames = ctx.emulator.frames if ctx.emulator is not None else ()
+    constants = [c for fr in frames for c in fr.code.co_consts if type(c) is str]
 
     def walk(x, depth=0):
         t = type(x)
@@ -192,14 +186,12 @@ def _check_value(ctx, frame, value, what) -> None:
 def finish(ctx) -> list:
     """After the trace: each effect's template (holes = traced leaves, as they are now) and
     the outside objects cleaned of Traced; returns the outputs the effects take."""
-    from .trace import _kind_of
-
     outputs: list = []
     for e in ctx.effects:
         holes: list = []
-        e.template = structure.template_of(_resolved(ctx, e.value), lambda x: type(x) is Traced, _kind_of, holes)
+        e.template = structure.template_of(_resolved(ctx, e.value), lambda x: type(x) is Traced, leaf_kind, holes)
         e.n = len(holes)
-        outputs += [h.var for h in holes]
+        outputs += [h.sym for h in holes]
     for e in ctx.effects:  # the real objects keep plain values
         if e.n and e.clean is not None:
             e.clean(unwrap(_resolved(ctx, e.value)))

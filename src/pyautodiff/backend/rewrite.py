@@ -80,11 +80,11 @@ def _broadcast_to_batch(out, ndim, node):
 def _ofg_to_inline(op) -> bool:
     from pytensor.compile.builders import OpFromGraph
 
-    from .numpy_codegen.registry import _OP_RULES, _lookup
-    from .numpy_codegen.wrapper_rules import _rule_op_from_graph
+    from .numpy_codegen.registry import OP_RULES, lookup_rule
+    from .numpy_codegen.wrapper_rules import rule_op_from_graph
 
     # Softmax and LogSoftmax have direct numpy rules: keep them whole
-    return isinstance(op, OpFromGraph) and _lookup(_OP_RULES, op) in (None, _rule_op_from_graph)
+    return isinstance(op, OpFromGraph) and lookup_rule(OP_RULES, op) in (None, rule_op_from_graph)
 
 
 def _inline_op_from_graphs(fgraph) -> bool:
@@ -93,9 +93,9 @@ def _inline_op_from_graphs(fgraph) -> bool:
     can see (and fuse) its body.  Returns whether anything was inlined."""
     from pytensor.tensor.blockwise import Blockwise
 
-    from .numpy_codegen.registry import _ensure_rules
+    from .numpy_codegen.registry import ensure_rules
 
-    _ensure_rules()
+    ensure_rules()
     changed = False
     while True:
         nodes = [n for n in fgraph.toposort() if _ofg_to_inline(n.op) or (

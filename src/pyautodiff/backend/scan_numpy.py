@@ -95,8 +95,8 @@ def _rule_scan(g, node):
     """Translate a Scan node: its body as a helper, the loop as a call of ``scan_loop``."""
     from pytensor.graph.fg import FunctionGraph
 
-    from .numpy_codegen.expressions import _Expr
-    from .numpy_codegen.generator import _Gen, _out_dtype
+    from .numpy_codegen.expressions import Expr
+    from .numpy_codegen.generator import CodeGen, out_dtype_of
     from .rewrite import rewrite_graph
 
     op, info = node.op, node.op.info
@@ -107,7 +107,7 @@ def _rule_scan(g, node):
         inner = FunctionGraph(list(op.inner_inputs), list(op.inner_outputs), clone=True)
     inner = rewrite_graph(inner)
     body = _helper_name(g, "scan_body")
-    sub = _Gen(g.fallback)
+    sub = CodeGen(g.fallback)
     sub.namespace, sub.globals_taken, sub.taken = g.namespace, g.globals_taken, g.taken
     sub.imports, sub.helpers = g.imports, g.helpers
     g.helpers[body] = sub.function_source(inner, body, [f"a{i}" for i in range(len(inner.inputs))],
@@ -144,7 +144,7 @@ def _rule_scan(g, node):
     outs = [g.name_for(v) for v in node.outputs]
     lhs = ", ".join(outs) + ("," if len(outs) == 1 else "")
     g.emit(f"{lhs} = {call}", outs, names)
-    return [_Expr(n, names={n}, dtype=_out_dtype(v)) for n, v in zip(outs, node.outputs)]
+    return [Expr(n, names={n}, dtype=out_dtype_of(v)) for n, v in zip(outs, node.outputs)]
 
 
 def _helper_name(g, base):

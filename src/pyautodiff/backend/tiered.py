@@ -17,11 +17,12 @@ the moment of the decision); the decision itself takes ``self.lock``, so
 however many threads cross the threshold together, one upgrade starts.  The
 background compile takes ``concurrency.BUILD_LOCK`` in ``compile_graph``, like every build.
 
-``PYAUTODIFF_TIERED=0`` disables the upgrade; an explicit ``mode=`` too.
+``PYAUTODIFF_TIERED=0`` disables the upgrade; an explicit ``mode=`` too.  The
+*first tier* (``first_fn``, ``Tiered.first_tier``) is the generated numpy code.
 
 Example::
 
-    fn = Tiered(inputs, outputs, name, fast_fn, install=lambda f: setattr(spec, "fn", f))
+    fn = Tiered(inputs, outputs, name, first_fn, install=lambda f: setattr(spec, "fn", f))
     spec.fn = fn            # measuring wrapper, replaced after MEASURE_CALLS calls
 """
 from __future__ import annotations
@@ -47,9 +48,9 @@ def enabled() -> bool:
 class Tiered:
     """A measuring wrapper around the first-tier function of one specialization."""
 
-    def __init__(self, inputs, outputs, name, fast_fn, install, on_upgrade=None, fresh_outputs=False):
+    def __init__(self, inputs, outputs, name, first_fn, install, on_upgrade=None, fresh_outputs=False):
         self.inputs, self.outputs, self.name = inputs, outputs, name
-        self.fast = fast_fn
+        self.first_tier = first_fn
         self._install = install  # replaces the specialization's function
         self.installed = None  # what install() last put in place of this wrapper
         self.on_upgrade = on_upgrade
@@ -62,7 +63,7 @@ class Tiered:
         self.rewrite_outcome = None
         self._lock = threading.Lock()  # what is installed
         self.lock = threading.Lock()  # the upgrade decision
-        if getattr(fast_fn, "light", False):  # light rewrites only: the full ones in the background
+        if getattr(first_fn, "light", False):  # light rewrites only: the full ones in the background
             self.rewrite_outcome = "rewriting"
             self.rewrite_thread = threading.Thread(target=self._full_rewrite, args=(fresh_outputs,), daemon=True,
                                                    name=f"pyautodiff-rewrite-{name}")
@@ -70,8 +71,8 @@ class Tiered:
 
     def _install_fast(self):
         with self._lock:  # not the light code if the full rewrite just replaced it
-            self.installed = self.fast
-            self._install(self.fast)
+            self.installed = self.first_tier
+            self._install(self.first_tier)
 
     def install(self, fn):
         with self._lock:
@@ -91,8 +92,8 @@ class Tiered:
             self.rewrite_outcome = f"kept light code (full rewrite failed: {type(exc).__name__})"
             return
         with self._lock:
-            light = self.fast
-            self.fast = fn  # the measuring wrapper calls it from now on
+            light = self.first_tier
+            self.first_tier = fn  # the measuring wrapper calls it from now on
             if self.installed is light:  # the wrapper was already replaced by the light code
                 self.installed = fn
                 self._install(fn)
@@ -100,7 +101,7 @@ class Tiered:
 
     def __call__(self, *args):
         t0 = time.perf_counter()
-        out = self.fast(*args)
+        out = self.first_tier(*args)
         dt = time.perf_counter() - t0
         self.total += dt
         if len(self.samples) < MEASURE_CALLS:
@@ -141,14 +142,14 @@ class Tiered:
             self.outcome = f"kept numpy ({SECOND_TIER} failed: {type(exc).__name__})"
             return
         compiled = min(runs)
-        fast = min(self.samples)
-        if compiled * _REQUIRED_SPEEDUP < fast:
+        first = min(self.samples)
+        if compiled * _REQUIRED_SPEEDUP < first:
             self.install(fn)
-            self.outcome = f"{SECOND_TIER} ({fast / compiled:.2f}x faster)"
+            self.outcome = f"{SECOND_TIER} ({first / compiled:.2f}x faster)"
             if self.on_upgrade is not None:
                 self.on_upgrade(SECOND_TIER)
         else:
-            self.outcome = f"kept numpy ({SECOND_TIER} not faster: {compiled * 1e6:.0f} us vs {fast * 1e6:.0f} us)"
+            self.outcome = f"kept numpy ({SECOND_TIER} not faster: {compiled * 1e6:.0f} us vs {first * 1e6:.0f} us)"
         self.sample_args = None
 
     def wait(self, timeout=None) -> str:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 import pytensor.tensor as pt
 
-from .. import context
+from .. import context, emulator
 from ..errors import InternalError
 from ..traced import Traced, unwrap
 from . import registry
@@ -35,7 +35,7 @@ def dtype_of(value) -> np.dtype:
 def as_var(x, dtype=None):
     """PyTensor variable for ``x``: its shadow if traced, else a constant."""
     if type(x) is Traced:
-        var = x.var
+        var = x.sym
         return var if dtype is None or var.dtype == dtype else pt.cast(var, dtype)
     if type(x) in (list, tuple) and any(type(v) is Traced for v in _leaves(x)):
         return pt.stack([as_var(v, dtype) for v in x]) if x else pt.as_tensor_variable(np.asarray(x))
@@ -225,15 +225,24 @@ def _masked(np_fn, pt_fn, label, args, out, dtype, where):
     return write_out(out, lift(np.array(value, copy=True), var))
 
 
+# ``indexing.store``, registered by lowering/indexing.py when it is imported: it builds on
+# this module, so this module may not import it (no import cycles).
+_store = None
+
+
+def register_store(store) -> None:
+    """Install the in-place store ``store(container, index, value)`` that ``out=`` writes through."""
+    global _store
+    _store = store
+
+
 def write_out(out, result):
     """numpy's ``out=``: write the result into ``out`` and return ``out``."""
-    from .indexing import store
-
     if isinstance(out, tuple):
         if len(out) != 1:
             raise context.require().unsupported("ufuncs with several outputs do not support out=")
         out = out[0]
-    return store(out, Ellipsis, result)
+    return _store(out, Ellipsis, result)
 
 
 # -- entry points from Traced's numpy protocols ------------------------------
@@ -242,7 +251,7 @@ def dispatch_ufunc(ufunc, method, inputs, kwargs):
     key = ufunc if method == "__call__" else (ufunc, method)
     entry = registry.lookup(key)
     if entry is None:
-        name = registry._qualname(key)
+        name = registry.qualname(key)
         raise context.require().unsupported(f"{name} has no lowering for traced values")
     return entry.fn(*inputs, **kwargs)
 
@@ -252,8 +261,7 @@ def dispatch_function(func, args, kwargs):
     if entry is not None:
         return entry.fn(*args, **kwargs)
     impl = getattr(func, "_implementation", None)
-    ctx = context.require()
-    if impl is not None and hasattr(impl, "__code__") and ctx.interpreter is not None:
+    if impl is not None and hasattr(impl, "__code__") and emulator.available():
         # numpy's Python-level functions are emulated: their own numpy calls are traced.
-        return ctx.interpreter.call(impl, args, kwargs)
-    raise ctx.unsupported(f"{registry._qualname(func)} has no lowering for traced values")
+        return emulator.call(impl, args, kwargs)
+    raise context.require().unsupported(f"{registry.qualname(func)} has no lowering for traced values")

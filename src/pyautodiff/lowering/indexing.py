@@ -2,7 +2,7 @@
 
 Reads with basic indices (ints, slices, None, Ellipsis) give numpy views; the
 result remembers its base so that a later write through either side stays
-exact (``Traced.var`` recomputes a view after its base changed, and a write to
+exact (``Traced.sym`` recomputes a view after its base changed, and a write to
 a view is written back with ``set_subtensor``).  Writes use the concrete
 array's own ``__setitem__`` first (numpy's casting and broadcasting errors),
 then mirror it symbolically:
@@ -35,7 +35,7 @@ import pytensor.tensor as pt
 
 from .. import context
 from ..traced import Traced, contains_traced, unwrap
-from .core import as_var, guard, lift, refuse, write_out
+from .core import as_var, guard, lift, refuse, register_store, write_out
 from .registry import register
 
 
@@ -45,7 +45,7 @@ def _sym_index(idx):
     if t is tuple:
         return tuple(_sym_index(i) for i in idx)
     if t is Traced:
-        return idx.var
+        return idx.sym
     if t is slice:
         return slice(_sym_index(idx.start), _sym_index(idx.stop), _sym_index(idx.step))
     if t is list:
@@ -178,7 +178,7 @@ def _write_back(sym, ndim):
 
 def setitem(x: Traced, idx, v) -> None:
     x.check_writable()
-    before = x.var
+    before = x.sym
     cidx = unwrap(idx)
     x.value[cidx] = unwrap(v)  # numpy's semantics (and errors) first
     if _scalar_bool(idx):  # x[True] = v writes everything, x[False] = v nothing (bool() guards)
@@ -317,3 +317,6 @@ def take(a, indices, axis=None, out=None, mode="raise"):
         positions = within_axis(positions, var, axis)
     result = lift(value, pt.take(var, positions, axis=axis, mode=mode))
     return result if out is None else write_out(out, result)
+
+
+register_store(store)  # out= (core.write_out) writes through it

@@ -38,7 +38,7 @@ def _write(name, arr, values, writer, *static):
     target = _target(arr, values)
     if target is None:
         return writer(arr, values)
-    before = target.var
+    before = target.sym
     writer(target.value, unwrap(values))
     val = as_var(values, target.value.dtype.name)
     target.assign(write_positions(before, target.value.shape, writer, val, np.shape(unwrap(values))))
@@ -64,7 +64,7 @@ def _masked(np_fn, source_index):
         target = _target(arr, mask, values)
         if target is None:
             return np_fn(arr, mask, values)
-        before = target.var
+        before = target.sym
         np_fn(target.value, unwrap(mask), unwrap(values))  # numpy's checks, and the concrete write
         n = int(np.size(unwrap(values)))
         if n == 0:  # numpy wrote nothing (and raised if something was to be written)
@@ -150,7 +150,7 @@ def _at(ufunc, sign):
         target = _target(a, indices, b)
         if target is None:
             return ufunc.at(a, indices, b)
-        before = target.var
+        before = target.sym
         ufunc.at(target.value, unwrap(indices), unwrap(b))
         val = as_var(b, target.value.dtype.name)
         if contains_traced(indices):

@@ -32,7 +32,7 @@ def _tuple_result(value, vars_):
     return type(value)(*lifted) if hasattr(value, "_fields") else tuple(lifted)
 
 
-def _symmetric(a, lower: bool, n: int):
+def symmetric(a, lower: bool, n: int):
     """The symmetric matrix numpy's routine sees: one triangle, mirrored (``n``: matrix size)."""
     keep = np.tril(np.ones((n, n), dtype=bool), -1)
     if not lower:
@@ -76,7 +76,7 @@ def solve(a, b):
 @register(np.linalg.cholesky, group="linalg")
 def cholesky(a, /, *, upper=False):
     value = np.linalg.cholesky(unwrap(a), upper=upper)
-    low = cholesky_lower(_symmetric(_float_var(a, value), not upper, np.shape(unwrap(a))[-1]))
+    low = cholesky_lower(symmetric(_float_var(a, value), not upper, np.shape(unwrap(a))[-1]))
     return lift(value, _swap(low) if upper else low)
 
 
@@ -91,7 +91,7 @@ def cholesky_lower(sym):
 def eigh(a, UPLO="L"):
     value = np.linalg.eigh(unwrap(a), UPLO=UPLO)
     lower = UPLO.upper() == "L"
-    w, v = _eigh(_symmetric(_float_var(a, value), lower, np.shape(unwrap(a))[-1]), lower)
+    w, v = _eigh(symmetric(_float_var(a, value), lower, np.shape(unwrap(a))[-1]), lower)
     return _tuple_result(value, [w, v])
 
 
@@ -103,7 +103,7 @@ def _eigh(a, lower=True):
 @register(np.linalg.eigvalsh, group="linalg")
 def eigvalsh(a, UPLO="L"):
     value = np.linalg.eigvalsh(unwrap(a), UPLO=UPLO)
-    sym = _symmetric(_float_var(a, value), UPLO.upper() == "L", np.shape(unwrap(a))[-1])
+    sym = symmetric(_float_var(a, value), UPLO.upper() == "L", np.shape(unwrap(a))[-1])
     return lift(value, _eigh(sym)[0])
 
 

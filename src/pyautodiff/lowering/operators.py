@@ -106,7 +106,7 @@ def _make_inplace(name, pyop, ipyop, pt_fn):
         new = pt_fn(va, vb)
         if new.dtype != self.value.dtype.name:
             new = pt.cast(new, self.value.dtype.name)
-        if new.ndim != self.value.ndim or new.type.shape != self.var.type.shape:
+        if new.ndim != self.value.ndim or new.type.shape != self.sym.type.shape:
             new = pt.broadcast_to(new, self.value.shape)
         self.assign(new)
         return self
@@ -137,7 +137,7 @@ def _make_compare(pyop, pt_fn):
 
 def _make_unary(pyop, pt_fn):
     def un(self):
-        return lift(pyop(self.value), pt_fn(self.var))
+        return lift(pyop(self.value), pt_fn(self.sym))
 
     return un
 

@@ -53,7 +53,7 @@ def _roll_traced(a, shift, axis):
         var = var.reshape((-1,))
     ax = 0 if flat else int(axis) % var.ndim
     n = np.shape(unwrap(a))[ax] if not flat else np.size(unwrap(a))
-    source = pt.mod(pt.arange(n) - pt.cast(shift.var, "int64"), n)  # numpy's roll: out[i] = a[i - shift]
+    source = pt.mod(pt.arange(n) - pt.cast(shift.sym, "int64"), n)  # numpy's roll: out[i] = a[i - shift]
     out = pt.take(var, source, axis=ax)
     return lift(value, out.reshape(np.shape(value)))
 

@@ -41,9 +41,10 @@ FUNCTIONS: dict[Any, Entry] = {}
 METHODS: dict[str, Entry] = {}
 
 
-def _qualname(target) -> str:
+def qualname(target) -> str:
+    """The readable name of a registry key (a function, or ``(ufunc, "reduce")``)."""
     if isinstance(target, tuple):  # (ufunc, "reduce")
-        return f"{_qualname(target[0])}.{target[1]}"
+        return f"{qualname(target[0])}.{target[1]}"
     module = getattr(target, "__module__", None) or ""
     name = getattr(target, "__name__", repr(target))
     if module in ("numpy", "builtins", "math") or module.startswith("numpy."):
@@ -75,7 +76,7 @@ def register(*targets, method: str | tuple[str, ...] | None = None, group: str =
 
     def deco(fn):
         for t in targets:
-            FUNCTIONS[t] = Entry(name or _qualname(t), fn, group)
+            FUNCTIONS[t] = Entry(name or qualname(t), fn, group)
         names = (method,) if isinstance(method, str) else (method or ())
         for m in names:
             METHODS[m] = Entry(f"ndarray.{m}", fn, group)
@@ -86,7 +87,7 @@ def register(*targets, method: str | tuple[str, ...] | None = None, group: str =
 
 def register_fn(target, fn, group: str, name: str | None = None) -> None:
     """Register an already-built lowering (used by table-driven modules)."""
-    FUNCTIONS[target] = Entry(name or _qualname(target), fn, group)
+    FUNCTIONS[target] = Entry(name or qualname(target), fn, group)
 
 
 def register_method(name: str, fn: Callable, group: str) -> None:

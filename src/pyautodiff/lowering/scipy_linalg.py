@@ -74,7 +74,7 @@ def _trans(name, trans):
 def cholesky(a, lower=False, overwrite_a=False, check_finite=True):
     value = sl.cholesky(unwrap(a), lower=lower, check_finite=check_finite)
     n = _square("cholesky", a)
-    low = np_linalg.cholesky_lower(np_linalg._symmetric(_float(a, value), lower, n))
+    low = np_linalg.cholesky_lower(np_linalg.symmetric(_float(a, value), lower, n))
     return lift(value, low if lower else low.T)
 
 
@@ -83,7 +83,7 @@ def cho_factor(a, lower=False, overwrite_a=False, check_finite=True):
     c_value, low = sl.cho_factor(unwrap(a), lower=lower, check_finite=check_finite)
     n = _square("cho_factor", a)
     x = _float(a, c_value)
-    factor = np_linalg.cholesky_lower(np_linalg._symmetric(x, lower, n))
+    factor = np_linalg.cholesky_lower(np_linalg.symmetric(x, lower, n))
     # scipy < 1.18 leaves the input's elements in the triangle the factor does not use
     # (1.18 zeroes it): follow what this scipy returned
     unused = (lambda m: np.triu(m, 1)) if lower else (lambda m: np.tril(m, -1))
@@ -131,7 +131,7 @@ def solve(a, b, lower=False, overwrite_a=False, overwrite_b=False, check_finite=
     n = _square("solve", a)
     av, bv = as_var(a, value.dtype.name), as_var(b, value.dtype.name)
     if kind != "gen":  # scipy reads one triangle of a symmetric matrix
-        av = np_linalg._symmetric(av, lower, n)
+        av = np_linalg.symmetric(av, lower, n)
     if transposed:
         av = av.T
     return lift(value, ptla.solve(av, bv, b_ndim=_b_ndim(b)))
@@ -167,7 +167,7 @@ def eigh(a, b=None, *, lower=True, eigvals_only=False, overwrite_a=False, overwr
     driver = driver or "evr"  # scipy's default for a standard problem, whose eigenvector signs we match
     value = sl.eigh(unwrap(a), lower=lower, eigvals_only=eigvals_only, check_finite=check_finite, driver=driver)
     n = _square("eigh", a)
-    sym = np_linalg._symmetric(_float(a, value), lower, n)
+    sym = np_linalg.symmetric(_float(a, value), lower, n)
     w, v = ptla.eigh(sym, driver=driver)
     if eigvals_only:
         return lift(value, w)

@@ -22,7 +22,7 @@ from scipy.stats import _continuous_distns as _cd
 from ..traced import unwrap
 from .core import lift, vars_for
 from .registry import register
-from .special import _log_ndtr
+from .special import log_ndtr
 
 _SQRT2 = math.sqrt(2.0)
 
@@ -45,7 +45,7 @@ def log_gauss_mass(a, b):
     # each case gets arguments valid for it, so the untaken ones stay finite (no NaN gradients)
     lb, la = pt.switch(left, bv, -1.0), pt.switch(left, av, -2.0)
     ra, rb = pt.switch(right, av, 1.0), pt.switch(right, bv, 2.0)
-    left_mass = _log_diff(_log_ndtr(lb), _log_ndtr(la))
-    right_mass = _log_diff(_log_ndtr(-ra), _log_ndtr(-rb))
+    left_mass = _log_diff(log_ndtr(lb), log_ndtr(la))
+    right_mass = _log_diff(log_ndtr(-ra), log_ndtr(-rb))
     central = pt.log1p(-_ndtr(av) - _ndtr(-bv))
     return lift(value, pt.switch(left, left_mass, pt.switch(right, right_mass, central)))

@@ -39,7 +39,7 @@ def sort(a, axis=-1, kind=None, order=None, *, stable=None):
 def sort_inplace(self, axis=-1, kind=None, order=None, *, stable=None):
     _check_order("ndarray.sort", order)
     self.check_writable()
-    before = self.var
+    before = self.sym
     self.value.sort(axis=axis, kind=kind, stable=stable)
     self.assign(_sort_var(before, axis, "stable" if stable else (kind or "quicksort")))
 
@@ -102,7 +102,7 @@ def partition(a, kth, axis=-1, kind="introselect", order=None):
 def partition_inplace(self, kth, axis=-1, kind="introselect", order=None):
     _check_order("ndarray.partition", order)
     self.check_writable()
-    before = self.var
+    before = self.sym
     self.value.partition(kth, axis=axis, kind=kind)  # numpy first: it refuses a bad kth or axis
     x, axis, idx = _argpartition_var("ndarray.partition", before, kth, axis)
     self.assign(pt.take_along_axis(x, idx, axis=axis))

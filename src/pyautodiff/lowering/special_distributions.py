@@ -24,7 +24,7 @@ from scipy.special import _ufuncs as scu
 
 from .core import elementwise
 from .registry import register_fn
-from .special import _xlog1py, _xlogy, gammaincc
+from .special import gammaincc, xlog1py, xlogy
 
 _SQRT2 = math.sqrt(2.0)
 
@@ -95,7 +95,7 @@ def _stdtrit(df, p):
 
 def _binom_pmf(k, n, p):
     log_choose = pt.gammaln(n + 1.0) - pt.gammaln(k + 1.0) - pt.gammaln(n - k + 1.0)
-    return pt.exp(log_choose + _xlogy(k, p) + _xlog1py(n - k, -p))
+    return pt.exp(log_choose + xlogy(k, p) + xlog1py(n - k, -p))
 
 
 def _binom_cdf(k, n, p):
@@ -112,7 +112,7 @@ def _binom_sf(k, n, p):
 
 def _nbinom_pmf(k, n, p):
     log_choose = pt.gammaln(k + n) - pt.gammaln(n) - pt.gammaln(k + 1.0)
-    return pt.exp(log_choose + n * pt.log(p) + _xlog1py(k, -p))
+    return pt.exp(log_choose + n * pt.log(p) + xlog1py(k, -p))
 
 
 def _poch(z, m):
@@ -147,7 +147,7 @@ PUBLIC = {
     "nbdtrc": lambda k, n, p: _betaincc(n, pt.floor(k) + 1.0, p),
 }
 PRIVATE = {
-    "_beta_pdf": lambda x, a, b: pt.exp(_xlogy(a - 1.0, x) + _xlog1py(b - 1.0, -x) - pts.betaln(a, b)),
+    "_beta_pdf": lambda x, a, b: pt.exp(xlogy(a - 1.0, x) + xlog1py(b - 1.0, -x) - pts.betaln(a, b)),
     "_beta_ppf": lambda q, a, b: _betaincinv(a, b, q),
     "_binom_pmf": _binom_pmf,
     "_binom_cdf": _binom_cdf,

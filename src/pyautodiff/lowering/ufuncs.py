@@ -246,7 +246,7 @@ def nan_to_num(x, copy=True, nan=0.0, posinf=None, neginf=None):
     if not copy and type(x) is Traced:  # numpy writes into x itself
         x.check_writable()
         x.value[...] = value
-        x.assign(result.var)
+        x.assign(result.sym)
         return x
     return result
 

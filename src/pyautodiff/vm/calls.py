@@ -5,7 +5,7 @@ graph input (a random draw), routed through the emulator (``map``, ``sorted``,
 ``reduce``... in ``higher_order.py``), lowered (the registry: ``float(x)``,
 ``np.exp(x)``), emulated in a new frame (user and library Python that received a
 traced value), or run for real, in that order.  ``CallPolicy`` is a mixin of the
-``Interpreter``, which provides ``run_function`` and the trace context ``ctx``.
+``Interpreter``, which provides ``run_function``, its ``frames`` and the trace context ``ctx``.
 
 Example::
 
@@ -15,22 +15,18 @@ Example::
 from __future__ import annotations
 
 import functools
-import sys
 import types
 
 import numpy as np
 
 from .. import outside, writes
 from ..errors import AutodiffError
+from ..library_code import is_library
 from ..lowering import registry
 from ..traced import contains_traced, unwrap
 from . import higher_order
 
 _CO_ASYNC = 0x80 | 0x100 | 0x200
-
-# Code from these top-level packages is called for real unless it receives a
-# traced value (then it is emulated like user code).
-_LIBRARY_ROOTS = frozenset(sys.stdlib_module_names) | {"numpy", "scipy", "pytensor", "pyautodiff"}
 
 
 def _zero_argument_super(f):
@@ -39,21 +35,16 @@ def _zero_argument_super(f):
     names = f.decoded.localsplus
     if "__class__" not in names or not names:
         raise RuntimeError("super(): __class__ cell not found")
-    cls = f.fast[names.index("__class__")].cell_contents
-    first = f.fast[0]
+    cls = f.localsplus[names.index("__class__")].cell_contents
+    first = f.localsplus[0]
     if isinstance(first, types.CellType):  # the first argument is captured by a closure
         first = first.cell_contents
     return super(cls, first)
 
 
-def is_library(func) -> bool:
-    module = getattr(func, "__module__", None) or ""
-    return module.partition(".")[0] in _LIBRARY_ROOTS
-
-
 # Callable types whose calls are traced through rather than run (type -> handler(interp, fn,
-# args, kwargs)); compose.py registers pyautodiff's transformations.
-_TRACED_THROUGH: dict = {}
+# args, kwargs)); api.py and vmap.py register pyautodiff's transformations (compose.py).
+TRACED_THROUGH: dict = {}
 
 
 class CallPolicy:
@@ -62,12 +53,12 @@ class CallPolicy:
     def call(self, fn, args, kwargs):
         """Call ``fn`` as the traced code would: emulate, lower or run for real."""
         traced = contains_traced(args) or (bool(kwargs) and contains_traced(kwargs))
-        if type(fn) is functools.partial and type(fn.func) in _TRACED_THROUGH:  # a decorated method
+        if type(fn) is functools.partial and type(fn.func) in TRACED_THROUGH:  # a decorated method
             fn, args, kwargs = fn.func, (*fn.args, *args), {**fn.keywords, **kwargs}
-        through = _TRACED_THROUGH.get(type(fn))
+        through = TRACED_THROUGH.get(type(fn))
         if through is not None:  # a transformation: its graph is built inside this one
             return through(self, fn, args, kwargs)
-        if _is_random_draw(fn):
+        if is_random_draw(fn):
             return self._random_draw(fn, args, kwargs, traced)
         hook = higher_order.lookup(fn, args, kwargs)
         if hook is not None:  # map, sorted(key=), reduce, partial...: their function is called through us
@@ -85,8 +76,8 @@ class CallPolicy:
         if traced and is_library(fn) and getattr(fn, "__module__", "").startswith("pyautodiff"):
             raise self.ctx.unsupported("calling a pyautodiff transformation inside traced code is not supported; "
                                        "use ad.hessian / ad.jacobian for higher derivatives")
-        if fn is super and not args and not kwargs and self.ctx.frames:  # 3.11's zero-argument super()
-            return _zero_argument_super(self.ctx.frames[-1])
+        if fn is super and not args and not kwargs and self.frames:  # 3.11's zero-argument super()
+            return _zero_argument_super(self.frames[-1])
         effect = writes.before_call(self.ctx, fn, args, kwargs)  # print, LOG.append: replayed
         prev, self.ctx.callee = self.ctx.callee, _callable_name(fn)
         try:
@@ -109,7 +100,7 @@ class CallPolicy:
             self.ctx.note_created(result)
         elif isinstance(fn, type):
             outside.note_created(self.ctx, result)
-        elif self.ctx.frames and self.ctx.frames[-1].is_user_code:
+        elif self.frames and self.frames[-1].is_user_code:
             result = outside.after_call(self.ctx, fn, args, kwargs, result)  # len(G), os.getenv, d.get
         return self.ctx.resolve(result)
 
@@ -160,7 +151,7 @@ class CallPolicy:
 _RANDOM_SOURCES = (np.random.Generator, np.random.RandomState)
 
 
-def _is_random_draw(fn) -> bool:
+def is_random_draw(fn) -> bool:
     """A method of a numpy or stdlib random generator (np.random.normal is one too)."""
     import random
 

@@ -164,14 +164,14 @@ class _CannotRoll(Exception):
 def _probe(interp, f, header, it, previous=None) -> _Probe:
     ctx = interp.ctx
     p = _Probe()
-    p.before = list(f.fast)
+    p.before = list(f.localsplus)
     for v in p.before:
         if type(v) is Traced and v._view is None and p.placeholder_of(v) is None \
                 and (previous is None or v is not previous.index):
-            old = v._var
+            old = v._sym
             ph = old.type(name=old.name if previous is None else previous.placeholder_name(v))
             p.placed.append((v, old, ph))
-            v._var = ph
+            v._sym = ph
     stack_before = list(f.stack)
     p.k = next(it)
     p.index = Traced(p.k, pt.scalar(dtype="int64", name="i"))
@@ -192,7 +192,7 @@ def _probe(interp, f, header, it, previous=None) -> _Probe:
         else:
             interp.call = saved_call
     p.guards = ctx.guards[g0:]
-    p.after = list(f.fast)
+    p.after = list(f.localsplus)
     if not p.left and (len(f.stack) != len(stack_before)
                        or any(a is not b for a, b in zip(f.stack, stack_before))):
         p.effects = True
@@ -282,9 +282,9 @@ def _effect_call(interp, probe):
             probe.effects = True
         if "out" in kwargs:
             probe.effects = True
-        from .calls import _is_random_draw
+        from .calls import is_random_draw
 
-        if _is_random_draw(fn):
+        if is_random_draw(fn):
             probe.effects = True
         return base(fn, args, kwargs)
 
@@ -297,13 +297,13 @@ def _classify(p: _Probe) -> bool:
     for b, a in zip(p.before, p.after):
         if a is p.index:
             kinds.append("index")
-        elif type(a) is Traced and (a is not b or (p.placeholder_of(b) is not None and a._var is not p.placeholder_of(b))):
+        elif type(a) is Traced and (a is not b or (p.placeholder_of(b) is not None and a._sym is not p.placeholder_of(b))):
             if type(b) is Traced and (type(a.value) is not type(b.value) or np.shape(a.value) != np.shape(b.value)
                                       or getattr(a.value, "dtype", None) != getattr(b.value, "dtype", None)):
                 return False
             ph = p.placeholder_of(b) if type(b) is Traced else None
             kinds.append("state" if ph is not None else "last")
-            outs.append(a.var)
+            outs.append(a.sym)
         elif a is b or (type(a) is type(b) and type(a) in _IMMUTABLE and a == b):
             kinds.append("same")
         else:
@@ -321,8 +321,8 @@ def _same(p1: _Probe, p2: _Probe) -> bool:
     ys = p2.outs + [g.expr for g in p2.guards]
     if any(x.type != y.type for x, y in zip(xs, ys)):
         return False
-    in1 = [ph for _, _, ph in p1.placed] + [p1.index._var]
-    in2 = [ph for _, _, ph in p2.placed] + [p2.index._var]
+    in1 = [ph for _, _, ph in p1.placed] + [p1.index._sym]
+    in2 = [ph for _, _, ph in p2.placed] + [p2.index._sym]
     if len(in1) != len(in2):
         return False
     # a state's input must be the placeholder of the object its slot held
@@ -341,8 +341,8 @@ def _give_up(ctx, f, probes, g0):
         for t, old, ph in p.placed:
             subs[ph] = clone_replace(old, replace=subs) if subs else old
         if p.index is not None:
-            subs[p.index._var] = pt.constant(np.int64(p.k))
-            p.index._var = subs[p.index._var]
+            subs[p.index._sym] = pt.constant(np.int64(p.k))
+            p.index._sym = subs[p.index._sym]
     _apply(ctx, f, probes, subs, g0)
 
 
@@ -355,16 +355,16 @@ def _apply(ctx, f, probes, subs, g0):
             if id(t) not in seen:
                 seen.add(id(t))
                 objs.append(t)
-    for v in f.fast:
+    for v in f.localsplus:
         if type(v) is Traced and id(v) not in seen:
             seen.add(id(v))
             objs.append(v)
     guards = ctx.guards[g0:]
-    targets = [o._var for o in objs] + [g.expr for g in guards]
+    targets = [o._sym for o in objs] + [g.expr for g in guards]
     if targets:
         new = clone_replace(targets, replace=subs)
         for o, v in zip(objs, new[:len(objs)]):
-            o._var = v
+            o._sym = v
         for g, v in zip(guards, new[len(objs):]):
             g.expr = v
     ctx.substitutions.update(subs)
@@ -396,11 +396,11 @@ def _roll(interp, f, header, it, rng, p1, p2, g0):
     last_outs = [out_of[j] for j in last_slots]
     flag = _step_flag(p1.guards)
     body = state_outs + last_outs + ([flag] if flag is not None else [])
-    I = p1.index._var
+    I = p1.index._sym
     inputs_used = set(graph_inputs(body))
     invariant = [(ph, old) for ph, old in zip(placeholders, olds) if ph in inputs_used and ph not in state_ph]
     free = [v for v in inputs_used if v not in placeholders and v is not I and not isinstance(v, Constant)]
-    values = _known_values(ctx)
+    values = _known_values(interp)
     try:
         free_values = [values[v] for v in free]
     except KeyError:
@@ -410,11 +410,11 @@ def _roll(interp, f, header, it, rng, p1, p2, g0):
     # concrete values of the iterations after the probes, from the body compiled once
     start = rng.index(p1.k)
     pos = start + 2
-    state_vals = [f.fast[j].value for j in state_slots]
+    state_vals = [f.localsplus[j].value for j in state_slots]
     fn = _compile_body(state_ph, I, invariant, free, body, writes)
     inv_vals = [t.value for t, old, ph in p1.placed if (ph, old) in invariant]
     step_vals = _run_body(fn, state_vals, rng, pos, inv_vals, free_values, len(state_slots),
-                          len(last_slots), flag is not None, writes, [f.fast[j].value for j in last_slots])
+                          len(last_slots), flag is not None, writes, [f.localsplus[j].value for j in last_slots])
     stop, state_vals, last_vals = step_vals
     n_steps = stop - start
     if n_steps < 2:
@@ -432,23 +432,23 @@ def _roll(interp, f, header, it, rng, p1, p2, g0):
     for j, var, val in zip(state_slots + last_slots, finals, state_vals + last_vals):
         a = p2.after[j]
         if id(a) in fresh:
-            f.fast[j] = fresh[id(a)]
+            f.localsplus[j] = fresh[id(a)]
             continue
         if a is p2.before[j] or _in_place(a, p2):  # an array written in place: keep the object
             if isinstance(a.value, np.ndarray):
                 a.value[...] = val
             else:
                 a.value = _like(a.value, val)
-            a._var = var
+            a._sym = var
             a.version += 1
             new = a
         else:
             new = Traced(_like(a.value, val), var)
-        fresh[id(a)] = f.fast[j] = new
+        fresh[id(a)] = f.localsplus[j] = new
     for t, old, ph in p2.placed + p1.placed:  # restore invariants (latest probe first)
-        if t._var is ph:
-            t._var = old
-    subs = {p1.index._var: pt.constant(np.int64(p1.k)), p2.index._var: pt.constant(np.int64(p2.k))}
+        if t._sym is ph:
+            t._sym = old
+    subs = {p1.index._sym: pt.constant(np.int64(p1.k)), p2.index._sym: pt.constant(np.int64(p2.k))}
     for t, old, ph in p1.placed:
         subs[ph] = old
     for t, old, ph in p2.placed:
@@ -456,7 +456,7 @@ def _roll(interp, f, header, it, rng, p1, p2, g0):
     ctx.substitutions.update(subs)
     for j, k in enumerate(p1.kinds):
         if k == "index":
-            f.fast[j] = rng[stop - 1]
+            f.localsplus[j] = rng[stop - 1]
     collections.deque(itertools.islice(it, stop - start - 2), maxlen=0)  # the probes took two
     ctx.loops_rolled += 1
 
@@ -493,22 +493,23 @@ def _step_flag(guards):
     return pt.all(pt.stack(checks)) if len(checks) > 1 else checks[0]
 
 
-def _known_values(ctx):
+def _known_values(interp):
     """Concrete values of the graph variables the trace can name: locals of every
     frame (and their cells), outside values read, the function's arguments."""
+    ctx = interp.ctx
     values = {}
 
     def note(v):
         if type(v) is Traced:
-            values.setdefault(v.var, v.value)
+            values.setdefault(v.sym, v.value)
         elif type(v) is types.CellType:
             try:
                 note(v.cell_contents)
             except ValueError:
                 pass
 
-    for fr in ctx.frames:
-        for v in fr.fast:
+    for fr in interp.frames:
+        for v in fr.localsplus:
             note(v)
             if type(v) in (list, tuple):
                 for x in v:
@@ -520,7 +521,7 @@ def _known_values(ctx):
             note(v)
     for e in ctx.externals.values():
         if e.kind == "input":
-            values.setdefault(e.box._var, e.box.value)
+            values.setdefault(e.box._sym, e.box.value)
     for t in ctx.promoted.values():
         note(t)
     for v in ctx.keepalive:

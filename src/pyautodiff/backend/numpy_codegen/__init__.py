@@ -29,8 +29,8 @@ Example::
 
 Design: one small translation function per op family, registered where it
 is defined (``@op_rule("pytensor.tensor.basic.Alloc")``, see `registry`) in
-``_OP_RULES`` (keyed by op class, looked up along the MRO) and, for elementwise
-ops, ``_SCALAR_RULES`` (keyed by scalar op class).  A rule receives the
+``OP_RULES`` (keyed by op class, looked up along the MRO) and, for elementwise
+ops, ``SCALAR_RULES`` (keyed by scalar op class).  A rule receives the
 generator and the node and returns one `_Expr` per output; the generator
 decides whether an expression gets its own named statement or is inlined into
 its single consumer, reuses identical expressions (CSE on the rendered text)
@@ -71,13 +71,14 @@ Semantics worth knowing:
 from __future__ import annotations
 
 # ``X as X``: re-exported names (the rest of the backend and the rule modules
-# of other features use the tables and `_lookup` directly).
+# of other features use the tables and `lookup_rule` directly).
 from ..rewrite import rewrite_graph
 from ..rewrite import without_stack_traces as without_stack_traces
 from . import registry as registry
 from .assembly import compile_fgraph, exec_source, fgraph_to_source, unique_names
-from .registry import _OP_RULES as _OP_RULES
-from .registry import _SCALAR_RULES as _SCALAR_RULES
+from .registry import OP_RULES as OP_RULES
+from .registry import SCALAR_RULES as SCALAR_RULES
+from .registry import NoForm as NoForm
 from .registry import (
     NoNumpyForm,
     op_rule,
@@ -85,12 +86,11 @@ from .registry import (
     register_scalar_rule,
     scalar_rule,
 )
-from .registry import _ensure_rules as _ensure_rules
-from .registry import _lookup as _lookup
-from .registry import _NoForm as _NoForm
-from .wrapper_rules import _rule_op_from_graph as _rule_op_from_graph
+from .registry import ensure_rules as ensure_rules
+from .registry import lookup_rule as lookup_rule
+from .wrapper_rules import rule_op_from_graph as rule_op_from_graph
 
-_ensure_rules()  # importing the package registers every rule
+ensure_rules()  # importing the package registers every rule
 
 __all__ = [
     "NoNumpyForm",

@@ -10,9 +10,9 @@ from __future__ import annotations
 import keyword
 from collections.abc import Sequence
 
-from .expressions import _IDENT
-from .generator import _RESERVED, _Gen, _sanitize
-from .registry import _ensure_rules
+from .expressions import IDENT
+from .generator import RESERVED_NAMES, CodeGen, sanitize
+from .registry import ensure_rules
 
 
 def _input_names(fgraph, input_names) -> list[str]:
@@ -21,15 +21,15 @@ def _input_names(fgraph, input_names) -> list[str]:
         if len(names) != len(fgraph.inputs):
             raise ValueError("input_names must have one name per graph input")
         for n in names:
-            if not _IDENT.match(n) or keyword.iskeyword(n):
+            if not IDENT.match(n) or keyword.iskeyword(n):
                 raise ValueError(f"invalid input name {n!r}")
         if len(set(names)) != len(names):
             raise ValueError("input names must be unique")
         return names
     bases = []
     for i, var in enumerate(fgraph.inputs):
-        base = _sanitize(var.name) or f"x{i}"
-        bases.append(f"{base}_" if base in _RESERVED else base)
+        base = sanitize(var.name) or f"x{i}"
+        bases.append(f"{base}_" if base in RESERVED_NAMES else base)
     return unique_names(bases)
 
 
@@ -61,9 +61,9 @@ def fgraph_to_source(fgraph, name: str = "f", input_names: Sequence[str] | None 
     (derivatives must not hand out a caller's array).  The result is
     deterministic: the same graph gives the same text.
     """
-    _ensure_rules()
+    ensure_rules()
     names = _input_names(fgraph, input_names)
-    gen = _Gen(fallback)
+    gen = CodeGen(fallback)
     gen.globals_taken.add(name)
     main = gen.function_source(fgraph, name, names, fresh_outputs=fresh_outputs)
     if name in gen.helpers or name in gen.namespace:  # e.g. a user's function named "solve"

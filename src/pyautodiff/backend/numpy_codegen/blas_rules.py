@@ -5,14 +5,23 @@ with ``beta == 0`` the old ``y`` is ignored).
 """
 from __future__ import annotations
 
-from .expressions import P_ADD, P_MUL, _apply, _binop, _Expr, _fn, _strong, _unop
+from .expressions import (
+    P_ADD,
+    P_MUL,
+    Expr,
+    apply_template,
+    binop,
+    call_template,
+    strong,
+    unop,
+)
 from .registry import op_rule
 
 
-def _matmul_expr(g, a_var, b_var, out_dt) -> _Expr:
-    a = _strong(g.expr(a_var), a_var.type.dtype)
-    b = _strong(g.expr(b_var), b_var.type.dtype)
-    e = _apply(_binop("@", P_MUL), [a, b], out_dt)
+def matmul_expr(g, a_var, b_var, out_dt) -> Expr:
+    a = strong(g.expr(a_var), a_var.type.dtype)
+    b = strong(g.expr(b_var), b_var.type.dtype)
+    e = apply_template(binop("@", P_MUL), [a, b], out_dt)
     return g.cse_lookup(e) or e  # e.g. a Gemm reusing a product computed by a Dot22
 
 
@@ -20,25 +29,25 @@ def _matmul_expr(g, a_var, b_var, out_dt) -> _Expr:
          "pytensor.tensor.blas.Dot22",
          "pytensor.tensor.blas.BatchedDot")
 def _rule_dot(g, node):
-    return [_matmul_expr(g, *node.inputs, node.outputs[0].type.dtype)]
+    return [matmul_expr(g, *node.inputs, node.outputs[0].type.dtype)]
 
 
-def _scaled(alpha: _Expr, term: _Expr, dtype) -> _Expr:
+def _scaled(alpha: Expr, term: Expr, dtype) -> Expr:
     if alpha.is_literal and alpha.value == 1:
         return term
     if alpha.is_literal and alpha.value == -1:
-        return _apply(_unop("-"), [term], dtype)
-    return _apply(_binop("*", P_MUL), [alpha, term], dtype)
+        return apply_template(unop("-"), [term], dtype)
+    return apply_template(binop("*", P_MUL), [alpha, term], dtype)
 
 
 @op_rule("pytensor.tensor.blas.Dot22Scalar")
 def _rule_dot22scalar(g, node):
     x, y, a = node.inputs
     dt = node.outputs[0].type.dtype
-    return [_scaled(g.elemwise_arg(a, -1), _matmul_expr(g, x, y, dt), dt)]
+    return [_scaled(g.elemwise_arg(a, -1), matmul_expr(g, x, y, dt), dt)]
 
 
-def _axpby(g, node, z_var, a_var, prod: _Expr, b_var):
+def _axpby(g, node, z_var, a_var, prod: Expr, b_var):
     """``b * z + a * prod`` with the usual simplifications; ``b == 0`` ignores z
     entirely (BLAS semantics: z may be uninitialized memory)."""
     dt = node.outputs[0].type.dtype
@@ -47,27 +56,27 @@ def _axpby(g, node, z_var, a_var, prod: _Expr, b_var):
     term = _scaled(a, prod, dt)
     if b.is_literal and b.value == 0:
         return term
-    z = _scaled(b, _strong(g.expr(z_var), z_var.type.dtype), dt)
-    return _apply(_binop("+", P_ADD), [z, term], dt)
+    z = _scaled(b, strong(g.expr(z_var), z_var.type.dtype), dt)
+    return apply_template(binop("+", P_ADD), [z, term], dt)
 
 
 @op_rule("pytensor.tensor.blas.Gemm")
 def _rule_gemm(g, node):
     z, a, x, y, b = node.inputs
-    return [_axpby(g, node, z, a, _matmul_expr(g, x, y, node.outputs[0].type.dtype), b)]
+    return [_axpby(g, node, z, a, matmul_expr(g, x, y, node.outputs[0].type.dtype), b)]
 
 
 @op_rule("pytensor.tensor.blas.Gemv")
 def _rule_gemv(g, node):
     y, alpha, A, x, beta = node.inputs
-    return [_axpby(g, node, y, alpha, _matmul_expr(g, A, x, node.outputs[0].type.dtype), beta)]
+    return [_axpby(g, node, y, alpha, matmul_expr(g, A, x, node.outputs[0].type.dtype), beta)]
 
 
 @op_rule("pytensor.tensor.blas.Ger")
 def _rule_ger(g, node):
     A, alpha, x, y = node.inputs
     dt = node.outputs[0].type.dtype
-    xe, ye = (_strong(g.expr(v), v.type.dtype) for v in (x, y))
-    outer = _apply(_fn("np.outer", 2), [xe, ye], dt)
+    xe, ye = (strong(g.expr(v), v.type.dtype) for v in (x, y))
+    outer = apply_template(call_template("np.outer", 2), [xe, ye], dt)
     term = _scaled(g.elemwise_arg(alpha, -1), outer, dt)
-    return [_apply(_binop("+", P_ADD), [_strong(g.expr(A), A.type.dtype), term], dt)]
+    return [apply_template(binop("+", P_ADD), [strong(g.expr(A), A.type.dtype), term], dt)]

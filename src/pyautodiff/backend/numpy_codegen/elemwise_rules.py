@@ -13,8 +13,8 @@ import builtins
 
 import numpy as np
 
-from .expressions import P_ATOM, P_CMP, _dtype_name, _Expr, _shape_tuple, _strong
-from .generator import _static_shape
+from .expressions import P_ATOM, P_CMP, Expr, dtype_name, shape_tuple, strong
+from .generator import static_shape
 from .registry import op_rule
 
 
@@ -37,7 +37,7 @@ def _rule_elemwise(g, node):
             for out, e, plan in zip(node.outputs, outs, plans)]
 
 
-def _broadcast_plan(node, e: _Expr):
+def _broadcast_plan(node, e: Expr):
     """An Elemwise output has the broadcast shape of *all* inputs, but its numpy
     expression only broadcasts the inputs it references (``fill(x, y)`` drops
     ``x``).  If some unreferenced input can set a dim, return for each output
@@ -45,7 +45,7 @@ def _broadcast_plan(node, e: _Expr):
     ndim = node.outputs[0].type.ndim
     if ndim == 0:
         return None
-    shapes = [_static_shape(v) for v in node.inputs]
+    shapes = [static_shape(v) for v in node.inputs]
     refs = sorted(e.srcs)
     plan, fix = [], not refs
     for d in range(ndim):
@@ -57,7 +57,7 @@ def _broadcast_plan(node, e: _Expr):
     return plan if fix else None
 
 
-def _broadcast(node, out, e: _Expr, plan, args) -> _Expr:
+def _broadcast(node, out, e: Expr, plan, args) -> Expr:
     if plan is None:
         return e if out.type.ndim else e.replace(srcs=frozenset())
     dims = [f"{args[i].wrap(P_ATOM)}.shape[{d}]" if i is not None else "1"
@@ -65,11 +65,11 @@ def _broadcast(node, out, e: _Expr, plan, args) -> _Expr:
     names = e.names.union(*[args[i].names for i in plan if i is not None])
     dt = out.type.dtype
     if not e.names:  # a constant, e.g. zeros_like(x): a new array
-        kw = "" if np.dtype(dt) == np.float64 else f", dtype={_dtype_name(dt)}"
-        return _Expr(f"np.full({_shape_tuple(dims)}, {e.text}{kw})", names=names,
+        kw = "" if np.dtype(dt) == np.float64 else f", dtype={dtype_name(dt)}"
+        return Expr(f"np.full({shape_tuple(dims)}, {e.text}{kw})", names=names,
                      dtype=np.dtype(dt), fresh=True)
-    val = _strong(e, dt)
-    return val.replace(text=f"np.broadcast_to({val.text}, {_shape_tuple(dims)})", prec=P_ATOM,
+    val = strong(e, dt)
+    return val.replace(text=f"np.broadcast_to({val.text}, {shape_tuple(dims)})", prec=P_ATOM,
                        names=names, fresh=False, srcs=frozenset())
 
 

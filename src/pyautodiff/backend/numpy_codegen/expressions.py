@@ -1,8 +1,8 @@
 """Expressions of the generated code: rendered numpy text with its dtype.
 
-An `_Expr` is a piece of Python source (``np.exp(x)``), its operator
+An `Expr` is a piece of Python source (``np.exp(x)``), its operator
 precedence (to parenthesize only where needed), the names it reads and its
-numpy dtype.  `_apply` renders a template (`_Tmpl`) on argument expressions
+numpy dtype.  `apply_template` renders a template (`Tmpl`) on argument expressions
 so that the result has exactly PyTensor's dtype: numpy's result dtype is
 found by evaluating the same expression on tiny dummy values (cached), and
 casts are inserted only where it differs.
@@ -10,8 +10,8 @@ casts are inserted only where it differs.
 Example::
 
     >>> import numpy as np
-    >>> x = _Expr("x", names={"x"}, dtype=np.dtype("float32"))
-    >>> _apply(_fn("np.exp", 1), [x], "float64").text
+    >>> x = Expr("x", names={"x"}, dtype=np.dtype("float32"))
+    >>> apply_template(call_template("np.exp", 1), [x], "float64").text
     'np.exp(x.astype(np.float64))'
 """
 from __future__ import annotations
@@ -23,7 +23,7 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
-from .registry import _NoForm
+from .registry import NoForm
 
 # Python operator precedence, low to high (only what we emit).
 P_LOW = 0
@@ -37,13 +37,13 @@ P_UNARY = 12
 P_POW = 13
 P_ATOM = 20
 
-_NOVALUE = object()
+NOVALUE = object()
 _WEAK_DEFAULT = {bool: np.dtype(bool), int: np.dtype("int64"), float: np.dtype("float64"),
                  complex: np.dtype("complex128")}
-_IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 
-class _Expr:
+class Expr:
     """A rendered numpy expression.
 
     ``dtype`` is a numpy dtype, or a Python type (``int``, ``float``, ``bool``,
@@ -58,7 +58,7 @@ class _Expr:
     __slots__ = ("const_dtype", "dtype", "fresh", "names", "prec", "srcs", "text", "value")
 
     def __init__(self, text, prec=P_ATOM, names=frozenset(), dtype=None, fresh=False,
-                 value=_NOVALUE, srcs=frozenset(), const_dtype=None):
+                 value=NOVALUE, srcs=frozenset(), const_dtype=None):
         self.text = text
         self.prec = prec
         self.names = frozenset(names)
@@ -69,18 +69,18 @@ class _Expr:
         self.const_dtype = const_dtype
 
     def replace(self, **kw):
-        new = _Expr.__new__(_Expr)
-        for k in _Expr.__slots__:
+        new = Expr.__new__(Expr)
+        for k in Expr.__slots__:
             setattr(new, k, kw.get(k, getattr(self, k)))
         return new
 
     @property
     def is_literal(self):
-        return self.value is not _NOVALUE
+        return self.value is not NOVALUE
 
     @property
     def is_name(self):
-        return bool(_IDENT.match(self.text)) and not self.is_literal
+        return bool(IDENT.match(self.text)) and not self.is_literal
 
     @property
     def weak(self):
@@ -90,18 +90,18 @@ class _Expr:
         return self.text if self.prec >= min_prec else f"({self.text})"
 
 
-def _dtype_name(dtype) -> str:
+def dtype_name(dtype) -> str:
     """Source text for a dtype, e.g. ``np.float32`` or ``bool``."""
     dtype = np.dtype(dtype)
     return "bool" if dtype.kind == "b" else f"np.{dtype.name}"
 
 
-def _np_dtype(dt):
+def np_dtype(dt):
     return _WEAK_DEFAULT[dt] if isinstance(dt, type) else np.dtype(dt)
 
 
-def _dtype_matches(dt, target) -> bool:
-    return _np_dtype(dt) == np.dtype(target)
+def dtype_matches(dt, target) -> bool:
+    return np_dtype(dt) == np.dtype(target)
 
 
 def _float_text(v: float) -> str:
@@ -112,7 +112,7 @@ def _float_text(v: float) -> str:
     return repr(float(v))
 
 
-def _literal(value, dtype) -> _Expr:
+def literal_expr(value, dtype) -> Expr:
     """A Python literal for a scalar constant of PyTensor dtype ``dtype``.
 
     Literals are "weak" for numpy; float32 constants whose short repr is not
@@ -121,44 +121,44 @@ def _literal(value, dtype) -> _Expr:
     dtype = np.dtype(dtype)
     value = dtype.type(value).item()
     if dtype.kind == "b":
-        return _Expr(repr(bool(value)), dtype=bool, value=bool(value), const_dtype=dtype)
+        return Expr(repr(bool(value)), dtype=bool, value=bool(value), const_dtype=dtype)
     if dtype.kind in "iu":
-        return _Expr(str(value), P_UNARY if value < 0 else P_ATOM, dtype=int, value=int(value),
+        return Expr(str(value), P_UNARY if value < 0 else P_ATOM, dtype=int, value=int(value),
                      const_dtype=dtype)
     if dtype.kind == "f":
         short = str(dtype.type(value)) if dtype.itemsize < 8 else repr(value)
         if np.isfinite(value) and float(short) != value:
             # e.g. float32(0.1): keep the exact value with an explicit dtype
-            return _Expr(f"{_dtype_name(dtype)}({short})", dtype=dtype)
+            return Expr(f"{dtype_name(dtype)}({short})", dtype=dtype)
         text = _float_text(value)
-        return _Expr(text, P_UNARY if text.startswith("-") else P_ATOM, dtype=float,
+        return Expr(text, P_UNARY if text.startswith("-") else P_ATOM, dtype=float,
                      value=float(value), const_dtype=dtype)
     if dtype.kind == "c":
-        return _Expr(repr(complex(value)), P_ATOM, dtype=complex, value=complex(value),
+        return Expr(repr(complex(value)), P_ATOM, dtype=complex, value=complex(value),
                      const_dtype=dtype)
-    raise _NoForm(f"constant of dtype {dtype}")
+    raise NoForm(f"constant of dtype {dtype}")
 
 
-def _strong(e: _Expr, dtype=None) -> _Expr:
+def strong(e: Expr, dtype=None) -> Expr:
     """Make a weak (Python scalar) expression a numpy value of ``dtype``."""
     if not e.weak:
         return e
-    dtype = np.dtype(dtype if dtype is not None else (e.const_dtype or _np_dtype(e.dtype)))
-    text = f"{_dtype_name(dtype)}({e.text})"
-    return e.replace(text=text, prec=P_ATOM, dtype=dtype, value=_NOVALUE, fresh=False)
+    dtype = np.dtype(dtype if dtype is not None else (e.const_dtype or np_dtype(e.dtype)))
+    text = f"{dtype_name(dtype)}({e.text})"
+    return e.replace(text=text, prec=P_ATOM, dtype=dtype, value=NOVALUE, fresh=False)
 
 
-def _cast(e: _Expr, dtype) -> _Expr:
+def cast_expr(e: Expr, dtype) -> Expr:
     """``e`` converted to ``dtype`` (no-op if it already has it)."""
     dtype = np.dtype(dtype)
     if not e.weak and e.dtype == dtype:
         return e
     if e.weak:
-        if _dtype_matches(e.dtype, dtype):
+        if dtype_matches(e.dtype, dtype):
             return e
-        return _strong(e, dtype)
-    return e.replace(text=f"{e.wrap(P_ATOM)}.astype({_dtype_name(dtype)})", prec=P_ATOM,
-                     dtype=dtype, fresh=True, value=_NOVALUE)
+        return strong(e, dtype)
+    return e.replace(text=f"{e.wrap(P_ATOM)}.astype({dtype_name(dtype)})", prec=P_ATOM,
+                     dtype=dtype, fresh=True, value=NOVALUE)
 
 
 # ---------------------------------------------------------------------------
@@ -166,7 +166,7 @@ def _cast(e: _Expr, dtype) -> _Expr:
 # ---------------------------------------------------------------------------
 
 
-class _Tmpl:
+class Tmpl:
     """``fmt`` uses ``{0}``, ``{1}``...; ``arg_prec[i]`` is the minimum precedence
     argument i may have without parentheses; ``prec`` is the result's."""
 
@@ -177,30 +177,30 @@ class _Tmpl:
         self.prec = prec
         self.arg_prec = arg_prec
 
-    def render(self, args: Sequence[_Expr]) -> str:
+    def render(self, args: Sequence[Expr]) -> str:
         texts = [a.wrap(self.arg_prec[i] if self.arg_prec else P_LOW) for i, a in enumerate(args)]
         return self.fmt.format(*texts)
 
 
-def _fn(name: str, nargs: int) -> _Tmpl:
+def call_template(name: str, nargs: int) -> Tmpl:
     inner = ", ".join(f"{{{i}}}" for i in range(nargs))
-    return _Tmpl(f"{name}({inner})")
+    return Tmpl(f"{name}({inner})")
 
 
-def _binop(sym: str, prec: int, nargs: int = 2) -> _Tmpl:
+def binop(sym: str, prec: int, nargs: int = 2) -> Tmpl:
     # Left-associative: parenthesize the right operands at equal precedence,
     # which preserves PyTensor's evaluation order exactly (floats are not
     # associative).  Comparisons never chain.
     first = prec + 1 if prec == P_CMP else prec
     fmt = f" {sym} ".join(f"{{{i}}}" for i in range(nargs))
-    return _Tmpl(fmt, prec, (first,) + (prec + 1,) * (nargs - 1))
+    return Tmpl(fmt, prec, (first,) + (prec + 1,) * (nargs - 1))
 
 
-def _unop(sym: str) -> _Tmpl:
-    return _Tmpl(f"{sym}{{0}}", P_UNARY, (P_UNARY + 1,))
+def unop(sym: str) -> Tmpl:
+    return Tmpl(f"{sym}{{0}}", P_UNARY, (P_UNARY + 1,))
 
 
-_POW = _Tmpl("{0} ** {1}", P_POW, (P_POW + 1, P_UNARY))
+POW = Tmpl("{0} ** {1}", P_POW, (P_POW + 1, P_UNARY))
 
 _PROBE_FNS: dict[str, Callable] = {}
 _PROBE_CACHE: dict[tuple, object] = {}
@@ -217,7 +217,7 @@ def _probe_namespace(fmt: str) -> dict:
     return _PROBE_NS
 
 
-def _probe_key(e: _Expr):
+def _probe_key(e: Expr):
     if e.is_literal:
         return ("lit", type(e.value), e.value)
     if e.weak:
@@ -225,7 +225,7 @@ def _probe_key(e: _Expr):
     return ("arr", np.dtype(e.dtype).str)
 
 
-def _dummy(e: _Expr):
+def _dummy(e: Expr):
     if e.is_literal:
         return e.value
     if e.weak:
@@ -233,7 +233,7 @@ def _dummy(e: _Expr):
     return np.ones(1, dtype=e.dtype)
 
 
-def _probe(fmt: str, args: Sequence[_Expr]):
+def probe_dtype(fmt: str, args: Sequence[Expr]):
     """The dtype numpy gives ``fmt`` on values like ``args`` (None if it fails)."""
     key = (fmt, tuple(_probe_key(a) for a in args))
     if key in _PROBE_CACHE:
@@ -259,7 +259,7 @@ def _probe(fmt: str, args: Sequence[_Expr]):
     return dt
 
 
-def _apply(tmpl: _Tmpl, args: Sequence[_Expr], out_dtype) -> _Expr:
+def apply_template(tmpl: Tmpl, args: Sequence[Expr], out_dtype) -> Expr:
     """Render ``tmpl`` on ``args`` so that the result has exactly ``out_dtype``.
 
     Tries, in order: the plain rendering; literal constants with an explicit
@@ -272,29 +272,29 @@ def _apply(tmpl: _Tmpl, args: Sequence[_Expr], out_dtype) -> _Expr:
     srcs = frozenset().union(*[a.srcs for a in args]) if args else frozenset()
 
     def make(argv, dt):
-        return _Expr(tmpl.render(argv), tmpl.prec, names, dt, fresh=True, srcs=srcs)
+        return Expr(tmpl.render(argv), tmpl.prec, names, dt, fresh=True, srcs=srcs)
 
-    dt = _probe(tmpl.fmt, args)
-    if dt is not None and _dtype_matches(dt, out_dtype):
+    dt = probe_dtype(tmpl.fmt, args)
+    if dt is not None and dtype_matches(dt, out_dtype):
         return make(args, dt)
     if any(a.is_literal for a in args):
-        strong_args = [_strong(a) if a.is_literal else a for a in args]
-        dt2 = _probe(tmpl.fmt, strong_args)
-        if dt2 is not None and _dtype_matches(dt2, out_dtype):
+        strong_args = [strong(a) if a.is_literal else a for a in args]
+        dt2 = probe_dtype(tmpl.fmt, strong_args)
+        if dt2 is not None and dtype_matches(dt2, out_dtype):
             return make(strong_args, dt2)
         if dt is None:
             args, dt = strong_args, dt2
-    if out_dtype.kind in "fc" and (dt is None or (_np_dtype(dt).kind in "biuf" and np.can_cast(
-            _np_dtype(dt), out_dtype, "safe"))):
-        up_args = [a if a.weak or _np_dtype(a.dtype).kind == "b" or
-                   _dtype_matches(a.dtype, out_dtype) else _cast(a, out_dtype) for a in args]
-        dt3 = _probe(tmpl.fmt, up_args)
-        if dt3 is not None and _dtype_matches(dt3, out_dtype):
+    if out_dtype.kind in "fc" and (dt is None or (np_dtype(dt).kind in "biuf" and np.can_cast(
+            np_dtype(dt), out_dtype, "safe"))):
+        up_args = [a if a.weak or np_dtype(a.dtype).kind == "b" or
+                   dtype_matches(a.dtype, out_dtype) else cast_expr(a, out_dtype) for a in args]
+        dt3 = probe_dtype(tmpl.fmt, up_args)
+        if dt3 is not None and dtype_matches(dt3, out_dtype):
             return make(up_args, dt3)
     if dt is None:
-        raise _NoForm(f"numpy cannot evaluate {tmpl.fmt!r} for these dtypes")
-    return _cast(make(args, dt), out_dtype)
+        raise NoForm(f"numpy cannot evaluate {tmpl.fmt!r} for these dtypes")
+    return cast_expr(make(args, dt), out_dtype)
 
 
-def _shape_tuple(items: Sequence[str]) -> str:
+def shape_tuple(items: Sequence[str]) -> str:
     return "(" + ", ".join(items) + ("," if len(items) == 1 else "") + ")"

@@ -1,18 +1,18 @@
 """The generator: one function's statements, names and common subexpressions.
 
-`_Gen` walks the graph in topological order, asks each node's rule (see
+`CodeGen` walks the graph in topological order, asks each node's rule (see
 `registry`) for one expression per output, and decides whether a value gets
 its own named statement (used more than once, an output, too long or too
 deeply nested) or is inlined into its single consumer.  Identical
 expressions are reused (CSE on the rendered text), statements nobody reads
-are dropped, and a rule that gives up (`_NoForm`) has its statements rolled
+are dropped, and a rule that gives up (`NoForm`) has its statements rolled
 back (`checkpoint`/`restore`).  Nodes without a rule raise `NoNumpyForm` or,
 with ``fallback="perform"``, call PyTensor's Python implementation
 (`_PerformRunner`).
 
 Example (what `assembly.fgraph_to_source` does)::
 
-    gen = _Gen("error")
+    gen = CodeGen("error")
     text = gen.function_source(fgraph, "f", ["x"])   # "def f(x):\n    ..."
 """
 from __future__ import annotations
@@ -27,15 +27,15 @@ from collections.abc import Sequence
 import numpy as np
 
 from .expressions import (
-    _NOVALUE,
+    NOVALUE,
     P_ATOM,
-    _dtype_matches,
-    _dtype_name,
-    _Expr,
-    _literal,
-    _strong,
+    Expr,
+    dtype_matches,
+    dtype_name,
+    literal_expr,
+    strong,
 )
-from .registry import _OP_RULES, _SCALAR_RULES, NoNumpyForm, _lookup, _NoForm
+from .registry import OP_RULES, SCALAR_RULES, NoForm, NoNumpyForm, lookup_rule
 
 
 class _Stmt:
@@ -56,7 +56,7 @@ _MAX_INLINE = 88  # longer single-use expressions still get their own line
 _MAX_DEPTH = 100
 _DEPTH_TOKENS = re.compile(r"[-+*/%@&|^<>=~()\[\]{}]")
 # Builtins, keywords, module names and the helper functions we may define.
-_RESERVED = set(dir(builtins)) | set(keyword.kwlist) | {
+RESERVED_NAMES = set(dir(builtins)) | set(keyword.kwlist) | {
     "np", "scipy", "self", "solve", "solve_triangular", "cholesky", "pivots_to_permutation"}
 
 
@@ -75,15 +75,15 @@ def _depth(text: str) -> int:
     return deepest + operators
 
 
-def _too_deep(e: _Expr) -> bool:
+def too_deep(e: Expr) -> bool:
     return not (e.is_name or e.is_literal) and _depth(e.text) > _MAX_DEPTH
 
 
-def _static_shape(var):
+def static_shape(var):
     return getattr(var.type, "shape", ())
 
 
-def _sanitize(name: str | None) -> str | None:
+def sanitize(name: str | None) -> str | None:
     if not name:
         return None
     s = re.sub(r"[^0-9A-Za-z_]+", "_", name).strip("_")
@@ -94,7 +94,7 @@ def _sanitize(name: str | None) -> str | None:
     return s
 
 
-class _Gen:
+class CodeGen:
     """Holds the state of one generated module (main function + helpers)."""
 
     def __init__(self, fallback: str):
@@ -104,7 +104,7 @@ class _Gen:
         self.namespace: dict = {"np": np}
         self.imports: dict[str, str] = {}  # module -> comment
         self.helpers: dict[str, str] = {}  # helper name -> source
-        self.globals_taken: set[str] = set(_RESERVED)
+        self.globals_taken: set[str] = set(RESERVED_NAMES)
         self.env: dict = {}
         self.uses: Counter = Counter()
         self.outputs: set = set()
@@ -114,7 +114,7 @@ class _Gen:
         # Common-subexpression reuse on the rendered text: expression -> the
         # name it is bound to (and the names it reads).  Names handed out twice
         # are "shared" and never modified in place.
-        self.cse: dict[str, tuple[_Expr, frozenset]] = {}
+        self.cse: dict[str, tuple[Expr, frozenset]] = {}
         self.cse_log: list[tuple[str, object]] = []
         self.shared: set[str] = set()
         self.counter = 0
@@ -141,7 +141,7 @@ class _Gen:
                 return name
 
     def name_for(self, var) -> str:
-        base = _sanitize(getattr(var, "name", None))
+        base = sanitize(getattr(var, "name", None))
         return self._free(base) if base else self.temp_name()
 
     def global_name(self, base: str, obj) -> str:
@@ -150,7 +150,7 @@ class _Gen:
             if val is obj and name.startswith(base):
                 return name
         name, k = base, 1
-        while name in self.namespace or name in self.taken or name in _RESERVED:
+        while name in self.namespace or name in self.taken or name in RESERVED_NAMES:
             name = f"{base}_{k}"
             k += 1
         self.namespace[name] = obj
@@ -176,7 +176,7 @@ class _Gen:
     def emit(self, text, defines=(), uses=(), effect=False):
         self.stmts.append(_Stmt(text, defines, uses, effect))
 
-    def bind(self, e: _Expr, name: str | None = None, cse: bool = True) -> _Expr:
+    def bind(self, e: Expr, name: str | None = None, cse: bool = True) -> Expr:
         """Emit ``name = e`` and return the name as an expression (or the name
         already holding the same expression)."""
         if cse:
@@ -186,12 +186,12 @@ class _Gen:
         if name is None:
             name = self.temp_name()
         self.emit(f"{name} = {e.text}", {name}, e.names)
-        res = e.replace(text=name, prec=P_ATOM, names={name}, value=_NOVALUE)
+        res = e.replace(text=name, prec=P_ATOM, names={name}, value=NOVALUE)
         if cse:
             self._cse_set(e.text, (res, e.names))
         return res
 
-    def cse_lookup(self, e: _Expr) -> _Expr | None:
+    def cse_lookup(self, e: Expr) -> Expr | None:
         entry = self.cse.get(e.text)
         if entry is None:
             return None
@@ -211,44 +211,44 @@ class _Gen:
                 self._cse_set(key, None)
                 del self.cse[key]
 
-    def atom(self, e: _Expr) -> _Expr:
+    def atom(self, e: Expr) -> Expr:
         """``e`` as something cheap to repeat (a name or a literal)."""
         return e if (e.is_name or e.is_literal) else self.bind(e)
 
     # -- variables -----------------------------------------------------------
-    def expr(self, var) -> _Expr:
+    def expr(self, var) -> Expr:
         e = self.env.get(var)
         if e is None:
             e = self.constant(var)
             self.env[var] = e
         return e
 
-    def constant(self, var) -> _Expr:
+    def constant(self, var) -> Expr:
         from pytensor.graph.basic import Constant
 
         if not isinstance(var, Constant):
             raise KeyError(f"variable {var} is not computed before use")
         data = var.data
         if data is None:  # NoneConst
-            return _Expr("None")
+            return Expr("None")
         if not hasattr(var.type, "dtype"):  # e.g. a slice constant
-            return _Expr(self.global_name("const", data))
+            return Expr(self.global_name("const", data))
         arr = np.asarray(data)
         dtype = var.type.dtype
         if arr.ndim == 0:
-            return _literal(arr.item(), dtype)
+            return literal_expr(arr.item(), dtype)
         if arr.size == 0:  # a nested list would lose the shape: (0, 1) -> []
-            return _Expr(f"np.empty({arr.shape}, dtype={_dtype_name(dtype)})", dtype=np.dtype(dtype))
+            return Expr(f"np.empty({arr.shape}, dtype={dtype_name(dtype)})", dtype=np.dtype(dtype))
         if arr.size <= 8 and arr.dtype.kind in "biuf":
             body = repr(arr.tolist()).replace("inf", "np.inf").replace("nan", "np.nan")
-            text = f"np.array({body}, dtype={_dtype_name(dtype)})"
-            return _Expr(text, dtype=np.dtype(dtype))
+            text = f"np.array({body}, dtype={dtype_name(dtype)})"
+            return Expr(text, dtype=np.dtype(dtype))
         frozen = np.array(arr, dtype=dtype)
         frozen.setflags(write=False)
-        base = f"{_sanitize(var.name)}_const" if _sanitize(var.name) else "const"
-        return _Expr(self.global_name(base, frozen), dtype=np.dtype(dtype))
+        base = f"{sanitize(var.name)}_const" if sanitize(var.name) else "const"
+        return Expr(self.global_name(base, frozen), dtype=np.dtype(dtype))
 
-    def elemwise_arg(self, var, pos: int) -> _Expr:
+    def elemwise_arg(self, var, pos: int) -> Expr:
         """Input ``pos`` of an Elemwise: size-1 constants (also behind a
         DimShuffle that only adds axes) become scalar literals; their dims are
         broadcastable, so they never set the output shape."""
@@ -257,17 +257,17 @@ class _Gen:
 
         const = var
         while const.owner is not None and isinstance(const.owner.op, DimShuffle) and all(
-                s == 1 for s in _static_shape(const)):
+                s == 1 for s in static_shape(const)):
             const = const.owner.inputs[0]
         if isinstance(const, Constant) and const.data is not None and np.size(const.data) == 1:
             arr = np.asarray(const.data)
             if arr.dtype.kind in "biufc":
-                return _literal(arr.reshape(()).item(), const.type.dtype)
+                return literal_expr(arr.reshape(()).item(), const.type.dtype)
         # An input is never "fresh" from the point of view of the output: an
         # identity-like scalar op must not hand out someone else's array.
         return self.expr(var).replace(srcs={pos}, fresh=False)
 
-    def assign(self, var, e: _Expr) -> None:
+    def assign(self, var, e: Expr) -> None:
         """Record the expression of ``var``, giving it a statement if needed."""
         n = self.uses[var]
         is_out = var in self.outputs
@@ -275,11 +275,11 @@ class _Gen:
             self.env[var] = e
             return
         simple = e.is_name or (e.is_literal and not is_out)
-        if not simple and (n > 1 or is_out or len(e.text) > _MAX_INLINE or _too_deep(e)):
+        if not simple and (n > 1 or is_out or len(e.text) > _MAX_INLINE or too_deep(e)):
             e = self.bind(e, self.name_for(var))
         self.env[var] = e
 
-    def writable(self, var, e: _Expr, out_var) -> _Expr:
+    def writable(self, var, e: Expr, out_var) -> Expr:
         """A name bound to an array with the value of ``var`` that may be modified
         in place: ``var`` itself if it is a fresh temporary nobody else uses,
         otherwise a copy."""
@@ -289,7 +289,7 @@ class _Gen:
             buf = e if e.is_name else self.bind(e, self.name_for(out_var), cse=False)
         else:
             if e.weak:
-                text = f"np.array({e.text}, dtype={_dtype_name(var.type.dtype)})"
+                text = f"np.array({e.text}, dtype={dtype_name(var.type.dtype)})"
             else:
                 text = f"{e.wrap(P_ATOM)}.copy()"
             copy = e.replace(text=text, prec=P_ATOM, fresh=True)
@@ -322,10 +322,10 @@ class _Gen:
         self.helpers.update(helpers)
 
     # -- translation ---------------------------------------------------------
-    def scalar(self, op, args: list[_Expr], out_dtypes: list) -> list[_Expr]:
-        rule = _lookup(_SCALAR_RULES, op)
+    def scalar(self, op, args: list[Expr], out_dtypes: list) -> list[Expr]:
+        rule = lookup_rule(SCALAR_RULES, op)
         if rule is None:
-            raise _NoForm(f"scalar op {op}")
+            raise NoForm(f"scalar op {op}")
         outs = rule(self, op, args, out_dtypes)
         # reuse a value already computed under a name (PyTensor's merge pass
         # cannot see inside fused Composites)
@@ -333,13 +333,13 @@ class _Gen:
 
     def translate_nodes(self, nodes) -> None:
         for node in nodes:
-            rule = _lookup(_OP_RULES, node.op)
+            rule = lookup_rule(OP_RULES, node.op)
             outs = None
             if rule is not None:
                 mark = self.checkpoint()
                 try:
                     outs = rule(self, node)
-                except _NoForm:
+                except NoForm:
                     self.restore(mark)  # forget what the rule emitted before giving up
                     outs = None
             if outs is None:
@@ -349,12 +349,12 @@ class _Gen:
             for var, e in zip(node.outputs, outs):
                 self.assign(var, e)
 
-    def fallback_node(self, node) -> list[_Expr]:
+    def fallback_node(self, node) -> list[Expr]:
         op = node.op
         if self.fallback == "error":
             raise NoNumpyForm(f"no numpy form for op {type(op).__name__} ({op})")
         runner = _PerformRunner(node)
-        base = _sanitize(type(op).__name__.lower()) or "op"
+        base = sanitize(type(op).__name__.lower()) or "op"
         fname = self.global_name(f"{base}_perform", runner)
         args = [self.expr(v) for v in node.inputs]
         call = f"{fname}({', '.join(a.text for a in args)})"
@@ -364,7 +364,7 @@ class _Gen:
         # effect=True: PyTensor ops may check their inputs (and raise)
         self.emit(f"# no numpy form for {type(op).__name__}: PyTensor's Python implementation\n"
                   f"{lhs} = {call}", outs, names, effect=True)
-        return [_Expr(n, names={n}, dtype=_out_dtype(v)) for n, v in zip(outs, node.outputs)]
+        return [Expr(n, names={n}, dtype=out_dtype_of(v)) for n, v in zip(outs, node.outputs)]
 
     def function_source(self, fgraph, name: str, input_names: Sequence[str],
                          tuple_return: bool = True, fresh_outputs: bool = False) -> str:
@@ -375,8 +375,8 @@ class _Gen:
         for n in (*input_names, name):
             self._take(n)
         for var, n in zip(fgraph.inputs, input_names):
-            dt = _out_dtype(var)
-            self.env[var] = _Expr(n, names={n}, dtype=dt if dt is not None else None)
+            dt = out_dtype_of(var)
+            self.env[var] = Expr(n, names={n}, dtype=dt if dt is not None else None)
         nodes = fgraph.toposort()
         self.outputs = set(fgraph.outputs)
         self.count_uses(nodes, fgraph.outputs)
@@ -385,11 +385,11 @@ class _Gen:
         results = []
         for out in fgraph.outputs:
             e = self.expr(out)
-            dt = _out_dtype(out)
-            if dt is not None and e.weak and not _dtype_matches(e.dtype, dt):
-                e = _strong(e, dt)
+            dt = out_dtype_of(out)
+            if dt is not None and e.weak and not dtype_matches(e.dtype, dt):
+                e = strong(e, dt)
             if e.is_literal:
-                e = _strong(e, dt)
+                e = strong(e, dt)
             if fresh_outputs and not e.weak and (not e.fresh or e.text in [r.text for r in results]):
                 # a 0-d value may be a numpy or Python scalar at run time: np.array copies either
                 text = f"{e.wrap(P_ATOM)}.copy()" if getattr(out.type, "ndim", 0) else f"np.array({e.text})"
@@ -420,7 +420,7 @@ class _Gen:
             self.uses[out] += 1
 
 
-def _out_dtype(var):
+def out_dtype_of(var):
     dt = getattr(var.type, "dtype", None)
     try:
         return np.dtype(dt)

@@ -8,26 +8,26 @@ from __future__ import annotations
 
 import numpy as np
 
-from .expressions import _cast, _Expr, _strong
-from .registry import _NoForm, op_rule, register_scalar_rule
-from .scalar_rules import _scipy_rule
+from .expressions import Expr, cast_expr, strong
+from .registry import NoForm, op_rule, register_scalar_rule
+from .scalar_rules import scipy_rule
 
 for _name, _nargs in (("Y0", 1), ("Y1", 1), ("Yn", 2), ("Yv", 2)):
-    register_scalar_rule(f"pyautodiff.lowering.host_ops.{_name}", _scipy_rule(_name.lower(), _nargs))
+    register_scalar_rule(f"pyautodiff.lowering.host_ops.{_name}", scipy_rule(_name.lower(), _nargs))
 
 
 @op_rule("pyautodiff.lowering.host_ops.ArgPartition")
 def _rule_argpartition(g, node):
-    xe = _strong(g.expr(node.inputs[0]), node.inputs[0].type.dtype)
+    xe = strong(g.expr(node.inputs[0]), node.inputs[0].type.dtype)
     text = f"np.argpartition({xe.text}, {node.op.kth!r}, axis={node.op.axis})"
-    return [_cast(_Expr(text, names=xe.names, dtype=np.dtype(np.intp), fresh=True), node.outputs[0].type.dtype)]
+    return [cast_expr(Expr(text, names=xe.names, dtype=np.dtype(np.intp), fresh=True), node.outputs[0].type.dtype)]
 
 
 @op_rule("pytensor.tensor.signal.conv.Convolve1d")
 def _rule_convolve1d(g, node):
-    a, v, full = (_strong(g.expr(i), i.type.dtype) for i in node.inputs)
+    a, v, full = (strong(g.expr(i), i.type.dtype) for i in node.inputs)
     text = f"np.convolve({a.text}, {v.text}, 'full' if {full.text} else 'valid')"
-    return [_cast(_Expr(text, names=a.names | v.names | full.names, dtype=None, fresh=True),
+    return [cast_expr(Expr(text, names=a.names | v.names | full.names, dtype=None, fresh=True),
                   node.outputs[0].type.dtype)]
 
 
@@ -35,13 +35,13 @@ def _rule_convolve1d(g, node):
 def _rule_unique(g, node):
     op = node.op
     if op.axis is not None:
-        raise _NoForm("np.unique along an axis")
-    xe = _strong(g.expr(node.inputs[0]), node.inputs[0].type.dtype)
+        raise NoForm("np.unique along an axis")
+    xe = strong(g.expr(node.inputs[0]), node.inputs[0].type.dtype)
     outs = [g.temp_name() for _ in node.outputs]
     lhs = ", ".join(outs) + ("," if len(outs) == 1 else "")
     flags = f"return_index={op.return_index}, return_inverse={op.return_inverse}, return_counts={op.return_counts}"
     g.emit(f"{lhs} = np.unique({xe.text}, {flags})", outs, xe.names)
-    exprs = [_Expr(outs[0], names={outs[0]}, dtype=xe.dtype)]
+    exprs = [Expr(outs[0], names={outs[0]}, dtype=xe.dtype)]
     for n, o in zip(outs[1:], node.outputs[1:]):  # indices, inverse (flat, as PyTensor's), counts
-        exprs.append(_cast(_Expr(f"np.ravel({n})", names={n}, dtype=np.dtype(np.intp), fresh=False), o.type.dtype))
+        exprs.append(cast_expr(Expr(f"np.ravel({n})", names={n}, dtype=np.dtype(np.intp), fresh=False), o.type.dtype))
     return exprs

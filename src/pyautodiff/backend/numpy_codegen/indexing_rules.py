@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from .expressions import P_ATOM, _cast, _Expr, _shape_tuple, _strong
-from .registry import _NoForm, op_rule
-from .shape_rules import _const_int
+from .expressions import P_ATOM, Expr, cast_expr, shape_tuple, strong
+from .registry import NoForm, op_rule
+from .shape_rules import const_int
 
 
 def _index_tuple(g, node, idx_vars, idx_list, for_call=False):
@@ -45,7 +45,7 @@ def _index_tuple(g, node, idx_vars, idx_list, for_call=False):
         else:
             items.append(piece(idx_vars[entry]))
     if for_call:
-        return (items[0] if len(items) == 1 else _shape_tuple(items)), names
+        return (items[0] if len(items) == 1 else shape_tuple(items)), names
     return (", ".join(items) if items else "()"), names
 
 
@@ -61,10 +61,10 @@ def _idx_list(op, n_idx):
          "pytensor.tensor.subtensor.AdvancedSubtensor1")
 def _rule_subtensor(g, node):
     x, *idx = node.inputs
-    xe = _strong(g.expr(x), x.type.dtype)
+    xe = strong(g.expr(x), x.type.dtype)
     index, names = _index_tuple(g, node, idx, _idx_list(node.op, len(idx)))
     advanced = any(getattr(v.type, "ndim", 0) > 0 for v in idx)
-    return [_Expr(f"{xe.wrap(P_ATOM)}[{index}]", names=xe.names | names,
+    return [Expr(f"{xe.wrap(P_ATOM)}[{index}]", names=xe.names | names,
                   dtype=np.dtype(x.type.dtype), fresh=advanced)]
 
 
@@ -121,9 +121,9 @@ def _rule_inc_subtensor(g, node):
 @op_rule("pytensor.tensor.extra_ops.Repeat")
 def _rule_repeat(g, node):
     x, reps = node.inputs
-    xe, re_ = _strong(g.expr(x), x.type.dtype), g.expr(reps)
+    xe, re_ = strong(g.expr(x), x.type.dtype), g.expr(reps)
     text = f"np.repeat({xe.text}, {re_.text}, axis={node.op.axis})"
-    return [_Expr(text, names=xe.names | re_.names, dtype=xe.dtype, fresh=True)]
+    return [Expr(text, names=xe.names | re_.names, dtype=xe.dtype, fresh=True)]
 
 
 def _sort_axis(g, node):
@@ -132,21 +132,21 @@ def _sort_axis(g, node):
     x, axis_var = node.inputs
     if getattr(axis_var, "data", 0) is None:
         return None, x
-    ax = _const_int(axis_var)
+    ax = const_int(axis_var)
     if ax is None:
-        raise _NoForm("symbolic sort axis")
+        raise NoForm("symbolic sort axis")
     return ax, x
 
 
 @op_rule("pytensor.tensor.sort.SortOp")
 def _rule_sort(g, node, fn="np.sort"):
     axis, x = _sort_axis(g, node)
-    xe = _strong(g.expr(x), x.type.dtype)
+    xe = strong(g.expr(x), x.type.dtype)
     kind = node.op.kind
     args = [xe.text, f"axis={axis}"]
     if kind != "quicksort":
         args.append(f"kind={kind!r}")
-    return [_cast(_Expr(f"{fn}({', '.join(args)})", names=xe.names,
+    return [cast_expr(Expr(f"{fn}({', '.join(args)})", names=xe.names,
                         dtype=xe.dtype if fn == "np.sort" else np.dtype(np.intp), fresh=True),
                   node.outputs[0].type.dtype)]
 
@@ -159,29 +159,29 @@ def _rule_argsort(g, node):
 @op_rule("pytensor.tensor.basic.ExtractDiag")
 def _rule_extract_diag(g, node):
     op = node.op
-    xe = _strong(g.expr(node.inputs[0]), node.inputs[0].type.dtype)
+    xe = strong(g.expr(node.inputs[0]), node.inputs[0].type.dtype)
     args = [xe.text]
     if (op.offset, op.axis1, op.axis2) != (0, 0, 1):
         args += [str(op.offset), str(op.axis1), str(op.axis2)]
     # np.diagonal returns a read-only view
-    return [_Expr(f"np.diagonal({', '.join(args)})", names=xe.names, dtype=xe.dtype)]
+    return [Expr(f"np.diagonal({', '.join(args)})", names=xe.names, dtype=xe.dtype)]
 
 
 @op_rule("pytensor.tensor.basic.Nonzero")
 def _rule_nonzero(g, node):
-    xe = _strong(g.expr(node.inputs[0]), node.inputs[0].type.dtype)
+    xe = strong(g.expr(node.inputs[0]), node.inputs[0].type.dtype)
     outs = [g.temp_name() for _ in node.outputs]
     lhs = ", ".join(outs) + ("," if len(outs) == 1 else "")
     g.emit(f"{lhs} = np.nonzero({xe.text})", outs, xe.names)
-    return [_Expr(n, names={n}, dtype=np.dtype(np.intp)) for n in outs]
+    return [Expr(n, names={n}, dtype=np.dtype(np.intp)) for n in outs]
 
 
 @op_rule("pytensor.tensor.extra_ops.SearchsortedOp")
 def _rule_searchsorted(g, node):
-    args = [_strong(g.expr(v), v.type.dtype) for v in node.inputs]
+    args = [strong(g.expr(v), v.type.dtype) for v in node.inputs]
     text = f"np.searchsorted({args[0].text}, {args[1].text}, side={node.op.side!r}"
     if len(args) == 3:
         text += f", sorter={args[2].text}"
     names = frozenset().union(*[a.names for a in args])
-    return [_cast(_Expr(text + ")", names=names, dtype=np.dtype(np.intp), fresh=True),
+    return [cast_expr(Expr(text + ")", names=names, dtype=np.dtype(np.intp), fresh=True),
                   node.outputs[0].type.dtype)]

@@ -6,20 +6,20 @@ generator adds each one to the module at most once (``g.helper(name, src)``).
 
 Example::
 
-    >>> _SOLVE_HELPER.splitlines()[0]
+    >>> SOLVE_HELPER.splitlines()[0]
     'def solve(a, b, assume_a="gen", lower=False):'
 """
 
 
 
-_SOLVE_HELPER = '''def solve(a, b, assume_a="gen", lower=False):
+SOLVE_HELPER = '''def solve(a, b, assume_a="gen", lower=False):
     """scipy.linalg.solve, NaN-filled (like PyTensor) if `a` is singular."""
     try:
         return scipy.linalg.solve(a, b, assume_a=assume_a, lower=lower, check_finite=False)
     except np.linalg.LinAlgError:
         return np.full(np.shape(b), np.nan)'''
 
-_SOLVE_TRI_HELPER = '''def solve_triangular(a, b, lower=False, unit_diagonal=False):
+SOLVE_TRI_HELPER = '''def solve_triangular(a, b, lower=False, unit_diagonal=False):
     """scipy.linalg.solve_triangular, NaN-filled (like PyTensor) if `a` is singular."""
     try:
         return scipy.linalg.solve_triangular(
@@ -28,7 +28,7 @@ _SOLVE_TRI_HELPER = '''def solve_triangular(a, b, lower=False, unit_diagonal=Fal
     except np.linalg.LinAlgError:
         return np.full(np.shape(b), np.nan)'''
 
-_CHOLESKY_HELPER = '''def cholesky(a, lower=True):
+CHOLESKY_HELPER = '''def cholesky(a, lower=True):
     """Cholesky factor, NaN-filled (like PyTensor) if `a` is not positive definite."""
     try:
         return scipy.linalg.cholesky(a, lower=lower, check_finite=False)
@@ -36,7 +36,7 @@ _CHOLESKY_HELPER = '''def cholesky(a, lower=True):
         return np.full_like(a, np.nan)'''
 
 
-_PIVOTS_HELPER = '''def pivots_to_permutation(pivots, inverse=False):
+PIVOTS_HELPER = '''def pivots_to_permutation(pivots, inverse=False):
     """The row permutation done by LAPACK's sequence of row swaps `pivots`."""
     p_inv = np.arange(len(pivots))
     for i, j in enumerate(pivots):

@@ -10,14 +10,14 @@ from __future__ import annotations
 
 import numpy as np
 
-from .expressions import P_ATOM, _cast, _dtype_name, _Expr, _strong
+from .expressions import P_ATOM, Expr, cast_expr, dtype_name, strong
 from .linalg_helpers import (
-    _CHOLESKY_HELPER,
-    _PIVOTS_HELPER,
-    _SOLVE_HELPER,
-    _SOLVE_TRI_HELPER,
+    CHOLESKY_HELPER,
+    PIVOTS_HELPER,
+    SOLVE_HELPER,
+    SOLVE_TRI_HELPER,
 )
-from .registry import _NoForm, op_rule
+from .registry import NoForm, op_rule
 
 
 def _core_op(node):
@@ -28,24 +28,24 @@ def _core_op(node):
 def _linalg_call(g, node, call: str):
     """Emit ``call`` (with ``{0}``... for the inputs) and cast the outputs to
     PyTensor's dtypes."""
-    args = [_strong(g.expr(v), v.type.dtype) for v in node.inputs]
+    args = [strong(g.expr(v), v.type.dtype) for v in node.inputs]
     names = frozenset().union(*[a.names for a in args]) if args else frozenset()
     text = call.format(*[a.text for a in args])
     outs = node.outputs
     if len(outs) == 1:
-        e = _Expr(text, names=names, dtype=None, fresh=True)
+        e = Expr(text, names=names, dtype=None, fresh=True)
         return [_cast_unknown(e, outs[0].type.dtype)]
     tmp = [g.temp_name() for _ in outs]
     g.emit(f"{', '.join(tmp)} = {text}", tmp, names)
-    return [_cast_unknown(_Expr(n, names={n}), o.type.dtype) for n, o in zip(tmp, outs)]
+    return [_cast_unknown(Expr(n, names={n}), o.type.dtype) for n, o in zip(tmp, outs)]
 
 
-def _cast_unknown(e: _Expr, dtype) -> _Expr:
+def _cast_unknown(e: Expr, dtype) -> Expr:
     """Cast a value whose numpy dtype we did not track (``copy=False``: a no-op
     when it already has the right dtype)."""
     if e.dtype is not None:
-        return _cast(e, dtype)
-    return e.replace(text=f"{e.wrap(P_ATOM)}.astype({_dtype_name(dtype)}, copy=False)",
+        return cast_expr(e, dtype)
+    return e.replace(text=f"{e.wrap(P_ATOM)}.astype({dtype_name(dtype)}, copy=False)",
                      prec=P_ATOM, dtype=np.dtype(dtype))
 
 
@@ -102,7 +102,7 @@ def _rule_svd(g, node):
 def _rule_qr(g, node):
     op = _core_op(node)
     if op.mode == "raw":
-        raise _NoForm("QR mode='raw'")
+        raise NoForm("QR mode='raw'")
     g.need("scipy.linalg")
     piv = ", pivoting=True" if op.pivoting else ""
     first = "[0]" if op.mode == "r" and not op.pivoting else ""  # scipy returns (R,) for mode="r"
@@ -112,7 +112,7 @@ def _rule_qr(g, node):
 @op_rule("pytensor.tensor.slinalg.Cholesky")
 def _rule_cholesky(g, node):
     g.need("scipy.linalg")
-    g.helper("cholesky", _CHOLESKY_HELPER)
+    g.helper("cholesky", CHOLESKY_HELPER)
     return _linalg_call(g, node, f"cholesky({{0}}, lower={_core_op(node).lower})")
 
 
@@ -120,9 +120,9 @@ def _rule_cholesky(g, node):
 def _rule_solve(g, node):
     op = _core_op(node)
     if op.assume_a not in ("gen", "sym", "her", "pos"):
-        raise _NoForm(f"Solve assume_a={op.assume_a}")
+        raise NoForm(f"Solve assume_a={op.assume_a}")
     g.need("scipy.linalg")
-    g.helper("solve", _SOLVE_HELPER)
+    g.helper("solve", SOLVE_HELPER)
     args = "{0}, {1}"
     if op.assume_a != "gen":
         args += f", assume_a={op.assume_a!r}"
@@ -135,7 +135,7 @@ def _rule_solve(g, node):
 def _rule_solve_triangular(g, node):
     op = _core_op(node)
     g.need("scipy.linalg")
-    g.helper("solve_triangular", _SOLVE_TRI_HELPER)
+    g.helper("solve_triangular", SOLVE_TRI_HELPER)
     args = "{0}, {1}" + f", lower={op.lower}"
     if op.unit_diagonal:
         args += ", unit_diagonal=True"
@@ -163,7 +163,7 @@ def _rule_lu_factor(g, node):
 
 @op_rule("pytensor.tensor.slinalg.PivotToPermutations")
 def _rule_pivots_to_permutation(g, node):
-    g.helper("pivots_to_permutation", _PIVOTS_HELPER)
+    g.helper("pivots_to_permutation", PIVOTS_HELPER)
     inv = ", inverse=True" if _core_op(node).inverse else ""
     return _linalg_call(g, node, f"pivots_to_permutation({{0}}{inv})")
 

@@ -11,15 +11,15 @@ from .expressions import (
     P_ADD,
     P_ATOM,
     P_MUL,
-    _cast,
-    _dtype_name,
-    _Expr,
-    _literal,
-    _np_dtype,
-    _probe,
-    _strong,
+    Expr,
+    cast_expr,
+    dtype_name,
+    literal_expr,
+    np_dtype,
+    probe_dtype,
+    strong,
 )
-from .registry import _NoForm, op_rule
+from .registry import NoForm, op_rule
 
 
 def _axis_text(axis) -> str:
@@ -40,14 +40,14 @@ _REDUCE_UFUNCS = {"XOR": "np.bitwise_xor", "Add": "np.add", "Mul": "np.multiply"
 def _rule_careduce(g, node):
     op = node.op
     (x,) = node.inputs
-    src = _strong(g.expr(x), x.type.dtype)
+    src = strong(g.expr(x), x.type.dtype)
     out_dt = np.dtype(node.outputs[0].type.dtype)
     scalar_name = type(op.scalar_op).__name__
     axis = op.axis
     if axis is not None and len(axis) == x.type.ndim:
         axis = None
     if axis is not None and len(axis) == 0:
-        return [_cast(src.replace(fresh=False), out_dt)]
+        return [cast_expr(src.replace(fresh=False), out_dt)]
     acc = np.dtype(op.acc_dtype) if getattr(op, "acc_dtype", None) else out_dt
     if type(op).__name__ == "ProdWithoutZeros":
         src = g.atom(src)
@@ -55,30 +55,30 @@ def _rule_careduce(g, node):
     method = _REDUCE_METHODS.get(scalar_name)
     ufunc = _REDUCE_UFUNCS.get(scalar_name)
     if method is None and ufunc is None:
-        raise _NoForm(f"reduction with {op.scalar_op}")
+        raise NoForm(f"reduction with {op.scalar_op}")
     # numpy's result dtype without a dtype= argument (it does not depend on axis)
     probe_fmt = f"{{0}}.{method}()" if method else f"{ufunc}.reduce({{0}}, axis=None)"
-    res_dt = _probe(probe_fmt, [src])
+    res_dt = probe_dtype(probe_fmt, [src])
     kwargs = [_axis_text(axis)] if axis is not None else []
-    if scalar_name in ("Add", "Mul") and (res_dt is None or _np_dtype(res_dt) != acc):
-        kwargs.append(f"dtype={_dtype_name(acc)}")  # accumulate like PyTensor
+    if scalar_name in ("Add", "Mul") and (res_dt is None or np_dtype(res_dt) != acc):
+        kwargs.append(f"dtype={dtype_name(acc)}")  # accumulate like PyTensor
         res_dt = acc
     if res_dt is None:
-        raise _NoForm(f"reduction with {op.scalar_op} of {x.type.dtype}")
+        raise NoForm(f"reduction with {op.scalar_op} of {x.type.dtype}")
     if getattr(op, "initial", False) and hasattr(op, "initial_value"):
-        kwargs.append(f"initial={_literal(op.initial_value(x.type.dtype), x.type.dtype).text}")
+        kwargs.append(f"initial={literal_expr(op.initial_value(x.type.dtype), x.type.dtype).text}")
     if method is not None:
         text = f"{src.wrap(P_ATOM)}.{method}({', '.join(kwargs)})"
     else:  # ufunc.reduce defaults to axis=0, so always spell the axis
         kwargs = kwargs if axis is not None else ["axis=None", *kwargs]
         text = f"{ufunc}.reduce({src.text}, {', '.join(kwargs)})"
-    return [_cast(_Expr(text, names=src.names, dtype=_np_dtype(res_dt), fresh=True), out_dt)]
+    return [cast_expr(Expr(text, names=src.names, dtype=np_dtype(res_dt), fresh=True), out_dt)]
 
 
 @op_rule("pytensor.tensor.math.Argmax")
 def _rule_argmax(g, node):
     (x,) = node.inputs
-    xe = _strong(g.expr(x), x.type.dtype)
+    xe = strong(g.expr(x), x.type.dtype)
     axis = node.op.axis
     ndim = x.type.ndim
     if axis is None or len(axis) == ndim:
@@ -91,17 +91,17 @@ def _rule_argmax(g, node):
         shape = ", ".join(f"{xt.text}.shape[{i}]" for i in range(len(keep)))
         text = f"np.argmax({xt.text}.reshape({shape}, -1), axis=-1)"
         xe = xt
-    return [_cast(_Expr(text, names=xe.names, dtype=np.dtype("int64"), fresh=True), "int64")]
+    return [cast_expr(Expr(text, names=xe.names, dtype=np.dtype("int64"), fresh=True), "int64")]
 
 
 @op_rule("pytensor.tensor.extra_ops.CumOp")
 def _rule_cumop(g, node):
     (x,) = node.inputs
-    xe = _strong(g.expr(x), x.type.dtype)
+    xe = strong(g.expr(x), x.type.dtype)
     fn = "np.cumsum" if node.op.mode == "add" else "np.cumprod"
     axis = node.op.axis
     text = f"{fn}({xe.text})" if axis is None else f"{fn}({xe.text}, axis={axis})"
-    return [_cast(_Expr(text, names=xe.names, dtype=_probe(f"{fn}({{0}})", [xe]), fresh=True),
+    return [cast_expr(Expr(text, names=xe.names, dtype=probe_dtype(f"{fn}({{0}})", [xe]), fresh=True),
                   node.outputs[0].type.dtype)]
 
 
@@ -113,18 +113,18 @@ def _keepdims_kw(axis) -> str:
 def _rule_softmax(g, node):
     # same formula as PyTensor's Softmax inner graph
     (x,) = node.inputs
-    xe = g.atom(_strong(g.expr(x), x.type.dtype))
+    xe = g.atom(strong(g.expr(x), x.type.dtype))
     kw = _keepdims_kw(node.op.axis)
-    e = g.bind(_Expr(f"np.exp({xe.text} - {xe.text}.max({kw}))", names=xe.names,
+    e = g.bind(Expr(f"np.exp({xe.text} - {xe.text}.max({kw}))", names=xe.names,
                      dtype=xe.dtype, fresh=True))
-    return [_Expr(f"{e.text} / {e.text}.sum({kw})", P_MUL, e.names, e.dtype, fresh=True)]
+    return [Expr(f"{e.text} / {e.text}.sum({kw})", P_MUL, e.names, e.dtype, fresh=True)]
 
 
 @op_rule("pytensor.tensor.special.LogSoftmax")
 def _rule_log_softmax(g, node):
     (x,) = node.inputs
-    xe = g.atom(_strong(g.expr(x), x.type.dtype))
+    xe = g.atom(strong(g.expr(x), x.type.dtype))
     kw = _keepdims_kw(node.op.axis)
-    s = g.bind(_Expr(f"{xe.text} - {xe.text}.max({kw})", P_ADD, xe.names, xe.dtype, fresh=True))
-    return [_Expr(f"{s.text} - np.log(np.exp({s.text}).sum({kw}))", P_ADD, s.names, s.dtype,
+    s = g.bind(Expr(f"{xe.text} - {xe.text}.max({kw})", P_ADD, xe.names, xe.dtype, fresh=True))
+    return [Expr(f"{s.text} - np.log(np.exp({s.text}).sum({kw}))", P_ADD, s.names, s.dtype,
                   fresh=True)]

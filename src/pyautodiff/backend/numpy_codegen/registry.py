@@ -18,7 +18,7 @@ the MRO, so a rule for a base class (``ScalarOp``, ``CAReduce``) covers its
 subclasses unless they have their own.
 
 The tables are plain dicts keyed by class: code elsewhere may read them
-(``_lookup(_OP_RULES, op)``) or add to them directly.
+(``lookup_rule(OP_RULES, op)``) or add to them directly.
 """
 from __future__ import annotations
 
@@ -34,14 +34,14 @@ class NoNumpyForm(Exception):
     """An op of the graph has no numpy translation (raised with ``fallback="error"``)."""
 
 
-class _NoForm(Exception):
+class NoForm(Exception):
     """Internal: a rule cannot translate this particular node."""
 
 
 # op class -> rule(g, node) -> list of _Expr (one per output)
-_OP_RULES: dict[type, Callable] = {}
+OP_RULES: dict[type, Callable] = {}
 # scalar op class -> rule(g, op, args, out_dtypes) -> list of _Expr
-_SCALAR_RULES: dict[type, Callable] = {}
+SCALAR_RULES: dict[type, Callable] = {}
 
 # Newer PyTensor (3.x) keeps the linear-algebra ops in ``pytensor.tensor.linalg``
 # and only re-exports them from slinalg/nlinalg with a DeprecationWarning;
@@ -82,13 +82,13 @@ def _classes(ops) -> list[type]:
 def register_op_rule(op, rule: Callable) -> None:
     """``rule`` translates nodes of ``op`` (a class or dotted path; skipped if absent)."""
     for cls in _classes([op]):
-        _OP_RULES[cls] = rule
+        OP_RULES[cls] = rule
 
 
 def register_scalar_rule(op, rule: Callable) -> None:
     """``rule`` translates the scalar op ``op`` inside Elemwise/Composite nodes."""
     for cls in _classes([op]):
-        _SCALAR_RULES[cls] = rule
+        SCALAR_RULES[cls] = rule
 
 
 def op_rule(*ops):
@@ -113,7 +113,7 @@ def scalar_rule(*ops):
     return deco
 
 
-def _lookup(registry: dict, op):
+def lookup_rule(registry: dict, op):
     """The rule for ``op``: its class's, else its nearest base class's (or None)."""
     for cls in type(op).__mro__:
         rule = registry.get(cls)
@@ -127,7 +127,7 @@ RULE_MODULES = ("scalar_rules", "elemwise_rules", "shape_rules", "indexing_rules
                 "reduction_rules", "blas_rules", "linalg_rules", "wrapper_rules", "host_rules")
 
 
-def _ensure_rules() -> None:
+def ensure_rules() -> None:
     """Make sure every rule module has registered its rules (idempotent)."""
     for name in RULE_MODULES:
         importlib.import_module(f"{__package__}.{name}")

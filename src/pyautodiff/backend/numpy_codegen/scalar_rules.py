@@ -9,7 +9,7 @@ Example::
 
     @scalar_rule("pytensor.scalar.basic.Clip")
     def _rule_clip(g, op, args, out_dtypes):
-        return [_apply(_fn("np.clip", 3), args, out_dtypes[0])]
+        return [apply_template(call_template("np.clip", 3), args, out_dtypes[0])]
 """
 from __future__ import annotations
 
@@ -18,7 +18,6 @@ from collections import Counter
 import numpy as np
 
 from .expressions import (
-    _POW,
     P_ADD,
     P_BAND,
     P_BOR,
@@ -26,17 +25,18 @@ from .expressions import (
     P_CMP,
     P_MUL,
     P_POW,
-    _apply,
-    _binop,
-    _cast,
-    _fn,
-    _literal,
-    _np_dtype,
-    _Tmpl,
-    _unop,
+    POW,
+    Tmpl,
+    apply_template,
+    binop,
+    call_template,
+    cast_expr,
+    literal_expr,
+    np_dtype,
+    unop,
 )
-from .generator import _too_deep
-from .registry import _NoForm, register_scalar_rule, scalar_rule
+from .generator import too_deep
+from .registry import NoForm, register_scalar_rule, scalar_rule
 
 
 def _tmpl_rule(tmpl_or_factory):
@@ -44,118 +44,118 @@ def _tmpl_rule(tmpl_or_factory):
 
     def rule(g, op, args, out_dtypes):
         tmpl = tmpl_or_factory(len(args)) if callable(tmpl_or_factory) else tmpl_or_factory
-        return [_apply(tmpl, args, out_dtypes[0])]
+        return [apply_template(tmpl, args, out_dtypes[0])]
 
     return rule
 
 
-def _scipy_rule(func: str, nargs: int):
-    tmpl = _Tmpl(f"scipy.special.{func}(" + ", ".join(
+def scipy_rule(func: str, nargs: int):
+    tmpl = Tmpl(f"scipy.special.{func}(" + ", ".join(
         f"{{{i}}}" for i in range(nargs)) + ")")
 
     def rule(g, op, args, out_dtypes):
         g.need("scipy.special", func)
-        return [_apply(tmpl, args, out_dtypes[0])]
+        return [apply_template(tmpl, args, out_dtypes[0])]
 
     return rule
 
 
 @scalar_rule("pytensor.scalar.basic.Identity")
 def _rule_identity(g, op, args, out_dtypes):
-    return [_cast(args[0], out_dtypes[0])]
+    return [cast_expr(args[0], out_dtypes[0])]
 
 
 @scalar_rule("pytensor.scalar.basic.Second")
 def _rule_second(g, op, args, out_dtypes):
     # fill(x, y): the value of y; the shape effect of x is restored (if
     # needed) by the Elemwise broadcasting check.
-    return [_cast(args[1], out_dtypes[0])]
+    return [cast_expr(args[1], out_dtypes[0])]
 
 
 @scalar_rule("pytensor.scalar.basic.Cast")
 def _rule_cast(g, op, args, out_dtypes):
-    return [_cast(args[0], out_dtypes[0])]
+    return [cast_expr(args[0], out_dtypes[0])]
 
 
 @scalar_rule("pytensor.scalar.basic.Invert")
 def _rule_invert(g, op, args, out_dtypes):
     (x,) = args
     # `~` on a Python bool is integer negation, so only use it on numpy values
-    if np.dtype(out_dtypes[0]).kind == "b" and (x.weak or _np_dtype(x.dtype).kind != "b"):
-        return [_apply(_fn("np.logical_not", 1), args, out_dtypes[0])]
-    return [_apply(_unop("~"), args, out_dtypes[0])]
+    if np.dtype(out_dtypes[0]).kind == "b" and (x.weak or np_dtype(x.dtype).kind != "b"):
+        return [apply_template(call_template("np.logical_not", 1), args, out_dtypes[0])]
+    return [apply_template(unop("~"), args, out_dtypes[0])]
 
 
 @scalar_rule("pytensor.scalar.basic.Switch")
 def _rule_switch(g, op, args, out_dtypes):
-    return [_apply(_fn("np.where", 3), args, out_dtypes[0])]
+    return [apply_template(call_template("np.where", 3), args, out_dtypes[0])]
 
 
 @scalar_rule("pytensor.scalar.basic.Sqr")
 def _rule_sqr(g, op, args, out_dtypes):
-    return [_apply(_Tmpl("{0} ** 2", P_POW, (P_POW + 1,)), args, out_dtypes[0])]
+    return [apply_template(Tmpl("{0} ** 2", P_POW, (P_POW + 1,)), args, out_dtypes[0])]
 
 
 @scalar_rule("pytensor.scalar.basic.Reciprocal")
 def _rule_reciprocal(g, op, args, out_dtypes):
-    return [_apply(_Tmpl("1 / {0}", P_MUL, (P_MUL + 1,)), args, out_dtypes[0])]
+    return [apply_template(Tmpl("1 / {0}", P_MUL, (P_MUL + 1,)), args, out_dtypes[0])]
 
 
 @scalar_rule("pytensor.scalar.math.Softplus")
 def _rule_softplus(g, op, args, out_dtypes):
     # log(1 + exp(x)) without overflow; agrees with PyTensor's piecewise form
     # to within an ulp.
-    return [_apply(_Tmpl("np.logaddexp(0, {0})"), args, out_dtypes[0])]
+    return [apply_template(Tmpl("np.logaddexp(0, {0})"), args, out_dtypes[0])]
 
 
 @scalar_rule("pytensor.scalar.math.Sigmoid")
 def _rule_sigmoid(g, op, args, out_dtypes):
     # 1 / (1 + exp(-x)) in numpy only, with full relative accuracy in both tails
     # (the tanh form loses it for large negative x).
-    return [_apply(_Tmpl("np.exp(-np.logaddexp(0, np.negative({0})))"), args, out_dtypes[0])]
+    return [apply_template(Tmpl("np.exp(-np.logaddexp(0, np.negative({0})))"), args, out_dtypes[0])]
 
 
 @scalar_rule("pytensor.scalar.math.Log1mexp")
 def _rule_log1mexp(g, op, args, out_dtypes):
     x = g.atom(args[0])
-    tmpl = _Tmpl("np.where({0} < np.log(0.5), np.log1p(-np.exp({0})), np.log(-np.expm1({0})))")
-    return [_apply(tmpl, [x], out_dtypes[0])]
+    tmpl = Tmpl("np.where({0} < np.log(0.5), np.log1p(-np.exp({0})), np.log(-np.expm1({0})))")
+    return [apply_template(tmpl, [x], out_dtypes[0])]
 
 
 @scalar_rule("pytensor.scalar.basic.RoundHalfAwayFromZero")
 def _rule_round_half_away(g, op, args, out_dtypes):
     x = g.atom(args[0])
-    tmpl = _Tmpl("np.where({0} > 0, np.floor({0} + 0.5), np.ceil({0} - 0.5))")
-    return [_apply(tmpl, [x], out_dtypes[0])]
+    tmpl = Tmpl("np.where({0} > 0, np.floor({0} + 0.5), np.ceil({0} - 0.5))")
+    return [apply_template(tmpl, [x], out_dtypes[0])]
 
 
 @scalar_rule("pytensor.tensor.math.MulWithoutZeros")
 def _rule_mul_without_zeros(g, op, args, out_dtypes):
     x, y = (g.atom(a) for a in args)
-    tmpl = _Tmpl("np.where({0} == 0, {1}, np.where({1} == 0, {0}, {0} * {1}))")
-    return [_apply(tmpl, [x, y], out_dtypes[0])]
+    tmpl = Tmpl("np.where({0} == 0, {1}, np.where({1} == 0, {0}, {0} * {1}))")
+    return [apply_template(tmpl, [x, y], out_dtypes[0])]
 
 
 @scalar_rule("pytensor.scalar.math.TriGamma")
 def _rule_trigamma(g, op, args, out_dtypes):
     g.need("scipy.special", "polygamma")
-    return [_apply(_Tmpl("scipy.special.polygamma(1, {0})"), args, out_dtypes[0])]
+    return [apply_template(Tmpl("scipy.special.polygamma(1, {0})"), args, out_dtypes[0])]
 
 
 @scalar_rule("pytensor.scalar.basic.Complex")
 def _rule_complex(g, op, args, out_dtypes):
-    return [_apply(_Tmpl("{0} + 1j * {1}", P_ADD, (P_ADD, P_MUL + 1)), args, out_dtypes[0])]
+    return [apply_template(Tmpl("{0} + 1j * {1}", P_ADD, (P_ADD, P_MUL + 1)), args, out_dtypes[0])]
 
 
 @scalar_rule("pytensor.scalar.basic.ComplexFromPolar")
 def _rule_complex_from_polar(g, op, args, out_dtypes):
-    return [_apply(_Tmpl("{0} * np.exp(1j * {1})", P_MUL, (P_MUL, P_MUL + 1)), args,
+    return [apply_template(Tmpl("{0} * np.exp(1j * {1})", P_MUL, (P_MUL, P_MUL + 1)), args,
                    out_dtypes[0])]
 
 
 @scalar_rule("pytensor.scalar.basic.Clip")
 def _rule_clip(g, op, args, out_dtypes):
-    return [_apply(_fn("np.clip", 3), args, out_dtypes[0])]
+    return [apply_template(call_template("np.clip", 3), args, out_dtypes[0])]
 
 
 @scalar_rule("pytensor.scalar.basic.Composite")
@@ -174,18 +174,18 @@ def _rule_composite(g, op, args, out_dtypes):
     def get(v):
         if v not in env:
             if not isinstance(v, Constant):
-                raise _NoForm("composite inner variable without value")
-            env[v] = _literal(v.data, v.type.dtype)
+                raise NoForm("composite inner variable without value")
+            env[v] = literal_expr(v.data, v.type.dtype)
         return env[v]
 
     for node in nodes:
         outs = g.scalar(node.op, [get(v) for v in node.inputs],
                         [o.type.dtype for o in node.outputs])
         for var, e in zip(node.outputs, outs):
-            if (uses[var] > 1 and not (e.is_name or e.is_literal)) or _too_deep(e):
+            if (uses[var] > 1 and not (e.is_name or e.is_literal)) or too_deep(e):
                 e = g.bind(e).replace(fresh=False)  # shared: never modify in place
             env[var] = e
-    return [_cast(get(o), dt) for o, dt in zip(fg.outputs, out_dtypes)]
+    return [cast_expr(get(o), dt) for o, dt in zip(fg.outputs, out_dtypes)]
 
 
 # Python operators, by scalar op name: (symbol, precedence).
@@ -218,11 +218,11 @@ _SPECIAL = {"Erf": ("erf", 1), "Erfc": ("erfc", 1), "Erfcx": ("erfcx", 1),
 
 for _name, (_sym, _prec) in _BINOPS.items():
     register_scalar_rule(f"pytensor.scalar.basic.{_name}",
-                         _tmpl_rule(lambda n, sym=_sym, prec=_prec: _binop(sym, prec, n)))
+                         _tmpl_rule(lambda n, sym=_sym, prec=_prec: binop(sym, prec, n)))
 for _name, _fn_name in _UFUNCS.items():
     register_scalar_rule(f"pytensor.scalar.basic.{_name}",
-                         _tmpl_rule(lambda n, fn=_fn_name: _fn(f"np.{fn}", n)))
+                         _tmpl_rule(lambda n, fn=_fn_name: call_template(f"np.{fn}", n)))
 for _name, (_fn_name, _nargs) in _SPECIAL.items():
-    register_scalar_rule(f"pytensor.scalar.math.{_name}", _scipy_rule(_fn_name, _nargs))
-register_scalar_rule("pytensor.scalar.basic.Neg", _tmpl_rule(_unop("-")))
-register_scalar_rule("pytensor.scalar.basic.Pow", _tmpl_rule(_POW))
+    register_scalar_rule(f"pytensor.scalar.math.{_name}", scipy_rule(_fn_name, _nargs))
+register_scalar_rule("pytensor.scalar.basic.Neg", _tmpl_rule(unop("-")))
+register_scalar_rule("pytensor.scalar.basic.Pow", _tmpl_rule(POW))

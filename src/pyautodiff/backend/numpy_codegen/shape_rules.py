@@ -10,32 +10,32 @@ from __future__ import annotations
 
 import numpy as np
 
-from .expressions import P_ATOM, _dtype_name, _Expr, _literal, _shape_tuple, _strong
-from .registry import _NoForm, op_rule
+from .expressions import P_ATOM, Expr, dtype_name, literal_expr, shape_tuple, strong
+from .registry import NoForm, op_rule
 
 
-def _shape_arg(g, var) -> _Expr:
+def _shape_arg(g, var) -> Expr:
     """A shape vector as something numpy accepts as a shape (a tuple if known)."""
     from pytensor.graph.basic import Constant
     from pytensor.tensor.basic import MakeVector
     from pytensor.tensor.shape import Shape
 
     if isinstance(var, Constant):
-        return _Expr(_shape_tuple([str(int(s)) for s in np.asarray(var.data).ravel()]))
+        return Expr(shape_tuple([str(int(s)) for s in np.asarray(var.data).ravel()]))
     owner = var.owner
     if owner is not None and isinstance(owner.op, MakeVector):
         items = [g.expr(v) for v in owner.inputs]
-        return _Expr(_shape_tuple([i.text for i in items]),
+        return Expr(shape_tuple([i.text for i in items]),
                      names=frozenset().union(*[i.names for i in items]) if items else ())
     if owner is not None and isinstance(owner.op, Shape) and owner.inputs[0] in g.env:
         x = g.expr(owner.inputs[0])
-        return _Expr(f"{x.wrap(P_ATOM)}.shape" if not x.weak else "()", names=x.names)
+        return Expr(f"{x.wrap(P_ATOM)}.shape" if not x.weak else "()", names=x.names)
     return g.expr(var)
 
 
-def _dims_arg(g, vars_) -> _Expr:
+def _dims_arg(g, vars_) -> Expr:
     items = [g.expr(v) for v in vars_]
-    return _Expr(_shape_tuple([i.text for i in items]),
+    return Expr(shape_tuple([i.text for i in items]),
                  names=frozenset().union(*[i.names for i in items]) if items else ())
 
 
@@ -43,8 +43,8 @@ def _dims_arg(g, vars_) -> _Expr:
 def _rule_shape(g, node):
     x = g.expr(node.inputs[0])
     if x.weak:
-        return [_Expr("np.zeros(0, dtype=np.int64)", dtype=np.dtype("int64"), fresh=True)]
-    return [_Expr(f"np.array({x.wrap(P_ATOM)}.shape)", names=x.names, dtype=np.dtype("int64"),
+        return [Expr("np.zeros(0, dtype=np.int64)", dtype=np.dtype("int64"), fresh=True)]
+    return [Expr(f"np.array({x.wrap(P_ATOM)}.shape)", names=x.names, dtype=np.dtype("int64"),
                   fresh=True)]
 
 
@@ -52,7 +52,7 @@ def _rule_shape(g, node):
 def _rule_shape_i(g, node):
     x = g.expr(node.inputs[0])
     # a Python int: numpy treats it as a weak int64
-    return [_Expr(f"{x.wrap(P_ATOM)}.shape[{node.op.i}]", names=x.names, dtype=int)]
+    return [Expr(f"{x.wrap(P_ATOM)}.shape[{node.op.i}]", names=x.names, dtype=int)]
 
 
 @op_rule("pytensor.tensor.basic.MakeVector")
@@ -60,8 +60,8 @@ def _rule_make_vector(g, node):
     items = [g.expr(v) for v in node.inputs]
     dt = node.outputs[0].type.dtype
     names = frozenset().union(*[i.names for i in items]) if items else frozenset()
-    text = f"np.array([{', '.join(i.text for i in items)}], dtype={_dtype_name(dt)})"
-    return [_Expr(text, names=names, dtype=np.dtype(dt), fresh=True)]
+    text = f"np.array([{', '.join(i.text for i in items)}], dtype={dtype_name(dt)})"
+    return [Expr(text, names=names, dtype=np.dtype(dt), fresh=True)]
 
 
 @op_rule("pytensor.tensor.shape.Reshape")
@@ -69,9 +69,9 @@ def _rule_reshape(g, node):
     x, shp = node.inputs
     xe, se = g.expr(x), _shape_arg(g, shp)
     if xe.weak:
-        xe = _strong(xe, x.type.dtype)
+        xe = strong(xe, x.type.dtype)
     text = f"{xe.wrap(P_ATOM)}.reshape({se.text})"
-    return [_Expr(text, names=xe.names | se.names, dtype=xe.dtype)]
+    return [Expr(text, names=xe.names | se.names, dtype=xe.dtype)]
 
 
 @op_rule("pytensor.tensor.elemwise.DimShuffle")
@@ -83,10 +83,10 @@ def _rule_dimshuffle(g, node):
     in_ndim = node.inputs[0].type.ndim
     order = list(op.new_order)
     if x.weak:
-        xe = _strong(x, node.inputs[0].type.dtype)
+        xe = strong(x, node.inputs[0].type.dtype)
         if not order:
             return [xe]
-        shape = _shape_tuple(["1"] * len(order))
+        shape = shape_tuple(["1"] * len(order))
         return [xe.replace(text=f"np.reshape({xe.text}, {shape})", fresh=False)]
     kept = [d for d in order if d != "x"]
     dropped = [d for d in range(in_ndim) if d not in kept]
@@ -113,24 +113,24 @@ def _rule_alloc(g, node):
     val, *shape = node.inputs
     out_dt = np.dtype(node.outputs[0].type.dtype)
     dims = _dims_arg(g, shape)
-    dt_kw = "" if out_dt == np.float64 else f", dtype={_dtype_name(out_dt)}"
+    dt_kw = "" if out_dt == np.float64 else f", dtype={dtype_name(out_dt)}"
     data = np.asarray(val.data) if isinstance(val, Constant) else None
     # one value, to the bit: np.full(n, -0.0) keeps the sign of its zeros
     if (data is not None and data.size > 0 and np.all(data == data.flat[0])
             and (data.dtype.kind != "f" or np.all(np.signbit(data) == np.signbit(data.flat[0])))):
         v = data.flat[0]
         if v == 0 and out_dt.kind != "c" and not (data.dtype.kind == "f" and np.signbit(v)):
-            return [_Expr(f"np.zeros({dims.text}{dt_kw})", names=dims.names, dtype=out_dt,
+            return [Expr(f"np.zeros({dims.text}{dt_kw})", names=dims.names, dtype=out_dt,
                           fresh=True)]
         if v == 1 and out_dt.kind != "c":
-            return [_Expr(f"np.ones({dims.text}{dt_kw})", names=dims.names, dtype=out_dt,
+            return [Expr(f"np.ones({dims.text}{dt_kw})", names=dims.names, dtype=out_dt,
                           fresh=True)]
-        lit = _literal(v, out_dt)
-        return [_Expr(f"np.full({dims.text}, {lit.text}{dt_kw})", names=dims.names,
+        lit = literal_expr(v, out_dt)
+        return [Expr(f"np.full({dims.text}, {lit.text}{dt_kw})", names=dims.names,
                       dtype=out_dt, fresh=True)]
     ve = g.expr(val)
-    kw = "" if (not ve.weak and ve.dtype == out_dt) else f", dtype={_dtype_name(out_dt)}"
-    return [_Expr(f"np.full({dims.text}, {ve.text}{kw})", names=dims.names | ve.names,
+    kw = "" if (not ve.weak and ve.dtype == out_dt) else f", dtype={dtype_name(out_dt)}"
+    return [Expr(f"np.full({dims.text}, {ve.text}{kw})", names=dims.names | ve.names,
                   dtype=out_dt, fresh=True)]
 
 
@@ -138,11 +138,11 @@ def _rule_alloc(g, node):
 def _rule_alloc_empty(g, node):
     out_dt = np.dtype(node.outputs[0].type.dtype)
     dims = _dims_arg(g, node.inputs)
-    dt_kw = "" if out_dt == np.float64 else f", dtype={_dtype_name(out_dt)}"
-    return [_Expr(f"np.empty({dims.text}{dt_kw})", names=dims.names, dtype=out_dt, fresh=True)]
+    dt_kw = "" if out_dt == np.float64 else f", dtype={dtype_name(out_dt)}"
+    return [Expr(f"np.empty({dims.text}{dt_kw})", names=dims.names, dtype=out_dt, fresh=True)]
 
 
-def _const_int(var):
+def const_int(var):
     data = getattr(var, "data", None)
     if data is None:
         return None
@@ -157,16 +157,16 @@ def _rule_join(g, node):
         axis, tensors = op.axis, node.inputs
     else:
         axis_var, *tensors = node.inputs
-        axis = _const_int(axis_var)
+        axis = const_int(axis_var)
         if axis is None:
             ae = g.expr(axis_var)
             axis, names = ae.text, ae.names
     out_dt = np.dtype(node.outputs[0].type.dtype)
-    items = [_strong(g.expr(t), t.type.dtype) for t in tensors]
+    items = [strong(g.expr(t), t.type.dtype) for t in tensors]
     names = names.union(*[i.names for i in items])
-    kw = "" if all(i.dtype == out_dt for i in items) else f", dtype={_dtype_name(out_dt)}"
+    kw = "" if all(i.dtype == out_dt for i in items) else f", dtype={dtype_name(out_dt)}"
     text = f"np.concatenate([{', '.join(i.text for i in items)}], axis={axis}{kw})"
-    return [_Expr(text, names=names, dtype=out_dt, fresh=True)]
+    return [Expr(text, names=names, dtype=out_dt, fresh=True)]
 
 
 @op_rule("pytensor.tensor.basic.Split")
@@ -177,10 +177,10 @@ def _rule_split(g, node):
         axis = op.axis
     else:
         x, axis_var, splits = node.inputs
-        axis = _const_int(axis_var)
+        axis = const_int(axis_var)
         if axis is None:
-            raise _NoForm("symbolic split axis")
-    xe = _strong(g.expr(x), x.type.dtype)
+            raise NoForm("symbolic split axis")
+    xe = strong(g.expr(x), x.type.dtype)
     data = getattr(splits, "data", None)
     if data is not None:
         cuts = np.cumsum(np.asarray(data))[:-1].tolist()
@@ -191,7 +191,7 @@ def _rule_split(g, node):
     outs = [g.temp_name() for _ in node.outputs]
     lhs = ", ".join(outs) + ("," if len(outs) == 1 else "")
     g.emit(f"{lhs} = np.split({xe.text}, {cut_text}, axis={axis})", outs, xe.names | names)
-    return [_Expr(n, names={n}, dtype=np.dtype(x.type.dtype)) for n in outs]
+    return [Expr(n, names={n}, dtype=np.dtype(x.type.dtype)) for n in outs]
 
 
 @op_rule("pytensor.tensor.basic.ARange")
@@ -207,9 +207,9 @@ def _rule_arange(g, node):
     all_int = all(e.dtype is int or (not e.weak and e.dtype == np.int64)
                   for e in (start, stop, step))
     if not (out_dt == np.int64 and all_int):
-        args.append(f"dtype={_dtype_name(out_dt)}")
+        args.append(f"dtype={dtype_name(out_dt)}")
     names = start.names | stop.names | step.names
-    return [_Expr(f"np.arange({', '.join(args)})", names=names, dtype=out_dt, fresh=True)]
+    return [Expr(f"np.arange({', '.join(args)})", names=names, dtype=out_dt, fresh=True)]
 
 
 @op_rule("pytensor.tensor.basic.Eye")
@@ -222,15 +222,15 @@ def _rule_eye(g, node):
     if not (k.is_literal and k.value == 0):
         args.append(f"k={k.text}")
     if out_dt != np.float64:
-        args.append(f"dtype={_dtype_name(out_dt)}")
-    return [_Expr(f"np.eye({', '.join(args)})", names=n.names | m.names | k.names,
+        args.append(f"dtype={dtype_name(out_dt)}")
+    return [Expr(f"np.eye({', '.join(args)})", names=n.names | m.names | k.names,
                   dtype=out_dt, fresh=True)]
 
 
 @op_rule("pytensor.tensor.reshape.JoinDims")
 def _rule_join_dims(g, node):
     op = node.op
-    xe = g.atom(_strong(g.expr(node.inputs[0]), node.inputs[0].type.dtype))
+    xe = g.atom(strong(g.expr(node.inputs[0]), node.inputs[0].type.dtype))
     s, n = op.start_axis, op.n_axes
     text = (f"{xe.text}.reshape({xe.text}.shape[:{s}] + (-1,) + "
             f"{xe.text}.shape[{s + n}:])")
@@ -240,7 +240,7 @@ def _rule_join_dims(g, node):
 @op_rule("pytensor.tensor.reshape.SplitDims")
 def _rule_split_dims(g, node):
     x, shape = node.inputs
-    xe = g.atom(_strong(g.expr(x), x.type.dtype))
+    xe = g.atom(strong(g.expr(x), x.type.dtype))
     se = _shape_arg(g, shape)
     a = node.op.axis
     stext = se.text if se.text.startswith("(") else f"tuple({se.text})"

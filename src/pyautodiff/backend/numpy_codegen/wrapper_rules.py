@@ -15,10 +15,10 @@ import re
 
 import numpy as np
 
-from .blas_rules import _matmul_expr
-from .expressions import _dtype_name, _Expr, _strong
-from .generator import _Gen, _sanitize
-from .registry import _OP_RULES, _lookup, op_rule
+from .blas_rules import matmul_expr
+from .expressions import Expr, dtype_name, strong
+from .generator import CodeGen, sanitize
+from .registry import OP_RULES, lookup_rule, op_rule
 
 _NATIVE_BATCHED = ("MatrixInverse", "Det", "SLogDet", "Eig", "SVD", "MatrixPinv")
 
@@ -29,26 +29,26 @@ def _rule_blockwise(g, node):
     core = op.core_op
     name = type(core).__name__
     if name in _NATIVE_BATCHED:
-        rule = _lookup(_OP_RULES, core)
+        rule = lookup_rule(OP_RULES, core)
         return rule(g, node)
     if name in ("Dot", "Dot22") and all(len(s) == 2 for s in op.inputs_sig):
-        return [_matmul_expr(g, *node.inputs, node.outputs[0].type.dtype)]
+        return [matmul_expr(g, *node.inputs, node.outputs[0].type.dtype)]
     # Generic: a helper function for the core op, vectorized with its signature.
     core_node, batched = _core_node(op, node)
     helper = _core_helper(g, core_node)
-    args = [_strong(g.expr(v), v.type.dtype) for v in batched]
+    args = [strong(g.expr(v), v.type.dtype) for v in batched]
     names = frozenset().union(*[a.names for a in args]) if args else frozenset()
-    otypes = ", ".join(_dtype_name(o.type.dtype) for o in node.outputs)
+    otypes = ", ".join(dtype_name(o.type.dtype) for o in node.outputs)
     in_sig, out_sig = op.signature.split("->")
     sigs = re.findall(r"\([^)]*\)", in_sig)
     sig = ",".join(sg for sg, v in zip(sigs, node.inputs) if v in batched) + "->" + out_sig
     call = (f"np.vectorize({helper}, signature={sig!r}, otypes=[{otypes}])"
             f"({', '.join(a.text for a in args)})")
     if len(node.outputs) == 1:
-        return [_Expr(call, names=names, dtype=np.dtype(node.outputs[0].type.dtype), fresh=True)]
+        return [Expr(call, names=names, dtype=np.dtype(node.outputs[0].type.dtype), fresh=True)]
     tmp = [g.temp_name() for _ in node.outputs]
     g.emit(f"{', '.join(tmp)} = {call}", tmp, names)
-    return [_Expr(n, names={n}, dtype=np.dtype(o.type.dtype)) for n, o in zip(tmp, node.outputs)]
+    return [Expr(n, names={n}, dtype=np.dtype(o.type.dtype)) for n, o in zip(tmp, node.outputs)]
 
 
 def _core_node(op, node):
@@ -78,13 +78,13 @@ def _core_helper(g, core_node) -> str:
 
     ins = [v for v in core_node.inputs if not isinstance(v, Constant)]
     fg = FunctionGraph(ins, core_node.outputs, clone=True)
-    base = _sanitize(type(core_node.op).__name__.lower()) + "_core"
+    base = sanitize(type(core_node.op).__name__.lower()) + "_core"
     fname = base
     k = 1
     while fname in g.helpers or fname in g.namespace:
         fname = f"{base}_{k}"
         k += 1
-    sub = _Gen(g.fallback)
+    sub = CodeGen(g.fallback)
     # share module-level state; local names are kept unique module-wide too
     sub.namespace, sub.globals_taken, sub.taken = g.namespace, g.globals_taken, g.taken
     sub.imports, sub.helpers = g.imports, g.helpers
@@ -96,7 +96,7 @@ def _core_helper(g, core_node) -> str:
 
 
 @op_rule("pytensor.compile.builders.OpFromGraph")
-def _rule_op_from_graph(g, node):
+def rule_op_from_graph(g, node):
     """An OpFromGraph left in the graph: inline its body."""
     from pytensor.graph.traversal import io_toposort
 
