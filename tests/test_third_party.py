@@ -110,3 +110,31 @@ def test_gaussian_process_marginal_likelihood():
     for i, g in enumerate(grads):
         want = numeric_grad(lambda v: nlml(*args[:i], float(v), *args[i + 1:]), args[i])
         np.testing.assert_allclose(g, want, rtol=1e-6)
+
+
+def test_sklearn_log_loss_in_the_probabilities():
+    metrics = pytest.importorskip("sklearn.metrics")
+    y = np.array([0, 1, 1, 0, 1])
+    p = np.array([0.2, 0.7, 0.9, 0.4, 0.6])
+    # labels are data: static (scikit-learn encodes them with numpy and scipy.sparse)
+    value, g = ad.value_and_grad(metrics.log_loss, wrt=1, static=(0,))(y, p)
+    assert value == pytest.approx(metrics.log_loss(y, p), rel=1e-13)
+    # -mean(y log p + (1 - y) log(1 - p))
+    np.testing.assert_allclose(g, -(y / p - (1 - y) / (1 - p)) / y.size, rtol=1e-12)
+
+    labels = np.array([1, 2, 0, 2])
+    probs = np.array([[0.2, 0.5, 0.3], [0.1, 0.1, 0.8], [0.6, 0.3, 0.1], [0.3, 0.3, 0.4]])
+    g = ad.grad(metrics.log_loss, wrt=1, static=(0,))(labels, probs)
+    want = np.zeros_like(probs)  # -mean(log p[i, y_i])
+    want[np.arange(4), labels] = -1.0 / (4 * probs[np.arange(4), labels])
+    np.testing.assert_allclose(g, want, rtol=1e-12)
+
+
+def test_sklearn_regression_metrics():
+    metrics = pytest.importorskip("sklearn.metrics")
+    y = np.array([1.0, -0.5, 2.0, 0.3, 1.2])
+    pred = np.array([0.8, -0.1, 2.5, 0.0, 1.0])
+    np.testing.assert_allclose(ad.grad(metrics.mean_squared_error, wrt=1)(y, pred), 2 * (pred - y) / y.size,
+                               rtol=1e-12)
+    ss_tot = np.sum((y - y.mean()) ** 2)  # r2 = 1 - sum (y - pred)^2 / ss_tot
+    np.testing.assert_allclose(ad.grad(metrics.r2_score, wrt=1)(y, pred), 2 * (y - pred) / ss_tot, rtol=1e-12)

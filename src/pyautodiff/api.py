@@ -356,6 +356,11 @@ class Transformed:
                         f"ad.{self.kind}: cannot differentiate with respect to {tr.paths[i]!r} of dtype "
                         f"{np.asarray(tr.leaves[i]).dtype}; only float arrays and floats are differentiable (and complex ones)")
             if not leaf_ids:
+                kind = type(value)
+                if (kind.__module__ or "").partition(".")[0] == "pandas":  # optree sees no leaves in a Series
+                    raise AutodiffError(
+                        f"ad.{self.kind}: argument {w!r} is a pandas {kind.__name__}; pyautodiff differentiates "
+                        f"numpy arrays: pass it as .to_numpy() (the derivative comes back as a numpy array)")
                 raise AutodiffError(f"ad.{self.kind}: argument {w!r} holds no float array or float")
             tree.append((value, leaf_ids))
             idx += leaf_ids
@@ -527,14 +532,23 @@ def _direction_inputs(kind, extra, direction, tr, wrt_idx):
     if len(leaves) != len(extra):
         raise AutodiffError(f"ad.{kind}: the direction has {len(leaves)} array(s); expected {len(extra)} "
                             f"(shaped like the {'outputs' if transforms.KINDS[kind].direction == 'outputs' else 'wrt argument(s)'})")
-    for leaf, var in zip(leaves, extra):
-        if np.shape(leaf) != var.type.shape:
+    # a direction for the outputs: where PyTensor left an output's length unknown (svd), the
+    # length the traced run produced
+    known = _output_shapes(tr) if transforms.KINDS[kind].direction == "outputs" else [v.type.shape for v in extra]
+    for leaf, var, concrete in zip(leaves, extra, known):
+        want = tuple(c if s is None else s for s, c in zip(var.type.shape, concrete))
+        if np.shape(leaf) != want:
             raise AutodiffError(f"ad.{kind}: direction of shape {np.shape(leaf)} does not match "
-                                f"{var.name or 'its target'} of shape {var.type.shape}")
+                                f"{var.name or 'its target'} of shape {want}")
         message = complex_kinds.direction_dtype_error(kind, leaf, var)
         if message:
             raise AutodiffError(message)
     return list(extra)
+
+
+def _output_shapes(tr) -> list:
+    """The shapes of the traced run's computed outputs (the template's holes), in order."""
+    return [np.shape(leaf) for leaf in tr.template.hole_values(tr.result)]
 
 
 def _check_call_without_direction(f, kind, args, kwargs):

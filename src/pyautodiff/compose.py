@@ -108,7 +108,8 @@ def call_inside(interp, g, args, kwargs):
         if len(d_outer) != len(extra):
             raise AutodiffError(f"ad.{kind}: the direction has {len(d_outer)} array(s); expected {len(extra)}")
         for var, o, value in zip(extra, d_outer, d_concrete):
-            if np.shape(value) != var.type.shape:
+            if len(np.shape(value)) != var.ndim or any(s is not None and s != n for n, s in
+                                                       zip(np.shape(value), var.type.shape)):
                 raise AutodiffError(f"ad.{kind}: direction of shape {np.shape(value)} does not match "
                                     f"{var.name or 'its target'} of shape {var.type.shape}")
             replace[var] = _outer_var(o)

@@ -157,7 +157,18 @@ class TraceContext:
         return frames[-1].location() if frames else None
 
     def unsupported(self, message: str) -> UnsupportedError:
+        entry = self._library_entry()
+        if entry is not None and not message.startswith(entry):
+            # the failing step is deep inside a library function: name the one the user called
+            message = f"in {entry} (its code cannot follow traced values here): {message}"
         return UnsupportedError(message, self.location())
+
+    def _library_entry(self) -> str | None:
+        """The public name of the outermost numpy/scipy function being emulated, if any."""
+        for frame in (self.emulator.frames if self.emulator is not None else ()):
+            if not frame.is_user_code:
+                return public_name(frame.func)
+        return None
 
     # -- guards ----------------------------------------------------------
     def add_guard(self, expr, outcome, kind: str) -> None:
@@ -251,3 +262,20 @@ def _is_library_object(value) -> bool:
         return is_library(value) or is_library(type(value))
     # library *instances* (containers, generators, os.environ) are outside state
     return is_library(value) if hasattr(value, "__code__") else False
+
+
+def public_name(func) -> str | None:
+    """``scipy.signal.lfilter`` for the function defined in ``scipy.signal._signaltools``: the
+    shortest module path that exports it (the name users write)."""
+    import sys
+
+    module, name = getattr(func, "__module__", None), getattr(func, "__name__", None)
+    if not module or not name:
+        return None
+    parts = module.split(".")
+    for i in range(1, len(parts) + 1):
+        home = ".".join(parts[:i])
+        found = getattr(sys.modules.get(home), name, None)
+        if found is func or getattr(found, "_implementation", None) is func:  # numpy's dispatched functions
+            return f"{home}.{name}"
+    return f"{module}.{getattr(func, '__qualname__', name)}"

@@ -238,6 +238,11 @@ class Template:
         it = iter([convert_leaf(v, k) for v, k in zip(values, self.kinds)])
         return self.spec.unflatten([next(it) if s is _HOLE else s.get() for s in self.slots])
 
+    def hole_values(self, result) -> list:
+        """The leaves of ``result`` (the concrete result this template was made from) at its holes."""
+        leaves, _ = tree_flatten(result)
+        return [leaf for leaf, slot in zip(leaves, self.slots) if slot is _HOLE]
+
     def with_kinds(self, kinds):
         """The same structure, its holes returned as ``kinds``."""
         return Template(self.spec, self.slots, kinds)

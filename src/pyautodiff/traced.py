@@ -20,6 +20,7 @@ Example (inside a trace, values print as numpy would print them)::
 from __future__ import annotations
 
 import operator
+import sys
 
 import numpy as np
 import pytensor.tensor as pt
@@ -202,11 +203,34 @@ def _escape(what: str):
         "Use a numpy operation instead, or, if the value comes from an argument that is not "
         "differentiated, mark that argument static (e.g. ad.grad(f, static=(\"n\",)))."
     )
+    if ctx is not None and _in_pandas(ctx):
+        message += (" pandas objects cannot hold traced values: convert the pandas data to numpy "
+                    "before it meets them (series.to_numpy(), df.to_numpy()).")
     if ctx is None:
         from .errors import UnsupportedError
 
         return UnsupportedError(message)
     return ctx.unsupported(message)
+
+
+def _frames(ctx):
+    emulator = getattr(ctx, "emulator", None)
+    return emulator.frames if emulator is not None else ()
+
+
+def _in_pandas(ctx) -> bool:
+    """Is pandas' code running, emulated or for real (``series * traced`` runs pandas' operator)?"""
+    def pandas(module) -> bool:
+        return (module or "").partition(".")[0] == "pandas"
+
+    if pandas(ctx.callee) or any(pandas(getattr(f.func, "__module__", None)) for f in _frames(ctx)):
+        return True
+    frame = sys._getframe(1)
+    while frame is not None:  # pandas run for real, calling __array__
+        if pandas(frame.f_globals.get("__name__")):
+            return True
+        frame = frame.f_back
+    return False
 
 
 def leaf_kind(t: Traced) -> str:

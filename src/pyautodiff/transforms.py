@@ -55,6 +55,8 @@ def scalar_cost(req: Request):
             f"{req.kind} needs {req.fname} to return one scalar; it returned "
             f"{_describe(req.result)}")
     cost = req.outputs[0]
+    if cost.ndim != 0 and np.size(req.result) == 1:  # a (1, 1) result: its one value (as autograd)
+        return cost.reshape(())
     if cost.ndim != 0:
         raise AutodiffError(
             f"{req.kind} needs {req.fname} to return a scalar; it returned an array of shape "
@@ -77,6 +79,10 @@ def gradients_of(cost, wrt):
         grads = pt_grad(cost, wrt, disconnected_inputs="ignore", return_disconnected="zero")
     except (NullTypeGradError, NotImplementedError) as exc:
         raise AutodiffError(f"no derivative is defined along this path: {exc}") from exc
+    # a gradient has its input's dtype (as autograd and JAX): a float32 input read through
+    # astype("float64") gets float32 back, not the float64 of the cast
+    grads = [g if g.dtype == x.dtype or not x.dtype.startswith("float") else g.astype(x.dtype)
+             for g, x in zip(grads, wrt)]
     return zero_cotangents.prune(grads, [cost])
 
 
@@ -90,7 +96,8 @@ def build_grad(req):
 
 def build_value_and_grad(req):
     cost = scalar_cost(req)
-    return [cost, *gradients_of(cost, req.wrt)], []
+    value = req.outputs[0] if req.outputs else cost  # a size-1 array keeps its shape
+    return [value, *gradients_of(cost, req.wrt)], []
 
 
 def build_hessian(req):

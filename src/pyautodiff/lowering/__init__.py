@@ -10,6 +10,7 @@ from .. import context
 from ..traced import Traced
 from . import builtins as _builtins
 from . import (  # noqa: F401
+    convolution,
     core,
     creation,
     cumulative,
@@ -18,6 +19,7 @@ from . import (  # noqa: F401
     fft,
     indexing,
     inplace,
+    interpolation,
     joining,
     linalg,
     metadata,
@@ -29,6 +31,7 @@ from . import (  # noqa: F401
     scipy_linalg,
     scipy_stats,
     selection,
+    setops,
     shape,
     sorting,
     special,

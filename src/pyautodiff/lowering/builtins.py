@@ -162,7 +162,10 @@ def _scalar_type(np_type):
 
 
 # (np.longdouble has no PyTensor dtype: converting a traced value to it is refused as a float conversion)
-for _t in (np.float64, np.float32, np.float16):
+# numpy's integer scalar types truncate toward zero like the cast; the result stays traced
+# (an integer with no derivative), and Python control reading it guards it like int()
+# (unsigned types are left out: numpy's conversion of a negative float to them is undefined)
+for _t in (np.float64, np.float32, np.float16, np.int64, np.int32, np.int16, np.int8):
     register(_t, group="python")(_scalar_type(_t))
 
 

@@ -189,11 +189,11 @@ def elementwise(np_fn, pt_fn, name=None):
         out = kwargs.pop("out", None)
         dtype = kwargs.pop("dtype", None)
         where = kwargs.pop("where", True)
-        if where is not True:
-            raise context.require().unsupported(f"{label}: where= is not supported with traced values")
         kwargs.pop("casting", None), kwargs.pop("order", None), kwargs.pop("subok", None)
         if kwargs:
             raise context.require().unsupported(f"{label}: unsupported arguments {sorted(kwargs)}")
+        if where is not True:
+            return _masked(np_fn, pt_fn, label, args, out, dtype, where)
         value = np_fn(*[unwrap(a) for a in args], **({"dtype": dtype} if dtype is not None else {}))
         var = pt_fn(*vars_for(args, dtype_of(value)))
         result = lift(value, var)
@@ -201,6 +201,28 @@ def elementwise(np_fn, pt_fn, name=None):
 
     lower.__name__ = f"lower_{label.rpartition('.')[2]}"
     return lower
+
+
+def _masked(np_fn, pt_fn, label, args, out, dtype, where):
+    """``np_fn(*args, out=out, where=where)``: the result where ``where`` holds, ``out`` elsewhere.
+
+    Without ``out`` numpy leaves the other elements uninitialized: refused.  The masked-off
+    elements are computed from a harmless 1 (``x / 0`` there would turn the zero gradient
+    that reaches them into NaN, and warn)."""
+    if out is None:
+        raise context.require().unsupported(
+            f"{label}: where= without out= leaves elements uninitialized; pass out= as well")
+    target = out[0] if isinstance(out, tuple) and len(out) == 1 else out
+    scratch = np.array(unwrap(target), copy=True)
+    extra = {"dtype": dtype} if dtype is not None else {}
+    value = np_fn(*[unwrap(a) for a in args], out=scratch, where=unwrap(where), **extra)
+    mask = as_var(where)
+    # arithmetic rather than a switch: PyTensor folds switch(m, f(switch(m, v, 1)), o) back
+    # to switch(m, f(v), o), and the masked-off f(v) would warn (1 / 0) where numpy does not
+    keep = pt.cast(mask, dtype_of(value).name)
+    safe = [v * keep + (1 - keep) for v in vars_for(args, dtype_of(value))]
+    var = pt.switch(mask, pt_fn(*safe), as_var(target, dtype_of(value)))
+    return write_out(out, lift(np.array(value, copy=True), var))
 
 
 # ``indexing.store``, registered by lowering/indexing.py when it is imported: it builds on

@@ -124,9 +124,17 @@ def checked_index(idx, base):
     return tuple(sym_items) if type(idx) is tuple else sym_items[0]
 
 
+def _scalar_bool(idx) -> bool:
+    return type(idx) is not tuple and np.ndim(unwrap(idx)) == 0 and np.asarray(unwrap(idx)).dtype == bool
+
+
 def getitem(x, idx):
     value = unwrap(x)[unwrap(idx)]
     base = as_var(x)
+    if _scalar_bool(idx):
+        # x[True] is x with a new axis of length 1, x[False] an empty one (array-API code:
+        # a[cond] of 0-d arrays); PyTensor has no scalar boolean index. bool() guards a traced flag.
+        return lift(value, base[None] if bool(idx) else base[None][:0])
     sym = checked_index(idx, base)
     var = base[sym]
     if type(x) is Traced and _is_basic(idx):
@@ -173,6 +181,10 @@ def setitem(x: Traced, idx, v) -> None:
     before = x.sym
     cidx = unwrap(idx)
     x.value[cidx] = unwrap(v)  # numpy's semantics (and errors) first
+    if _scalar_bool(idx):  # x[True] = v writes everything, x[False] = v nothing (bool() guards)
+        if not bool(idx):
+            return
+        idx = cidx = Ellipsis
     val = as_var(v, x.value.dtype.name)
     vshape = np.shape(unwrap(v))
     if contains_traced(idx):

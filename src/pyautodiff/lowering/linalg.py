@@ -95,13 +95,14 @@ def cholesky_lower(sym):
 @register(np.linalg.eigh, group="linalg")
 def eigh(a, UPLO="L"):
     value = np.linalg.eigh(unwrap(a), UPLO=UPLO)
-    w, v = _eigh(symmetric(_float_var(a, value), UPLO.upper() == "L", np.shape(unwrap(a))[-1]))
+    lower = UPLO.upper() == "L"
+    w, v = _eigh(symmetric(_float_var(a, value), lower, np.shape(unwrap(a))[-1]), lower)
     return _tuple_result(value, [w, v])
 
 
-def _eigh(a):
-    # LAPACK's divide-and-conquer driver, numpy's: the same eigenvector signs
-    return ptla.eigh(a, driver="evd")
+def _eigh(a, lower=True):
+    # LAPACK's divide-and-conquer driver on numpy's triangle: the same eigenvector signs
+    return ptla.eigh(a, lower=lower, driver="evd")
 
 
 @register(np.linalg.eigvalsh, group="linalg")
@@ -119,7 +120,9 @@ def svd(a, full_matrices=True, compute_uv=True, hermitian=False):
     x = _float_var(a, value)
     if not compute_uv:
         return lift(value, ptla.svd(x, full_matrices=full_matrices, compute_uv=False))
-    u, s, vh = ptla.svd(x, full_matrices=full_matrices, compute_uv=True)
+    # a square matrix's full factors are its reduced ones, whose derivative PyTensor defines
+    full = full_matrices and len(set(np.shape(unwrap(a))[-2:])) > 1
+    u, s, vh = ptla.svd(x, full_matrices=full, compute_uv=True)
     return _tuple_result(value, [u, s, vh])
 
 

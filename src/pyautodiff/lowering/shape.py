@@ -9,12 +9,14 @@ itself refuses writes through it.
 """
 from __future__ import annotations
 
+import builtins
+
 import numpy as np
 import pytensor.tensor as pt
 
 from .. import context
 from ..traced import Traced, unwrap
-from .core import as_var, lift
+from .core import as_var, lift, refuse
 from .registry import register
 
 
@@ -218,6 +220,17 @@ def T(self):
     return transpose(self)
 
 
+def view(self, dtype=None, type=None):
+    """``x.view()`` or ``x.view(dtype)`` of the same dtype (scikit-learn attaches metadata that
+    way): a view of the same values.  The metadata is not kept: it caches values computed
+    from the data, which a cached trace would replay for other data."""
+    same = dtype is None or (not isinstance(dtype, builtins.type) or not issubclass(dtype, np.ndarray)) and \
+        np.dtype(dtype) == unwrap(self).dtype
+    if type is not None or not same:
+        raise refuse("ndarray.view: another dtype or type reinterprets the array; not supported with traced values")
+    return _getitem(self, Ellipsis)
+
+
 # ndarray methods whose signature differs from the numpy function's
 METHODS = {
     "reshape": _reshape_method,
@@ -225,5 +238,6 @@ METHODS = {
     "ravel": ravel,
     "flatten": flatten,
     "astype": astype,
+    "view": view,
 }
 PROPERTIES = {"T": T, "mT": lambda self: swapaxes(self, -1, -2)}

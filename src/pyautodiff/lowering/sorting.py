@@ -1,8 +1,10 @@
-"""Sorting and order-based selection: sort, argsort, take_along_axis, searchsorted.
+"""Sorting and order-based selection: sort, argsort, partition, take_along_axis, searchsorted.
 
 The order depends on the data, so it is computed symbolically (PyTensor's
 sort and argsort call numpy's, with the same ``kind``); the gradient of a
 sort flows back through the permutation.  ``ndarray.sort`` sorts in place.
+``partition`` gathers through numpy's own ``argpartition`` (``host_ops.ArgPartition``:
+introselect's arrangement is numpy's, no sort reproduces it).
 """
 from __future__ import annotations
 
@@ -11,6 +13,7 @@ import pytensor.tensor as pt
 
 from ..traced import contains_traced, unwrap
 from .core import as_var, lift, refuse
+from .host_ops import ArgPartition
 from .indexing import bounded, within_axis
 from .registry import register, register_method
 
@@ -76,3 +79,40 @@ def searchsorted(a, v, side="left", sorter=None):
     var = pt.searchsorted(as_var(a), as_var(v), side=side, sorter=sv)
     return lift(value, var)
 
+
+
+def _argpartition_var(name, x, kth, axis):
+    """numpy's own arrangement (``host_ops.ArgPartition``), with the axis normalized."""
+    if contains_traced(kth):
+        raise refuse(f"{name}: a kth that depends on the inputs is not supported with traced values")
+    if axis is None:
+        x, axis = x.flatten(), 0
+    axis = int(axis) % max(x.ndim, 1)
+    return x, axis, ArgPartition(tuple(np.atleast_1d(np.asarray(kth)).tolist()), axis)(x)
+
+
+@register(np.partition, group="sorting")
+def partition(a, kth, axis=-1, kind="introselect", order=None):
+    _check_order("numpy.partition", order)
+    value = np.partition(unwrap(a), kth, axis=axis, kind=kind)
+    x, axis, idx = _argpartition_var("numpy.partition", as_var(a), kth, axis)
+    return lift(value, pt.take_along_axis(x, idx, axis=axis))
+
+
+def partition_inplace(self, kth, axis=-1, kind="introselect", order=None):
+    _check_order("ndarray.partition", order)
+    self.check_writable()
+    before = self.sym
+    self.value.partition(kth, axis=axis, kind=kind)  # numpy first: it refuses a bad kth or axis
+    x, axis, idx = _argpartition_var("ndarray.partition", before, kth, axis)
+    self.assign(pt.take_along_axis(x, idx, axis=axis))
+
+
+register_method("partition", partition_inplace, "sorting")
+
+
+@register(np.argpartition, method="argpartition", group="sorting")
+def argpartition(a, kth, axis=-1, kind="introselect", order=None):
+    _check_order("numpy.argpartition", order)
+    value = np.argpartition(unwrap(a), kth, axis=axis, kind=kind)
+    return lift(value, pt.cast(_argpartition_var("numpy.argpartition", as_var(a), kth, axis)[2], value.dtype.name))

@@ -19,6 +19,7 @@ from pytensor.gradient import disconnected_grad, zero_grad
 from pytensor.tensor import special as pts
 
 from ..traced import unwrap
+from . import host_ops
 from .core import as_var, axes_of, elementwise, lift, refuse, vars_for
 from .registry import register, register_fn
 
@@ -119,6 +120,10 @@ UFUNCS = {
     "k0e": lambda x: pt.kve(0.0, x),
     "k1e": lambda x: pt.kve(1.0, x),
     "j0": pt.j0,
+    "y0": host_ops.BESSEL_Y["y0"],  # PyTensor has no Y: scipy computes it (host_ops.py)
+    "y1": host_ops.BESSEL_Y["y1"],
+    "yn": host_ops.BESSEL_Y["yn"],
+    "yv": host_ops.BESSEL_Y["yv"],
     "j1": pt.j1,
     "jv": pt.jv,
     "iv": pt.iv,

@@ -28,6 +28,20 @@ from . import higher_order
 
 _CO_ASYNC = 0x80 | 0x100 | 0x200
 
+
+def _zero_argument_super(f):
+    """``super()`` called in emulated frame ``f``: CPython's own reads the *calling* frame (ours,
+    not the emulated one), so the class cell and the first argument are read from ``f``."""
+    names = f.decoded.localsplus
+    if "__class__" not in names or not names:
+        raise RuntimeError("super(): __class__ cell not found")
+    cls = f.localsplus[names.index("__class__")].cell_contents
+    first = f.localsplus[0]
+    if isinstance(first, types.CellType):  # the first argument is captured by a closure
+        first = first.cell_contents
+    return super(cls, first)
+
+
 # Callable types whose calls are traced through rather than run (type -> handler(interp, fn,
 # args, kwargs)); api.py and vmap.py register pyautodiff's transformations (compose.py).
 TRACED_THROUGH: dict = {}
@@ -62,6 +76,8 @@ class CallPolicy:
         if traced and is_library(fn) and getattr(fn, "__module__", "").startswith("pyautodiff"):
             raise self.ctx.unsupported("calling a pyautodiff transformation inside traced code is not supported; "
                                        "use ad.hessian / ad.jacobian for higher derivatives")
+        if fn is super and not args and not kwargs and self.frames:  # 3.11's zero-argument super()
+            return _zero_argument_super(self.frames[-1])
         effect = writes.before_call(self.ctx, fn, args, kwargs)  # print, LOG.append: replayed
         prev, self.ctx.callee = self.ctx.callee, _callable_name(fn)
         try:

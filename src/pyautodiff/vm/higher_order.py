@@ -12,6 +12,8 @@ for any other call.  Laziness, argument order and tie rules are CPython's:
 ``sorted`` is stable (also with ``reverse=True``), ``min``/``max`` keep the
 first of equal keys.  Comparisons of traced keys record guards as usual.
 
+``np.vectorize`` objects loop in C the same way: ``vectorize.py`` runs their loop.
+
 Calls with arguments these do not model (``map(f)`` with no iterable, a
 keyword CPython does not know) go to the real builtin, which raises
 CPython's own error.
@@ -28,7 +30,10 @@ import builtins
 import functools
 import itertools
 
+import numpy as np
+
 from ..traced import contains_traced
+from . import vectorize
 
 _NO_DEFAULT = object()
 
@@ -218,6 +223,8 @@ def lookup(fn, args, kwargs):
         own = (getattr(fn.func, "__module__", None) or "").startswith("pyautodiff")
         traced = contains_traced(args) or contains_traced(kwargs) or contains_traced(fn.keywords)
         return functools.partial(_partial, p=fn) if traced and not own else None
+    if type(fn) is np.vectorize and (contains_traced(args) or contains_traced(kwargs)):
+        return lambda interp, args, kwargs: vectorize.call(interp, fn, args, kwargs)
     if type(fn) is _BUILTIN_METHOD and type(fn.__self__) is list and fn.__name__ == "sort":
         return lambda interp, args, kwargs: _list_sort(interp, (fn.__self__, *args), kwargs)
     try:

@@ -124,7 +124,8 @@ def lookup_rule(registry: dict, op):
 
 # The modules that define (and so register) the rules, by op family.
 RULE_MODULES = ("scalar_rules", "elemwise_rules", "shape_rules", "indexing_rules",
-                "reduction_rules", "blas_rules", "linalg_rules", "wrapper_rules", "complex_rules")
+                "reduction_rules", "blas_rules", "linalg_rules", "wrapper_rules", "complex_rules",
+                "host_rules")
 
 
 def ensure_rules() -> None:

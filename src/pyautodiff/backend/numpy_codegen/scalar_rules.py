@@ -49,7 +49,7 @@ def _tmpl_rule(tmpl_or_factory):
     return rule
 
 
-def _scipy_rule(func: str, nargs: int):
+def scipy_rule(func: str, nargs: int):
     tmpl = Tmpl(f"scipy.special.{func}(" + ", ".join(
         f"{{{i}}}" for i in range(nargs)) + ")")
 
@@ -228,6 +228,6 @@ for _name, _fn_name in _UFUNCS.items():
     register_scalar_rule(f"pytensor.scalar.basic.{_name}",
                          _tmpl_rule(lambda n, fn=_fn_name: call_template(f"np.{fn}", n)))
 for _name, (_fn_name, _nargs) in _SPECIAL.items():
-    register_scalar_rule(f"pytensor.scalar.math.{_name}", _scipy_rule(_fn_name, _nargs))
+    register_scalar_rule(f"pytensor.scalar.math.{_name}", scipy_rule(_fn_name, _nargs))
 register_scalar_rule("pytensor.scalar.basic.Neg", _tmpl_rule(unop("-")))
 register_scalar_rule("pytensor.scalar.basic.Pow", _tmpl_rule(POW))

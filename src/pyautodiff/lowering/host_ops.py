@@ -1,0 +1,116 @@
+"""PyTensor ops for numpy/scipy functions PyTensor lacks, computed by numpy/scipy itself.
+
+- ``ArgPartition``: ``np.argpartition``.  The arrangement numpy's introselect leaves
+  around the ``kth`` elements is its own (no sort reproduces it), so the op calls numpy;
+  its output is integer (no derivative) and ``np.partition`` gathers through it, so
+  the gradient of a partition flows back through the same permutation.
+- ``Y0``, ``Y1``, ``Yn``, ``Yv``: Bessel functions of the second kind (``scipy.special``),
+  differentiated in ``x`` by the recurrences ``y0' = -y1``, ``y1' = y0 - y1 / x`` and
+  ``y_v' = (y_{v-1} - y_{v+1}) / 2``; the order is not differentiable.
+
+The numpy code generator writes them as the same numpy/scipy calls
+(``backend/numpy_codegen/host_rules.py``).
+
+Example::
+
+    idx = ArgPartition((2,), 0)(x)          # np.argpartition(x, 2, axis=0)
+    y = pt.elemwise.Elemwise(y0_scalar)(x)  # scipy.special.y0(x)
+"""
+from __future__ import annotations
+
+import numpy as np
+import pytensor.tensor as pt
+import scipy.special as sc
+from pytensor.gradient import DisconnectedType, grad_not_implemented
+from pytensor.graph.basic import Apply
+from pytensor.graph.op import Op
+from pytensor.scalar import basic as ps
+from pytensor.tensor.elemwise import Elemwise
+
+
+class ArgPartition(Op):
+    """``np.argpartition(x, kth, axis=axis)`` as int64 (``axis`` non-negative)."""
+
+    __props__ = ("kth", "axis")
+
+    def __init__(self, kth: tuple, axis: int):
+        self.kth, self.axis = tuple(int(k) for k in kth), int(axis)
+
+    def make_node(self, x):
+        x = pt.as_tensor_variable(x)
+        return Apply(self, [x], [pt.tensor(dtype="int64", shape=x.type.shape)])
+
+    def perform(self, node, inputs, outputs):
+        outputs[0][0] = np.argpartition(inputs[0], self.kth, axis=self.axis).astype(np.int64, copy=False)
+
+    def connection_pattern(self, node):
+        return [[False]]
+
+    def pullback(self, inputs, outputs, output_grads):
+        return [DisconnectedType()()]
+
+    L_op = pullback
+
+
+class _BesselY(ps.ScalarOp):
+    """A scipy.special Bessel function of the second kind; the subclass names it."""
+
+    def impl(self, *args):
+        return getattr(sc, self.scipy_name)(*args)
+
+    def c_code(self, *args, **kwargs):  # PyTensor's C backend runs ``impl`` (as for its own Jv)
+        raise NotImplementedError()
+
+
+class Y0(_BesselY):
+    nin, scipy_name = 1, "y0"
+    nfunc_spec = ("scipy.special.y0", 1, 1)
+
+    def pullback(self, inputs, outputs, grads):
+        (x,), (gz,) = inputs, grads
+        return [gz * -y1_scalar(x)]
+
+    L_op = pullback
+
+
+class Y1(_BesselY):
+    nin, scipy_name = 1, "y1"
+    nfunc_spec = ("scipy.special.y1", 1, 1)
+
+    def pullback(self, inputs, outputs, grads):
+        (x,), (gz,) = inputs, grads
+        return [gz * (y0_scalar(x) - outputs[0] / x)]
+
+    L_op = pullback
+
+
+class Yn(_BesselY):
+    """``yn(n, x)``, integer order ``n``."""
+
+    nin, scipy_name = 2, "yn"
+    nfunc_spec = ("scipy.special.yn", 2, 1)
+
+    def pullback(self, inputs, outputs, grads):
+        (n, x), (gz,) = inputs, grads
+        return [grad_not_implemented(self, 0, n), gz * (yn_scalar(n - 1, x) - yn_scalar(n + 1, x)) / 2.0]
+
+    L_op = pullback
+
+
+class Yv(_BesselY):
+    """``yv(v, x)``, real order ``v``."""
+
+    nin, scipy_name = 2, "yv"
+    nfunc_spec = ("scipy.special.yv", 2, 1)
+
+    def pullback(self, inputs, outputs, grads):
+        (v, x), (gz,) = inputs, grads
+        return [grad_not_implemented(self, 0, v), gz * (yv_scalar(v - 1, x) - yv_scalar(v + 1, x)) / 2.0]
+
+    L_op = pullback
+
+
+y0_scalar, y1_scalar = Y0(ps.upgrade_to_float, name="y0"), Y1(ps.upgrade_to_float, name="y1")
+yn_scalar, yv_scalar = Yn(ps.upgrade_to_float, name="yn"), Yv(ps.upgrade_to_float, name="yv")
+BESSEL_Y = {"y0": Elemwise(y0_scalar), "y1": Elemwise(y1_scalar), "yn": Elemwise(yn_scalar),
+            "yv": Elemwise(yv_scalar)}
