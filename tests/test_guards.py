@@ -368,3 +368,28 @@ def test_out_of_bounds_write_take_and_at_raise_like_numpy():
         _raises_like_numpy(g, fn, a, np.array(bad))
         assert_close(g(a, np.array(good[::-1])), fn(a, np.array(good[::-1])))
         assert g.stats.traces == 1, fn.__name__
+
+
+def test_a_traced_value_used_as_a_dict_or_set_key_is_guarded():
+    # dicts and sets decide by the key's value, out of the graph's sight: each value
+    # seen must trace again rather than reuse another value's lookup
+    table = {1.0: 10.0, 2.0: 20.0}
+
+    def member(x):
+        return (2.0 in {x}) * x
+
+    def built(x):
+        return {x: 5.0}.get(2.0, 1.0) * x
+
+    def lookup(x):
+        return table.get(x, 0.5) * x
+
+    # each is c(x) * x with c constant on the branch x takes: the derivative is c(x)
+    slopes = {member: lambda x: float(x == 2.0), built: lambda x: 5.0 if x == 2.0 else 1.0,
+              lookup: lambda x: table.get(x, 0.5)}
+    for f, slope in slopes.items():
+        fn, g = ad.function(f), ad.grad(f)
+        for x in (1.0, 2.0, 3.0, 1.0):
+            assert fn(x) == f(x)
+            assert g(x) == slope(x)
+        assert fn.stats.traces == 3

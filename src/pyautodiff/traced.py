@@ -116,7 +116,15 @@ class Traced:
         return format(self.value, spec)
 
     def __hash__(self):
-        return hash(self.value)
+        h = hash(self.value)  # numpy's TypeError for an array
+        # A dict or set finds (or misses) an entry by the value itself, out of the graph's
+        # sight: the trace holds for this value only (a guard; another value traces again).
+        ctx = active.current()
+        if ctx is not None:
+            var = self.sym
+            same = pt.isnan(var) if self.value != self.value else pt.eq(var, self.value)
+            ctx.add_guard(same, True, "hash")
+        return h
 
     # -- conversions into Python control: guards ------------------------
     def __bool__(self):
