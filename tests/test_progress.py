@@ -68,7 +68,9 @@ def test_a_long_phase_is_reported_while_it_runs(caplog):
     handler = Signal()
     logging.getLogger("pyautodiff").addHandler(handler)
     try:
-        with progress.Compile("grad of slow", after=0.01) as compiling:
+        # 1 s: the phase begins microseconds after the timer starts, with room to spare for
+        # a loaded machine (at 0.01 s the timer once spoke before the phase began)
+        with progress.Compile("grad of slow", after=1.0) as compiling:
             progress.graph_size(12345)
             with progress.phase("rewrite"):
                 assert spoken.wait(timeout=60)
