@@ -72,6 +72,11 @@ class Signal:
         self.kind, self.value = kind, value
 
 
+# What a step returns when the frame's exception table caught what the instruction
+# raised: the frame goes on at the handler (not an end of the run).
+HANDLED = Signal("handled")
+
+
 def push_callable(f: Frame, fn) -> None:
     """Push a callable as CPython's CALL expects it, with a NULL beside it
     (before it on 3.11/3.12, after it on 3.13)."""

@@ -38,7 +38,7 @@ from . import code as vmcode
 from .binding import bind_arguments
 from .calls import CallPolicy
 from .code import Instr, decode
-from .frame import NULL, ExcState, Frame, Signal
+from .frame import HANDLED, NULL, ExcState, Frame, Signal
 from .generator import VMGenerator
 from .matching import MatchOps
 from .ops_access import AccessOps
@@ -91,37 +91,41 @@ class Interpreter(CallPolicy, LocalsOps, AccessOps, OperatorOps, ContainerOps, C
 
     # -- the dispatch loop --------------------------------------------------
     def execute(self, frame: Frame) -> Signal:
-        instrs = frame.decoded.instrs
-        ops = self._ops
-        ctx = self.ctx
+        step = self.step
         self.frames.append(frame)
         try:
             while True:
-                ins = instrs[frame.pc]
-                frame.pc += 1
-                handler = ops.get(ins.name)
-                if handler is None:
-                    handler = ops[ins.name] = self._handler(ins)
-                try:
-                    signal = handler(frame, ins)
-                except AutodiffError:
-                    raise  # our errors are not the user's to catch
-                except Exception as exc:
-                    h = frame.decoded.handler_for(frame.pc - 1)
-                    if h is None:
-                        if frame.is_user_code:
-                            ctx.note_raise(exc, frame)
-                        raise
-                    del frame.stack[h.depth:]
-                    if h.lasti:
-                        frame.stack.append(ins.offset)
-                    frame.stack.append(exc)
-                    frame.pc = h.target
-                    continue
-                if signal is not None:
+                signal = step(frame)
+                if signal is not None and signal is not HANDLED:
                     return signal
         finally:
             self.frames.pop()
+
+    def step(self, frame: Frame):
+        """Run the instruction at ``frame.pc``: its handler's signal (None to go on), or
+        ``HANDLED`` when it raised and the frame's exception table caught it (the frame
+        goes on at the handler).  ``execute`` and the loop probe both step with it."""
+        ins = frame.decoded.instrs[frame.pc]
+        frame.pc += 1
+        handler = self._ops.get(ins.name)
+        if handler is None:
+            handler = self._ops[ins.name] = self._handler(ins)
+        try:
+            return handler(frame, ins)
+        except AutodiffError:
+            raise  # our errors are not the user's to catch
+        except Exception as exc:
+            h = frame.decoded.handler_for(frame.pc - 1)
+            if h is None:
+                if frame.is_user_code:
+                    self.ctx.note_raise(exc, frame)
+                raise
+            del frame.stack[h.depth:]
+            if h.lasti:
+                frame.stack.append(ins.offset)
+            frame.stack.append(exc)
+            frame.pc = h.target
+            return HANDLED
 
     def _handler(self, ins: Instr):
         handler = getattr(self, "op_" + ins.name, None)

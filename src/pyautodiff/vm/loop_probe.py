@@ -27,8 +27,8 @@ try:
 except ImportError:  # pytensor < 3.3
     from pytensor.graph.basic import graph_inputs
 
-from ..errors import AutodiffError
 from ..traced import Traced
+from .frame import HANDLED
 
 _IMMUTABLE = (int, float, bool, str, bytes, complex, type(None))
 _NUMBERS = (int, float)  # Python numbers a probe may carry as traced scalars
@@ -168,35 +168,14 @@ def _run_body(interp, f, loop, p):
     """Execute ``f`` from its pc until control is back at the loop header (the body
     ran once) or leaves the loop (break, the loop's end, return/yield: ``p.left``,
     ``p.signal``)."""
-    instrs = f.decoded.instrs
-    ops = interp._ops
     header, last = loop.header, loop.last
     while True:
-        ins = instrs[f.pc]
-        f.pc += 1
-        handler = ops.get(ins.name)
-        if handler is None:
-            handler = ops[ins.name] = interp._handler(ins)
-        try:
-            signal = handler(f, ins)
-        except AutodiffError:
-            raise
-        except Exception as exc:
-            h = f.decoded.handler_for(f.pc - 1)
-            if h is None:
-                if f.is_user_code:
-                    interp.ctx.note_raise(exc, f)
-                raise
+        signal = interp.step(f)
+        if signal is HANDLED:
             p.effects = True  # an exception handled inside the body: keep it unrolled
-            del f.stack[h.depth:]
-            if h.lasti:
-                f.stack.append(ins.offset)
-            f.stack.append(exc)
-            f.pc = h.target
-        else:
-            if signal is not None:
-                p.left, p.signal = True, signal
-                return
+        elif signal is not None:
+            p.left, p.signal = True, signal
+            return
         if f.pc == header:
             return
         if not header <= f.pc <= last:
