@@ -115,20 +115,25 @@ def _numpy_function(inputs, outputs, name, fresh_outputs, light_above=None):
     """Generated numpy code for the graph, from the on-disk cache when a process
     before this one already rewrote the same graph."""
     from . import code_cache
+    from .cache_dir import configured
     from .numpy_codegen import exec_source, fgraph_to_source
-    from .rewrite import light_rewrite_graph, rewrite_graph
+    from .rewrite import light_rewritten, rewrite_graph
 
-    key = code_cache.fingerprint(inputs, outputs, extra=f"numpy {name} fresh={fresh_outputs}")
+    key = None  # the cache off: no fingerprint (a walk over the graph, 7% of a large first call)
+    if configured() is not None:
+        key = code_cache.fingerprint(inputs, outputs, extra=f"numpy {name} fresh={fresh_outputs}")
     with progress.phase("load cached code"):
         hit = code_cache.load(key)
         if hit is not None:
             return exec_source(*hit, name=name)
     with progress.phase("rewrite"):
-        fg = FunctionGraph(inputs, outputs, clone=True)
-        progress.graph_size(len(fg.apply_nodes))
-        light = light_above is not None and (len(fg.apply_nodes) > light_above
-                                             or LIGHT_LOOPS and _holds_loop(fg))
-        fg = light_rewrite_graph(fg) if light else rewrite_graph(fg)
+        n_nodes, loop = _census(inputs, outputs)
+        progress.graph_size(n_nodes)
+        light = light_above is not None and (n_nodes > light_above or LIGHT_LOOPS and loop)
+        if light:  # copied with equal nodes merged, then the light rewrites
+            fg = light_rewritten(inputs, outputs)
+        else:
+            fg = rewrite_graph(FunctionGraph(inputs, outputs, clone=True))
     with progress.phase("generate"):
         source, namespace = fgraph_to_source(fg, name=name, fallback="perform", fresh_outputs=fresh_outputs)
         if not light:  # the cache holds fully rewritten code only
@@ -140,10 +145,23 @@ def _numpy_function(inputs, outputs, name, fresh_outputs, light_above=None):
     return fn
 
 
-def _holds_loop(fgraph) -> bool:
+def _census(inputs, outputs):
+    """(Apply nodes between ``inputs`` and ``outputs``, whether one of them is a ``Scan``)."""
     from pytensor.scan.op import Scan
 
-    return any(isinstance(node.op, Scan) for node in fgraph.apply_nodes)
+    try:
+        from pytensor.graph.traversal import toposort
+    except ImportError:  # PyTensor before 3.1
+        from pytensor.graph.basic import io_toposort
+
+        def toposort(outs, blockers):
+            return io_toposort(blockers, outs)
+
+    n, loop = 0, False
+    for node in toposort(outputs, blockers=inputs):
+        n += 1
+        loop = loop or isinstance(node.op, Scan)
+    return n, loop
 
 
 def _direct_call(f, inputs):
