@@ -120,3 +120,21 @@ def test_static_shape_found_by_shape_inference_is_kept():
 def test_static_shape_keeps_the_originals_error():
     with pytest.raises(TypeError, match="integers"):
         ptb.infer_static_shape([pt.scalar("s", dtype="float64")])
+
+
+# -- add_tag_trace while building ------------------------------------------------------
+
+def test_no_stack_traces_while_building_and_pytensors_own_outside():
+    from pytensor.graph import utils
+
+    from pyautodiff.backend.rewrite import without_stack_traces
+
+    original = getattr(utils.add_tag_trace, "__wrapped__", utils.add_tag_trace)
+    with without_stack_traces():
+        with without_stack_traces():  # nested: still off
+            inner = pt.vector("inner") + pt.constant(1.5)
+        built = pt.vector("built") * 2.0
+    after = pt.vector("after")
+    assert inner.tag.trace == [] and built.tag.trace == [] and built.owner.inputs[1].tag.trace == []
+    assert utils.add_tag_trace is original  # PyTensor's own again
+    assert after.tag.trace and after.tag.trace[0][-1][0] == __file__  # this line, no frame of ours

@@ -132,10 +132,13 @@ def without_stack_traces():
     saved value, restored when the last one leaves."""
     from pytensor import config
 
+    from .pytensor_speedups import tag_traces_off
+
     with _TRACES_LOCK:
         if _traces_off[0] == 0:
             _traces_off[1] = config.traceback__limit
             config.traceback__limit = 0
+            tag_traces_off(True)
         _traces_off[0] += 1
     try:
         yield
@@ -144,6 +147,7 @@ def without_stack_traces():
             _traces_off[0] -= 1
             if _traces_off[0] == 0:
                 config.traceback__limit = _traces_off[1]
+                tag_traces_off(False)
 
 
 def _has_product(fgraph) -> bool:
