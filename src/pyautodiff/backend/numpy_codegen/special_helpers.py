@@ -10,25 +10,25 @@ Example::
     'def sigmoid(x, neg=False):'
 """
 
-# 1 / (1 + exp(-x)) in four passes (neg, exp, add, divide, the last two in place): the
-# form without overflow, where(x >= 0, 1, e) / (1 + e) with e = exp(-|x|), takes seven.
-# exp(-x) overflows to inf below x = -709 (float64), where the result is 0 instead of
-# a subnormal exp(x): such elements (rare: a check of the minimum finds them) are
-# recomputed as exp(x), which is sigmoid(x) to the last bit there.  NaN stays NaN
-# (fmin skips it in the check), and no warning is raised where the result is right.
+# 1 / (1 + exp(-x)) in four passes (neg, exp, add, divide, the last three in place) and a
+# check of the largest exponent: the form without overflow, where(x >= 0, 1, e) / (1 + e)
+# with e = exp(-|x|), takes seven.  Where the exponent t = -x exceeds -log(tiny) (708.4
+# in float64) exp(t) overflows or 1 + exp(t) leaves the result subnormal with bits lost:
+# there (rare: the check finds it) the result is recomputed as exp(-t), which is
+# sigmoid(x) to the last bit, without overflow warnings.  NaN stays NaN (fmax skips it).
 # ``neg=True`` computes sigmoid(-x): the gradient of softplus(-y * z) is sigmoid(-y * z),
 # and the negation folds into exp (two passes fewer than negating first).
 SIGMOID_HELPER = '''def sigmoid(x, neg=False):
     """1 / (1 + exp(-x)) (of -x if neg), accurate in both tails, without overflow warnings."""
-    with np.errstate(over="ignore"):
-        e = np.exp(x if neg else -x)
-    if type(e) is np.ndarray:
+    t = x if neg else -x
+    dtype = np.result_type(t)
+    limit = 708.0 if dtype == np.float64 else -np.log(np.finfo(dtype).tiny)
+    if np.fmax.reduce(t, axis=None) <= limit:  # no overflow, no subnormal result
+        e = np.exp(t, out=t) if t is not x and type(t) is np.ndarray else np.exp(t)
+        if type(e) is not np.ndarray:
+            return 1.0 / (1.0 + e)
         e += 1.0
-        r = np.divide(1.0, e, out=e)
-    else:
-        r = 1.0 / (1.0 + e)
-    tiny = np.finfo(r.dtype).tiny
-    if np.fmin.reduce(r, axis=None) < tiny:  # 1 + exp(-x) lost the subnormal tail
-        with np.errstate(over="ignore"):
-            r = np.where(r < tiny, np.exp(-x if neg else x), r)
-    return r'''
+        return np.divide(1.0, e, out=e)
+    with np.errstate(over="ignore"):
+        r = 1.0 / (1.0 + np.exp(t))
+        return np.where(t > limit, np.exp(-t), r)'''
