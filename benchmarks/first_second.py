@@ -68,12 +68,12 @@ def first_second(p, window=1.0):
     cpu: dict = {"ours": [], "hand": [], "bare": []}
     runs = (("ours", g, args), ("hand", hand, p["args"]), ("bare", bare, bare_inputs))
     end = time.perf_counter() + window
-    turn = 0
     while time.perf_counter() < end:
-        # the order turns each round: a call right after another that read the same arrays
-        # or freed buffers of the same sizes runs faster, and each should get that equally
-        turn += 1
-        for name, fn, a in runs[turn % 3:] + runs[:turn % 3]:
+        for name, fn, a in runs:
+            # each timed call follows an untimed call of the same function, as in a fit's
+            # loop: a call right after another function's (bare PyTensor's especially)
+            # ran up to 1.2x slower (caches), which always penalised whichever came next
+            fn(*a)
             t0, c0 = time.perf_counter(), time.thread_time()
             fn(*a)
             cpu[name].append(time.thread_time() - c0)
