@@ -38,8 +38,8 @@ from .expressions import (
     unop,
 )
 from .generator import too_deep
-from .special_helpers import SIGMOID_HELPER
 from .registry import NoForm, register_scalar_rule, scalar_rule
+from .special_helpers import SIGMOID_HELPER
 
 
 def _tmpl_rule(tmpl_or_factory):
