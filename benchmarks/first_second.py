@@ -146,8 +146,8 @@ def main():
             continue
         switch = ""
         if a.prime:
-            _in_child(p["key"], "prime")
-            switch = f"  {_in_child(p['key'], 'switch')} s"
+            primed = _in_child(p["key"], "prime")  # the upgrade's outcome
+            switch = f"  {_in_child(p['key'], 'switch')} s" if primed.startswith("numba") else f"  ({primed})"
         wall, cpu, tier, n = first_second(p)
         t = cpu if a.cpu else wall
         ours, hand, bare = t["ours"], t["hand"], t["bare"]

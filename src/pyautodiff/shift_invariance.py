@@ -12,8 +12,8 @@ not know it: it computes ``-sum(cotangent of s)`` per row (zero up to rounding),
 routes it to the maximum's position and adds it in -- three extra passes over the
 scores, which hand-written gradients skip.
 
-Here, before differentiating, every ``x - m`` whose ``m`` is constant along some
-axes (a ``keepdims`` reduction, a broadcast row) is checked: the shift
+Here, before differentiating, every ``x - m`` whose ``m`` is a maximum or minimum
+constant along some axes (a ``keepdims`` reduction, a broadcast row) is checked: the shift
 ``x - m -> x - m + c``, ``c`` constant along those axes, is propagated through the
 graph to the cost by exact rules (``exp`` turns a shift into a positive factor,
 ``log`` a factor back into a shift, a sum along the constant axes keeps a factor,
@@ -204,11 +204,22 @@ def _cancels(sub, position, clients, cost) -> bool:
     return final is None or final.kind == GONE
 
 
+def _is_extreme_of(var) -> bool:
+    """``var`` is a max or min reduction (``keepdims`` or ``[:, None]`` around it allowed)."""
+    while var.owner is not None and isinstance(var.owner.op, DimShuffle):
+        var = var.owner.inputs[0]
+    op = var.owner.op if var.owner is not None else None
+    return (isinstance(op, CAReduce) and isinstance(op.scalar_op, (ps.ScalarMaximum, ps.ScalarMinimum))
+            or _is_extreme(op) is not None)
+
+
 def _is_candidate(node) -> bool:
+    # only the stabilising idiom (a maximum subtracted): checking every broadcast
+    # subtraction of a large unrolled graph would cost its first call
     if not (isinstance(node.op, Elemwise) and isinstance(node.op.scalar_op, ps.Sub)):
         return False
     x, m = node.inputs
-    return (m.owner is not None and m.dtype.startswith("float") and x.ndim == m.ndim
+    return (m.dtype.startswith("float") and x.ndim == m.ndim and _is_extreme_of(m)
             and any(bm and not bx for bm, bx in zip(m.type.broadcastable, x.type.broadcastable)))
 
 
