@@ -101,17 +101,18 @@ def _tier_serving(g):
 def _child(key, what):
     """In a fresh process: ``prime`` calls the default mode until its upgrade is decided
     (leaving Numba's cache and the tier note on disk); ``switch`` prints the seconds from
-    the first call until the Numba tier served a call (or "-")."""
+    the first call until the Numba tier served a call, and the CPU seconds of the process
+    (both threads) by then (or "-")."""
     p = next(p for p in problems() if p["key"] == key)
     g = getattr(ad, p["kind"])(p["make"](np), wrt=p["wrt"])
     args = p["args"] + ((p["direction"],) if "direction" in p else ())
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     g(*args)
     tiering = g._last_spec.tiering
     while time.perf_counter() - t0 < (60 if what == "prime" else 30):
         g(*args)
         if what == "switch" and _tier_serving(g) == "numba":
-            print(f"{time.perf_counter() - t0:.2f}")
+            print(f"{time.perf_counter() - t0:.2f} s ({time.process_time() - c0:.2f} s CPU)")
             return
         if what == "prime" and tiering.thread is not None:
             break
@@ -147,7 +148,7 @@ def main():
         switch = ""
         if a.prime:
             primed = _in_child(p["key"], "prime")  # the upgrade's outcome
-            switch = f"  {_in_child(p['key'], 'switch')} s" if primed.startswith("numba") else f"  ({primed})"
+            switch = f"  {_in_child(p['key'], 'switch')}" if primed.startswith("numba") else f"  ({primed})"
         wall, cpu, tier, n = first_second(p)
         t = cpu if a.cpu else wall
         ours, hand, bare = t["ours"], t["hand"], t["bare"]

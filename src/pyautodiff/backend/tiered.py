@@ -178,7 +178,8 @@ class Tiered:
     def _upgrade(self):
         from .compile import compile_graph
 
-        _lower_priority()
+        if self.recalled != SECOND_TIER:  # a recalled build is short (on disk): not behind the caller
+            _lower_priority()
         if self.rewrite_thread is not None:  # compile the fully rewritten graph, not the light one
             self.rewrite_thread.join()
         if _has_python_only_op(self.inputs, self.outputs):
