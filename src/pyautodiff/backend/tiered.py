@@ -87,7 +87,7 @@ class Tiered:
         self.recalled = None
         self.recall_thread: threading.Thread | None = None
         nodes = getattr(first_fn, "nodes", 0)
-        if enabled() and not getattr(first_fn, "light", False):
+        if enabled() and _notes_enabled() and not getattr(first_fn, "light", False):
             # fingerprinting the graph costs a large one milliseconds: not on the caller's time
             self.recall_thread = threading.Thread(target=self._recall, daemon=True, name=f"pyautodiff-recall-{name}")
             self.recall_thread.start()
@@ -117,6 +117,8 @@ class Tiered:
 
         if self.recall_thread is not None:
             self.recall_thread.join()
+        if self.note_key is None and tier_memory.enabled():  # no recall ran (a light first tier)
+            self.note_key = tier_memory.note_key(self.inputs, self.outputs)
         tier_memory.remember(self.note_key, tier)
 
     def _install_fast(self):
@@ -219,6 +221,12 @@ class Tiered:
         if self.rewrite_thread is not None:
             self.rewrite_thread.join(timeout)
         return self.rewrite_outcome
+
+
+def _notes_enabled() -> bool:
+    from . import tier_memory  # not at import: it brings the code cache's modules
+
+    return tier_memory.enabled()
 
 
 def _timed(fn, args, n):
