@@ -55,3 +55,54 @@ def test_no_upgrade_before_enough_time_was_spent(monkeypatch):
     spec = g._last_spec
     assert spec.tiering.outcome == "measuring" and spec.tiering.thread is None
     assert isinstance(spec.fn, tiered.Tiered)
+
+
+def test_a_graph_numba_won_for_before_upgrades_at_its_first_calls(monkeypatch, tmp_path):
+    # issue #18: a warm process gets Numba in its first second, not after 2 s of numpy
+    from pyautodiff.backend import tier_memory
+
+    monkeypatch.setenv("PYAUTODIFF_TIERED", "1")
+    monkeypatch.setenv("PYAUTODIFF_TIER_NOTES", "1")
+    monkeypatch.setenv("PYAUTODIFF_CODE_CACHE", str(tmp_path))
+    monkeypatch.setattr(tiered, "MIN_SECONDS", 0.0)
+    monkeypatch.setattr(tiered, "_REQUIRED_SPEEDUP", 0.0)  # install it whatever its speed
+
+    def f(x):
+        return np.sum(np.exp(x) * x)
+
+    x = np.linspace(-1.0, 1.0, 50)
+    g = ad.grad(f)
+    g(x)
+    first = g._last_spec.tiering
+    first.recall_thread.join()
+    assert first.recalled is None and first.outcome == "measuring"
+    tier_memory.remember(first.note_key, "numba")  # as an earlier process would have
+    g2 = ad.grad(f)  # a new transformed function: a new specialization of the same graph
+    g2(x)
+    spec = g2._last_spec
+    spec.tiering.recall_thread.join()
+    assert spec.tiering.recalled == "numba" and spec.tiering.upgrade_after == 0.0
+    g2(x)  # this call starts the compile
+    assert spec.tiering.wait(timeout=600).startswith("numba")
+    assert_close(g2(x + 0.5), np.exp(x + 0.5) * (x + 1.5), rtol=1e-13)
+    assert tier_memory.recall(first.note_key) == "numba"
+
+
+def test_tier_notes_are_hints_read_as_one_word(monkeypatch, tmp_path):
+    from pyautodiff.backend import tier_memory
+
+    monkeypatch.setenv("PYAUTODIFF_TIER_NOTES", "1")
+    monkeypatch.setenv("PYAUTODIFF_CODE_CACHE", str(tmp_path))
+    tier_memory.remember("k1", "numpy")
+    assert tier_memory.recall("k1") == "numpy"
+    (tmp_path / tier_memory.SUBDIR / "k2").write_text("import os; os.system('x')")
+    assert tier_memory.recall("k2") is None and tier_memory.recall("missing") is None
+    tier_memory.remember("k3", "not a tier")
+    assert tier_memory.recall("k3") is None
+    monkeypatch.setenv("PYAUTODIFF_TIER_NOTES", "0")
+    assert tier_memory.recall("k1") is None
+    monkeypatch.setattr(tier_memory, "MAX_NOTES", 4)
+    monkeypatch.setenv("PYAUTODIFF_TIER_NOTES", "1")
+    for i in range(6):
+        tier_memory.remember(f"n{i}", "numba")
+    assert len([p for p in (tmp_path / tier_memory.SUBDIR).iterdir() if not p.name.startswith(".")]) <= 4

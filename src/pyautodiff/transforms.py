@@ -27,7 +27,7 @@ from pytensor.gradient import grad as pt_grad
 from pytensor.gradient import jacobian as pt_jacobian
 from pytensor.gradient import pushforward
 
-from . import zero_cotangents
+from . import shift_invariance, zero_cotangents
 from .errors import AutodiffError
 
 
@@ -75,15 +75,17 @@ def _describe(result) -> str:
 def gradients_of(cost, wrt):
     from pytensor.gradient import NullTypeGradError
 
+    # the gradient skips what the cost cannot see (the max-shift of a stable log-softmax)
+    cost_for_grad = shift_invariance.detach_invariant_shifts(cost)
     try:
-        grads = pt_grad(cost, wrt, disconnected_inputs="ignore", return_disconnected="zero")
+        grads = pt_grad(cost_for_grad, wrt, disconnected_inputs="ignore", return_disconnected="zero")
     except (NullTypeGradError, NotImplementedError) as exc:
         raise AutodiffError(f"no derivative is defined along this path: {exc}") from exc
     # a gradient has its input's dtype (as autograd and JAX): a float32 input read through
     # astype("float64") gets float32 back, not the float64 of the cast
     grads = [g if g.dtype == x.dtype or not x.dtype.startswith("float") else g.astype(x.dtype)
              for g, x in zip(grads, wrt)]
-    return zero_cotangents.prune(grads, [cost])
+    return zero_cotangents.prune(grads, [cost_for_grad])
 
 
 def build_function(req):

@@ -335,9 +335,10 @@ def _ensure_registered():
             _register(name, _safe_canonizer)
         from pytensor.compile.mode import optdb
 
-        from . import blas_layout, static_sparsity
+        from . import blas_layout, negation_sink, static_sparsity
         static_sparsity.register(optdb, SAFE_TAG)
         blas_layout.register(optdb, SAFE_TAG)
+        negation_sink.register(optdb, SAFE_TAG)
         _registered = True
 
 

@@ -21,6 +21,10 @@ A graph holding a loop (``Scan``) upgrades after ``LOOP_UPGRADE_AFTER_SECONDS``
 (``has_loop``), counted from its first call: a rolled loop of thousands of steps
 reaches it on the first call or within a few, and its Numba code is 5-30x faster.
 
+A graph for which Numba won in an earlier process (``tier_memory``, notes beside the
+code cache) upgrades at once: Numba's on-disk cache makes the compile quick, and the
+build is still timed before it is installed.
+
 ``PYAUTODIFF_TIERED=0`` disables the upgrade; an explicit ``mode=`` too.  The
 *first tier* (``first_fn``, ``Tiered.first_tier``) is the generated numpy code.
 
@@ -79,7 +83,14 @@ class Tiered:
         self.rewrite_outcome = None
         self._lock = threading.Lock()  # what is installed
         self.lock = threading.Lock()  # the upgrade decision
+        self.note_key = None  # tier_memory: this graph's note of the tier that won before
+        self.recalled = None
+        self.recall_thread: threading.Thread | None = None
         nodes = getattr(first_fn, "nodes", 0)
+        if enabled() and _notes_enabled() and not getattr(first_fn, "light", False):
+            # fingerprinting the graph costs a large one milliseconds: not on the caller's time
+            self.recall_thread = threading.Thread(target=self._recall, daemon=True, name=f"pyautodiff-recall-{name}")
+            self.recall_thread.start()
         if getattr(first_fn, "light", False) and nodes > FULL_REWRITE_MAX_NODES:
             self.rewrite_outcome = f"kept light code (a graph of {nodes} nodes: the full rewrite would take minutes)"
         elif getattr(first_fn, "light", False):  # light rewrites only: the full ones in the background
@@ -97,6 +108,28 @@ class Tiered:
                 if self._rewrite_pending:
                     self._rewrite_pending = False
                     self.rewrite_thread.start()
+
+    def _recall(self):
+        """If Numba won for this graph in an earlier process, compile it now (at the next
+        call), not after ``upgrade_after`` seconds: its build is on disk (``tier_memory``)."""
+        from . import tier_memory
+
+        try:
+            self.note_key = tier_memory.note_key(self.inputs, self.outputs)
+            self.recalled = tier_memory.recall(self.note_key)
+        except Exception:  # a hint only: without it, the usual schedule
+            return
+        if self.recalled == SECOND_TIER:
+            self.upgrade_after = 0.0
+
+    def _note(self, tier):
+        from . import tier_memory
+
+        if self.recall_thread is not None:
+            self.recall_thread.join()
+        if self.note_key is None and tier_memory.enabled():  # no recall ran (a light first tier)
+            self.note_key = tier_memory.note_key(self.inputs, self.outputs)
+        tier_memory.remember(self.note_key, tier)
 
     def _install_fast(self):
         with self._lock:  # not the light code if the full rewrite just replaced it
@@ -160,7 +193,8 @@ class Tiered:
     def _upgrade(self):
         from .compile import compile_graph
 
-        _lower_priority()
+        if self.recalled != SECOND_TIER:  # a recalled build is short (on disk): not behind the caller
+            _lower_priority()
         self._start_rewrite()
         if self.rewrite_thread is not None:  # compile the fully rewritten graph, not the light one
             self.rewrite_thread.join()
@@ -170,23 +204,23 @@ class Tiered:
         try:
             fn, _ = compile_graph(self.inputs, self.outputs, mode=SECOND_TIER, name=self.name)
             fn(*self.sample_args)  # first call: Numba may still JIT here
-            runs = []
-            for _ in range(5):
-                t0 = time.perf_counter()
-                fn(*self.sample_args)
-                runs.append(time.perf_counter() - t0)
+            runs = _timed(fn, self.sample_args, 5)
         except Exception as exc:  # a graph Numba cannot compile stays on numpy
             self.outcome = f"kept numpy ({SECOND_TIER} failed: {type(exc).__name__})"
             return
         compiled = min(runs)
         first = min(self.samples)
+        if len(self.samples) < MEASURE_CALLS:  # an early upgrade (recalled): first calls are cold
+            first = min(first, *_timed(self.first_tier, self.sample_args, 3))
         if compiled * _REQUIRED_SPEEDUP < first:
             self.install(fn)
             self.outcome = f"{SECOND_TIER} ({first / compiled:.2f}x faster)"
             if self.on_upgrade is not None:
                 self.on_upgrade(SECOND_TIER)
+            self._note(SECOND_TIER)
         else:
             self.outcome = f"kept numpy ({SECOND_TIER} not faster: {compiled * 1e6:.0f} us vs {first * 1e6:.0f} us)"
+            self._note("numpy")
         self.sample_args = None
 
     def wait(self, timeout=None) -> str:
@@ -202,6 +236,21 @@ class Tiered:
         if self.rewrite_thread is not None:
             self.rewrite_thread.join(timeout)
         return self.rewrite_outcome
+
+
+def _notes_enabled() -> bool:
+    from . import tier_memory  # not at import: it brings the code cache's modules
+
+    return tier_memory.enabled()
+
+
+def _timed(fn, args, n):
+    runs = []
+    for _ in range(n):
+        t0 = time.perf_counter()
+        fn(*args)
+        runs.append(time.perf_counter() - t0)
+    return runs
 
 
 def _has_python_only_op(inputs, outputs) -> bool:

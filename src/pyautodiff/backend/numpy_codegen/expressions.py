@@ -209,6 +209,18 @@ _PROBE_CACHE: dict[tuple, object] = {}
 _PROBE_NS: dict = {"np": np}
 
 
+def add_probe(name: str, source: str) -> None:
+    """Make the helper function ``source`` (``def name(...)``, numpy as ``np``) callable in
+    probed templates, e.g. ``Tmpl("sigmoid({0})")``.
+
+    Example::
+
+        add_probe("twice", "def twice(x):\n    return 2 * x")
+    """
+    if name not in _PROBE_NS:
+        exec(source, _PROBE_NS)  # defines `name` in the namespace probes evaluate in
+
+
 def _probe_namespace(fmt: str) -> dict:
     if "scipy." in fmt and "scipy" not in _PROBE_NS:
         importlib.import_module("scipy.special")

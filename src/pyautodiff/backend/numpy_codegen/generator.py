@@ -57,7 +57,8 @@ _MAX_DEPTH = 100
 _DEPTH_TOKENS = re.compile(r"[-+*/%@&|^<>=~()\[\]{}]")
 # Builtins, keywords, module names and the helper functions we may define.
 RESERVED_NAMES = set(dir(builtins)) | set(keyword.kwlist) | {
-    "np", "scipy", "self", "solve", "solve_triangular", "cholesky", "pivots_to_permutation"}
+    "np", "scipy", "self", "solve", "solve_triangular", "cholesky", "pivots_to_permutation",
+    "sigmoid"}
 
 
 def _depth(text: str) -> int:

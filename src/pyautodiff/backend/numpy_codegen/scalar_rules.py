@@ -27,16 +27,19 @@ from .expressions import (
     P_POW,
     POW,
     Tmpl,
+    add_probe,
     apply_template,
     binop,
     call_template,
     cast_expr,
+    dtype_matches,
     literal_expr,
     np_dtype,
     unop,
 )
 from .generator import too_deep
 from .registry import NoForm, register_scalar_rule, scalar_rule
+from .special_helpers import SIGMOID_HELPER
 
 
 def _tmpl_rule(tmpl_or_factory):
@@ -111,10 +114,13 @@ def _rule_softplus(g, op, args, out_dtypes):
 
 @scalar_rule("pytensor.scalar.math.Sigmoid")
 def _rule_sigmoid(g, op, args, out_dtypes):
-    # 1 / (1 + exp(-x)) with full relative accuracy in both tails and no overflow:
-    # e = exp(-|x|) is in (0, 1], sigmoid(x) = 1 / (1 + e) for x >= 0, e / (1 + e) below
-    # (the tanh form loses the lower tail; exp(-logaddexp(0, -x)) is 5x slower and
-    # 10x less accurate there).
+    # Real floats: the helper (four passes, both tails accurate, see special_helpers).
+    # Otherwise 1 / (1 + exp(-x)) without overflow: e = exp(-|x|) is in (0, 1],
+    # sigmoid(x) = 1 / (1 + e) for x >= 0, e / (1 + e) below (the tanh form loses the
+    # lower tail; exp(-logaddexp(0, -x)) is 5x slower and 10x less accurate there).
+    if np.dtype(out_dtypes[0]).kind == "f" and (args[0].weak or np_dtype(args[0].dtype).kind == "f"):
+        g.helper("sigmoid", SIGMOID_HELPER)
+        return [apply_template(Tmpl("sigmoid({0})"), args, out_dtypes[0])]
     x = g.atom(args[0])
     e = g.atom(apply_template(Tmpl("np.exp(-np.abs({0}))"), [x], out_dtypes[0]))
     return [apply_template(Tmpl("np.where({0} >= 0, 1.0, {1}) / (1.0 + {1})", P_MUL), [x, e], out_dtypes[0])]
@@ -184,13 +190,38 @@ def _rule_composite(g, op, args, out_dtypes):
         return env[v]
 
     for node in nodes:
-        outs = g.scalar(node.op, [get(v) for v in node.inputs],
-                        [o.type.dtype for o in node.outputs])
+        outs = _sigmoid_of_negation(g, node, uses, get) or g.scalar(
+            node.op, [get(v) for v in node.inputs], [o.type.dtype for o in node.outputs])
         for var, e in zip(node.outputs, outs):
             if (uses[var] > 1 and not (e.is_name or e.is_literal)) or too_deep(e):
                 e = g.bind(e).replace(fresh=False)  # shared: never modify in place
             env[var] = e
     return [cast_expr(get(o), dt) for o, dt in zip(fg.outputs, out_dtypes)]
+
+
+def _sigmoid_of_negation(g, node, uses, get):
+    """``sigmoid(-1 * a * b)`` of a fused kernel as ``sigmoid(a * b, neg=True)``: the same
+    value to the last bit (multiplying by -1 is exact, rounding symmetric in sign) in two
+    passes fewer.  None where the pattern or the dtypes do not fit."""
+    from pytensor.graph.basic import Constant
+    from pytensor.scalar.basic import Mul
+    from pytensor.scalar.math import Sigmoid
+
+    if not isinstance(node.op, Sigmoid):
+        return None
+    arg = node.inputs[0]
+    mul = arg.owner
+    if mul is None or not isinstance(mul.op, Mul) or uses[arg] != 1 or np.dtype(arg.dtype).kind != "f":
+        return None
+    index = next((i for i, v in enumerate(mul.inputs) if isinstance(v, Constant) and v.data == -1), None)
+    if index is None:
+        return None
+    factors = mul.inputs[:index] + mul.inputs[index + 1:]
+    rest = get(factors[0]) if len(factors) == 1 else g.scalar(mul.op, [get(v) for v in factors], [arg.dtype])[0]
+    if rest.weak or not dtype_matches(rest.dtype, arg.dtype):
+        return None
+    g.helper("sigmoid", SIGMOID_HELPER)
+    return [apply_template(Tmpl("sigmoid({0}, neg=True)"), [rest], node.outputs[0].dtype)]
 
 
 # Python operators, by scalar op name: (symbol, precedence).
@@ -230,4 +261,5 @@ for _name, _fn_name in _UFUNCS.items():
 for _name, (_fn_name, _nargs) in _SPECIAL.items():
     register_scalar_rule(f"pytensor.scalar.math.{_name}", scipy_rule(_fn_name, _nargs))
 register_scalar_rule("pytensor.scalar.basic.Neg", _tmpl_rule(unop("-")))
+add_probe("sigmoid", SIGMOID_HELPER)
 register_scalar_rule("pytensor.scalar.basic.Pow", _tmpl_rule(POW))

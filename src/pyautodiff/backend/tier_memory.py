@@ -1,0 +1,96 @@
+"""Which tier won for a graph, remembered across processes: a warm process compiles Numba at once.
+
+The default mode serves numpy code first and compiles Numba only after
+``tiered.UPGRADE_AFTER_SECONDS`` of computing, so a script of a few seconds never
+gets the fused loops that make memory-bound gradients 2x faster.  Once a process
+has compiled Numba for a graph and measured it faster, that outcome is written
+here; the next process that builds the same graph (same fingerprint as the code
+cache's: ops, types, constants, versions) starts the Numba compile in the
+background at its first call, and Numba's own on-disk cache makes that compile a
+fraction of a second.  The new build is still timed against the numpy code before
+it is installed, so a stale or planted note costs a background compile, never a
+slower or different result: a note is a hint, read as one word, never executed.
+
+Notes live in ``<code cache>/tiers/<key>`` (the code cache's directory, so off
+when it is off); at most ``MAX_NOTES``, the oldest removed beyond that.
+``PYAUTODIFF_TIER_NOTES=0`` turns them off (the test suite does: a note left by one
+test run would change the schedule another run's tests expect).
+
+Example::
+
+    key = note_key(inputs, outputs)
+    if recall(key) == "numba":
+        ...                     # compile the second tier now
+    remember(key, "numba")      # after it was measured faster
+"""
+from __future__ import annotations
+
+import os
+import tempfile
+
+from . import cache_dir, code_cache
+
+SUBDIR = "tiers"
+MAX_NOTES = 2000
+TIERS = ("numba", "numpy")
+
+
+def note_key(inputs, outputs) -> str | None:
+    """The note's name for this graph (None: the graph cannot be fingerprinted)."""
+    return code_cache.fingerprint(inputs, outputs, extra="tier note")
+
+
+def enabled() -> bool:
+    return os.environ.get("PYAUTODIFF_TIER_NOTES", "1").strip().lower() not in ("0", "false", "no", "off")
+
+
+def _folder() -> str | None:
+    where = cache_dir.directory() if enabled() else None
+    if where is None:
+        return None
+    folder = os.path.join(where, SUBDIR)
+    try:
+        os.makedirs(folder, mode=0o700, exist_ok=True)
+    except OSError:
+        return None
+    return folder
+
+
+def recall(key: str | None) -> str | None:
+    """The tier that won for this graph before, or None (no note, unreadable, not a tier)."""
+    folder = _folder() if key else None
+    if folder is None:
+        return None
+    try:
+        with open(os.path.join(folder, key), encoding="ascii") as f:
+            word = f.read(16).strip()
+    except (OSError, ValueError):
+        return None
+    return word if word in TIERS else None
+
+
+def remember(key: str | None, tier: str) -> None:
+    """Note that ``tier`` won for this graph (atomically; errors are ignored: a hint)."""
+    folder = _folder() if key else None
+    if folder is None or tier not in TIERS:
+        return
+    try:
+        fd, tmp = tempfile.mkstemp(dir=folder, prefix=".note-")
+        with os.fdopen(fd, "w", encoding="ascii") as f:
+            f.write(tier)
+        os.replace(tmp, os.path.join(folder, key))
+        _prune(folder)
+    except OSError:
+        pass
+
+
+def _prune(folder: str) -> None:
+    names = [n for n in os.listdir(folder) if not n.startswith(".")]
+    if len(names) <= MAX_NOTES:
+        return
+    paths = sorted((os.path.join(folder, n) for n in names), key=os.path.getmtime)
+    for path in paths[:len(paths) - MAX_NOTES // 2]:
+        try:
+            os.remove(path)
+        except OSError:
+            pass
