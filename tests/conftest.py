@@ -6,3 +6,7 @@ tests for CI's two cores; tests/test_tiered.py turns tiering on explicitly.
 import os
 
 os.environ.setdefault("PYAUTODIFF_TIERED", "0")
+# The trace cache would serve a function traced by an earlier test (or an earlier run, from
+# the user's cache directory) without tracing, and tests count traces and expect the warnings
+# tracing shows; tests/test_trace_cache.py turns it on explicitly (in subprocesses).
+os.environ.setdefault("PYAUTODIFF_TRACE_CACHE", "0")

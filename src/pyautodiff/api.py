@@ -261,14 +261,14 @@ class Transformed:
             # no creation stack trace on each node built (nothing shows them; ~12% of a first call),
             # no garbage collection walking the growing graph (superlinear; pytensor_speedups)
             with progress.Compile(f"{self.kind} of {getattr(self, '__qualname__', self.__name__)}") as compiling, \
-                    without_stack_traces(), gc_paused():
+                    without_stack_traces(), gc_paused(), trace_cache.WarningsSeen() as warned:
                 with compiling.phase("trace"):
                     tr = run_trace(self.original, *args, _loop_limit=self.loop_limit, **kwargs)
                 self.stats.traces += 1
                 self.stats.last_trace_seconds = tr.seconds
                 self.stats.loops_rolled = tr.loops_rolled
                 spec = _specialize_deep(self._specialize, tr, args, kwargs, direction)
-                trace_cache.remember(self, disk_key, tr, spec)
+                trace_cache.remember(self, disk_key, tr, spec, warned.count)
                 self.stats.last_phase_seconds = dict(compiling.times)
             evicted = self._cache.add(key, spec, label=_args_key(args, []))
             if evicted is not None:

@@ -64,10 +64,15 @@ _VERSIONED = ("numpy", "scipy", "pytensor")
 
 # -- the key -----------------------------------------------------------------------------------
 
+def enabled() -> bool:
+    """``PYAUTODIFF_TRACE_CACHE=0`` turns the trace cache off (the code cache stays on)."""
+    return os.environ.get("PYAUTODIFF_TRACE_CACHE", "1").strip().lower() not in ("0", "off", "false", "no")
+
+
 def key_of(g, call_key) -> str | None:
     """The entry key of transformation ``g`` called with ``call_key``, or None (not cacheable)."""
     f = g.original
-    if (type(f) is not types.FunctionType or g.kind not in KINDS or g.mode not in (None, "numpy")
+    if not enabled() or (type(f) is not types.FunctionType or g.kind not in KINDS or g.mode not in (None, "numpy")
             or g.has_aux or g.static or not _plain(call_key) or cache_dir.configured() is None):
         return None
     try:
@@ -146,10 +151,11 @@ def _versions() -> dict:
 
 # -- storing ------------------------------------------------------------------------------------
 
-def remember(g, key, tr, spec) -> bool:
+def remember(g, key, tr, spec, warnings_shown=0) -> bool:
     """Store the entry for ``spec`` (traced as ``tr``) under ``key`` if every dependency
-    can be re-checked in a new process; True if stored."""
-    if key is None or tr.effects or spec.effects:
+    can be re-checked in a new process; True if stored.  A trace that showed a warning
+    is not stored: a process served from disk would not show it."""
+    if key is None or tr.effects or spec.effects or warnings_shown:
         return False
     first = spec.tiering.first_tier if spec.tiering is not None else spec.fn
     code_key = getattr(first, "code_key", None)
@@ -418,3 +424,31 @@ class Served:
             self.due = True
             self.on_due(self.spec)
         return out
+
+
+class WarningsSeen:
+    """Counts the warnings shown while a trace is built (``with WarningsSeen() as seen``):
+    such a trace is not stored, since a process served from disk would not show them.
+    It wraps ``warnings.showwarning`` (which ``catch_warnings(record=True)`` and pytest
+    route through too) and restores it after."""
+
+    def __init__(self):
+        self.count = 0
+
+    def __enter__(self):
+        import warnings
+
+        self._shown = shown = warnings.showwarning
+
+        def counting(*args, **kwargs):
+            self.count += 1
+            return shown(*args, **kwargs)
+
+        warnings.showwarning = counting
+        return self
+
+    def __exit__(self, *exc):
+        import warnings
+
+        warnings.showwarning = self._shown
+        return False
