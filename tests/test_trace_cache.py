@@ -194,15 +194,33 @@ def test_served_code_asks_for_a_trace_once_it_deserves_the_compiled_tier():
     assert len(due) == 1  # once
 
 
+def _long_loop(x):
+    s = 0.0
+    for i in list(range(60)):  # over a list: unrolled
+        s = s + x[i % 3] * 1e-3
+    return s
+
+
 def test_a_trace_that_warned_is_not_stored(disk):
+    from pyautodiff.errors import TraceSizeWarning
+
+    with pytest.warns(TraceSizeWarning):
+        ad.grad(_long_loop, loop_limit=50)(X)
+    g = ad.grad(_long_loop, loop_limit=50)
+    with pytest.warns(TraceSizeWarning):  # traced again, so it warns again
+        np.testing.assert_allclose(g(X), [0.02, 0.02, 0.02])
+    assert g.stats.disk_traces == 0
+
+
+def test_a_trace_that_writes_outside_is_not_stored(disk):
     def noisy(x):
-        warnings.warn("from the traced code", UserWarning)
+        warnings.warn("from the traced code", UserWarning)  # replayed on every call: an effect
         return np.sum(x ** 2)
 
     with pytest.warns(UserWarning):
         ad.grad(noisy)(X)
     g = ad.grad(noisy)
-    with pytest.warns(UserWarning):  # traced again, so it warns again
+    with pytest.warns(UserWarning):
         g(X)
     assert g.stats.disk_traces == 0
 

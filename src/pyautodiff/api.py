@@ -308,8 +308,8 @@ class Transformed:
         spec = trace_cache.lookup(self, disk_key, args, {}, make_fill, _fname(self.original, self.kind),
                                   functools.partial(self._give_up_disk, key))
         out = MISS if spec is None else spec.run(inputs, dinputs)
-        if out is MISS:
-            return MISS
+        if out is MISS or key in self._no_disk:  # (a first call long enough to ask for a trace)
+            return out
         evicted = self._cache.add(key, spec, label=_args_key(args, []))
         if evicted is not None:
             self._warn_evicting(key, args, evicted)
