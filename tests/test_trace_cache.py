@@ -225,6 +225,38 @@ def test_a_trace_that_writes_outside_is_not_stored(disk):
     assert g.stats.disk_traces == 0
 
 
+COUNT = 0
+
+
+def _counts(x):
+    global COUNT
+    COUNT = COUNT + 1  # done by the trace alone: a process served from disk would skip it
+    return np.sum(x ** 2)
+
+
+def test_a_trace_that_stores_a_global_or_a_nonlocal_is_not_stored(disk, monkeypatch):
+    monkeypatch.setitem(globals(), "COUNT", 0)
+    ad.grad(_counts)(X)
+    monkeypatch.setitem(globals(), "COUNT", 0)  # as in a new process
+    g = ad.grad(_counts)
+    np.testing.assert_allclose(g(X), 2 * X)
+    assert g.stats.disk_traces == 0 and COUNT == 1
+
+    def make():
+        n = 0
+
+        def f(x):
+            nonlocal n
+            n = 1
+            return np.sum(x ** 2)
+        return f
+
+    ad.grad(make())(X)
+    g = ad.grad(make())
+    g(X)
+    assert g.stats.disk_traces == 0
+
+
 def test_the_trace_cache_can_be_turned_off(disk, monkeypatch):
     ad.grad(_rosen)(X)
     monkeypatch.setenv("PYAUTODIFF_TRACE_CACHE", "0")

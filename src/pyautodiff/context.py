@@ -136,6 +136,7 @@ class TraceContext:
     # process (rebinding np is not followed), but checked by name before a new process
     # reuses the trace from disk (trace_cache.py)
     library_reads: dict = field(default_factory=dict)
+    wrote_outside: bool = False  # a global or an outside closure cell stored by the trace itself
 
     # -- exceptions of the user's code -----------------------------------
     def note_raise(self, exc: Exception, frame) -> None:

@@ -55,6 +55,7 @@ class Trace:
     effect_outputs: list = field(default_factory=list)  # the traced values they write (extra outputs)
     external_keys: list = field(default_factory=list)  # the key of each external (how it was read)
     library_reads: dict = field(default_factory=dict)  # key -> library object read from outside (unguarded)
+    wrote_outside: bool = False  # stored a global or an outside cell (done at trace time only)
 
     @property
     def all_inputs(self) -> list:
@@ -200,7 +201,7 @@ def _trace_once(func, args, kwargs, _loop_limit, plain_loops, start) -> Trace:
     return Trace(func, inputs, leaves, paths, [structure.is_differentiable(l) for l in leaves],
                  outputs, template, concrete, ctx.guards, time.perf_counter() - start,
                  list(ctx.externals.values()), ctx.loops_rolled, ctx.effects, effect_outputs,
-                 list(ctx.externals), ctx.library_reads)
+                 list(ctx.externals), ctx.library_reads, ctx.wrote_outside)
 
 
 def _identifier(path: str) -> str:

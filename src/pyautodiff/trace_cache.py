@@ -26,8 +26,8 @@ time).  The entry holds the trace's outside reads (``context.External``) as
 - library versions (numpy, scipy, PyTensor) loaded when the trace ran.
 
 A trace with any other outside read (an identity guard on an object, a chain
-of attribute or item reads, ``os.getenv``, a random draw, a write to the
-outside), another transformation kind, options (``has_aux``, ``static``,
+of attribute or item reads, ``os.getenv``, a random draw), a write to the
+outside (replayed, or a global or closure variable stored at trace time), another transformation kind, options (``has_aux``, ``static``,
 keyword arguments, a non-default mode), or code that was not fully rewritten
 is not stored: it cannot be re-checked in a new process, so it is traced
 there as usual.  A stored entry that fails a check, is corrupt, or whose code
@@ -155,7 +155,7 @@ def remember(g, key, tr, spec, warnings_shown=0) -> bool:
     """Store the entry for ``spec`` (traced as ``tr``) under ``key`` if every dependency
     can be re-checked in a new process; True if stored.  A trace that showed a warning
     is not stored: a process served from disk would not show it."""
-    if key is None or tr.effects or spec.effects or warnings_shown:
+    if key is None or tr.effects or spec.effects or tr.wrote_outside or warnings_shown:
         return False
     first = spec.tiering.first_tier if spec.tiering is not None else spec.fn
     code_key = getattr(first, "code_key", None)
