@@ -7,8 +7,9 @@ Usage::
 Per problem of ``problems.py``: a fresh process imports pyautodiff (not timed), builds
 the transformation and times its first call (trace, differentiate, rewrite, generate
 code, run).  "cold": empty PyTensor compiledir and code cache (a private temporary
-directory); "warm": a second process on the same directory, so the generated code comes
-from the on-disk code cache.  The median over ``--repeat`` fresh directories is printed
+directory); "warm": a second process on the same directory, so the first call is served
+by the trace cache (no tracing; ``PYAUTODIFF_TRACE_CACHE=0``: only the generated code
+comes from the code cache).  The median over ``--repeat`` fresh directories is printed
 (wall time; the machine may be loaded), with the CPU time of the first call beside it.
 """
 from __future__ import annotations

@@ -17,13 +17,22 @@ from __future__ import annotations
 
 import functools
 import inspect
+import time
 import warnings
 
 import numpy as np
 import pytensor.tensor as pt
 
 from . import aux as aux_outputs
-from . import complex_kinds, compose, concurrency, progress, structure, transforms
+from . import (
+    complex_kinds,
+    compose,
+    concurrency,
+    progress,
+    structure,
+    trace_cache,
+    transforms,
+)
 from . import static as static_args
 from .backend import compile as _compile
 from .backend import tiered
@@ -107,6 +116,7 @@ class Transformed:
         self._has_direction = transforms.KINDS[kind].direction is not None
         self._per_thread = concurrency.PerThread()  # _last_spec: each thread's own
         self._fast_path = None
+        self._no_disk: set = set()  # keys whose disk-served trace was given up (trace_cache.Served)
         # functools.wraps semantics without its __dict__ update: the __dict__ of an
         # inner transformation (kind, cache, stats) must not replace this one's.
         functools.update_wrapper(self, f, updated=())
@@ -219,7 +229,15 @@ class Transformed:
     def specialization_for(self, *args, **kwargs) -> Specialization:
         """The specialization (trace + compiled graph) that serves these arguments."""
         self(*args, **kwargs)
-        return self._last_spec
+        spec = self._last_spec
+        if spec.trace is None:  # served from disk without a trace: trace it now
+            self._give_up_disk(self._key_of_spec(spec), spec)
+            self(*args, **kwargs)
+            spec = self._last_spec
+        return spec
+
+    def _key_of_spec(self, spec):
+        return next((k for k, specs in self._entries.items() if any(s is spec for s in specs)), None)
 
     # -- a miss ---------------------------------------------------------------------
     def _trace_and_run(self, key, args, kwargs, direction, inputs, dinputs):
@@ -236,16 +254,21 @@ class Transformed:
                 if out is not MISS:
                     self._last_spec = spec
                     return out
+            disk_key = trace_cache.key_of(self, key) if not kwargs and key not in self._no_disk else None
+            out = self._run_from_disk(disk_key, key, args, direction, inputs, dinputs)
+            if out is not MISS:
+                return out
             # no creation stack trace on each node built (nothing shows them; ~12% of a first call),
             # no garbage collection walking the growing graph (superlinear; pytensor_speedups)
             with progress.Compile(f"{self.kind} of {getattr(self, '__qualname__', self.__name__)}") as compiling, \
-                    without_stack_traces(), gc_paused():
+                    without_stack_traces(), gc_paused(), trace_cache.WarningsSeen() as warned:
                 with compiling.phase("trace"):
                     tr = run_trace(self.original, *args, _loop_limit=self.loop_limit, **kwargs)
                 self.stats.traces += 1
                 self.stats.last_trace_seconds = tr.seconds
                 self.stats.loops_rolled = tr.loops_rolled
                 spec = _specialize_deep(self._specialize, tr, args, kwargs, direction)
+                trace_cache.remember(self, disk_key, tr, spec, warned.count)
                 self.stats.last_phase_seconds = dict(compiling.times)
             evicted = self._cache.add(key, spec, label=_args_key(args, []))
             if evicted is not None:
@@ -270,6 +293,40 @@ class Transformed:
         if spec.n_effect_outputs:  # the trace itself did this call's writes to the outside
             outs = outs[:len(outs) - spec.n_effect_outputs]
         return spec.fill(outs)
+
+    def _run_from_disk(self, disk_key, key, args, direction, inputs, dinputs):
+        """Serve a first call from the trace cache (``trace_cache``; under the build lock):
+        the call's result, or MISS (no usable entry, or its guards fail: trace)."""
+        def make_fill(stub):
+            wrt_idx, wrt_tree = self._wrt_leaves(stub, args, {})
+            return (self._filler(stub, wrt_idx, wrt_tree, args, {}, direction),
+                    tuple(v for v, _ in wrt_tree or ()))
+
+        if disk_key is None:
+            return MISS
+        t0 = time.perf_counter()
+        spec = trace_cache.lookup(self, disk_key, args, {}, make_fill, _fname(self.original, self.kind),
+                                  functools.partial(self._give_up_disk, key))
+        out = MISS if spec is None else spec.run(inputs, dinputs)
+        if out is MISS or key in self._no_disk:  # (a first call long enough to ask for a trace)
+            return out
+        evicted = self._cache.add(key, spec, label=_args_key(args, []))
+        if evicted is not None:
+            self._warn_evicting(key, args, evicted)
+        self._last_spec = spec
+        self.stats.disk_traces += 1
+        self.stats.specializations = len(self._cache)
+        self.stats.last_phase_seconds = {"load cached trace": time.perf_counter() - t0}
+        return out
+
+    def _give_up_disk(self, key, spec):
+        """A disk-served specialization computed long enough for the compiled tier, which
+        needs its graph: drop it; the next call traces (once) and tiers as usual."""
+        with concurrency.BUILD_LOCK:
+            self._no_disk.add(key)
+            self._cache.discard(spec)
+            self._fast_path = None
+            self.stats.specializations = len(self._cache)
 
     def _warn_evicting(self, key, args, evicted):
         if self._cache.warned:  # once per transformed function

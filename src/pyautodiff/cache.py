@@ -178,6 +178,7 @@ class Stats:
     verifications: int = 0
     upgrades: int = 0  # specializations switched to the compiled tier
     loops_rolled: int = 0  # loops of the last trace that became one Scan (vm/rolling.py)
+    disk_traces: int = 0  # first calls served from the trace cache on disk, without tracing
     last_trace_seconds: float = 0.0
     last_compile_seconds: float = 0.0
     # the last first call's phases: trace, differentiate, rewrite, generate (see progress)
@@ -239,6 +240,17 @@ class Cache:
         else:
             del self.entries[old_key]
         return evicted
+
+    def discard(self, spec: Specialization) -> None:
+        """Drop ``spec`` (e.g. one served from disk that now needs its real trace)."""
+        for key, specs in list(self.entries.items()):
+            if any(s is spec for s in specs):
+                rest = [s for s in specs if s is not spec]
+                if rest:
+                    self.entries[key] = rest
+                else:
+                    del self.entries[key]
+        self.order.pop(id(spec), None)
 
     def touch(self, spec: Specialization) -> None:
         try:

@@ -132,6 +132,11 @@ class TraceContext:
     loops_rolled: int = 0
     plain_loops: set = field(default_factory=set)  # (code, header): Python numbers stay Python (rolling)
     raised: tuple | None = None  # (exception, Location): the innermost user frame it left
+    # key -> library module/function/class read from a global or cell: not guarded in this
+    # process (rebinding np is not followed), but checked by name before a new process
+    # reuses the trace from disk (trace_cache.py)
+    library_reads: dict = field(default_factory=dict)
+    wrote_outside: bool = False  # a global or an outside closure cell stored by the trace itself
 
     # -- exceptions of the user's code -----------------------------------
     def note_raise(self, exc: Exception, frame) -> None:
@@ -214,6 +219,8 @@ class TraceContext:
                 self.externals[key] = External(fetch, "identity", value, what)
             self.sources.setdefault(id(value), fetch)  # reads through it repeat this chain
             self.keepalive.append(value)
+        else:
+            self.library_reads[key] = value
         return value
 
     # -- ordinary arrays that receive traced values ----------------------

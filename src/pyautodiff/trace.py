@@ -53,6 +53,9 @@ class Trace:
     loops_rolled: int = 0  # loops traced as one Scan (vm/rolling.py)
     effects: list = field(default_factory=list)  # writes.Effect: writes to the outside, replayed per call
     effect_outputs: list = field(default_factory=list)  # the traced values they write (extra outputs)
+    external_keys: list = field(default_factory=list)  # the key of each external (how it was read)
+    library_reads: dict = field(default_factory=dict)  # key -> library object read from outside (unguarded)
+    wrote_outside: bool = False  # stored a global or an outside cell (done at trace time only)
 
     @property
     def all_inputs(self) -> list:
@@ -197,7 +200,8 @@ def _trace_once(func, args, kwargs, _loop_limit, plain_loops, start) -> Trace:
     concrete = unwrap(result)
     return Trace(func, inputs, leaves, paths, [structure.is_differentiable(l) for l in leaves],
                  outputs, template, concrete, ctx.guards, time.perf_counter() - start,
-                 list(ctx.externals.values()), ctx.loops_rolled, ctx.effects, effect_outputs)
+                 list(ctx.externals.values()), ctx.loops_rolled, ctx.effects, effect_outputs,
+                 list(ctx.externals), ctx.library_reads, ctx.wrote_outside)
 
 
 def _identifier(path: str) -> str:

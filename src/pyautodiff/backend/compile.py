@@ -125,7 +125,9 @@ def _numpy_function(inputs, outputs, name, fresh_outputs, light_above=None):
     with progress.phase("load cached code"):
         hit = code_cache.load(key)
         if hit is not None:
-            return exec_source(*hit, name=name)
+            fn = exec_source(*hit, name=name)
+            fn.code_key = key  # the entry a disk-cached trace may point to (trace_cache)
+            return fn
     with progress.phase("rewrite"):
         n_nodes, loop = _census(inputs, outputs)
         progress.graph_size(n_nodes)
@@ -136,9 +138,10 @@ def _numpy_function(inputs, outputs, name, fresh_outputs, light_above=None):
             fg = rewrite_graph(FunctionGraph(inputs, outputs, clone=True))
     with progress.phase("generate"):
         source, namespace = fgraph_to_source(fg, name=name, fallback="perform", fresh_outputs=fresh_outputs)
-        if not light:  # the cache holds fully rewritten code only
-            code_cache.store(key, source, namespace)
+        stored = not light and code_cache.store(key, source, namespace)  # fully rewritten code only
         fn = exec_source(source, namespace, name=name)
+        if stored:
+            fn.code_key = key
     if light:
         fn.light = True
         fn.nodes = len(fg.apply_nodes)

@@ -104,10 +104,16 @@ class LocalsOps:
         f.stack.append(self.ctx.resolve(v))
 
     def op_STORE_DEREF(self, f, ins):
-        f.localsplus[ins.arg].cell_contents = f.stack.pop()
+        cell = f.localsplus[ins.arg]
+        if id(cell) not in self.ctx.internal_cells:
+            self.ctx.wrote_outside = True  # a nonlocal of an outside closure (not replayed)
+        cell.cell_contents = f.stack.pop()
 
     def op_DELETE_DEREF(self, f, ins):
-        del f.localsplus[ins.arg].cell_contents
+        cell = f.localsplus[ins.arg]
+        if id(cell) not in self.ctx.internal_cells:
+            self.ctx.wrote_outside = True
+        del cell.cell_contents
 
     def op_LOAD_GLOBAL(self, f, ins):
         name = ins.argval
@@ -132,9 +138,11 @@ class LocalsOps:
         if contains_traced(v):
             raise self.ctx.unsupported(f"storing a traced value in the global '{ins.argval}' is not supported: "
                                        "cached calls would not repeat that side effect")
+        self.ctx.wrote_outside = True  # done by the trace only, not replayed
         f.globals[ins.argval] = v
 
     def op_DELETE_GLOBAL(self, f, ins):
+        self.ctx.wrote_outside = True
         del f.globals[ins.argval]
 
     def op_LOAD_NAME(self, f, ins):
