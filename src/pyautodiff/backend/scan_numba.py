@@ -37,6 +37,8 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import hashlib
+import inspect
+import warnings
 
 import numpy as np
 
@@ -241,24 +243,42 @@ def numba_scan(op, node):
         [v.type.ndim for v in node.outputs[n_bufs + info.n_nit_sot:]], n_non_seqs,
         [k for k, v in enumerate(non_seq_vars) if v.type.ndim == 0], bool(info.as_while))
     jit = dict(error_model="numpy")  # x / 0 is inf as in numpy, not ZeroDivisionError
-    env = {**captured, "np": np, "order": numba.njit(**jit)(order)}  # constants: frozen into the code
+    # constants are frozen into the code; __name__: a cached loop's environment is rebuilt from it
+    env = {**captured, "np": np, "order": numba.njit(**jit)(order), "__name__": __name__}
     exec(compile(body_src, "<pyautodiff scan body>", "exec"), env)
     for fname in _defined_functions(body_src):  # the body and its helpers
         env[fname] = numba.njit(**jit)(env[fname])
-    exec(compile(loop_src, "<pyautodiff scan loop>", "exec"), env)
-    loop = numba.njit(**jit)(env["scan_loop"])
+    key = _cache_key(body_src, loop_src, captured)
+    # through PyTensor's Numba cache (its directory, our key): a later process loads the
+    # compiled loop instead of compiling it again
+    from pytensor.link.numba.cache import compile_numba_function_src
+
+    loop = numba.njit(cache=True, **jit)(compile_numba_function_src(loop_src, "scan_loop", env, cache_key=key))
     # any layout, read-only: the loop copies what it writes, so every array PyTensor's
     # code passes (views, constants) converts to this one signature
     signature = tuple(numba.types.Array(numba.from_dtype(np.dtype(v.type.dtype)), v.type.ndim, "A", readonly=True)
                       for v in node.inputs)
     try:  # typed now, so that a body Numba cannot compile falls back here
-        loop.compile(signature)
+        with warnings.catch_warnings():  # a loop using constants is not cached: compiled each time
+            warnings.simplefilter("ignore", numba.NumbaWarning)
+            loop.compile(signature)
     except Exception as exc:  # numba's typing and lowering errors have no common base
         raise Unsupported(f"{type(exc).__name__}: {exc}") from None
     loop.disable_compile()  # one compile: calls of other layouts convert to it
-    key = hashlib.sha256(f"pyautodiff scan v{VERSION}\n{body_src}\n{loop_src}".encode()).hexdigest()
     loop.source = f"{body_src}\n\n{loop_src}"
     return loop, key
+
+
+_ORDER_SOURCE = inspect.getsource(order)
+
+
+def _cache_key(body_src, loop_src, constants) -> str:
+    h = hashlib.sha256(f"pyautodiff scan v{VERSION}\n{_ORDER_SOURCE}\n{body_src}\n{loop_src}".encode())
+    for name in sorted(constants):  # the constants' values are compiled into the code
+        value = np.asarray(constants[name])
+        h.update(f"{name} {value.dtype.str} {value.shape}".encode())
+        h.update(np.ascontiguousarray(value).tobytes())
+    return h.hexdigest()
 
 
 def _defined_functions(source: str) -> set[str]:
