@@ -11,26 +11,32 @@ A 0-d state is read from its buffer as a native float and the body's scalar
 arithmetic never allocates; array expressions are fused by Numba.  Both are
 jitted by Numba (no fast-math: the same IEEE results as the numpy code).
 
-A Scan this form does not cover (an untraced state, a body Numba cannot type,
-e.g. a nested Scan or a numpy function Numba lacks) keeps PyTensor's form: the
-loop is compiled once here, at graph-compile time, for the node's types, and
-any failure falls back.  Only graphs compiled by pyautodiff use it
+A Scan this form does not cover (a body Numba cannot type, e.g. a nested Scan
+or a numpy method Numba lacks such as ``ndarray.squeeze``) keeps PyTensor's
+form: the loop is compiled once here, at graph-compile time, for the node's
+types (read-only arrays of any layout, so every call from PyTensor's code
+converts to that one compile), and any failure falls back.  The compiled loop
+goes to PyTensor's Numba disk cache under a key of its text and constants.  Only graphs compiled by pyautodiff use it
 (``active()`` around ``pytensor.function``); PyTensor's dispatch for other
 callers in the process is unchanged.
 
-Example (what the Numba tier runs for ``x = x + 0.01*np.sin(x)*w[i % 16]``)::
+Example (the loop written for ``x = x + 0.01*np.sin(x)*w[i % 16]``, whose
+per-step output is the loop's guard)::
 
-    def scan_loop(n_steps, seq0, buf0_in, nit_size0):
+    def scan_loop(n_steps, seq0_in, buf0_in, nit_size0):
         n = n_steps.item()
-        buf0 = buf0_in.copy()
+        seq0 = np.ascontiguousarray(seq0_in)
+        buf0 = buf0_in.copy()  # never the caller's array
         size0 = buf0.shape[0]
-        nit0 = np.empty((nit_size0.item(),), dtype=np.bool_)
-        ...
+        nit_n0 = nit_size0.item()
+        nit0 = np.empty((nit_n0,), dtype=np.bool_)
+        done = n
         for i in range(n):
+            at0 = (i + 1) % size0
             out0, out1 = scan_body(seq0[i], buf0[i % size0])
-            buf0[(i + 1) % size0] = out0
-            nit0[i % nit_size0_n] = out1
-        return order(buf0, size0, -1, n, n), order(nit0, ...)
+            buf0[at0] = out0
+            nit0[i % nit_n0] = out1
+        return order(buf0, size0, -1, done, n), order(nit0, nit_n0, 0, done, n)
 """
 from __future__ import annotations
 
@@ -139,7 +145,7 @@ def loop_source(name, body, n_seqs, mit_mot_in, mit_mot_out, taps_in, nit_dtypes
                   f"    size{k} = {b}.shape[0]"]
     for k, (dt, nd) in enumerate(zip(nit_dtypes, nit_ndims)):
         lines += [f"    nit_n{k} = nit_size{k}.item()",
-                  f"    nit{k} = np.empty((nit_n{k},{' 0,' * nd}), dtype=np.{np.dtype(dt).name})"]
+                  f"    nit{k} = np.empty((nit_n{k},{' 0,' * nd}), dtype=np.{_NUMPY_NAMES.get(dt, dt)})"]
     for u, nd in zip(untraced, untraced_ndims):
         lines.append(f"    {u} = {u}_in.copy()" if nd else f"    {u} = {u}_in.item()")
     args_of = {k: f"arg{k}" for k in range(n_non_seqs)}
@@ -190,6 +196,9 @@ def loop_source(name, body, n_seqs, mit_mot_in, mit_mot_out, taps_in, nit_dtypes
     results += [u if nd else f"np.array({u})" for u, nd in zip(untraced, untraced_ndims)]
     lines.append(f"    return {', '.join(results)}")  # one output bare, as PyTensor's linker expects
     return "\n".join(lines)
+
+
+_NUMPY_NAMES = {"bool": "bool_"}  # np.bool is numpy >= 2 only
 
 
 def _index(offset, k):
