@@ -90,6 +90,7 @@ def install() -> None:
     from pytensor.scan.op import Scan
 
     pytensors = basic.numba_funcify_and_cache_key.dispatch(Scan)
+    _scalar_methods()
 
     @basic.register_funcify_and_cache_key(Scan)
     def funcify_scan(op, node=None, **kwargs):
@@ -101,6 +102,18 @@ def install() -> None:
         return pytensors(op, node=node, **kwargs)
 
     _installed = True
+
+
+def _scalar_methods():
+    """``x.copy()`` of a 0-d value: the numpy code runs it on numpy scalars, which have the
+    method; here the same value is a native number, whose copy is itself."""
+    from numba import types
+    from numba.extending import overload_method
+
+    for kind in (types.Number, types.Boolean):
+        @overload_method(kind, "copy")
+        def _copy(x):
+            return lambda x: x
 
 
 def order(out, size, mintap, done, n_steps):
