@@ -29,7 +29,7 @@ slices, a short call's is not, which would fake a superlinear growth.
 
 Run (2 cores shared with other work: ratios within one run are what count)::
 
-    OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 python benchmarks/loops.py [--max-n 10000] [--big]
+    OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 python benchmarks/loops.py [--max-n 10000] [--big] [--loops accumulate,rnn] [--ns 100,1000]
 """
 from __future__ import annotations
 
