@@ -30,7 +30,7 @@ slices, a short call's is not, which would fake a superlinear growth.
 
 Run (2 cores shared with other work: ratios within one run are what count)::
 
-    OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 python benchmarks/loops.py [--max-n 10000] [--big]
+    OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 python benchmarks/loops.py [--max-n 10000] [--big] [--loops accumulate,rnn] [--ns 100,1000]
 """
 from __future__ import annotations
 
@@ -331,6 +331,7 @@ def main():
     ap.add_argument("--jax-timeout", type=float, default=60.0,
                     help="seconds (wall) for jax.jit of the unrolled loop, first call and steady calls")
     ap.add_argument("--autograd-max-n", type=int, default=10_000)
+    ap.add_argument("--ns", default="10,100,1000,10000", help="trip counts, comma-separated (up to --max-n)")
     opts = ap.parse_args()
     os.environ.setdefault("PYAUTODIFF_CODE_CACHE", tempfile.mkdtemp(prefix="pyad-bench-"))  # empty cache
     os.environ.setdefault("PYAUTODIFF_TIERED", "1")  # the default mode's column: tiering on
@@ -346,7 +347,7 @@ def main():
           f"{'1st default/scan':>16s}")
     for name in opts.loops.split(","):
         make = LOOPS[name]
-        ns = [n for n in (10, 100, 1_000, 10_000) if n <= opts.max_n]
+        ns = [n for n in map(int, opts.ns.split(",")) if n <= opts.max_n]
         if opts.big and name in ("accumulate", "lotka_volterra", "rnn"):
             ns.append(100_000)
         firsts, steadies, done = [], [], []

@@ -49,6 +49,10 @@ def _with_backend(name, make_mode):
     from .blas_layout import register_backend
 
     register_backend(name)  # our own ops' forms for that linker
+    if name == "numba":
+        from . import scan_numba
+
+        scan_numba.install()  # rolled loops: our jitted loop before PyTensor's Numba Scan
     return make_mode()
 
 
@@ -95,6 +99,7 @@ def _compile_graph(inputs, outputs, mode, name, fresh_outputs, light_above):
             refuse_unsupported(mode.lower(), inputs, outputs)
             if mode.lower() == "c":
                 inputs, outputs = numpy_integer_division(inputs, outputs)
+            numba = mode.lower() == "numba"
         else:
             pmode = mode
             linker = type(getattr(mode, "linker", None)).__name__.lower()
@@ -102,13 +107,22 @@ def _compile_graph(inputs, outputs, mode, name, fresh_outputs, light_above):
                 if name in linker:
                     refuse_unsupported(name, inputs, outputs)
                     _with_backend(name, lambda: None)
+            numba = "numba" in linker
         from .rewrite import without_stack_traces
 
-        with without_stack_traces(), progress.phase("rewrite and compile"):  # as in rewrite_graph
+        loops = _numba_loops() if numba else contextlib.nullcontext()
+        with without_stack_traces(), loops, progress.phase("rewrite and compile"):  # as in rewrite_graph
             f = pytensor.function(inputs, outputs, mode=pmode, on_unused_input="ignore")
         f.trust_input = True  # we pass exactly-typed arrays ourselves
         fn = _direct_call(f, inputs)
     return fn, time.perf_counter() - start
+
+
+def _numba_loops():
+    """Scans compiled by ``scan_numba`` while PyTensor's Numba linker runs."""
+    from . import scan_numba
+
+    return scan_numba.active()
 
 
 def _numpy_function(inputs, outputs, name, fresh_outputs, light_above=None):

@@ -19,7 +19,7 @@ background compile takes ``concurrency.BUILD_LOCK`` in ``compile_graph``, like e
 
 A graph holding a loop (``Scan``) upgrades after ``LOOP_UPGRADE_AFTER_SECONDS``
 (``has_loop``), counted from its first call: a rolled loop of thousands of steps
-reaches it on the first call or within a few, and its Numba code is 5-30x faster.
+reaches it on the first call or within a few, and its Numba code (scan_numba.py) is 4-50x faster.
 
 A graph for which Numba won in an earlier process (``tier_memory``, notes beside the
 code cache) upgrades at once: Numba's on-disk cache makes the compile quick, and the
@@ -47,7 +47,7 @@ MIN_SECONDS = 5e-6  # below this per call, Python overhead dominates either way
 UPGRADE_AFTER_SECONDS = 2.0  # time spent in the numpy tier before compiling
 # A graph with a loop (a Scan: a rolled Python loop or a derivative of one) runs each
 # step through Python on the numpy tier, some microseconds where Numba's compiled loop
-# takes tens of nanoseconds: 5-30x per call, so its compile pays off sooner.
+# takes tens of nanoseconds: 4-50x per call, so its compile pays off sooner.
 LOOP_UPGRADE_AFTER_SECONDS = 0.25
 SECOND_TIER = "numba"
 _REQUIRED_SPEEDUP = 1.1
