@@ -140,6 +140,8 @@ def probe(interp, f, loop, previous=None) -> Probe:
     try:
         _run_body(interp, f, loop, p)
     finally:
+        if loop.is_for and not loop.plan.settle():
+            p.effects = True  # the body wrote into an item of a stacked list
         interp.probing = outer
         interp._ops = saved_ops
         if saved_call is None:

@@ -81,7 +81,7 @@ def enabled() -> bool:
 
 
 def rollable(it) -> bool:
-    """FOR_ITER over ``it`` may roll: a range, array rows, enumerate/zip of those."""
+    """FOR_ITER over ``it`` may roll: a range, array rows, a list or tuple, enumerate/zip of those."""
     return type(it) in loop_sources.ROLLABLE
 
 
@@ -101,7 +101,7 @@ def at_header(interp, f, header):
     ops, plan[4] = ctx.n_ops - plan[4], ctx.n_ops  # graph operations of the last iteration
     if visit != plan[2] or plan[3] >= _MAX_ATTEMPTS:
         return None
-    src = loop_sources.of(it)
+    src = loop_sources.of(it, ctx)
     if src is None or not _worth(src.n, ops):
         return None
     plan[3] += 1
