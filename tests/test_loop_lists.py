@@ -250,3 +250,55 @@ def test_a_body_writing_into_a_later_item_stays_unrolled():
     assert tr.loops_rolled == 0
     assert np.isclose(tr.result, f(X, 40), rtol=1e-12)
     np.testing.assert_allclose(ad.grad(f)(X, 40), _fd(lambda z: f(z, 40), X), rtol=1e-7)
+
+
+def test_a_list_loop_inside_a_rolled_loop():
+    def f(x, ws, T):
+        for t in range(T):
+            for w in ws:
+                x = x + 0.01 * np.sin(w * x)
+        return x.sum()
+
+    ws = [np.ones(2) * (0.5 + k / 30) for k in range(30)]
+    x = np.array([0.2, 0.4])
+    tr = ad.trace(f, x, ws, 25)
+    assert tr.loops_rolled == 4  # the inner Scans of two plain outer steps, the outer with its inner
+    assert np.isclose(tr.result, f(x, ws, 25), rtol=1e-12)
+    np.testing.assert_allclose(ad.grad(f)(x, ws, 25), _fd(lambda z: f(z, ws, 25), x), rtol=1e-7)
+
+
+# -- zip(..., strict=True) ------------------------------------------------------------------------------
+def strict_squares(a, xs, ys):
+    s = 0.0
+    for x, y in zip(xs, ys, strict=True):
+        s = s + (a * x - y) ** 2
+    return s
+
+
+@pytest.mark.parametrize("n", [30, 10_000])
+def test_zip_strict_rolls_when_the_lengths_agree(n):
+    xs = np.linspace(0, 1, n)
+    ys = 2 * xs + np.sin(7 * xs) * 0.1
+    assert ad.trace(strict_squares, 0.7, xs, ys).loops_rolled == 1
+    g = ad.grad(strict_squares)
+    assert np.isclose(g(0.7, xs, ys), np.sum(2 * (0.7 * xs - ys) * xs), rtol=1e-10)
+    with pytest.raises(ValueError, match="shorter"):  # CPython's error, also after a cached call
+        g(0.7, xs, ys[:-1])
+    with pytest.raises(ValueError, match="longer"):
+        ad.function(strict_squares)(0.7, xs[:-1], ys)
+
+
+def test_zip_strict_over_lists_with_enumerate():
+    def f(x, ws, vs):
+        s = 0.0
+        for i, (w, v) in enumerate(zip(ws, vs, strict=True)):
+            s = s + np.sin(w * x) * v * (i + 1)
+        return s.sum()
+
+    ws = [rng.normal(size=3) for _ in range(40)]
+    vs = [k / 40 for k in range(40)]
+    assert ad.trace(f, X, ws, vs).loops_rolled == 1
+    W, V = np.array(ws), (np.array(vs) * np.arange(1, 41))[:, None]
+    np.testing.assert_allclose(ad.grad(f)(X, ws, vs), (np.cos(W * X) * W * V).sum(0), rtol=1e-10)
+    with pytest.raises(ValueError, match="shorter"):
+        ad.grad(f)(X, ws, vs[:-1])

@@ -32,6 +32,12 @@ import itertools
 
 import numpy as np
 import pytensor.tensor as pt
+from pytensor.graph.basic import Constant
+
+try:
+    from pytensor.graph.traversal import graph_inputs
+except ImportError:  # pytensor < 3.3
+    from pytensor.graph.basic import graph_inputs
 
 from .. import outside
 from ..traced import Traced
@@ -48,6 +54,12 @@ def _stack(syms, shape):
     if len(shape) == 1:
         return pt.stack(syms)  # scalars: one MakeVector
     return pt.join(0, *syms).reshape(shape)
+
+
+def _from_roots(ctx, var) -> bool:
+    """``var`` is computed from the trace's inputs and constants alone (no placeholder of a
+    probe running around this loop), so it is the same at every step of an enclosing loop."""
+    return all(isinstance(v, Constant) or v in ctx.root_values for v in graph_inputs([var]))
 
 
 def _kind(v):
@@ -104,7 +116,7 @@ class Stacked:
                 continue
             whole = _stack([seen[c][0] if type(v) is Traced else pt.constant(np.asarray(v, dtype=value.dtype))
                             for v, seen in zip(col, self.seen)], value.shape)
-            if probing:  # inside an enclosing probe the items may vary with it: no root
+            if probing and not _from_roots(ctx, whole):  # may vary with an enclosing probe: no root
                 self.stacks.append(whole)
                 continue
             # a root of its own, so that the Scan reads it as a sequence; the trace's end
