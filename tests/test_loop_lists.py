@@ -20,6 +20,25 @@ def test_a_comprehension_appending_in_a_loop_is_not_rolled_away():
     np.testing.assert_allclose(ad.grad(f)(x, 40), np.full(3, 39.0), rtol=1e-12)
 
 
+class _Box:
+    pass
+
+
+def test_an_attribute_written_once_per_step_is_not_rolled_away():
+    # the same regression through STORE_ATTR: each probe's first write went unflagged
+    def f(x):
+        a = _Box()
+        a.v = 0.0
+        for i in range(40):
+            a.v = a.v + np.sin(x * i)
+        return a.v.sum()
+
+    x = np.array([0.3, -0.5])
+    assert np.isclose(ad.trace(f, x).result, f(x), rtol=1e-12)
+    np.testing.assert_allclose(ad.grad(f)(x), np.array([np.sum(np.arange(40) * np.cos(x[k] * np.arange(40)))
+                                                        for k in range(2)]), rtol=1e-12)
+
+
 rng = np.random.default_rng(1717)
 X = np.array([0.3, -0.5, 0.8])
 
