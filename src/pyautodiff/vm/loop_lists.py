@@ -177,6 +177,8 @@ class Stacked:
 def of_sequence(ctx, it):
     """The stacked source of a list/tuple iterator ``it``, or None if its items do not stack."""
     if type(it) is outside.OutsideItems:
+        if it.n - it.pos < 4:
+            return None  # too few to roll (rolling.py): no early reads
         items = [it.item(i) for i in range(it.pos, it.n)]  # each a chain step, as the loop would read it
     else:
         red = it.__reduce__()
