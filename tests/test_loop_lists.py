@@ -39,6 +39,36 @@ def test_an_attribute_written_once_per_step_is_not_rolled_away():
                                                         for k in range(2)]), rtol=1e-12)
 
 
+
+def test_an_ordinary_array_updated_in_place_with_constants_is_not_rolled_away():
+    def f(x):
+        acc = np.zeros(2)
+        s = 0.0
+        for i in range(40):
+            acc += 1.0  # a plain array, plain numbers: an effect a Scan would not repeat
+            s = s + x * i
+        return s.sum() + acc.sum()
+
+    x = np.array([0.3, -0.5])
+    assert np.isclose(ad.trace(f, x).result, f(x), rtol=1e-12)
+
+
+def test_constant_items_written_in_place_stay_unrolled():
+    def f(x, n):
+        ws = list(np.linspace(0.5, 1.5, 2 * n).reshape(n, 2))  # constant arrays (views of one)
+        s = 0.0
+        for w in ws:
+            w += 1.0
+            s = s + np.sin(w * x).sum()
+        return s + ws[-1].sum()
+
+    x = np.array([0.3, -0.5])
+    tr = ad.trace(f, x, 40)
+    assert tr.loops_rolled == 0
+    assert np.isclose(tr.result, f(x, 40), rtol=1e-12)
+    np.testing.assert_allclose(ad.grad(f)(x, 40), _fd(lambda z: f(z, 40), x), rtol=1e-7)
+
+
 rng = np.random.default_rng(1717)
 X = np.array([0.3, -0.5, 0.8])
 

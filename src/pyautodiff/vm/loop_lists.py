@@ -91,7 +91,7 @@ class Stacked:
         # per item, per part: (symbol, version) before any probe placed or changed anything
         self.seen = [[(v._sym, v.version) if type(v) is Traced else None for v in self._parts(item)]
                      for item in items]
-        self.swapped = []  # (object, symbol before, read) of the running probe
+        self.swapped = []  # (object, its own symbol or None, read, version) of the running probe
 
     def values(self):
         return range(self.n)
@@ -112,10 +112,10 @@ class Stacked:
         for c, col in enumerate(self._columns()):
             value = np.stack([np.asarray(v.value if type(v) is Traced else v) for v in col])
             if not any(type(v) is Traced for v in col):
-                self.stacks.append(pt.constant(value))
-                continue
-            whole = _stack([seen[c][0] if type(v) is Traced else pt.constant(np.asarray(v, dtype=value.dtype))
-                            for v, seen in zip(col, self.seen)], value.shape)
+                whole = pt.constant(value)  # constants: read through a root too (a sequence)
+            else:
+                whole = _stack([seen[c][0] if type(v) is Traced else pt.constant(np.asarray(v, dtype=value.dtype))
+                                for v, seen in zip(col, self.seen)], value.shape)
             if probing and not _from_roots(ctx, whole):  # may vary with an enclosing probe: no root
                 self.stacks.append(whole)
                 continue
@@ -143,8 +143,10 @@ class Stacked:
                 self.swapped.append((v, v._sym, read, v.version))
                 v._sym = read
                 out.append(v)
-            else:
-                out.append(Traced(v, read))
+            else:  # a constant: a Traced holding the very same value (written into: seen by settle)
+                w = Traced(v, read)
+                self.swapped.append((w, None, read, w.version))
+                out.append(w)
         if self.width is None:
             return out[0]
         return item if all(a is b for a, b in zip(out, parts)) else tuple(out)
@@ -154,10 +156,10 @@ class Stacked:
         into an item (the probe's or one still to come)."""
         ok = True
         for v, sym, read, version in reversed(self.swapped):
-            if v._sym is read and v.version == version:
-                v._sym = sym
-            else:
+            if v._sym is not read or v.version != version:
                 ok = False
+            elif sym is not None:
+                v._sym = sym
         self.swapped = []
         if ok:  # no item still to come was written (or is carried by the probe: placed)
             ok = all(type(v) is not Traced or (v._sym, v.version) == seen[c]
