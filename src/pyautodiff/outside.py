@@ -173,7 +173,31 @@ def iterate(ctx, container):
         return None
     n = ctx.read_external(("len", id(container)), lambda s=src: len(s()), len(container),
                           f"len of {_describe(container)}")
-    return (read_item(ctx, container, i, ctx.resolve(container[i])) for i in range(n))
+    return OutsideItems(ctx, container, n)
+
+
+class OutsideItems:
+    """The iterator over an outside list or tuple: item ``i`` is read as a chain step when
+    it is reached.  A class rather than a generator so that loop rolling
+    (``vm/loop_lists.py``) sees the container and the position."""
+
+    __slots__ = ("ctx", "container", "n", "pos")
+
+    def __init__(self, ctx, container, n):
+        self.ctx, self.container, self.n, self.pos = ctx, container, n, 0
+
+    def __iter__(self):
+        return self
+
+    def __next__(self):
+        if self.pos >= self.n:
+            raise StopIteration
+        self.pos += 1
+        return self.item(self.pos - 1)
+
+    def item(self, i):
+        """Item ``i``, read as a chain step (a read repeated returns the same box)."""
+        return read_item(self.ctx, self.container, i, self.ctx.resolve(self.container[i]))
 
 
 def read_function(ctx, func, bound: dict) -> dict:

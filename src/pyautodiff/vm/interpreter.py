@@ -108,8 +108,9 @@ class Interpreter(CallPolicy, LocalsOps, AccessOps, OperatorOps, ContainerOps, C
         ins = frame.decoded.instrs[frame.pc]
         frame.pc += 1
         handler = self._ops.get(ins.name)
-        if handler is None:
-            handler = self._ops[ins.name] = self._handler(ins)
+        if handler is None:  # read back: the loop probe's table wraps handlers as they are stored
+            self._ops[ins.name] = self._handler(ins)
+            handler = self._ops[ins.name]
         try:
             return handler(frame, ins)
         except AutodiffError:

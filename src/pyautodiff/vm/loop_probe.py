@@ -43,6 +43,9 @@ _EFFECT_OPS = ("STORE_ATTR", "DELETE_ATTR", "STORE_GLOBAL", "DELETE_GLOBAL", "ST
                "LIST_APPEND", "SET_ADD", "MAP_ADD")
 
 
+_NB_INPLACE = 13  # BINARY_OP's arguments from here on are the in-place operators (+=, -=...), 3.11-3.13
+
+
 class Loop:
     """One loop of a frame: its header (the instruction each iteration starts at), the
     last instruction of its body, and for a ``for`` loop its iterator and source plan
@@ -140,6 +143,8 @@ def probe(interp, f, loop, previous=None) -> Probe:
     try:
         _run_body(interp, f, loop, p)
     finally:
+        if loop.is_for and not loop.plan.settle():
+            p.effects = True  # the body wrote into an item of a stacked list
         interp.probing = outer
         interp._ops = saved_ops
         if saved_call is None:
@@ -191,7 +196,7 @@ class _EffectOps(dict):
         self._probe = probe
         for name in _EFFECT_OPS:
             self.pop(name, None)
-        for name in ("STORE_SUBSCR", "STORE_SLICE"):
+        for name in ("STORE_SUBSCR", "STORE_SLICE", "BINARY_OP"):
             self.pop(name, None)
 
     def __setitem__(self, name, handler):
@@ -211,13 +216,22 @@ class _EffectOps(dict):
                     probe.effects = True
                 return handler(f, ins)
             handler = checked
+        elif name == "BINARY_OP":
+            def inplace(f, ins, handler=handler):
+                # `a += 1.0` on an ordinary array: a write of constants the rolled loop would
+                # not repeat (with a traced operand the array becomes traced: a graph update)
+                if ins.arg >= _NB_INPLACE and f.is_user_code and type(f.stack[-2]) is np.ndarray \
+                        and not _holds_traced(f, ins):
+                    probe.effects = True
+                return handler(f, ins)
+            handler = inplace
         dict.__setitem__(self, name, handler)
 
 
 def _holds_traced(f, ins):
     from ..traced import contains_traced
 
-    depth = 3 if ins.name == "STORE_SUBSCR" else 4
+    depth = {"STORE_SUBSCR": 3, "BINARY_OP": 2}.get(ins.name, 4)
     return any(contains_traced(v) for v in f.stack[-depth:])
 
 

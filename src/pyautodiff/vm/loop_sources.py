@@ -1,5 +1,6 @@
-"""What a rolled ``for`` loop iterates over: a ``range``, the rows of an array,
-and ``enumerate``/``zip`` of those.
+"""What a rolled ``for`` loop iterates over: a ``range``, the rows of an array, a
+list or tuple of same-shaped numbers (``vm/loop_lists.py``), and ``enumerate``/``zip``
+(also ``strict=True``) of those.
 
 Loop rolling (``vm/rolling.py``) traces the body with a *traced* step index
 ``I`` (an int64 scalar) instead of a concrete item.  A source says which values
@@ -23,10 +24,11 @@ import numpy as np
 import pytensor.tensor as pt
 
 from ..traced import Traced, TracedRows
+from . import loop_lists
 
 RANGE_ITERATOR = type(iter(range(0)))
 SEQ_ITERATOR = type(iter(np.zeros(1)))  # CPython's iterator over a __getitem__ sequence
-ROLLABLE = frozenset({RANGE_ITERATOR, SEQ_ITERATOR, TracedRows, enumerate, zip})
+ROLLABLE = frozenset({RANGE_ITERATOR, SEQ_ITERATOR, TracedRows, enumerate, zip}) | loop_lists.SEQUENCE_ITERATORS
 
 
 class _Range:
@@ -89,8 +91,8 @@ class _Enumerate:
 
 
 class _Zip:
-    def __init__(self, parts):
-        self.parts = parts
+    def __init__(self, parts, strict):
+        self.parts, self.strict = parts, strict
         self.n = min(p.n for p in parts)
 
     def concrete(self, pos):
@@ -105,9 +107,9 @@ def _consume(it, m):
     next(itertools.islice(it, m, m), None)
 
 
-def of(it):
+def of(it, ctx=None):
     """The source of the iterator ``it`` (the object FOR_ITER steps), or None if the
-    loop cannot roll over it."""
+    loop cannot roll over it (``ctx``: the trace's, to stack the items of a list)."""
     kind = type(it)
     if kind is RANGE_ITERATOR:
         _, (rng,), state = it.__reduce__()
@@ -120,17 +122,32 @@ def of(it):
             return None
         arr = red[1][0]
         return _Rows(it, arr, red[2], len(arr))
+    if kind in loop_lists.SEQUENCE_ITERATORS:
+        return None if ctx is None else loop_lists.of_sequence(ctx, it)
     if kind is enumerate:
         red = it.__reduce__()
-        inner = of(red[1][0])
+        inner = of(red[1][0], ctx)
         return None if inner is None or type(red[1][1]) is not int else _Enumerate(inner, red[1][1])
     if kind is zip:
         red = it.__reduce__()
-        if len(red) > 2 and red[2]:  # zip(..., strict=True): its length check stays with Python
+        strict = len(red) > 2 and bool(red[2])
+        parts = [of(p, ctx) for p in red[1]]
+        if not parts or any(p is None for p in parts):
             return None
-        parts = [of(p) for p in red[1]]
-        return None if not parts or any(p is None for p in parts) else _Zip(parts)
+        if strict and len({p.n for p in parts}) != 1:
+            return None  # zip(..., strict=True) of unequal lengths: CPython raises at the end
+        return _Zip(parts, strict)
     return None
+
+
+def _leaves(src):
+    if type(src) is _Zip:
+        for p in src.parts:
+            yield from _leaves(p)
+    elif type(src) is _Enumerate:
+        yield from _leaves(src.inner)
+    else:
+        yield src
 
 
 class Plan:
@@ -139,7 +156,7 @@ class Plan:
     def __init__(self, src):
         self.src = src
         self.n = src.n
-        self.bare = type(src) in (_Range, _Rows)  # I is the source's own index
+        self.bare = type(src) in (_Range, _Rows, loop_lists.Stacked)  # I is the source's own index
         self.values = src.values() if self.bare else range(src.n)
 
     def item(self, index):
@@ -151,6 +168,10 @@ class Plan:
     def concrete(self, k):
         """The item a plain iteration gives where the index is ``k``."""
         return self.src.concrete(self.values.index(k))
+
+    def settle(self) -> bool:
+        """After a probe: False if its body wrote into an item of a stacked list."""
+        return all([s.settle() for s in _leaves(self.src) if type(s) is loop_lists.Stacked])
 
     def advance(self, frame, m):
         """Move the iterator on the frame's stack ``m`` items on (they were rolled)."""
@@ -192,8 +213,8 @@ def _rebuild(it, m):
         _, (inner, count) = it.__reduce__()
         return enumerate(_rebuild(inner, m), count + m)
     if type(it) is zip:
-        _, parts = it.__reduce__()[:2]
-        return zip(*[_rebuild(p, m) for p in parts])
+        red = it.__reduce__()
+        return zip(*[_rebuild(p, m) for p in red[1]], strict=len(red) > 2 and bool(red[2]))
     return it
 
 

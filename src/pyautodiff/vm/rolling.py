@@ -81,7 +81,7 @@ def enabled() -> bool:
 
 
 def rollable(it) -> bool:
-    """FOR_ITER over ``it`` may roll: a range, array rows, enumerate/zip of those."""
+    """FOR_ITER over ``it`` may roll: a range, array rows, a list or tuple, enumerate/zip of those."""
     return type(it) in loop_sources.ROLLABLE
 
 
@@ -101,7 +101,7 @@ def at_header(interp, f, header):
     ops, plan[4] = ctx.n_ops - plan[4], ctx.n_ops  # graph operations of the last iteration
     if visit != plan[2] or plan[3] >= _MAX_ATTEMPTS:
         return None
-    src = loop_sources.of(it)
+    src = loop_sources.of(it, ctx)
     if src is None or not _worth(src.n, ops):
         return None
     plan[3] += 1
@@ -276,9 +276,10 @@ def _roll(interp, f, loop, p1, p2, g0):
     rng = loop.plan.values if loop.is_for else _WHILE_STEPS
     body = state_outs + last_outs + ([flag] if flag is not None else [])
     I = p1.index._sym
-    inputs_used = set(graph_inputs(body))
+    ordered = list(graph_inputs(body))  # in the graph's order: equal bodies give equal Scans
+    inputs_used = set(ordered)
     invariant = [(ph, old) for ph, old in zip(placeholders, olds) if ph in inputs_used and ph not in state_ph]
-    free = [v for v in inputs_used if v not in placeholders and v is not I and not isinstance(v, Constant)]
+    free = [v for v in ordered if v not in placeholders and v is not I and not isinstance(v, Constant)]
     values = _known_values(interp)
     try:
         free_values = [values[v] for v in free]
