@@ -20,13 +20,25 @@ import types
 import numpy as np
 
 from .. import outside, writes
+from ..context import CONTENT_GUARD_BYTES
 from ..errors import AutodiffError
 from ..library_code import is_library
 from ..lowering import registry
-from ..traced import contains_traced, unwrap
+from ..traced import Traced, contains_traced, unwrap
 from . import higher_order
 
 _CO_ASYNC = 0x80 | 0x100 | 0x200
+
+
+def _integer_hint(args, kwargs) -> str:
+    """What to do when the traced value a function refused is integer data (labels, indices)."""
+    leaves = [a for a in (*args, *kwargs.values()) if type(a) is Traced]
+    if not any(a.value.dtype.kind in "biu" for a in leaves if hasattr(a.value, "dtype")):
+        return ""
+    return ("; it got integer data (labels, indices?), which is traced when it is an argument of the "
+            "transformed function or an outside array over "
+            f"{CONTENT_GUARD_BYTES >> 20} MB: pass it as a static argument (static=...) so the "
+            "library sees a concrete array")
 
 
 def _zero_argument_super(f):
@@ -92,7 +104,7 @@ class CallPolicy:
                 raise self.ctx.unsupported(
                     f"{self.ctx.callee} cannot take a traced value ({type(exc).__name__}: {exc}); "
                     "pyautodiff cannot follow values into it. Use numpy operations, or pass it "
-                    "values that do not depend on the differentiated inputs") from exc
+                    "values that do not depend on the differentiated inputs" + _integer_hint(args, kwargs)) from exc
             raise
         finally:
             self.ctx.callee = prev
