@@ -1,11 +1,13 @@
 """Registry cases for the numpy and scipy functions of issue 20's second round (see test_registry.py):
 interp, partition, integer scalar types, 1-d convolution and correlation, Bessel functions
-of the second kind.  Each is checked against numpy's/scipy's value and central finite differences."""
+of the second kind, discrete quantiles (integer-valued: derivative zero).  Each is checked against numpy's/scipy's value and central finite differences."""
 from __future__ import annotations
 
 import numpy as np
 import scipy.signal as ss
 import scipy.special as sc
+import scipy.stats as st
+from scipy.special import _ufuncs as scu
 
 
 def _partition_in_place(x):
@@ -58,3 +60,13 @@ def add(case, normal, pos, distinct):
          np.array([3.0, 1.0, 3.0, 2.0, 1.0]), wrt=(), tag="repeats, all outputs")
     case("ndarray.view", lambda x: x.view() * 2, normal(3))
     case("ndarray.view", lambda x: x.view(np.float64)[1:], normal(3), tag="same dtype")
+
+    # discrete quantiles: scipy's integer values, zero derivative in q and the parameters
+    # (no jump of these CDFs lies near these points: finite differences are zero too)
+    q = np.array([0.2, 0.45, 0.65, 0.9])
+    private = "scipy.special._ufuncs."
+    case(private + "_binom_ppf", scu._binom_ppf, q, 7.0, 0.4, wrt=(0, 1, 2), grad="zero")
+    case(private + "_nbinom_ppf", scu._nbinom_ppf, q, 3.5, 0.4, wrt=(0, 1, 2), grad="zero")
+    case("scipy.stats.poisson.ppf", lambda q, mu: st.poisson.ppf(q, mu), q, 2.5, wrt=(0, 1), grad="zero")
+    case("scipy.stats.poisson.ppf", lambda q, mu: st.poisson(mu, loc=2).ppf(q), q, np.array([0.7, 2.5, 4.0, 9.0]),
+         wrt=(0, 1), grad="zero", tag="frozen, loc")

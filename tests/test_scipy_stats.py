@@ -62,18 +62,37 @@ def test_continuous(name):
 
 @pytest.mark.parametrize("name", DISCRETE)
 def test_discrete_in_the_probability_parameter(name):
-    """logpmf/pmf/cdf/logcdf/sf/logsf in the last (real) parameter; ppf is integer-valued."""
+    """logpmf/pmf/cdf/logcdf/sf/logsf in the last (real) parameter, also frozen with a loc."""
     dist = getattr(st, name)
     *fixed, p = DISCRETE[name]
     k = {"bernoulli": np.zeros(3), "geom": K + 1}.get(name, K)  # (bernoulli's logsf(1) is -inf)
 
     def f(p):
         total = 0.0
+        frozen = dist(*fixed, p, loc=2)
         for i, m in enumerate(DISCRETE_METHODS):
             total = total + (1.0 + 0.1 * i) * np.sum(getattr(dist, m)(k, *fixed, p))
+            total = total + (0.5 + 0.1 * i) * np.sum(getattr(frozen, m)(k + 2))
         return total
 
     _check(f, (p,), (0,))
+
+
+@pytest.mark.parametrize("name", DISCRETE)
+def test_discrete_ppf(name):
+    """ppf is scipy's integer value; its derivative is zero in q and the parameters, one in loc
+    (finite differences see the same: no jump lies within their step of these points)."""
+    dist = getattr(st, name)
+    *fixed, p = DISCRETE[name]
+
+    def f(q, p, loc):
+        return np.sum(dist.ppf(q, *fixed, p, loc=loc) * np.array([1.0, 1.2, 1.4])) \
+            + 0.5 * np.sum(dist(*fixed, p, loc=loc).ppf(q[::-1]))
+
+    q = np.array([0.2, 0.45, 0.65])  # (bernoulli(0.3) jumps at 0.7)
+    _check(f, (q, p, LOC), (0, 1, 2))
+    grads = ad.grad(f, wrt=(0, 1, 2))(q, p, LOC)
+    assert np.all(grads[0] == 0) and grads[1] == 0 and grads[2] == pytest.approx(3 * 1.2 + 1.5)
 
 
 def test_frozen_distributions():

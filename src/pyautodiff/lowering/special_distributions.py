@@ -23,6 +23,7 @@ from pytensor.tensor import special as pts
 from scipy.special import _ufuncs as scu
 
 from .core import elementwise
+from .host_ops import scipy_value
 from .registry import register_fn
 from .special import gammaincc, xlog1py, xlogy
 
@@ -153,6 +154,9 @@ PRIVATE = {
     "_binom_cdf": _binom_cdf,
     "_binom_sf": _binom_sf,
     "_nbinom_pmf": _nbinom_pmf,
+    # discrete quantiles: integer-valued, piecewise constant (derivative zero a.e.), by scipy
+    "_binom_ppf": lambda q, n, p: scipy_value("scipy.special._ufuncs._binom_ppf", q, n, p),
+    "_nbinom_ppf": lambda q, n, p: scipy_value("scipy.special._ufuncs._nbinom_ppf", q, n, p),
     "_nbinom_cdf": lambda k, n, p: pt.betainc(n, pt.floor(k) + 1.0, p),
     "_nbinom_sf": lambda k, n, p: _betaincc(n, pt.floor(k) + 1.0, p),
     "_cauchy_ppf": lambda p, loc, scale: loc + scale * pt.tan(math.pi * (p - 0.5)),
