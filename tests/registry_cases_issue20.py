@@ -17,6 +17,7 @@ def _partition_in_place(x):
 
 
 def add(case, normal, pos, distinct):
+    prob = lambda *s: 0.1 + 0.8 * (pos(*s) - 0.5) / 1.5  # noqa: E731  (pos is in (0.5, 2))
     xp, fp = np.array([0.0, 1.0, 2.5, 3.0]), np.array([1.0, -0.5, 2.0, 0.3])
     inside = np.array([0.3, 1.7, 2.9, 0.6])
     case("numpy.interp", np.interp, inside, xp, fp, wrt=(0, 1, 2))
@@ -70,3 +71,7 @@ def add(case, normal, pos, distinct):
     case("scipy.stats.poisson.ppf", lambda q, mu: st.poisson.ppf(q, mu), q, 2.5, wrt=(0, 1), grad="zero")
     case("scipy.stats.poisson.ppf", lambda q, mu: st.poisson(mu, loc=2).ppf(q), q, np.array([0.7, 2.5, 4.0, 9.0]),
          wrt=(0, 1), grad="zero", tag="frozen, loc")
+    for name in ("_binom_isf", "_nbinom_isf"):
+        case(private + name, getattr(scu, name), q, 7.0, 0.4, wrt=(0, 1, 2), grad="zero")
+    for name in ("_nbinom_mean", "_nbinom_variance", "_nbinom_skewness", "_nbinom_kurtosis_excess"):
+        case(private + name, getattr(scu, name), pos(4) * 3, prob(4), wrt=(0, 1))

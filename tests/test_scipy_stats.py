@@ -102,6 +102,17 @@ def test_frozen_distributions():
     _check(nll, (0.3, 1.7, LOC + SCALE * U), (0, 1, 2))
 
 
+def test_moments_of_frozen_distributions():
+    """A frozen distribution's methods without arguments (``mean()``, ``entropy()``) meet its
+    traced parameters: they are emulated too."""
+    def f(loc, scale, a, p):
+        g, nb = st.gamma(a, loc=loc, scale=scale), st.nbinom(4.5, p, loc=1)
+        return g.mean() + 1.1 * g.var() + 1.2 * g.std() + 1.3 * g.entropy() + 1.4 * g.median() \
+            + 1.5 * nb.mean() + 1.6 * nb.var() + 1.7 * nb.stats(moments="sk")[1]
+
+    _check(f, (LOC, SCALE, 2.5, 0.4), (0, 1, 2, 3))
+
+
 def test_multivariate_normal_in_mean_and_cov():
     x = np.array([[0.5, 0.1], [-0.3, 0.8], [0.2, -0.4]])
     cov = np.array([[1.0, 0.3], [0.3, 2.0]])

@@ -157,8 +157,15 @@ PRIVATE = {
     # discrete quantiles: integer-valued, piecewise constant (derivative zero a.e.), by scipy
     "_binom_ppf": lambda q, n, p: scipy_value("scipy.special._ufuncs._binom_ppf", q, n, p),
     "_nbinom_ppf": lambda q, n, p: scipy_value("scipy.special._ufuncs._nbinom_ppf", q, n, p),
+    "_binom_isf": lambda q, n, p: scipy_value("scipy.special._ufuncs._binom_isf", q, n, p),
+    "_nbinom_isf": lambda q, n, p: scipy_value("scipy.special._ufuncs._nbinom_isf", q, n, p),
     "_nbinom_cdf": lambda k, n, p: pt.betainc(n, pt.floor(k) + 1.0, p),
     "_nbinom_sf": lambda k, n, p: _betaincc(n, pt.floor(k) + 1.0, p),
+    # nbinom's moments (failures before the n-th success)
+    "_nbinom_mean": lambda n, p: n * (1.0 - p) / p,
+    "_nbinom_variance": lambda n, p: n * (1.0 - p) / (p * p),
+    "_nbinom_skewness": lambda n, p: (2.0 - p) / pt.sqrt(n * (1.0 - p)),
+    "_nbinom_kurtosis_excess": lambda n, p: 6.0 / n + p * p / (n * (1.0 - p)),
     "_cauchy_ppf": lambda p, loc, scale: loc + scale * pt.tan(math.pi * (p - 0.5)),
     "_cauchy_isf": lambda p, loc, scale: loc - scale * pt.tan(math.pi * (p - 0.5)),
     "_log1mexp": lambda x: pt.log1mexp(x),

@@ -30,6 +30,14 @@ from . import higher_order
 _CO_ASYNC = 0x80 | 0x100 | 0x200
 
 
+def _holds_traced(obj) -> bool:
+    """A library object whose attributes hold traced values (a frozen scipy.stats distribution
+    of traced parameters): its methods are emulated even when called without traced arguments
+    (``st.norm(mu, s).mean()``), or they would meet the traced values in C code."""
+    d = getattr(obj, "__dict__", None)
+    return type(d) is dict and contains_traced(d)
+
+
 def _integer_hint(args, kwargs) -> str:
     """What to do when the traced value a function refused is integer data (labels, indices)."""
     leaves = [a for a in (*args, *kwargs.values()) if type(a) is Traced]
@@ -124,7 +132,8 @@ class CallPolicy:
                 return None
             return fn, args
         if isinstance(fn, types.MethodType) and isinstance(fn.__func__, types.FunctionType):
-            if not traced and is_library(fn.__func__) and not contains_traced(fn.__self__):
+            if not traced and is_library(fn.__func__) and not contains_traced(fn.__self__) \
+                    and not _holds_traced(fn.__self__):
                 return None
             return fn.__func__, (fn.__self__, *args)
         if isinstance(fn, functools.partial) and traced:
