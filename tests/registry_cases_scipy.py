@@ -32,6 +32,7 @@ def add(case, normal, pos, uniform, spd):
         case(f"scipy.special.{name}", getattr(sc, name), pos(4) * 2, prob(4), wrt=(0, 1))
     case("scipy.special.betaincc", sc.betaincc, pos(4) * 2, pos(4) * 2, prob(4), wrt=(0, 1, 2))
     case("scipy.special.betaincinv", sc.betaincinv, pos(4) * 2, pos(4) * 2, prob(4), wrt=(0, 1, 2))
+    case("scipy.special.betainccinv", sc.betainccinv, pos(4) * 2, pos(4) * 2, prob(4), wrt=(0, 1, 2))
     case("scipy.special.ndtri_exp", sc.ndtri_exp, -pos(4), rtol=1e-7)
     for name in ("pdtr", "pdtrc"):
         case(f"scipy.special.{name}", getattr(sc, name), counts, pos(4) * 2, wrt=(1,))

@@ -66,6 +66,12 @@ def _betaincinv(a, b, q):
     return _implicit(pt.betaincinv, pt.betainc, _beta_density, (a, b), q)
 
 
+def _betainccinv(a, b, q):
+    # x with 1 - I_x(a, b) = q, i.e. I_{1-x}(b, a) = q
+    return _implicit(lambda a, b, q: 1.0 - pt.betaincinv(b, a, q), lambda a, b, y: _betaincc(a, b, y),
+                     lambda a, b, y: -_beta_density(a, b, y), (a, b), q)
+
+
 def _betaincc(a, b, x):
     # 1 - I_x(a, b), taken as I_{1-x}(b, a) above the mean, where 1 - I would cancel
     upper = pt.gt(x, a / (a + b))
@@ -139,6 +145,7 @@ PUBLIC = {
     "gammainccinv": _gammainccinv,
     "betaincc": _betaincc,
     "betaincinv": _betaincinv,
+    "betainccinv": _betainccinv,
     "ndtri_exp": lambda y: -_SQRT2 * pt.erfcinv(2.0 * pt.exp(y)),
     "pdtr": lambda k, m: gammaincc(pt.floor(k) + 1.0, m),
     "pdtrc": lambda k, m: pt.gammainc(pt.floor(k) + 1.0, m),
