@@ -75,3 +75,4 @@ def add(case, normal, pos, distinct):
         case(private + name, getattr(scu, name), q, 7.0, 0.4, wrt=(0, 1, 2), grad="zero")
     for name in ("_nbinom_mean", "_nbinom_variance", "_nbinom_skewness", "_nbinom_kurtosis_excess"):
         case(private + name, getattr(scu, name), pos(4) * 3, prob(4), wrt=(0, 1))
+    case("numpy.extract", lambda x: np.extract(x[0] < 10.0, x[1:]), normal(3), tag="0-d traced condition")

@@ -104,11 +104,13 @@ def test_frozen_distributions():
 
 def test_moments_of_frozen_distributions():
     """A frozen distribution's methods without arguments (``mean()``, ``entropy()``) meet its
-    traced parameters: they are emulated too."""
+    traced parameters: they are emulated too (beta's entropy selects with ``np.extract`` of a
+    0-d condition; truncnorm's isf subtracts in log space through a complex logsumexp)."""
     def f(loc, scale, a, p):
         g, nb = st.gamma(a, loc=loc, scale=scale), st.nbinom(4.5, p, loc=1)
         return g.mean() + 1.1 * g.var() + 1.2 * g.std() + 1.3 * g.entropy() + 1.4 * g.median() \
-            + 1.5 * nb.mean() + 1.6 * nb.var() + 1.7 * nb.stats(moments="sk")[1]
+            + 1.5 * nb.mean() + 1.6 * nb.var() + 1.7 * nb.stats(moments="sk")[1] \
+            + 1.8 * st.beta(a, 3.0).entropy() + np.sum(st.truncnorm(-1.0, 2.0, loc=loc, scale=scale).isf(Q))
 
     _check(f, (LOC, SCALE, 2.5, 0.4), (0, 1, 2, 3))
 
@@ -118,7 +120,8 @@ def test_multivariate_normal_in_mean_and_cov():
     cov = np.array([[1.0, 0.3], [0.3, 2.0]])
 
     def f(mean, c):
-        return np.sum(st.multivariate_normal.logpdf(x, mean, c)) + st.multivariate_normal(mean, c).pdf(x[0])
+        frozen = st.multivariate_normal(mean, c)
+        return np.sum(st.multivariate_normal.logpdf(x, mean, c)) + frozen.pdf(x[0]) + 0.5 * frozen.entropy()
 
     mean = np.array([0.1, -0.2])
     g_mean, g_cov = ad.grad(f, wrt=(0, 1))(mean, cov)

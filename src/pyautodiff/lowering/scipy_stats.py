@@ -53,6 +53,14 @@ def log_gauss_mass(a, b):
     return lift(value, pt.switch(left, left_mass, pt.switch(right, right_mass, central)))
 
 
+@register(_cd._log_diff, group="scipy.stats", name="scipy.stats._continuous_distns._log_diff")
+def log_diff(log_p, log_q):
+    """``log(exp(log_p) - exp(log_q))``, which scipy takes as the real part of a complex
+    ``logsumexp`` (truncnorm's ``isf``)."""
+    value = np.real(_cd._log_diff(unwrap(log_p), unwrap(log_q)))
+    return lift(value, _log_diff(*vars_for([log_p, log_q], np.dtype("float64"))))
+
+
 @register(_dd.poisson_gen._ppf, group="scipy.stats", name="scipy.stats.poisson.ppf")
 def poisson_ppf(dist, q, mu):
     """Integer-valued and piecewise constant in ``q`` and ``mu``: scipy computes it, the

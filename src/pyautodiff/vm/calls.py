@@ -30,12 +30,17 @@ from . import higher_order
 _CO_ASYNC = 0x80 | 0x100 | 0x200
 
 
-def _holds_traced(obj) -> bool:
+def _holds_traced(obj, depth=0) -> bool:
     """A library object whose attributes hold traced values (a frozen scipy.stats distribution
     of traced parameters): its methods are emulated even when called without traced arguments
     (``st.norm(mu, s).mean()``), or they would meet the traced values in C code."""
     d = getattr(obj, "__dict__", None)
-    return type(d) is dict and contains_traced(d)
+    if type(d) is not dict:
+        return False
+    if contains_traced(d):
+        return True
+    # one level down: a frozen multivariate_normal keeps its covariance in a Covariance object
+    return depth < 1 and any(is_library(type(v)) and _holds_traced(v, depth + 1) for v in d.values())
 
 
 def _integer_hint(args, kwargs) -> str:
