@@ -178,3 +178,14 @@ def test_sklearn_log_loss_with_traced_labels_names_the_function(monkeypatch):
         with pytest.raises(ad.UnsupportedError, match=r"sklearn\.metrics\.log_loss.*static=") as info:
             ad.grad(fn, wrt=len(args) - 1)(*args)
         assert info.value.location.filename == __file__
+
+
+def test_traced_values_into_scipy_sparse_are_refused_with_the_fix():
+    sp = pytest.importorskip("scipy.sparse")
+
+    def f(x):
+        return sp.csr_matrix(np.diag(x)).sum()
+
+    with pytest.raises(ad.UnsupportedError, match=r"in scipy\.sparse\..*static") as info:
+        ad.grad(f)(np.ones(3))
+    assert info.value.location.filename == __file__
