@@ -55,6 +55,12 @@ def _with_backend(name, make_mode):
 # Graphs of more nodes than this may get the light rewrites first (see
 # ``compile_graph``'s ``light_above``); ``PYAUTODIFF_LIGHT_ABOVE`` sets it.
 LIGHT_ABOVE_NODES = int(os.environ.get("PYAUTODIFF_LIGHT_ABOVE", "1000"))
+# A graph holding a loop (``Scan``) gets the light rewrites first whatever its size: its
+# full rewrite (the Scan rewrites, canonicalization of the Scan's gradient with its
+# buffers and slices) costs 0.15-0.35 s of CPU on a 200-node graph, 2-3x the rest of a
+# first call, while its calls' cost is the Scan's body, rewritten fully either way
+# (``scan_numpy``).  ``PYAUTODIFF_LIGHT_LOOPS=0`` rewrites such graphs fully at once.
+LIGHT_LOOPS = os.environ.get("PYAUTODIFF_LIGHT_LOOPS", "1").strip().lower() not in ("0", "false", "no", "off")
 
 
 def compile_graph(inputs, outputs, mode=None, name="f", fresh_outputs=False, light_above=None):
@@ -62,9 +68,10 @@ def compile_graph(inputs, outputs, mode=None, name="f", fresh_outputs=False, lig
 
     ``fresh_outputs``: never return an input array, a constant or a view of
     one (PyTensor's own functions guarantee it by inserting deep copies).
-    ``light_above`` (numpy mode): a graph of more nodes than this, not in the
-    code cache, gets only ``light_rewrite_graph``'s rewrites; the callable then
-    has ``light = True`` (the caller builds the full version later).
+    ``light_above`` (numpy mode): a graph of more nodes than this, or holding a
+    loop (``LIGHT_LOOPS``), not in the code cache, gets only
+    ``light_rewrite_graph``'s rewrites; the callable then has ``light = True``
+    (the caller builds the full version later).
     One build at a time per process (``concurrency.BUILD_LOCK``)."""
     from .deep import call_deep, in_worker
 
@@ -108,19 +115,25 @@ def _numpy_function(inputs, outputs, name, fresh_outputs, light_above=None):
     """Generated numpy code for the graph, from the on-disk cache when a process
     before this one already rewrote the same graph."""
     from . import code_cache
+    from .cache_dir import configured
     from .numpy_codegen import exec_source, fgraph_to_source
-    from .rewrite import light_rewrite_graph, rewrite_graph
+    from .rewrite import light_rewritten, rewrite_graph
 
-    key = code_cache.fingerprint(inputs, outputs, extra=f"numpy {name} fresh={fresh_outputs}")
+    key = None  # the cache off: no fingerprint (a walk over the graph, 7% of a large first call)
+    if configured() is not None:
+        key = code_cache.fingerprint(inputs, outputs, extra=f"numpy {name} fresh={fresh_outputs}")
     with progress.phase("load cached code"):
         hit = code_cache.load(key)
         if hit is not None:
             return exec_source(*hit, name=name)
     with progress.phase("rewrite"):
-        fg = FunctionGraph(inputs, outputs, clone=True)
-        progress.graph_size(len(fg.apply_nodes))
-        light = light_above is not None and len(fg.apply_nodes) > light_above
-        fg = light_rewrite_graph(fg) if light else rewrite_graph(fg)
+        n_nodes, loop = _census(inputs, outputs)
+        progress.graph_size(n_nodes)
+        light = light_above is not None and (n_nodes > light_above or LIGHT_LOOPS and loop)
+        if light:  # copied with equal nodes merged, then the light rewrites
+            fg = light_rewritten(inputs, outputs)
+        else:
+            fg = rewrite_graph(FunctionGraph(inputs, outputs, clone=True))
     with progress.phase("generate"):
         source, namespace = fgraph_to_source(fg, name=name, fallback="perform", fresh_outputs=fresh_outputs)
         if not light:  # the cache holds fully rewritten code only
@@ -130,6 +143,25 @@ def _numpy_function(inputs, outputs, name, fresh_outputs, light_above=None):
         fn.light = True
         fn.nodes = len(fg.apply_nodes)
     return fn
+
+
+def _census(inputs, outputs):
+    """(Apply nodes between ``inputs`` and ``outputs``, whether one of them is a ``Scan``)."""
+    from pytensor.scan.op import Scan
+
+    try:
+        from pytensor.graph.traversal import toposort
+    except ImportError:  # PyTensor before 3.1
+        from pytensor.graph.basic import io_toposort
+
+        def toposort(outs, blockers):
+            return io_toposort(blockers, outs)
+
+    n, loop = 0, False
+    for node in toposort(outputs, blockers=inputs):
+        n += 1
+        loop = loop or isinstance(node.op, Scan)
+    return n, loop
 
 
 def _direct_call(f, inputs):

@@ -11,6 +11,23 @@ changing any graph.
   by building numpy 0-d arrays and adding them) is a function of its dtype
   names and two config settings: memoized on exactly those.
 
+- ``pytensor.tensor.basic.infer_static_shape`` (every ``Alloc``/``zeros`` built, e.g.
+  seven times in the gradient of a ``Scan``) clones the whole ancestry of its shape
+  expressions into a new graph with a ``ShapeFeature``: ``x.shape[0]`` clones all of
+  ``x``'s graph, about 6 ms each on a small loop, three quarters of differentiating it.
+  Each ``Shape``/``Shape_i`` of a variable whose type already fixes that shape is cut
+  off first (replaced by the constant PyTensor's own shape inference would fold it to),
+  and the original runs on what is left when that is small; otherwise on the original
+  expression.  The result is the same.
+
+- ``pytensor.graph.utils.add_tag_trace`` (every variable and constant made) reads two
+  config settings, builds a list of path fragments and walks no frame at all when the
+  traceback limit is 0, as it is while we build (``rewrite.without_stack_traces``):
+  about 5% of differentiating a large graph.  ``tag_traces_off(True)``, called when that
+  limit is set to 0, puts in its place a function setting the same empty trace
+  directly; ``tag_traces_off(False)`` puts the original back (a wrapper left in place
+  would show up as a frame of its own in the traces kept otherwise).
+
 - Python's cyclic garbage collector walks every live object at each full
   collection, and building a graph allocates millions of them: collections
   grow with the graph, so building grows faster than linearly (a 42 000-node
@@ -63,6 +80,7 @@ def install() -> None:
         _installed = True
         _memoize_c_code()
         _memoize_upcast()
+        _cut_static_shapes()
 
 
 def _memoize_c_code():
@@ -111,3 +129,135 @@ def _memoize_upcast():
 
     if pytensor.scalar.upcast is original:
         pytensor.scalar.upcast = upcast
+
+
+# at most this many nodes of a shape expression are rebuilt with static shapes cut off;
+# a larger one (a shape that depends on a long computation) goes to the original whole
+_CUT_MAX_NODES = 200
+
+
+class _TooLarge(Exception):
+    pass
+
+
+def _static_shapes_cut(shape):
+    """``shape`` (scalar integer variables) with every ``Shape``/``Shape_i`` of a variable of
+    static shape replaced by its constant, or None when that would rebuild too many nodes."""
+    import numpy as np
+    from pytensor.tensor import constant
+    from pytensor.tensor.shape import Shape, Shape_i
+
+    memo: dict = {}
+    rebuilt = [0]
+
+    def static_of(node):
+        if isinstance(node.op, Shape) and None not in node.inputs[0].type.shape:
+            return node.inputs[0].type.shape
+        if isinstance(node.op, Shape_i) and node.inputs[0].type.shape[node.op.i] is not None:
+            return node.inputs[0].type.shape[node.op.i]
+        return None
+
+    def walk(v):  # depth at most _CUT_MAX_NODES: each level rebuilds one more node
+        if v in memo:
+            return memo[v]
+        node = v.owner
+        if node is None:
+            new = v
+        elif (known := static_of(node)) is not None:
+            new = constant(np.asarray(known, dtype=v.type.dtype))
+        else:
+            rebuilt[0] += 1
+            if rebuilt[0] > _CUT_MAX_NODES:
+                raise _TooLarge
+            inputs = [walk(i) for i in node.inputs]
+            new = v if all(a is b for a, b in zip(inputs, node.inputs)) else \
+                node.clone_with_new_inputs(inputs).outputs[v.index]
+        memo[v] = new
+        return new
+
+    try:
+        return [walk(s) for s in shape]
+    except _TooLarge:
+        return None
+
+
+def _evaluate_constant(outputs):
+    """The values of scalar integer ``outputs`` computed from constants alone (each node's
+    ``perform``, as constant folding does), or None if they depend on anything else."""
+    from pytensor.graph.basic import Constant
+    from pytensor.graph.traversal import io_toposort
+
+    values = {}
+    try:
+        for node in io_toposort([], outputs):
+            if not all(isinstance(i, Constant) or i in values for i in node.inputs):
+                return None
+            storage = [[None] for _ in node.outputs]
+            node.op.perform(node, [i.data if isinstance(i, Constant) else values[i] for i in node.inputs],
+                            storage)
+            values.update((o, cell[0]) for o, cell in zip(node.outputs, storage))
+        return tuple(int((o.data if isinstance(o, Constant) else values[o]).item()) for o in outputs)
+    except Exception:  # let the original decide (and raise its own error)
+        return None
+
+
+def _cut_static_shapes():
+    from pytensor.tensor import as_tensor_variable, basic
+    from pytensor.tensor.type import integer_dtypes
+
+    original = basic.infer_static_shape
+
+    def infer_static_shape(shape):
+        if not isinstance(shape, (list, tuple)):
+            return original(shape)
+        sh = [as_tensor_variable(s, ndim=0) for s in shape]
+        cut = _static_shapes_cut(sh) if all(s.type.dtype in integer_dtypes for s in sh) else None
+        if cut is None:  # also a bad dtype: the original's error
+            return original(shape)
+        known = _evaluate_constant(cut)
+        return sh, known if known is not None else original(cut)[1]
+
+    infer_static_shape.__doc__ = original.__doc__
+    infer_static_shape.__wrapped__ = original
+    basic.infer_static_shape = infer_static_shape  # Alloc, Eye... look it up here at each call
+    import importlib
+
+    for name in ("pytensor.tensor.random.op", "pytensor.tensor.reshape"):  # imported by name there
+        module = importlib.import_module(name)
+        if getattr(module, "infer_static_shape", None) is original:
+            module.infer_static_shape = infer_static_shape
+
+
+_tag_trace = {}  # "original", "short": the two versions of add_tag_trace
+
+
+def tag_traces_off(off: bool) -> None:
+    """Put the short ``add_tag_trace`` (``off``) or PyTensor's own in place.
+
+    Example::
+
+        config.traceback__limit = 0
+        tag_traces_off(True)
+    """
+    from pytensor import config
+    from pytensor.graph import basic, op, utils
+
+    if not _tag_trace:
+        original = utils.add_tag_trace
+
+        def add_tag_trace(thing, user_line=None):
+            if (config.traceback__limit if user_line is None else user_line) == 0:
+                thing.tag.trace = []  # what the original sets when it keeps no frame
+                return thing
+            return original(thing, user_line)
+
+        add_tag_trace.__doc__ = original.__doc__
+        add_tag_trace.__wrapped__ = original
+        _tag_trace.update(original=original, short=add_tag_trace)
+    new, old = (_tag_trace["short"], _tag_trace["original"]) if off else \
+        (_tag_trace["original"], _tag_trace["short"])
+    utils.add_tag_trace = new  # Type.__call__ looks it up here at each call
+    if basic.add_tag_trace is old:  # imported by name: Constant
+        basic.add_tag_trace = new
+    if op.Op.__dict__.get("add_tag_trace") is not None and op.Op.add_tag_trace is old:
+        op.Op.add_tag_trace = staticmethod(new)

@@ -21,7 +21,7 @@ import contextlib
 import threading
 import warnings
 
-__all__ = ["light_rewrite_graph", "rewrite_graph", "without_stack_traces"]
+__all__ = ["light_rewrite_graph", "light_rewritten", "rewrite_graph", "without_stack_traces"]
 
 # ---------------------------------------------------------------------------
 # Graph rewriting
@@ -132,10 +132,13 @@ def without_stack_traces():
     saved value, restored when the last one leaves."""
     from pytensor import config
 
+    from .pytensor_speedups import tag_traces_off
+
     with _TRACES_LOCK:
         if _traces_off[0] == 0:
             _traces_off[1] = config.traceback__limit
             config.traceback__limit = 0
+            tag_traces_off(True)
         _traces_off[0] += 1
     try:
         yield
@@ -144,6 +147,7 @@ def without_stack_traces():
             _traces_off[0] -= 1
             if _traces_off[0] == 0:
                 config.traceback__limit = _traces_off[1]
+                tag_traces_off(False)
 
 
 def _has_product(fgraph) -> bool:
@@ -210,7 +214,33 @@ def light_rewrite_graph(fgraph):
         fg = light_rewrite_graph(FunctionGraph([x], [pt.log(1 + pt.exp(x))]))
         # still log(1 + exp(x)), as numpy computes it
     """
-    from pytensor.graph.rewriting.basic import MergeOptimizer, in2out
+    from pytensor.graph.rewriting.basic import MergeOptimizer
+
+    with warnings.catch_warnings(), without_stack_traces():
+        warnings.simplefilter("ignore")
+        MergeOptimizer().rewrite(fgraph)
+    return _light_walk(fgraph)
+
+
+def light_rewritten(inputs, outputs):
+    """``light_rewrite_graph`` of a copy of ``inputs -> outputs``, the copy made with its
+    common subexpressions merged in one linear walk (``merged_copy``) rather than by
+    ``MergeOptimizer``, whose time grows as the square of a graph that uses a constant
+    in thousands of places.  Returns the new FunctionGraph.
+
+    Example::
+
+        fg = light_rewritten([x], [pt.log(1 + pt.exp(x))])
+    """
+    from .merged_copy import merged_copy
+
+    with without_stack_traces():
+        fg = merged_copy(inputs, outputs)
+    return _light_walk(fg)
+
+
+def _light_walk(fgraph):
+    from pytensor.graph.rewriting.basic import in2out
     from pytensor.tensor.rewriting.basic import constant_folding
     from pytensor.tensor.rewriting.math import (
         local_div_switch_sink,
@@ -219,7 +249,6 @@ def light_rewrite_graph(fgraph):
 
     with warnings.catch_warnings(), without_stack_traces():
         warnings.simplefilter("ignore")
-        MergeOptimizer().rewrite(fgraph)
         # One walk from inputs to outputs: a node's inputs are folded before the
         # node itself is visited, and the sinks recognise only a constant zero, not
         # a broadcast one, so folding is tried first at each node.

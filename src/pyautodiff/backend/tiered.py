@@ -84,9 +84,19 @@ class Tiered:
             self.rewrite_outcome = f"kept light code (a graph of {nodes} nodes: the full rewrite would take minutes)"
         elif getattr(first_fn, "light", False):  # light rewrites only: the full ones in the background
             self.rewrite_outcome = "rewriting"
+            # started when the first call returns (``_start_rewrite``): started now, it would
+            # take turns with the first call's run for the interpreter lock
             self.rewrite_thread = threading.Thread(target=self._full_rewrite, args=(fresh_outputs,), daemon=True,
                                                    name=f"pyautodiff-rewrite-{name}")
-            self.rewrite_thread.start()
+        self._rewrite_pending = self.rewrite_thread is not None
+
+    def _start_rewrite(self):
+        """Start the background full rewrite once (the first call has returned, or someone waits)."""
+        if self._rewrite_pending:
+            with self._lock:
+                if self._rewrite_pending:
+                    self._rewrite_pending = False
+                    self.rewrite_thread.start()
 
     def _install_fast(self):
         with self._lock:  # not the light code if the full rewrite just replaced it
@@ -120,7 +130,10 @@ class Tiered:
 
     def __call__(self, *args):
         t0 = time.perf_counter()
-        out = self.first_tier(*args)
+        try:
+            out = self.first_tier(*args)
+        finally:
+            self._start_rewrite()
         dt = time.perf_counter() - t0
         self.total += dt
         if len(self.samples) < MEASURE_CALLS:
@@ -148,6 +161,7 @@ class Tiered:
         from .compile import compile_graph
 
         _lower_priority()
+        self._start_rewrite()
         if self.rewrite_thread is not None:  # compile the fully rewritten graph, not the light one
             self.rewrite_thread.join()
         if _has_python_only_op(self.inputs, self.outputs):
@@ -184,6 +198,7 @@ class Tiered:
 
     def wait_rewrite(self, timeout=None):
         """Wait for the background full rewrite of a light first tier; returns its outcome."""
+        self._start_rewrite()
         if self.rewrite_thread is not None:
             self.rewrite_thread.join(timeout)
         return self.rewrite_outcome
