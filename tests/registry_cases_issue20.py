@@ -1,11 +1,13 @@
 """Registry cases for the numpy and scipy functions of issue 20's second round (see test_registry.py):
 interp, partition, integer scalar types, 1-d convolution and correlation, Bessel functions
-of the second kind.  Each is checked against numpy's/scipy's value and central finite differences."""
+of the second kind, discrete quantiles (integer-valued: derivative zero).  Each is checked against numpy's/scipy's value and central finite differences."""
 from __future__ import annotations
 
 import numpy as np
 import scipy.signal as ss
 import scipy.special as sc
+import scipy.stats as st
+from scipy.special import _ufuncs as scu
 
 
 def _partition_in_place(x):
@@ -15,6 +17,7 @@ def _partition_in_place(x):
 
 
 def add(case, normal, pos, distinct):
+    prob = lambda *s: 0.1 + 0.8 * (pos(*s) - 0.5) / 1.5  # noqa: E731  (pos is in (0.5, 2))
     xp, fp = np.array([0.0, 1.0, 2.5, 3.0]), np.array([1.0, -0.5, 2.0, 0.3])
     inside = np.array([0.3, 1.7, 2.9, 0.6])
     case("numpy.interp", np.interp, inside, xp, fp, wrt=(0, 1, 2))
@@ -58,3 +61,18 @@ def add(case, normal, pos, distinct):
          np.array([3.0, 1.0, 3.0, 2.0, 1.0]), wrt=(), tag="repeats, all outputs")
     case("ndarray.view", lambda x: x.view() * 2, normal(3))
     case("ndarray.view", lambda x: x.view(np.float64)[1:], normal(3), tag="same dtype")
+
+    # discrete quantiles: scipy's integer values, zero derivative in q and the parameters
+    # (no jump of these CDFs lies near these points: finite differences are zero too)
+    q = np.array([0.2, 0.45, 0.65, 0.9])
+    private = "scipy.special._ufuncs."
+    case(private + "_binom_ppf", scu._binom_ppf, q, 7.0, 0.4, wrt=(0, 1, 2), grad="zero")
+    case(private + "_nbinom_ppf", scu._nbinom_ppf, q, 3.5, 0.4, wrt=(0, 1, 2), grad="zero")
+    case("scipy.stats.poisson.ppf", lambda q, mu: st.poisson.ppf(q, mu), q, 2.5, wrt=(0, 1), grad="zero")
+    case("scipy.stats.poisson.ppf", lambda q, mu: st.poisson(mu, loc=2).ppf(q), q, np.array([0.7, 2.5, 4.0, 9.0]),
+         wrt=(0, 1), grad="zero", tag="frozen, loc")
+    for name in ("_binom_isf", "_nbinom_isf"):
+        case(private + name, getattr(scu, name), q, 7.0, 0.4, wrt=(0, 1, 2), grad="zero")
+    for name in ("_nbinom_mean", "_nbinom_variance", "_nbinom_skewness", "_nbinom_kurtosis_excess"):
+        case(private + name, getattr(scu, name), pos(4) * 3, prob(4), wrt=(0, 1))
+    case("numpy.extract", lambda x: np.extract(x[0] < 10.0, x[1:]), normal(3), tag="0-d traced condition")

@@ -32,6 +32,7 @@ def add(case, normal, pos, uniform, spd):
         case(f"scipy.special.{name}", getattr(sc, name), pos(4) * 2, prob(4), wrt=(0, 1))
     case("scipy.special.betaincc", sc.betaincc, pos(4) * 2, pos(4) * 2, prob(4), wrt=(0, 1, 2))
     case("scipy.special.betaincinv", sc.betaincinv, pos(4) * 2, pos(4) * 2, prob(4), wrt=(0, 1, 2))
+    case("scipy.special.betainccinv", sc.betainccinv, pos(4) * 2, pos(4) * 2, prob(4), wrt=(0, 1, 2))
     case("scipy.special.ndtri_exp", sc.ndtri_exp, -pos(4), rtol=1e-7)
     for name in ("pdtr", "pdtrc"):
         case(f"scipy.special.{name}", getattr(sc, name), counts, pos(4) * 2, wrt=(1,))
@@ -59,6 +60,9 @@ def add(case, normal, pos, uniform, spd):
     # the left tail, the right tail and the central case of truncnorm's log-mass
     case("scipy.stats._continuous_distns._log_gauss_mass", cd._log_gauss_mass, np.array([-3.0, 0.5, -1.0]),
          np.array([-1.0, 2.0, 1.5]), wrt=(0, 1))
+    # scipy's value is complex (a logsumexp with i*pi), real for log_p > log_q; truncnorm takes np.real
+    case("scipy.stats._continuous_distns._log_diff", lambda p, q: np.real(cd._log_diff(p, q)), np.array([-0.5, 0.3, -2.0]),
+         np.array([-1.0, -0.2, -7.0]), wrt=(0, 1))
 
     # -- scipy.linalg --------------------------------------------------------------------
     a, b, vec = normal(4, 4), normal(4, 2), normal(4)

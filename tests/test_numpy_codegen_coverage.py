@@ -34,7 +34,7 @@ KNOWN_WITHOUT_RULE: dict[str, str] = {
     # derivatives in the shape parameters are gammainc's / betainc's
     **{f"scipy.special.{name}": _SCALAR_LOOP
        for name in ("stdtr", "stdtrit", "chdtr", "chdtrc", "chdtri", "gammaincinv", "gammainccinv", "betaincc",
-                    "betaincinv", "_ufuncs._beta_ppf")},
+                    "betaincinv", "betainccinv", "_ufuncs._beta_ppf")},
 }
 
 

@@ -62,18 +62,37 @@ def test_continuous(name):
 
 @pytest.mark.parametrize("name", DISCRETE)
 def test_discrete_in_the_probability_parameter(name):
-    """logpmf/pmf/cdf/logcdf/sf/logsf in the last (real) parameter; ppf is integer-valued."""
+    """logpmf/pmf/cdf/logcdf/sf/logsf in the last (real) parameter, also frozen with a loc."""
     dist = getattr(st, name)
     *fixed, p = DISCRETE[name]
     k = {"bernoulli": np.zeros(3), "geom": K + 1}.get(name, K)  # (bernoulli's logsf(1) is -inf)
 
     def f(p):
         total = 0.0
+        frozen = dist(*fixed, p, loc=2)
         for i, m in enumerate(DISCRETE_METHODS):
             total = total + (1.0 + 0.1 * i) * np.sum(getattr(dist, m)(k, *fixed, p))
+            total = total + (0.5 + 0.1 * i) * np.sum(getattr(frozen, m)(k + 2))
         return total
 
     _check(f, (p,), (0,))
+
+
+@pytest.mark.parametrize("name", DISCRETE)
+def test_discrete_ppf(name):
+    """ppf is scipy's integer value; its derivative is zero in q and the parameters, one in loc
+    (finite differences see the same: no jump lies within their step of these points)."""
+    dist = getattr(st, name)
+    *fixed, p = DISCRETE[name]
+
+    def f(q, p, loc):
+        return np.sum(dist.ppf(q, *fixed, p, loc=loc) * np.array([1.0, 1.2, 1.4])) \
+            + 0.5 * np.sum(dist(*fixed, p, loc=loc).ppf(q[::-1]))
+
+    q = np.array([0.2, 0.45, 0.65])  # (bernoulli(0.3) jumps at 0.7)
+    _check(f, (q, p, LOC), (0, 1, 2))
+    grads = ad.grad(f, wrt=(0, 1, 2))(q, p, LOC)
+    assert np.all(grads[0] == 0) and grads[1] == 0 and grads[2] == pytest.approx(3 * 1.2 + 1.5)
 
 
 def test_frozen_distributions():
@@ -83,12 +102,26 @@ def test_frozen_distributions():
     _check(nll, (0.3, 1.7, LOC + SCALE * U), (0, 1, 2))
 
 
+def test_moments_of_frozen_distributions():
+    """A frozen distribution's methods without arguments (``mean()``, ``entropy()``) meet its
+    traced parameters: they are emulated too (beta's entropy selects with ``np.extract`` of a
+    0-d condition; truncnorm's isf subtracts in log space through a complex logsumexp)."""
+    def f(loc, scale, a, p):
+        g, nb = st.gamma(a, loc=loc, scale=scale), st.nbinom(4.5, p, loc=1)
+        return g.mean() + 1.1 * g.var() + 1.2 * g.std() + 1.3 * g.entropy() + 1.4 * g.median() \
+            + 1.5 * nb.mean() + 1.6 * nb.var() + 1.7 * nb.stats(moments="sk")[1] \
+            + 1.8 * st.beta(a, 3.0).entropy() + np.sum(st.truncnorm(-1.0, 2.0, loc=loc, scale=scale).isf(Q))
+
+    _check(f, (LOC, SCALE, 2.5, 0.4), (0, 1, 2, 3))
+
+
 def test_multivariate_normal_in_mean_and_cov():
     x = np.array([[0.5, 0.1], [-0.3, 0.8], [0.2, -0.4]])
     cov = np.array([[1.0, 0.3], [0.3, 2.0]])
 
     def f(mean, c):
-        return np.sum(st.multivariate_normal.logpdf(x, mean, c)) + st.multivariate_normal(mean, c).pdf(x[0])
+        frozen = st.multivariate_normal(mean, c)
+        return np.sum(st.multivariate_normal.logpdf(x, mean, c)) + frozen.pdf(x[0]) + 0.5 * frozen.entropy()
 
     mean = np.array([0.1, -0.2])
     g_mean, g_cov = ad.grad(f, wrt=(0, 1))(mean, cov)

@@ -138,3 +138,54 @@ def test_sklearn_regression_metrics():
                                rtol=1e-12)
     ss_tot = np.sum((y - y.mean()) ** 2)  # r2 = 1 - sum (y - pred)^2 / ss_tot
     np.testing.assert_allclose(ad.grad(metrics.r2_score, wrt=1)(y, pred), 2 * (y - pred) / ss_tot, rtol=1e-12)
+
+
+LABELS = np.array([0, 1, 1, 0, 1])
+
+
+def test_sklearn_log_loss_with_outside_labels():
+    """Labels from a global are a constant guarded on their contents: scikit-learn's label
+    encoding sees a concrete array, and an in-place change of the labels traces again."""
+    metrics = pytest.importorskip("sklearn.metrics")
+    p = np.array([0.2, 0.7, 0.9, 0.4, 0.6])
+    saved = LABELS.copy()
+    g = ad.grad(lambda q: metrics.log_loss(LABELS, q))
+    try:
+        for flip in (None, 0, 0):  # the second flip restores the first labels
+            if flip is not None:
+                LABELS[flip] = 1 - LABELS[flip]
+            y = LABELS  # -mean(y log p + (1 - y) log(1 - p))
+            np.testing.assert_allclose(g(p), -(y / p - (1 - y) / (1 - p)) / y.size, rtol=1e-12)
+    finally:
+        LABELS[:] = saved
+    assert g.stats.traces == 2  # the restored labels reuse the first trace
+
+
+def test_sklearn_log_loss_with_traced_labels_names_the_function(monkeypatch):
+    """Integer labels that are graph inputs (an argument, or an outside array over the
+    contents-guard limit) stop in scikit-learn's label encoding: the error names log_loss,
+    the user's line, and says to make them static."""
+    metrics = pytest.importorskip("sklearn.metrics")
+    from pyautodiff import context
+
+    p = np.array([0.2, 0.7, 0.9, 0.4, 0.6])
+
+    def loss(q):
+        return metrics.log_loss(LABELS, q)
+
+    monkeypatch.setattr(context, "CONTENT_GUARD_BYTES", 8)  # LABELS is over it: a graph input
+    for fn, args in ((loss, (p,)), (lambda y, q: metrics.log_loss(y, q), (LABELS, p))):
+        with pytest.raises(ad.UnsupportedError, match=r"sklearn\.metrics\.log_loss.*static=") as info:
+            ad.grad(fn, wrt=len(args) - 1)(*args)
+        assert info.value.location.filename == __file__
+
+
+def test_traced_values_into_scipy_sparse_are_refused_with_the_fix():
+    sp = pytest.importorskip("scipy.sparse")
+
+    def f(x):
+        return sp.csr_matrix(np.diag(x)).sum()
+
+    with pytest.raises(ad.UnsupportedError, match=r"in scipy\.sparse\..*static") as info:
+        ad.grad(f)(np.ones(3))
+    assert info.value.location.filename == __file__

@@ -7,6 +7,10 @@
 - ``Y0``, ``Y1``, ``Yn``, ``Yv``: Bessel functions of the second kind (``scipy.special``),
   differentiated in ``x`` by the recurrences ``y0' = -y1``, ``y1' = y0 - y1 / x`` and
   ``y_v' = (y_{v-1} - y_{v+1}) / 2``; the order is not differentiable.
+- ``ScipyValue``: a scipy function evaluated by scipy with a zero derivative, for
+  integer-valued, piecewise-constant functions (derivative zero almost everywhere, as a
+  finite difference sees it): the discrete quantiles ``_binom_ppf``/``_nbinom_ppf`` and
+  ``scipy.stats.poisson.ppf`` (scipy_stats.py).
 
 The numpy code generator writes them as the same numpy/scipy calls
 (``backend/numpy_codegen/host_rules.py``).
@@ -14,9 +18,13 @@ The numpy code generator writes them as the same numpy/scipy calls
 Example::
 
     idx = ArgPartition((2,), 0)(x)          # np.argpartition(x, 2, axis=0)
+    k = scipy_value("scipy.special._ufuncs._binom_ppf", q, n, p)   # scipy's own quantile
     y = pt.elemwise.Elemwise(y0_scalar)(x)  # scipy.special.y0(x)
 """
 from __future__ import annotations
+
+import functools
+import importlib
 
 import numpy as np
 import pytensor.tensor as pt
@@ -50,6 +58,52 @@ class ArgPartition(Op):
         return [DisconnectedType()()]
 
     L_op = pullback
+
+
+class ScipyValue(Op):
+    """``name(*inputs)`` (a dotted path: module, then attributes) on inputs of one shape, as
+    float64, with a zero derivative (only for piecewise-constant functions)."""
+
+    __props__ = ("name",)
+    python_only = True  # no Numba form: the tiered backend keeps such graphs on numpy code
+
+    def __init__(self, name: str):
+        # names only: the op pickles (code cache) without scipy objects
+        self.name, self.module = name, resolve(name)[1]
+
+    def make_node(self, *xs):
+        xs = [pt.as_tensor_variable(x) for x in xs]
+        return Apply(self, xs, [pt.tensor(dtype="float64", shape=xs[0].type.shape)])
+
+    def perform(self, node, inputs, outputs):
+        outputs[0][0] = np.asarray(resolve(self.name)[0](*inputs), dtype=np.float64)
+
+    def pullback(self, inputs, outputs, output_grads):
+        return [pt.zeros_like(x, dtype=x.dtype if x.dtype.startswith("float") else "float64") for x in inputs]
+
+    L_op = pullback
+
+
+@functools.lru_cache(maxsize=None)
+def resolve(name: str):
+    """The object at dotted path ``name`` (``scipy.stats.poisson.ppf``) and its module's name."""
+    parts = name.split(".")
+    for i in range(len(parts) - 1, 0, -1):
+        try:
+            obj = importlib.import_module(".".join(parts[:i]))
+        except ImportError:
+            continue
+        module = obj.__name__
+        for attr in parts[i:]:
+            obj = getattr(obj, attr)
+        return obj, module
+    raise ImportError(name)
+
+
+def scipy_value(name: str, *xs):
+    """``name(*xs)`` computed by scipy on broadcast float64 operands, with a zero derivative."""
+    xs = pt.broadcast_arrays(*[pt.cast(pt.as_tensor_variable(x), "float64") for x in xs])
+    return ScipyValue(name)(*xs)
 
 
 class _BesselY(ps.ScalarOp):

@@ -20,10 +20,14 @@ A method of a traced array (``x.cumsum``) is a ``BoundMethod``; ``lookup``
 answers for it too, so the interpreter calls the lowering instead of
 emulating it when the call passes traced arguments (``x.dot(w)``).  It also
 answers for the methods of an ordinary array that take traced *data*
-(``W.dot(x)``, ``buf.fill(x)``), which numpy's C code could not follow.
+(``W.dot(x)``, ``buf.fill(x)``), which numpy's C code could not follow.  A
+method of a library class registered by its function (``poisson_gen._ppf``) is
+looked up through the bound method's ``__func__``, bound to its instance.
 """
 from __future__ import annotations
 
+import functools
+import types
 from dataclasses import dataclass
 from typing import Any, Callable
 
@@ -122,6 +126,10 @@ def lookup(target) -> Entry | None:
     t = type(target)
     if t is BoundMethod:
         return Entry(target.entry.name, target, target.entry.group)
+    if t is types.MethodType:  # a method of a library class registered by its function
+        entry = FUNCTIONS.get(target.__func__)
+        return None if entry is None else Entry(entry.name, functools.partial(entry.fn, target.__self__),
+                                                entry.group)
     if t is _BUILTIN_METHOD and target.__name__ in _DATA_METHODS and type(target.__self__) is np.ndarray:
         entry = METHODS[target.__name__]
         return Entry(entry.name, BoundMethod(entry, target.__self__), entry.group)

@@ -18,9 +18,11 @@ import math
 import numpy as np
 import pytensor.tensor as pt
 from scipy.stats import _continuous_distns as _cd
+from scipy.stats import _discrete_distns as _dd
 
 from ..traced import unwrap
 from .core import lift, vars_for
+from .host_ops import scipy_value
 from .registry import register
 from .special import log_ndtr
 
@@ -49,3 +51,19 @@ def log_gauss_mass(a, b):
     right_mass = _log_diff(log_ndtr(-ra), log_ndtr(-rb))
     central = pt.log1p(-_ndtr(av) - _ndtr(-bv))
     return lift(value, pt.switch(left, left_mass, pt.switch(right, right_mass, central)))
+
+
+@register(_cd._log_diff, group="scipy.stats", name="scipy.stats._continuous_distns._log_diff")
+def log_diff(log_p, log_q):
+    """``log(exp(log_p) - exp(log_q))``, which scipy takes as the real part of a complex
+    ``logsumexp`` (truncnorm's ``isf``)."""
+    value = np.real(_cd._log_diff(unwrap(log_p), unwrap(log_q)))
+    return lift(value, _log_diff(*vars_for([log_p, log_q], np.dtype("float64"))))
+
+
+@register(_dd.poisson_gen._ppf, group="scipy.stats", name="scipy.stats.poisson.ppf")
+def poisson_ppf(dist, q, mu):
+    """Integer-valued and piecewise constant in ``q`` and ``mu``: scipy computes it, the
+    derivative is zero (almost everywhere, as a finite difference sees it)."""
+    value = _dd.poisson_gen._ppf(dist, unwrap(q), unwrap(mu))
+    return lift(value, scipy_value("scipy.stats.poisson.ppf", *vars_for([q, mu], np.dtype("float64"))))

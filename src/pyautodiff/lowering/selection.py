@@ -123,7 +123,7 @@ def _as_bool_traced(cond):
 @register(np.extract, group="selection")
 def extract(condition, arr):
     value = np.extract(unwrap(condition), unwrap(arr))
-    positions = pt.flatnonzero(as_var(condition))
+    positions = pt.flatnonzero(as_var(condition).flatten())  # (a 0-d condition too: numpy ravels it)
     return lift(value, pt.take(as_var(arr).flatten(), positions))
 
 

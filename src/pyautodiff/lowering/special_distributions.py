@@ -23,6 +23,7 @@ from pytensor.tensor import special as pts
 from scipy.special import _ufuncs as scu
 
 from .core import elementwise
+from .host_ops import scipy_value
 from .registry import register_fn
 from .special import gammaincc, xlog1py, xlogy
 
@@ -63,6 +64,12 @@ def _gammainccinv(a, q):
 
 def _betaincinv(a, b, q):
     return _implicit(pt.betaincinv, pt.betainc, _beta_density, (a, b), q)
+
+
+def _betainccinv(a, b, q):
+    # x with 1 - I_x(a, b) = q, i.e. I_{1-x}(b, a) = q
+    return _implicit(lambda a, b, q: 1.0 - pt.betaincinv(b, a, q), lambda a, b, y: _betaincc(a, b, y),
+                     lambda a, b, y: -_beta_density(a, b, y), (a, b), q)
 
 
 def _betaincc(a, b, x):
@@ -138,6 +145,7 @@ PUBLIC = {
     "gammainccinv": _gammainccinv,
     "betaincc": _betaincc,
     "betaincinv": _betaincinv,
+    "betainccinv": _betainccinv,
     "ndtri_exp": lambda y: -_SQRT2 * pt.erfcinv(2.0 * pt.exp(y)),
     "pdtr": lambda k, m: gammaincc(pt.floor(k) + 1.0, m),
     "pdtrc": lambda k, m: pt.gammainc(pt.floor(k) + 1.0, m),
@@ -153,8 +161,18 @@ PRIVATE = {
     "_binom_cdf": _binom_cdf,
     "_binom_sf": _binom_sf,
     "_nbinom_pmf": _nbinom_pmf,
+    # discrete quantiles: integer-valued, piecewise constant (derivative zero a.e.), by scipy
+    "_binom_ppf": lambda q, n, p: scipy_value("scipy.special._ufuncs._binom_ppf", q, n, p),
+    "_nbinom_ppf": lambda q, n, p: scipy_value("scipy.special._ufuncs._nbinom_ppf", q, n, p),
+    "_binom_isf": lambda q, n, p: scipy_value("scipy.special._ufuncs._binom_isf", q, n, p),
+    "_nbinom_isf": lambda q, n, p: scipy_value("scipy.special._ufuncs._nbinom_isf", q, n, p),
     "_nbinom_cdf": lambda k, n, p: pt.betainc(n, pt.floor(k) + 1.0, p),
     "_nbinom_sf": lambda k, n, p: _betaincc(n, pt.floor(k) + 1.0, p),
+    # nbinom's moments (failures before the n-th success)
+    "_nbinom_mean": lambda n, p: n * (1.0 - p) / p,
+    "_nbinom_variance": lambda n, p: n * (1.0 - p) / (p * p),
+    "_nbinom_skewness": lambda n, p: (2.0 - p) / pt.sqrt(n * (1.0 - p)),
+    "_nbinom_kurtosis_excess": lambda n, p: 6.0 / n + p * p / (n * (1.0 - p)),
     "_cauchy_ppf": lambda p, loc, scale: loc + scale * pt.tan(math.pi * (p - 0.5)),
     "_cauchy_isf": lambda p, loc, scale: loc - scale * pt.tan(math.pi * (p - 0.5)),
     "_log1mexp": lambda x: pt.log1mexp(x),

@@ -20,13 +20,38 @@ import types
 import numpy as np
 
 from .. import outside, writes
+from ..context import CONTENT_GUARD_BYTES
 from ..errors import AutodiffError
 from ..library_code import is_library
 from ..lowering import registry
-from ..traced import contains_traced, unwrap
+from ..traced import Traced, contains_traced, unwrap
 from . import higher_order
 
 _CO_ASYNC = 0x80 | 0x100 | 0x200
+
+
+def _holds_traced(obj, depth=0) -> bool:
+    """A library object whose attributes hold traced values (a frozen scipy.stats distribution
+    of traced parameters): its methods are emulated even when called without traced arguments
+    (``st.norm(mu, s).mean()``), or they would meet the traced values in C code."""
+    d = getattr(obj, "__dict__", None)
+    if type(d) is not dict:
+        return False
+    if contains_traced(d):
+        return True
+    # one level down: a frozen multivariate_normal keeps its covariance in a Covariance object
+    return depth < 1 and any(is_library(type(v)) and _holds_traced(v, depth + 1) for v in d.values())
+
+
+def _integer_hint(args, kwargs) -> str:
+    """What to do when the traced value a function refused is integer data (labels, indices)."""
+    leaves = [a for a in (*args, *kwargs.values()) if type(a) is Traced]
+    if not any(a.value.dtype.kind in "biu" for a in leaves if hasattr(a.value, "dtype")):
+        return ""
+    return ("; it got integer data (labels, indices?), which is traced when it is an argument of the "
+            "transformed function or an outside array over "
+            f"{CONTENT_GUARD_BYTES >> 20} MB: pass it as a static argument (static=...) so the "
+            "library sees a concrete array")
 
 
 def _zero_argument_super(f):
@@ -92,7 +117,7 @@ class CallPolicy:
                 raise self.ctx.unsupported(
                     f"{self.ctx.callee} cannot take a traced value ({type(exc).__name__}: {exc}); "
                     "pyautodiff cannot follow values into it. Use numpy operations, or pass it "
-                    "values that do not depend on the differentiated inputs") from exc
+                    "values that do not depend on the differentiated inputs" + _integer_hint(args, kwargs)) from exc
             raise
         finally:
             self.ctx.callee = prev
@@ -112,7 +137,8 @@ class CallPolicy:
                 return None
             return fn, args
         if isinstance(fn, types.MethodType) and isinstance(fn.__func__, types.FunctionType):
-            if not traced and is_library(fn.__func__) and not contains_traced(fn.__self__):
+            if not traced and is_library(fn.__func__) and not contains_traced(fn.__self__) \
+                    and not _holds_traced(fn.__self__):
                 return None
             return fn.__func__, (fn.__self__, *args)
         if isinstance(fn, functools.partial) and traced:

@@ -2,7 +2,8 @@
 (``lowering/host_ops.py``) and for PyTensor's 1-d convolution and unique: each is one numpy or
 scipy call.
 
-Example: ``ArgPartition{kth=(2,), axis=0}(x)`` becomes ``np.argpartition(x, (2,), axis=0)``.
+Example: ``ArgPartition{kth=(2,), axis=0}(x)`` becomes ``np.argpartition(x, (2,), axis=0)``, and
+``ScipyValue{name="scipy.special.pdtrik"}(p, m)`` ``scipy.special.pdtrik(p, m)``.
 """
 from __future__ import annotations
 
@@ -45,3 +46,12 @@ def _rule_unique(g, node):
     for n, o in zip(outs[1:], node.outputs[1:]):  # indices, inverse (flat, as PyTensor's), counts
         exprs.append(cast_expr(Expr(f"np.ravel({n})", names={n}, dtype=np.dtype(np.intp), fresh=False), o.type.dtype))
     return exprs
+
+
+@op_rule("pyautodiff.lowering.host_ops.ScipyValue")
+def _rule_scipy_value(g, node):
+    g.need(node.op.module, node.op.name)
+    args = [strong(g.expr(i), i.type.dtype) for i in node.inputs]
+    text = f"np.asarray({node.op.name}({', '.join(a.text for a in args)}), dtype=np.float64)"
+    names = set().union(*(a.names for a in args))
+    return [Expr(text, names=names, dtype=np.dtype(np.float64), fresh=True)]
