@@ -306,3 +306,23 @@ def test_the_default_location_is_the_users_cache_directory(tmp_path, monkeypatch
     where = code_cache.directory()
     assert where is not None and where.startswith(platformdirs.user_cache_dir("pyautodiff"))
     assert where.startswith(str(tmp_path / "xdg"))
+
+
+def test_a_store_counts_the_entries_once_per_share_of_the_cap_it_writes(cache_dir, monkeypatch):
+    # counting stats every entry: with tens of thousands of them, doing it at every
+    # store made each first call slow; a process counts at its first store, then again
+    # only after writing cap / SCAN_FRACTION bytes
+    from pyautodiff.backend import cache_dir as cd
+
+    scans = []
+    real = cd.os.scandir
+    monkeypatch.setattr(cd.os, "scandir", lambda p: (os.path.samefile(p, cache_dir) and scans.append(p)) or real(p))
+    cd._written.clear()
+    x = np.array([0.5, 1.0])
+    for c in (2.0, 3.0, 4.0, 5.0):
+        np.testing.assert_allclose(ad.grad(lambda v, c=c: np.sum(v ** 3 * c))(x), 3 * c * x ** 2, rtol=1e-15)
+    assert len(_entries(cache_dir)) == 4 and len(scans) == 1  # the first store only
+    size = os.path.getsize(cache_dir / _entries(cache_dir)[0])
+    monkeypatch.setenv("PYAUTODIFF_CODE_CACHE_MB", str(cd.SCAN_FRACTION * 1.5 * size / 2**20))
+    ad.grad(lambda v: np.sum(v ** 3 * 6.0))(x)  # the bytes written since pass cap / SCAN_FRACTION
+    assert len(scans) == 2

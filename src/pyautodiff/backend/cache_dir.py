@@ -13,8 +13,12 @@
   processes starting together agree on one key).  A key file that is not
   this user's own regular, private file is refused the same way.
 - Size: at most ``PYAUTODIFF_CODE_CACHE_MB`` megabytes (default 256) of
-  entries; a store evicts the least recently used ones (loads refresh an
-  entry's modification time).  Files are only ever replaced atomically or
+  entries; stores evict the least recently used ones (loads refresh an
+  entry's modification time).  Counting the entries means a ``stat`` of every
+  file, so a process does it at its first store and then once per
+  ``cap / SCAN_FRACTION`` bytes it has written: a directory of tens of thousands
+  of entries would otherwise cost every first call a fifth of a second, and the
+  cap is exceeded by at most that much per writing process.  Files are only ever replaced atomically or
   removed, and a reader holding an open file is unaffected by either, so
   processes sharing the directory need no lock.
 
@@ -22,7 +26,7 @@ Example::
 
     where = directory()        # None: no disk cache (off, or refused)
     key = secret(where)        # bytes, or None (refused)
-    evict(where)               # after a store
+    evict(where, nbytes)       # after a store of nbytes
 """
 from __future__ import annotations
 
@@ -38,6 +42,8 @@ KEY_FILE = "hmac.key"
 ENTRY_SUFFIX = ".npz"
 _warned: set = set()
 _secrets: dict = {}  # directory -> key bytes, read once per process
+SCAN_FRACTION = 32
+_written: dict = {}  # directory -> bytes this process stored there since it last counted
 
 
 def warn_once(what, message: str) -> None:
@@ -154,8 +160,15 @@ def cap_bytes() -> int:
     return int(mb * 2**20)
 
 
-def evict(where: str) -> None:
-    """Remove the least recently used entries until the total fits the cap."""
+def evict(where: str, nbytes: int = 0) -> None:
+    """After a store of ``nbytes``: remove the least recently used entries until the total
+    fits the cap, counting them at this process's first store and then once per
+    ``cap / SCAN_FRACTION`` bytes written."""
+    written = _written.get(where)
+    if written is not None and written + nbytes < cap_bytes() / SCAN_FRACTION:
+        _written[where] = written + nbytes
+        return
+    _written[where] = 0
     entries = []
     try:
         with os.scandir(where) as it:

@@ -330,7 +330,7 @@ def store(key: str | None, source: str, namespace: dict) -> bool:
             raise
     except OSError:
         return False
-    cache_dir.evict(where)
+    cache_dir.evict(where, len(buf.getvalue()))
     return True
 
 
