@@ -14,7 +14,10 @@ background after 0.25 s of numpy-tier time; the benchmark calls until then and w
 the compile), autograd's call
 and ``jax.lax.scan``'s first/steady call when those are installed, and the
 log-log growth exponent of pyautodiff's times between the smallest and the
-largest N >= 100.
+largest N >= 100.  Peak memory (``tracemalloc``, in a separate pass so it does not slow
+the timed calls): pyautodiff's first call on an empty code cache and its steady call
+(numpy tier), and one autograd call; numpy reports its buffers to ``tracemalloc``, XLA's
+allocator does not, so JAX has no memory column.
 
 Beside pyautodiff (when the ``bench`` extra is installed): autograd (it traces on
 every call, so its first call is its steady call plus imports of the first use),
@@ -40,6 +43,7 @@ import os
 import statistics
 import tempfile
 import time
+import tracemalloc
 
 import numpy as np
 
@@ -155,6 +159,39 @@ def bench_pyautodiff(make, args):
     first = time.process_time() - t0
     steady = _time(lambda: g(*args), repeat=3 if first > 5 else 5)
     return first, steady, g.stats.loops_rolled
+
+
+def _peak_mib(fn):
+    """Peak of memory allocated while ``fn()`` runs, above what was allocated before (MiB)."""
+    tracemalloc.start()
+    try:
+        base = tracemalloc.get_traced_memory()[0]
+        tracemalloc.reset_peak()
+        fn()
+        return (tracemalloc.get_traced_memory()[1] - base) / 2**20
+    finally:
+        tracemalloc.stop()
+
+
+def bench_memory(make, args, autograd_too):
+    """Peak MiB: (our first call on an empty code cache, our steady call, an autograd call)."""
+    import pyautodiff as ad
+
+    os.environ["PYAUTODIFF_CODE_CACHE"] = tempfile.mkdtemp(prefix="pyad-bench-")
+    g = ad.grad(make(np), mode="numpy")
+    first = _peak_mib(lambda: g(*args))
+    call = _peak_mib(lambda: g(*args))
+    ag = None
+    if autograd_too:
+        try:
+            import autograd
+            import autograd.numpy as anp
+        except ImportError:
+            pass
+        else:
+            ga = autograd.grad(make(anp))
+            ag = _peak_mib(lambda: ga(*args))
+    return first, call, ag
 
 
 def bench_default(make, args, max_calls=2000):
@@ -344,13 +381,13 @@ def main():
           f"{'autograd ms':>11s} {'jit-unrolled 1st s':>18s} {'jit-unrolled ms':>15s} "
           f"{'scan 1st s':>10s} {'scan ms':>8s} "
           f"{'ours/autograd':>13s} {'ours/scan':>9s} {'default/scan':>12s} {'1st ours/scan':>13s} "
-          f"{'1st default/scan':>16s}")
+          f"{'1st default/scan':>16s} {'MiB ours 1st':>12s} {'MiB ours call':>13s} {'MiB autograd':>12s}")
     for name in opts.loops.split(","):
         make = LOOPS[name]
         ns = [n for n in map(int, opts.ns.split(",")) if n <= opts.max_n]
         if opts.big and name in ("accumulate", "lotka_volterra", "rnn"):
             ns.append(100_000)
-        firsts, steadies, done = [], [], []
+        firsts, steadies, done, mems = [], [], [], []
         jax_gave_up = False  # a timeout at some N: larger N would time out too
         for n in ns:
             args = _args(name, n, rng)
@@ -365,6 +402,8 @@ def main():
                   if n <= opts.jax_unrolled_max_n and not jax_gave_up else None)
             jax_gave_up = jax_gave_up or (ju is not None and ju[0] == "timeout")
             js = bench_jax_scan(name, args)
+            mem_first, mem_call, mem_ag = bench_memory(make, args, n <= opts.autograd_max_n)
+            mems.append(mem_call)
             firsts.append(first)
             steadies.append(steady)
             done.append(n)
@@ -373,11 +412,13 @@ def main():
                   f"{_ms(ag, 1):>11s} {_s(ju, 0):>18s} {_ms(ju, 1):>15s} {_s(js, 0):>10s} {_ms(js, 1):>8s} "
                   f"{_ratio(steady, ag and ag[1]):>13s} {_ratio(steady, js and js[1]):>9s} "
                   f"{_ratio(default, js and js[1]):>12s} "
-                  f"{_ratio(first, js and js[0]):>13s} {_ratio(default_first, js and js[0]):>16s}", flush=True)
+                  f"{_ratio(first, js and js[0]):>13s} {_ratio(default_first, js and js[0]):>16s} "
+                  f"{mem_first:12.1f} {mem_call:13.2f} {'-' if mem_ag is None else f'{mem_ag:.2f}':>12s}", flush=True)
             if not rolled and n >= UNROLLED_MAX_N and name not in _ROLLS_LATER:
                 break
         print(f"{name:15s} growth exponent (N={done[0] if done else '-'}..{done[-1] if done else '-'}, N>=100): "
-              f"first call {_exponent(done, firsts):.2f}, steady state {_exponent(done, steadies):.2f}")
+              f"first call {_exponent(done, firsts):.2f}, steady state {_exponent(done, steadies):.2f}, "
+              f"memory of a steady call {_exponent(done, mems):.2f}")
 
 
 if __name__ == "__main__":
