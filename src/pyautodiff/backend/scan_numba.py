@@ -48,6 +48,8 @@ import warnings
 
 import numpy as np
 
+from .scan_numpy import buffer_step_text
+
 __all__ = ["active", "install", "loop_source", "numba_scan"]
 
 VERSION = 1  # part of the disk-cache key: bump when the generated text's meaning changes
@@ -166,23 +168,9 @@ def loop_source(name, body, n_seqs, mit_mot_in, mit_mot_out, taps_in, nit_dtypes
         lines.append(f"    sarg{k} = arg{k}_in.item()  # a native scalar: no 0-d array per operation")
         args_of[k] = f"sarg{k}"
     lines += ["    done = n", "    for i in range(n):"]
-    step = []
-    args = [f"{s}[i]" for s in seqs]
-    for k, taps in enumerate(in_taps):
-        step.append(f"at{k} = {_index(-mintaps[k], k)}")  # this step's row of buffer k
-        args += [f"{bufs[k]}[at{k}]" if t == 0 else f"{bufs[k]}[{_index(t - mintaps[k], k)}]" for t in taps]
+    step, args, outs, writes = buffer_step_text(seqs, in_taps, mintaps, bufs, mit_mot_out, n_mm, n_buf)
     args += untraced + [args_of[k] for k in range(n_non_seqs)]
-    outs, writes = [], []
-    o = 0
-    for k, out_taps in enumerate(mit_mot_out):
-        for t in out_taps:
-            outs.append(f"out{o}")
-            writes.append(f"{bufs[k]}[at{k} + {t}] = out{o}" if t else f"{bufs[k]}[at{k}] = out{o}")
-            o += 1
-    for k in range(n_mm, n_buf):
-        outs.append(f"out{o}")
-        writes.append(f"{bufs[k]}[at{k}] = out{o}")
-        o += 1
+    o = len(outs)
     for k, nd in enumerate(nit_ndims):
         outs.append(f"out{o}")
         if nd:  # its shape is known at the first step
@@ -212,11 +200,6 @@ def loop_source(name, body, n_seqs, mit_mot_in, mit_mot_out, taps_in, nit_dtypes
 
 
 _NUMPY_NAMES = {"bool": "bool_"}  # np.bool is numpy >= 2 only
-
-
-def _index(offset, k):
-    """The text of row ``i + offset`` of circular buffer ``k``."""
-    return f"(i + {offset}) % size{k}" if offset else f"i % size{k}"
 
 
 def _inner_graph(op):

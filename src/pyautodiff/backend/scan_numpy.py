@@ -88,24 +88,9 @@ def loop_source(name, body, n_seqs, mit_mot_in, mit_mot_out, taps_in, nit_dtypes
     if as_while:
         lines.append("    done = n_steps")
     lines.append("    for i in range(n_steps):")
-    step = []
-    args = [f"{s}[i]" for s in seqs]
-    for k, taps in enumerate(in_taps):
-        step.append(f"at{k} = {_index(-mintaps[k], k)}")  # this step's row of buffer k
-        args += [f"{bufs[k]}[at{k}]" if t == 0 else f"{bufs[k]}[{_index(t - mintaps[k], k)}]"
-                 for t in taps]
+    step, args, outs, writes = buffer_step_text(seqs, in_taps, mintaps, bufs, mit_mot_out, n_mm, n_buf)
     args += untraced + non_seqs
-    outs, writes = [], []
-    o = 0
-    for k, out_taps in enumerate(mit_mot_out):
-        for t in out_taps:
-            outs.append(f"out{o}")
-            writes.append(f"{bufs[k]}[at{k} + {t}] = out{o}" if t else f"{bufs[k]}[at{k}] = out{o}")
-            o += 1
-    for k in range(n_mm, n_buf):
-        outs.append(f"out{o}")
-        writes.append(f"{bufs[k]}[at{k}] = out{o}")
-        o += 1
+    o = len(outs)
     for k, nit in enumerate(nits):
         outs.append(f"out{o}")
         writes += [f"if {nit} is None:",
@@ -137,9 +122,33 @@ def loop_source(name, body, n_seqs, mit_mot_in, mit_mot_out, taps_in, nit_dtypes
     return "\n".join(lines)
 
 
-def _index(offset, k):
+def row_text(offset, k):
     """The text of row ``i + offset`` of circular buffer ``k``."""
     return f"(i + {offset}) % size{k}" if offset else f"i % size{k}"
+
+
+def buffer_step_text(seqs, in_taps, mintaps, bufs, mit_mot_out, n_mm, n_buf):
+    """The lines of one step that read the sequences and buffers at their taps and store
+    the buffers' new rows, shared by the numpy loop and the Numba one (``scan_numba``):
+    ``(step lines, body argument texts, output names, store lines)``; the outputs are
+    numbered from 0 in Scan's order (mit-mot taps, then mit-sot and sit-sot)."""
+    step = []
+    args = [f"{s}[i]" for s in seqs]
+    for k, taps in enumerate(in_taps):
+        step.append(f"at{k} = {row_text(-mintaps[k], k)}")  # this step's row of buffer k
+        args += [f"{bufs[k]}[at{k}]" if t == 0 else f"{bufs[k]}[{row_text(t - mintaps[k], k)}]"
+                 for t in taps]
+    outs, writes = [], []
+    for k, out_taps in enumerate(mit_mot_out):
+        for t in out_taps:
+            o = len(outs)
+            outs.append(f"out{o}")
+            writes.append(f"{bufs[k]}[at{k} + {t}] = out{o}" if t else f"{bufs[k]}[at{k}] = out{o}")
+    for k in range(n_mm, n_buf):
+        o = len(outs)
+        outs.append(f"out{o}")
+        writes.append(f"{bufs[k]}[at{k}] = out{o}")
+    return step, args, outs, writes
 
 
 _ORDER_SOURCE = inspect.getsource(scan_order)
