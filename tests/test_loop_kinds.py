@@ -8,17 +8,9 @@ import pytest
 
 import pyautodiff as ad
 
+from helpers import numeric_grad
+
 rng = np.random.default_rng(1717)
-
-
-def _fd(f, x, eps=1e-6):
-    x = np.asarray(x, dtype=float)
-    g = np.zeros_like(x)
-    for k in range(x.size):
-        e = np.zeros_like(x)
-        e.flat[k] = eps
-        g.flat[k] = (f(x + e) - f(x - e)) / (2 * eps)
-    return g
 
 
 # -- for over enumerate / zip / array rows ---------------------------------------------------------
@@ -136,7 +128,7 @@ def test_rows_of_a_constant_array_and_the_loop_variables_after():
     table = np.linspace(-1.0, 1.0, 80).reshape(40, 2) * np.array([1.0, 3.0])
     assert ad.trace(f, x).loops_rolled == 1
     assert np.isclose(ad.function(f)(x), f(x), rtol=1e-12)
-    np.testing.assert_allclose(ad.grad(f)(x), _fd(f, x), rtol=1e-7)
+    np.testing.assert_allclose(ad.grad(f)(x), numeric_grad(f, x), rtol=1e-7)
 
 
 @pytest.mark.parametrize("f, args", [
@@ -162,12 +154,12 @@ def test_hessian_and_jvp_through_zip_and_enumerate():
 
     p = np.array([0.8, 1.3])
     g = ad.grad(cost)
-    np.testing.assert_allclose(g(p), _fd(cost, p), rtol=1e-6)
-    H_fd = np.array([_fd(lambda q, k=k: g(q)[k], p, 1e-5) for k in range(2)])
+    np.testing.assert_allclose(g(p), numeric_grad(cost, p), rtol=1e-6)
+    H_fd = np.array([numeric_grad(lambda q, k=k: g(q)[k], p, 1e-5) for k in range(2)])
     np.testing.assert_allclose(ad.hessian(cost)(p), H_fd, rtol=1e-5, atol=1e-7)
     v = np.array([1.0, -0.5])
     _, t = ad.jvp(cost)(p, v)
-    assert np.isclose(t, _fd(cost, p) @ v, rtol=1e-6)
+    assert np.isclose(t, numeric_grad(cost, p) @ v, rtol=1e-6)
 
 
 # -- while loops: the trip count is decided at trace time and checked on every call ---------------
@@ -271,7 +263,7 @@ def test_while_with_an_int_counter_and_the_counter_after():
     x = np.array([0.2, -0.7])
     assert ad.trace(f, x, 60).loops_rolled == 1
     assert np.isclose(ad.function(f)(x, 60), f(x, 60), rtol=1e-12)
-    np.testing.assert_allclose(ad.grad(f)(x, 60), _fd(lambda z: f(z, 60), x), rtol=1e-7)
+    np.testing.assert_allclose(ad.grad(f)(x, 60), numeric_grad(lambda z: f(z, 60), x), rtol=1e-7)
 
 
 # -- break with a data-dependent step -------------------------------------------------------------
@@ -356,7 +348,7 @@ def test_a_counter_used_as_a_python_index_stays_unrolled():
     x = np.array([0.4, 1.1])
     assert ad.trace(f, x).loops_rolled == 0
     assert np.isclose(ad.function(f)(x), f(x), rtol=1e-12)
-    np.testing.assert_allclose(ad.grad(f)(x), _fd(f, x), rtol=1e-7)
+    np.testing.assert_allclose(ad.grad(f)(x), numeric_grad(f, x), rtol=1e-7)
 
 
 # -- export: each kind under numpy alone (a Python loop, or none where the steps vectorize) -----------
@@ -375,7 +367,7 @@ def test_export_of_each_kind_runs_under_numpy_alone(f, args, wrt, loop):
     exec(compile(source, "<exported>", "exec"), namespace)
     got = namespace[f"grad_{f.__name__}"](*args)
     a0 = np.asarray(args[0], dtype=float)
-    np.testing.assert_allclose(got, _fd(lambda z: f(z, *args[1:]), a0), rtol=1e-6, atol=1e-9)
+    np.testing.assert_allclose(got, numeric_grad(lambda z: f(z, *args[1:]), a0), rtol=1e-6, atol=1e-9)
 
 
 def test_a_counter_a_probe_cannot_carry_is_traced_again_plain():
@@ -393,7 +385,7 @@ def test_a_counter_a_probe_cannot_carry_is_traced_again_plain():
     tr = ad.trace(f, x, 40)
     assert tr.loops_rolled == 0  # t stays a Python float, so the body changes at every step
     assert np.isclose(tr.result, f(x, 40), rtol=1e-12)
-    np.testing.assert_allclose(ad.grad(f)(x, 40), _fd(lambda z: f(z, 40), x), rtol=1e-7)
+    np.testing.assert_allclose(ad.grad(f)(x, 40), numeric_grad(lambda z: f(z, 40), x), rtol=1e-7)
 
 
 def test_a_few_iterations_of_a_big_body_roll():

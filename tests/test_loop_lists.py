@@ -7,6 +7,8 @@ import pytest
 
 import pyautodiff as ad
 
+from helpers import numeric_grad
+
 
 def test_a_comprehension_appending_in_a_loop_is_not_rolled_away():
     # the probe's first LIST_APPEND must count as an effect (regression: it ran unflagged)
@@ -66,21 +68,11 @@ def test_constant_items_written_in_place_stay_unrolled():
     tr = ad.trace(f, x, 40)
     assert tr.loops_rolled == 0
     assert np.isclose(tr.result, f(x, 40), rtol=1e-12)
-    np.testing.assert_allclose(ad.grad(f)(x, 40), _fd(lambda z: f(z, 40), x), rtol=1e-7)
+    np.testing.assert_allclose(ad.grad(f)(x, 40), numeric_grad(lambda z: f(z, 40), x), rtol=1e-7)
 
 
 rng = np.random.default_rng(1717)
 X = np.array([0.3, -0.5, 0.8])
-
-
-def _fd(f, x, eps=1e-6):
-    x = np.asarray(x, dtype=float)
-    g = np.zeros_like(x)
-    for k in range(x.size):
-        e = np.zeros_like(x)
-        e.flat[k] = eps
-        g.flat[k] = (f(x + e) - f(x - e)) / (2 * eps)
-    return g
 
 
 # -- a list of arrays given as an argument --------------------------------------------------------
@@ -251,7 +243,7 @@ def test_jvp_and_hessian_through_a_list_loop():
     v = np.array([1.0, 0.5])
     _, t = ad.jvp(f)(x, v)
     assert np.isclose(t, layers_grad(x, ws)[0] @ v, rtol=1e-10)
-    H_fd = np.array([_fd(lambda q, k=k: layers_grad(q, ws)[0][k], x, 1e-5) for k in range(2)])
+    H_fd = np.array([numeric_grad(lambda q, k=k: layers_grad(q, ws)[0][k], x, 1e-5) for k in range(2)])
     np.testing.assert_allclose(ad.hessian(f)(x), H_fd, rtol=1e-6, atol=1e-9)
 
 
@@ -266,7 +258,7 @@ def test_a_heterogeneous_list_stays_unrolled():
     ws = [np.ones(3) if k % 2 else np.ones(2) * 0.5 for k in range(40)]
     tr = ad.trace(f, X, ws)
     assert tr.loops_rolled == 0
-    np.testing.assert_allclose(ad.grad(f)(X, ws), _fd(lambda z: f(z, ws), X), rtol=1e-7)
+    np.testing.assert_allclose(ad.grad(f)(X, ws), numeric_grad(lambda z: f(z, ws), X), rtol=1e-7)
 
 
 def test_a_body_writing_into_its_items_stays_unrolled():
@@ -282,7 +274,7 @@ def test_a_body_writing_into_its_items_stays_unrolled():
     tr = ad.trace(f, X, 40)
     assert tr.loops_rolled == 0
     assert np.isclose(tr.result, f(X, 40), rtol=1e-12)
-    np.testing.assert_allclose(ad.grad(f)(X, 40), _fd(lambda z: f(z, 40), X), rtol=1e-7)
+    np.testing.assert_allclose(ad.grad(f)(X, 40), numeric_grad(lambda z: f(z, 40), X), rtol=1e-7)
 
 
 def test_a_body_writing_into_a_later_item_stays_unrolled():
@@ -298,7 +290,7 @@ def test_a_body_writing_into_a_later_item_stays_unrolled():
     tr = ad.trace(f, X, 40)
     assert tr.loops_rolled == 0
     assert np.isclose(tr.result, f(X, 40), rtol=1e-12)
-    np.testing.assert_allclose(ad.grad(f)(X, 40), _fd(lambda z: f(z, 40), X), rtol=1e-7)
+    np.testing.assert_allclose(ad.grad(f)(X, 40), numeric_grad(lambda z: f(z, 40), X), rtol=1e-7)
 
 
 def test_a_list_loop_inside_a_rolled_loop():
@@ -313,7 +305,7 @@ def test_a_list_loop_inside_a_rolled_loop():
     tr = ad.trace(f, x, ws, 25)
     assert tr.loops_rolled == 4  # the inner Scans of two plain outer steps, the outer with its inner
     assert np.isclose(tr.result, f(x, ws, 25), rtol=1e-12)
-    np.testing.assert_allclose(ad.grad(f)(x, ws, 25), _fd(lambda z: f(z, ws, 25), x), rtol=1e-7)
+    np.testing.assert_allclose(ad.grad(f)(x, ws, 25), numeric_grad(lambda z: f(z, ws, 25), x), rtol=1e-7)
 
 
 # -- zip(..., strict=True) ------------------------------------------------------------------------------

@@ -8,6 +8,8 @@ import pytest
 import pyautodiff as ad
 from pyautodiff.backend import tiered
 
+from helpers import numeric_grad
+
 
 # -- the four loops, and their derivatives written by hand ---------------------------
 def accumulate(x, w, n):
@@ -148,15 +150,6 @@ def test_graph_size_does_not_grow_with_n(f, args):
 
 
 # -- every transformation on a rolled loop --------------------------------------------------------
-def _fd_grad(f, x, eps=1e-6):
-    g = np.zeros_like(x)
-    for k in range(x.size):
-        e = np.zeros_like(x)
-        e.flat[k] = eps
-        g.flat[k] = (f(x + e) - f(x - e)) / (2 * eps)
-    return g
-
-
 def step_map(x, n):
     for i in range(n):
         x = x + 0.1 * np.sin(x) * (1 + 0.01 * i)
@@ -167,9 +160,9 @@ def test_every_transformation_on_a_rolled_loop():
     n = 30
     x = np.array([0.3, -1.2, 2.0])
     assert ad.trace(step_map, x, n).loops_rolled == 1
-    J = _fd_grad(lambda z: step_map(z, n)[0], x)[None]
+    J = numeric_grad(lambda z: step_map(z, n)[0], x)[None]
     for k in (1, 2):
-        J = np.vstack([J, _fd_grad(lambda z, k=k: step_map(z, n)[k], x)])
+        J = np.vstack([J, numeric_grad(lambda z, k=k: step_map(z, n)[k], x)])
     np.testing.assert_allclose(ad.function(step_map)(x, n), step_map(x, n), rtol=1e-12)
     np.testing.assert_allclose(ad.jacobian(step_map)(x, n), J, rtol=1e-6, atol=1e-9)
     v = np.array([1.0, -2.0, 0.5])
@@ -181,11 +174,11 @@ def test_every_transformation_on_a_rolled_loop():
     def cost(z, n):
         return (step_map(z, n) ** 2).sum()
 
-    g_fd = _fd_grad(lambda z: cost(z, n), x)
+    g_fd = numeric_grad(lambda z: cost(z, n), x)
     val, g = ad.value_and_grad(cost)(x, n)
     assert np.isclose(val, cost(x, n), rtol=1e-12)
     np.testing.assert_allclose(g, g_fd, rtol=1e-6)
-    H_fd = np.array([_fd_grad(lambda z, k=k: ad.grad(cost)(z, n)[k], x, 1e-5) for k in range(3)])
+    H_fd = np.array([numeric_grad(lambda z, k=k: ad.grad(cost)(z, n)[k], x, 1e-5) for k in range(3)])
     H = ad.hessian(cost)(x, n)
     np.testing.assert_allclose(H, H_fd, rtol=1e-5, atol=1e-7)
     np.testing.assert_allclose(ad.hvp(cost)(x, n, v), H_fd @ v, rtol=1e-5, atol=1e-7)
@@ -307,7 +300,7 @@ def test_loop_variable_and_locals_after_a_rolled_loop():
     x = np.array([0.1, -0.4])
     assert ad.trace(f, x, 100).loops_rolled == 1
     assert np.isclose(ad.function(f)(x, 100), f(x, 100))
-    np.testing.assert_allclose(ad.grad(f)(x, 100), _fd_grad(lambda z: f(z, 100), x), rtol=1e-6)
+    np.testing.assert_allclose(ad.grad(f)(x, 100), numeric_grad(lambda z: f(z, 100), x), rtol=1e-6)
 
 
 def test_a_hundred_thousand_steps():
@@ -396,4 +389,4 @@ def test_a_sum_read_inside_its_loop_stays_a_scan():
     x = rng.normal(size=40)
     tr = ad.trace(f, x, 40)
     assert tr.loops_rolled == 1 and tiered.has_loop(tr.outputs)
-    np.testing.assert_allclose(ad.grad(f)(x, 40), _fd_grad(lambda z: f(z, 40), x), rtol=1e-6, atol=1e-9)
+    np.testing.assert_allclose(ad.grad(f)(x, 40), numeric_grad(lambda z: f(z, 40), x), rtol=1e-6, atol=1e-9)

@@ -48,7 +48,7 @@ import warnings
 
 import numpy as np
 
-from .scan_numpy import buffer_step_text
+from .scan_numpy import buffer_step_text, step_call_text
 
 __all__ = ["active", "install", "loop_source", "numba_scan"]
 
@@ -183,15 +183,7 @@ def loop_source(name, body, n_seqs, mit_mot_in, mit_mot_out, taps_in, nit_dtypes
         # in place: the body never writes its arguments, and may return one of them
         writes.append(f"{u}[:] = out{o}" if nd else f"{u} = out{o}")
         o += 1
-    if as_while:
-        outs.append("until")
-        writes += ["if until:  # the `until` condition holds: stop after this step",
-                   "    done = i + 1",
-                   "    break"]
-    lhs = ", ".join(outs) + ("," if len(outs) == 1 else "")
-    step.append(f"{lhs} = {body}({', '.join(args)})")
-    step += writes
-    lines += [f"        {s}" for s in step]
+    lines += step_call_text(step, args, outs, writes, body, as_while)
     results = [f"order({b}, size{k}, {mintaps[k]}, done, n)" if k >= n_mm else b for k, b in enumerate(bufs)]
     results += [f"order(nit{k}, nit_n{k}, 0, done, n)" for k in range(n_nit)]
     results += [u if nd else f"np.array({u})" for u, nd in zip(untraced, untraced_ndims)]

@@ -101,15 +101,7 @@ def loop_source(name, body, n_seqs, mit_mot_in, mit_mot_out, taps_in, nit_dtypes
         outs.append(f"out{o}")
         writes.append(f"{u} = np.array(out{o}, copy=True)")
         o += 1
-    if as_while:
-        outs.append("until")
-        writes += ["if until:  # the `until` condition holds: stop after this step",
-                   "    done = i + 1",
-                   "    break"]
-    lhs = ", ".join(outs) + ("," if len(outs) == 1 else "")
-    step.append(f"{lhs} = {body}({', '.join(args)})")
-    step += writes
-    lines += [f"        {s}" for s in step]
+    lines += step_call_text(step, args, outs, writes, body, as_while)
     for k, (nit, dt, nd) in enumerate(zip(nits, nit_dtypes, nit_ndims)):
         lines += [f"    if {nit} is None:  # no step ran",
                   f"        {nit} = np.empty({(0,) * (nd + 1)!r}, dtype={dt!r})"]
@@ -125,6 +117,18 @@ def loop_source(name, body, n_seqs, mit_mot_in, mit_mot_out, taps_in, nit_dtypes
 def row_text(offset, k):
     """The text of row ``i + offset`` of circular buffer ``k``."""
     return f"(i + {offset}) % size{k}" if offset else f"i % size{k}"
+
+
+def step_call_text(step, args, outs, writes, body, as_while):
+    """The loop body's lines: ``step`` (the rows read), the call of ``body`` unpacked into
+    ``outs``, the ``writes``, and for a while-Scan the stop on its ``until`` output."""
+    if as_while:
+        outs = outs + ["until"]
+        writes = writes + ["if until:  # the `until` condition holds: stop after this step",
+                           "    done = i + 1",
+                           "    break"]
+    lhs = ", ".join(outs) + ("," if len(outs) == 1 else "")
+    return [f"        {s}" for s in [*step, f"{lhs} = {body}({', '.join(args)})", *writes]]
 
 
 def buffer_step_text(seqs, in_taps, mintaps, bufs, mit_mot_out, n_mm, n_buf):
