@@ -357,6 +357,10 @@ class Transformed:
         # derivatives never hand back a caller's array (e.g. grad of x@x/2 is x)
         # default mode: a large graph gets light rewrites now, the full ones in the background
         light_above = _compile.LIGHT_ABOVE_NODES if self.mode is None and tiered_enabled() else None
+        if light_above is not None and tr.loops_rolled and _compile.LIGHT_LOOPS:
+            # a rolled loop, as for a graph holding a Scan, even when it was vectorized away
+            # (no Scan left): its full rewrite, 0.07 s on a 15-node graph, goes to the background
+            light_above = 0
         fresh = transforms.KINDS[self.kind].differentiates
         fn, seconds = compile_graph(tr.all_inputs + extra_inputs, compiled_outs, mode=self.mode,
                                     name=_fname(self.original, self.kind), fresh_outputs=fresh,
