@@ -56,7 +56,7 @@ from ..backend import scan_numpy
 from ..context import Guard
 from ..errors import AutodiffError
 from ..traced import Traced
-from . import loop_scan, loop_sources
+from . import loop_scan, loop_sources, loop_values
 from .loop_probe import Loop, probe, promote, same
 
 RANGE_ITERATOR = loop_sources.RANGE_ITERATOR
@@ -293,10 +293,11 @@ def _roll(interp, f, loop, p1, p2, g0):
     start = rng.index(p1.k)
     pos = start + 2
     state_vals = [f.localsplus[j].value for j in state_slots]
-    fn = _compile_body(state_ph, I, invariant, free, body, writes)
+    fn = loop_values.compile_body(state_ph, I, invariant, free, body, writes)
     inv_vals = [t.value for t, old, ph in p1.placed if (ph, old) in invariant]
-    step_vals = _run_body(fn, state_vals, rng, pos, inv_vals, free_values, len(state_slots),
-                          len(last_slots), flag is not None, writes, [f.localsplus[j].value for j in last_slots])
+    step_vals = loop_values.sequential(fn, state_vals, rng, pos, inv_vals, free_values, len(state_slots),
+                                       len(last_slots), flag is not None, writes,
+                                       [f.localsplus[j].value for j in last_slots])
     stop, state_vals, last_vals = step_vals
     n_steps = stop - start
     if n_steps < 2 or (not loop.is_for and not _worth(n_steps, loop.ops)):
@@ -428,42 +429,3 @@ def _known_values(interp):
     for v in ctx.keepalive:
         note(v)
     return values
-
-
-def _compile_body(state_ph, I, invariant, free, body, writes):
-    from ..backend.compile import compile_graph
-
-    outs = [writes[i][0] if i in writes else o for i, o in enumerate(body)]
-    inputs = list(state_ph) + [I] + [ph for ph, _ in invariant] + list(free)
-    fn, _ = compile_graph(inputs, outs, mode="numpy", name="loop_body")
-    return fn
-
-
-def _as_arg(v):
-    if isinstance(v, np.ndarray):
-        return v
-    return np.asarray(v)[()] if not isinstance(v, np.generic) else v
-
-
-def _run_body(fn, state_vals, rng, pos, inv_vals, free_vals, n_state, n_last, has_flag, writes, last_vals):
-    """Run the compiled body from iteration ``pos`` while its guards hold; returns
-    (first iteration not run, state values, last values)."""
-    states = [_as_arg(v) for v in state_vals]
-    for i in writes:  # arrays written in place, one element per step
-        states[i] = np.array(states[i], copy=True)
-    rest = [_as_arg(v) for v in inv_vals] + [_as_arg(v) for v in free_vals]
-    last = list(last_vals)
-    n = len(rng)
-    while pos < n:
-        k = np.int64(rng[pos])
-        outs = fn(*states, k, *rest)
-        if has_flag and not outs[-1]:
-            break
-        for i in range(n_state):
-            if i in writes:
-                states[i][tuple(writes[i][2][pos])] = outs[i]
-            else:
-                states[i] = outs[i]
-        last = list(outs[n_state:n_state + n_last])
-        pos += 1
-    return pos, states, last
