@@ -93,7 +93,8 @@ def _positions(positions, I, rng, sizes, known):
     vec = pt.vector(dtype="int64")
     ins = [v for v in graph_inputs(positions) if v is not I and not isinstance(v, Constant)]
     outs = [pt.cast(vectorize_graph(p, replace={I: vec}), "int64") for p in positions]
-    fn, _ = compile_graph([vec] + ins, outs, mode="numpy")
+    # run once: light rewrites (the full ones cost 10 ms of a small first call)
+    fn, _ = compile_graph([vec] + ins, outs, mode="numpy", name="loop_places", light_above=0)
     at = np.asarray(rng, dtype=np.int64)
     values = np.stack([np.broadcast_to(np.asarray(v, dtype=np.int64), at.shape)
                        for v in fn(at, *[known[v] for v in ins])], axis=1)

@@ -13,10 +13,11 @@ effect the graph cannot repeat (attribute, global or container writes,
 
 - the remaining iterations' concrete values come from the body compiled once
   (numpy code) and run in a Python loop, checking the body's guards at each
-  step; the first step whose guards fail ends the rolled part and is emulated
-  as usual (so is everything after it).  A ``while`` loop's test and a
-  ``break`` not taken are such guards: the trip count is the traced call's,
-  and another count fails a guard on a later call;
+  step, or, when no step reads another's result, from the body vectorized over
+  all the steps (``vm/loop_values.py``); the first step whose guards fail ends
+  the rolled part and is emulated as usual (so is everything after it).  A
+  ``while`` loop's test and a ``break`` not taken are such guards: the trip
+  count is the traced call's, and another count fails a guard on a later call;
 - the graph gets one ``Scan`` over the rolled steps (its gradient, R-op and
   numba form are PyTensor's); a guard at every step becomes one flag per step,
   and the trace's guard is their conjunction;
@@ -293,11 +294,16 @@ def _roll(interp, f, loop, p1, p2, g0):
     start = rng.index(p1.k)
     pos = start + 2
     state_vals = [f.localsplus[j].value for j in state_slots]
-    fn = loop_values.compile_body(state_ph, I, invariant, free, body, writes)
     inv_vals = [t.value for t, old, ph in p1.placed if (ph, old) in invariant]
-    step_vals = loop_values.sequential(fn, state_vals, rng, pos, inv_vals, free_values, len(state_slots),
-                                       len(last_slots), flag is not None, writes,
-                                       [f.localsplus[j].value for j in last_slots])
+    last_vals = [f.localsplus[j].value for j in last_slots]
+    step_vals = None
+    if writes:  # steps independent of each other: all at once
+        step_vals = loop_values.all_at_once(state_ph, I, invariant, free, body, writes, state_vals, rng, pos,
+                                            inv_vals, free_values, len(last_slots), flag is not None, last_vals)
+    if step_vals is None:
+        fn = loop_values.compile_body(state_ph, I, invariant, free, body, writes)
+        step_vals = loop_values.sequential(fn, state_vals, rng, pos, inv_vals, free_values, len(state_slots),
+                                           len(last_slots), flag is not None, writes, last_vals)
     stop, state_vals, last_vals = step_vals
     n_steps = stop - start
     if n_steps < 2 or (not loop.is_for and not _worth(n_steps, loop.ops)):
