@@ -359,6 +359,33 @@ def test_a_vectorized_loop_with_a_step_invariant_write_and_an_index_read_after_i
     assert np.isclose(ad.function(f)(0.3, x), f(0.3, x), rtol=1e-12)
 
 
+@pytest.mark.parametrize("carried", [False, True])
+@pytest.mark.parametrize("columns", [3, 28])
+def test_a_scalar_written_into_each_row_fills_the_row(carried, columns):
+    """``K[i] = s`` broadcasts ``s`` over row i, vectorized or in a Scan (a carried state
+    beside it).  The 28 steps rolled (30 less the two emulated first) once broadcast
+    along the rows instead: with 28 columns, a silent transpose."""
+    def f(x):
+        K = np.zeros((x.shape[0], columns))
+        h = 0.0
+        for i in range(x.shape[0]):
+            if carried:
+                h = np.tanh(h + x[i])
+                K[i] = h
+            else:
+                K[i] = np.sin(x[i])
+        return K
+
+    def loss(x):
+        return (f(x) * np.arange(columns)).sum()
+
+    x = rng.normal(size=30)
+    tr = ad.trace(f, x)
+    assert tr.loops_rolled == 1 and tiered.has_loop(tr.outputs) == carried
+    np.testing.assert_allclose(ad.function(f)(x), f(x), rtol=1e-14)
+    np.testing.assert_allclose(ad.grad(loss)(x), numeric_grad(loss, x), rtol=1e-6, atol=1e-9)
+
+
 def test_a_running_sum_is_vectorized():
     """`loss = loss + term(i)` with no term reading the sum (an inner loop unrolled into
     several terms, a second sum beside it): no Scan; values and gradient as by hand."""

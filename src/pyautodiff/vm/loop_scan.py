@@ -158,7 +158,7 @@ def _finish(res, carried, per_step, writes, olds_of, I, idx, n_states, n_last, h
     for n, c in enumerate(per_step):
         places = tuple(_along(clone_replace(vectorize_graph(p, replace={I: idx}), replace=outer_of), idx)
                        for p in writes[c][1])
-        finals[c] = pt.set_subtensor(olds_of[c][places], res[ns + n])
+        finals[c] = pt.set_subtensor(olds_of[c][places], _per_step(res[ns + n], olds_of[c].ndim - len(places)))
     k0 = ns + len(per_step)
     finals += [r[-1] for r in res[k0:k0 + n_last]]
     flags = res[-1] if has_flag else None
@@ -231,6 +231,21 @@ def vectorized(body, I, idx, reads, invariant):
             out = pt.broadcast_to(pt.shape_padleft(out), (n, *[out.shape[k] for k in range(out.type.ndim)]))
         stacked.append(out)
     return stacked
+
+
+def _per_step(values, ndim):
+    """The stacked values of the steps (steps x one step's value) aligned with the
+    ``ndim``-dim place each step writes, as one step's assignment broadcasts: a scalar
+    written into a row (``K[i] = s``) fills the row.  Stacked as they are, (steps,)
+    against (steps, m) would broadcast along the row instead: each row would get all
+    the steps' values (a silent transpose when m equals the step count)."""
+    core = values.type.ndim - 1
+    while core > ndim and values.type.shape[1] == 1:  # K[i] = v[None, :]: leading 1s dropped
+        values = values.dimshuffle([0] + list(range(2, values.type.ndim)))
+        core -= 1
+    if core >= ndim:
+        return values
+    return values.dimshuffle([0] + ["x"] * (ndim - core) + list(range(1, values.type.ndim)))
 
 
 def _along(position, idx):
