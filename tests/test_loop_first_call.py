@@ -11,6 +11,8 @@ from pytensor.tensor import basic as ptb
 from test_loops import (
     accumulate,
     accumulate_grad,
+    fill,
+    fill_grad,
     lotka_volterra,
     lotka_volterra_grad,
     rnn,
@@ -29,7 +31,7 @@ def default_mode(monkeypatch):
     monkeypatch.setattr(tiered, "LOOP_UPGRADE_AFTER_SECONDS", 1e9)  # no Numba here
 
 
-@pytest.mark.parametrize("case", ["accumulate", "lotka_volterra", "rnn"])
+@pytest.mark.parametrize("case", ["accumulate", "lotka_volterra", "rnn", "fill"])
 def test_a_loop_is_served_light_then_fully_rewritten_with_the_same_derivative(default_mode, case):
     rng = np.random.default_rng(3)
     f, args, expected, wrt = {
@@ -39,6 +41,8 @@ def test_a_loop_is_served_light_then_fully_rewritten_with_the_same_derivative(de
                            lambda *a: (lotka_volterra_grad(*a),), (0,)),
         "rnn": (rnn, (rng.normal(size=(5, 5)) * 0.4, rng.normal(size=(30, 5)), np.zeros(5)),
                 rnn_grad, (0, 1)),
+        # vectorized: no Scan left, served light all the same
+        "fill": (fill, (0.7, -0.2, rng.normal(size=300)), fill_grad, (0, 1)),
     }[case]
     g = ad.grad(f, wrt=wrt if len(wrt) > 1 else wrt[0])
     want = expected(*args)
