@@ -40,6 +40,12 @@ def note_key(inputs, outputs) -> str | None:
     return code_cache.fingerprint(inputs, outputs, extra="tier note")
 
 
+def code_note_key(code_key: str | None) -> str | None:
+    """The note's name under the key of a graph's generated numpy code (``code_cache``): what a
+    process served by the trace cache knows of the graph (its code, not the graph itself)."""
+    return None if code_key is None else f"code-{code_key}"
+
+
 def enabled() -> bool:
     return os.environ.get("PYAUTODIFF_TIER_NOTES", "1").strip().lower() not in ("0", "false", "no", "off")
 
