@@ -104,7 +104,8 @@ def _alone(p, window=1.0):
     in turn for ``window`` s (nothing else has imported Numba: our upgrade pays for its own
     import, as in a user's script), then bare PyTensor (built only now) and hand-written numpy
     in turn for ``window`` s.  Returns the medians (wall and CPU), the tier shares, the
-    number of our calls and the second tier's timeline in seconds from the first call."""
+    number of our calls and the second tier's timeline in seconds from the start of the
+    first call."""
     hand = p["hand"]
     g = getattr(ad, p["kind"])(p["make"](np), wrt=p["wrt"])
     args = p["args"] + ((p["direction"],) if "direction" in p else ())
@@ -126,13 +127,15 @@ def _alone(p, window=1.0):
                 if name == "ours":
                     served.append((_tier_serving(g), w0 - t0))
 
-    turns((("ours", g, args), ("hand", hand, p["args"])), t0 + window)
+    turns((("ours", g, args), ("hand", hand, p["args"])), time.perf_counter() + window)
     bare, bare_inputs = bare_function(p)
     turns((("bare", bare, bare_inputs), ("hand", hand, p["args"])), time.perf_counter() + window)
     tiers = [t for t, _ in served]
     shares = {t: tiers.count(t) / len(tiers) for t in set(tiers)}
     tiering = getattr(g._last_spec, "tiering", None)
-    events = [(what, at - t0) for what, at in getattr(tiering, "timeline", ())]
+    timeline = getattr(tiering, "timeline", ())
+    # (what, seconds from the first call, CPU seconds of the building thread since it started)
+    events = [(what, at - t0, cpu - timeline[0][2]) for what, at, cpu in timeline]
     numba_at = next((at for t, at in served if t == "numba"), None)
     return {"wall": {k: statistics.median(v) for k, v in times.items()},
             "cpu": {k: statistics.median(v) for k, v in cpu.items()},
@@ -206,7 +209,7 @@ def _with_caches(p, caches, cpu):
         return print(f"{p['name']:<44} failed: {out}")
     t = r["cpu"] if cpu else r["wall"]
     ours, hand, bare = t["ours"], t["hand"], t["bare"]
-    events = ", ".join(f"{what} {at:.2f}" for what, at in r["events"])
+    events = ", ".join(f"{what} {at:.2f}" + (f" ({cpu:.2f} CPU)" if cpu else "") for what, at, cpu in r["events"])
     numba = "-" if r["numba_at"] is None else f"{r['numba_at']:.2f} s"
     print(f"{p['name']:<44} {hand * 1e6:>9.1f} {ours * 1e6:>13.1f} {r['tier']:<22} {r['calls']:>6} "
           f"{bare * 1e6:>10.1f} {ours / hand:>6.2f} {ours / bare:>8.2f}  first call {r['first']:.3f} s, "
