@@ -81,50 +81,140 @@ def first_second(p, window=1.0):
             times[name].append(time.perf_counter() - t0)
             if name == "ours":
                 served.append(_tier_serving(g))
-    tiering = g._last_spec.tiering
-    light = getattr(tiering.first_tier, "light", False)
     shares = {t: served.count(t) / len(served) for t in set(served)}
-    tier = " ".join(f"{'numpy (light)' if t == 'numpy' and light else t} {share:.0%}"
-                     for t, share in sorted(shares.items()))
+    tier = " ".join(f"{t} {share:.0%}" for t, share in sorted(shares.items()))
     medians = {k: statistics.median(v) for k, v in times.items()}
     cpu_medians = {k: statistics.median(v) for k, v in cpu.items()}
     return medians, cpu_medians, tier, len(times["ours"])
 
 
 def _tier_serving(g):
-    from pyautodiff.backend.tiered import Tiered
+    """Which tier the last specialization's calls go to now: "numba" (a compiled function
+    installed by the upgrade), "numpy (light)" (the light rewrites only) or "numpy"
+    (generated code, behind the measuring wrapper or not, traced or served from disk)."""
+    fn = g._last_spec.fn
+    if hasattr(fn, "pytensor_function"):  # compile._direct_call of a pytensor.function
+        return "numba"
+    first = getattr(fn, "first_tier", fn)  # tiered.Tiered / trace_cache.Served wrap the code
+    return "numpy (light)" if getattr(first, "light", False) else "numpy"
 
-    spec = g._last_spec
-    return "numpy" if isinstance(spec.fn, Tiered) or spec.fn is spec.tiering.first_tier else "numba"
+
+def _alone(p, window=1.0):
+    """``--caches``, in a process of its own: our first call, then ours and hand-written numpy
+    in turn for ``window`` s (nothing else has imported Numba: our upgrade pays for its own
+    import, as in a user's script), then bare PyTensor (built only now) and hand-written numpy
+    in turn for ``window`` s.  Returns the medians (wall and CPU), the tier shares, the
+    number of our calls and the second tier's timeline in seconds from the start of the
+    first call."""
+    hand = p["hand"]
+    g = getattr(ad, p["kind"])(p["make"](np), wrt=p["wrt"])
+    args = p["args"] + ((p["direction"],) if "direction" in p else ())
+    t0 = time.perf_counter()
+    g(*args)
+    first = time.perf_counter() - t0
+    times: dict = {"ours": [], "hand": [], "bare": []}
+    cpu: dict = {"ours": [], "hand": [], "bare": []}
+    served: list = []
+
+    def turns(runs, end):
+        while time.perf_counter() < end:
+            for name, fn, a in runs:
+                fn(*a)  # untimed first, as in first_second
+                w0, c0 = time.perf_counter(), time.thread_time()
+                fn(*a)
+                cpu[name].append(time.thread_time() - c0)
+                times[name].append(time.perf_counter() - w0)
+                if name == "ours":
+                    served.append((_tier_serving(g), w0 - t0))
+
+    turns((("ours", g, args), ("hand", hand, p["args"])), time.perf_counter() + window)
+    bare, bare_inputs = bare_function(p)
+    turns((("bare", bare, bare_inputs), ("hand", hand, p["args"])), time.perf_counter() + window)
+    tiers = [t for t, _ in served]
+    shares = {t: tiers.count(t) / len(tiers) for t in set(tiers)}
+    tiering = getattr(g._last_spec, "tiering", None)
+    timeline = getattr(tiering, "timeline", ())
+    # (what, seconds from the first call, CPU seconds of the building thread since it started)
+    events = [(what, at - t0, cpu - timeline[0][2]) for what, at, cpu in timeline]
+    numba_at = next((at for t, at in served if t == "numba"), None)
+    return {"wall": {k: statistics.median(v) for k, v in times.items()},
+            "cpu": {k: statistics.median(v) for k, v in cpu.items()},
+            "tier": " ".join(f"{t} {share:.0%}" for t, share in sorted(shares.items())),
+            "calls": len(tiers), "first": first, "events": events, "numba_at": numba_at,
+            "outcome": None if tiering is None else tiering.outcome}
+
+
+def _prime(p):
+    """Call the default mode until its upgrade is decided (leaving the code cache, the trace
+    cache, Numba's cache and the tier note on disk); returns the outcome."""
+    g = getattr(ad, p["kind"])(p["make"](np), wrt=p["wrt"])
+    args = p["args"] + ((p["direction"],) if "direction" in p else ())
+    t0 = time.perf_counter()
+    g(*args)
+    while time.perf_counter() - t0 < 120:
+        g(*args)
+        spec = g._last_spec
+        tiering = getattr(spec, "tiering", None)
+        if tiering is not None and tiering.thread is not None:
+            return tiering.wait(600)
+        if not hasattr(spec.fn, "first_tier"):  # no longer measured: cheap calls stay numpy
+            return "kept numpy (cheap calls)"
+    return "undecided"
 
 
 def _child(key, what):
-    """In a fresh process: ``prime`` calls the default mode until its upgrade is decided
-    (leaving Numba's cache and the tier note on disk); ``switch`` prints the seconds from
-    the first call until the Numba tier served a call, and the CPU seconds of the process
-    (both threads) by then (or "-")."""
+    """In a fresh process: ``prime`` (``_prime``), ``alone`` (``_alone``, as JSON) or ``switch``:
+    the seconds from the first call until the Numba tier served a call, and the CPU seconds
+    of the process (all threads) by then (or "-")."""
+    import json
+
     p = next(p for p in problems() if p["key"] == key)
+    if what == "prime":
+        return print(_prime(p))
+    if what == "alone":
+        return print(json.dumps(_alone(p)))
     g = getattr(ad, p["kind"])(p["make"](np), wrt=p["wrt"])
     args = p["args"] + ((p["direction"],) if "direction" in p else ())
     t0, c0 = time.perf_counter(), time.process_time()
     g(*args)
-    tiering = g._last_spec.tiering
-    while time.perf_counter() - t0 < (60 if what == "prime" else 30):
+    while time.perf_counter() - t0 < 30:
         g(*args)
-        if what == "switch" and _tier_serving(g) == "numba":
-            print(f"{time.perf_counter() - t0:.2f} s ({time.process_time() - c0:.2f} s CPU)")
-            return
-        if what == "prime" and tiering.thread is not None:
-            break
-    print(tiering.wait(300) if what == "prime" else "-")
+        if _tier_serving(g) == "numba":
+            return print(f"{time.perf_counter() - t0:.2f} s ({time.process_time() - c0:.2f} s CPU)")
+    print("-")
 
 
-def _in_child(key, what):
+def _in_child(key, what, env=None):
     import subprocess
 
     out = subprocess.run([sys.executable, __file__, "--child", key, what], capture_output=True, text=True,
-                         timeout=600)
-    return out.stdout.strip().splitlines()[-1] if out.stdout.strip() else out.stderr.strip()[-200:]
+                         timeout=900, env=env)
+    return out.stdout.strip().splitlines()[-1] if out.stdout.strip() else out.stderr.strip()[-300:]
+
+
+def _with_caches(p, caches, cpu):
+    """One problem in new processes with private cache directories (the code and trace caches,
+    PyTensor's compile directory, which holds Numba's cache): ``cold`` measures the first
+    process; ``warm`` primes a process until its upgrade is decided, then measures a second."""
+    import json
+    import tempfile
+
+    env = dict(os.environ, PYAUTODIFF_CODE_CACHE=tempfile.mkdtemp(prefix="fs-code-"),
+               PYTENSOR_FLAGS=f"base_compiledir={tempfile.mkdtemp(prefix='fs-pytensor-')}")
+    primed = _in_child(p["key"], "prime", env) if caches == "warm" else ""
+    out = _in_child(p["key"], "alone", env)
+    try:
+        r = json.loads(out)
+    except ValueError:
+        return print(f"{p['name']:<44} failed: {out}")
+    t = r["cpu"] if cpu else r["wall"]
+    ours, hand, bare = t["ours"], t["hand"], t["bare"]
+    events = ", ".join(f"{what} {at:.2f}" + (f" ({cpu:.2f} CPU)" if cpu else "") for what, at, cpu in r["events"])
+    numba = "-" if r["numba_at"] is None else f"{r['numba_at']:.2f} s"
+    print(f"{p['name']:<44} {hand * 1e6:>9.1f} {ours * 1e6:>13.1f} {r['tier']:<22} {r['calls']:>6} "
+          f"{bare * 1e6:>10.1f} {ours / hand:>6.2f} {ours / bare:>8.2f}  first call {r['first']:.3f} s, "
+          f"numba serving from {numba} (second tier: {events or 'not started'})"
+          + (f"; primed: {primed}" if primed else ""), flush=True)
 
 
 def main():
@@ -135,6 +225,10 @@ def main():
                     help="first run each problem in a process until its Numba upgrade is decided (a warm "
                          "process: Numba's cache and the tier note on disk), and time the switch to Numba "
                          "in a fresh process")
+    ap.add_argument("--caches", choices=("cold", "warm"),
+                    help="each problem in new processes with private cache directories: the first "
+                         "process (cold) or a second one after a first ran until its upgrade was "
+                         "decided (warm); our first second is measured before bare PyTensor is built")
     ap.add_argument("--child", nargs=2, metavar=("KEY", "WHAT"), help=argparse.SUPPRESS)
     a = ap.parse_args()
     if a.child:
@@ -144,6 +238,9 @@ def main():
           f"{'bare PT us':>10} {'/hand':>6} {'/bare PT':>8}" + ("  numba after (fresh process)" if a.prime else ""))
     for p in problems():
         if p["hand"] is None or (only and p["key"] not in only):
+            continue
+        if a.caches:
+            _with_caches(p, a.caches, a.cpu)
             continue
         switch = ""
         if a.prime:

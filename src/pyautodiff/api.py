@@ -306,7 +306,8 @@ class Transformed:
             return MISS
         t0 = time.perf_counter()
         spec = trace_cache.lookup(self, disk_key, args, {}, make_fill, _fname(self.original, self.kind),
-                                  functools.partial(self._give_up_disk, key))
+                                  functools.partial(self._give_up_disk, key),
+                                  functools.partial(self._early_second_tier, args, direction))
         out = MISS if spec is None else spec.run(inputs, dinputs)
         if out is MISS or key in self._no_disk:  # (a first call long enough to ask for a trace)
             return out
@@ -318,6 +319,34 @@ class Transformed:
         self.stats.specializations = len(self._cache)
         self.stats.last_phase_seconds = {"load cached trace": time.perf_counter() - t0}
         return out
+
+    def _early_second_tier(self, args, direction, served, inputs):
+        """In a background thread: a disk-served specialization whose code won with Numba in an
+        earlier process (a tier note) is traced again for its graph, and the Numba build of
+        that graph (on disk, quick) is timed against the served code and put in its place.
+        The graph is used only if its numpy code is the served code (same fingerprint)."""
+        wrapper = served.fn
+        upgraded = False
+        try:
+            with concurrency.BUILD_LOCK, without_stack_traces(), gc_paused():
+                tr = run_trace(self.original, *args, _loop_limit=self.loop_limit)
+                spec = _specialize_deep(self._specialize, tr, args, {}, direction)
+            first = spec.tiering.first_tier if spec.tiering is not None else None
+            if first is not None and getattr(first, "code_key", None) == wrapper.first_tier.code_key:
+                def install(f):
+                    served.fn = f
+
+                def on_upgrade(backend):
+                    self.stats.upgrades += 1
+
+                served.tiering = Tiered(spec.tiering.inputs, spec.tiering.outputs, spec.tiering.name,
+                                        wrapper.first_tier, install, on_upgrade, recalled=tiered.SECOND_TIER)
+                served.tiering.upgrade_now(inputs)
+                upgraded = served.fn is not wrapper
+        except Exception:  # a background hint: the served code keeps serving, the usual schedule
+            pass
+        finally:
+            wrapper.early_done(upgraded)
 
     def _give_up_disk(self, key, spec):
         """A disk-served specialization computed long enough for the compiled tier, which

@@ -49,6 +49,7 @@ import hashlib
 import json
 import os
 import sys
+import threading
 import types
 
 import numpy as np
@@ -286,12 +287,14 @@ def _library_name(v):
 
 # -- using an entry -----------------------------------------------------------------------------
 
-def lookup(g, key, args, kwargs, make_fill, name, on_due):
+def lookup(g, key, args, kwargs, make_fill, name, on_due, early=None):
     """The Specialization stored under ``key`` if every dependency holds now, else None.
 
     ``make_fill(stub_trace)`` -> (fill, wrt_values) assembles results as the traced
     specialization would; ``on_due()`` is called once a served specialization has computed
-    long enough for the compiled tier (which needs the graph: the caller traces again)."""
+    long enough for the compiled tier (which needs the graph: the caller traces again).
+    ``early(spec, inputs)``, if given, is started in a background thread when the first call
+    returns if a tier note says Numba won for this code before (``Served``)."""
     if key is None:
         return None
     hit = code_cache.load(key)
@@ -319,6 +322,7 @@ def lookup(g, key, args, kwargs, make_fill, name, on_due):
 
     try:
         fn = exec_source(*code, name=name)
+        fn.code_key = entry["code"]
         leaves, paths, _ = flatten_call(g.original, args, kwargs)
         stub = Trace(g.original, [], leaves, paths, [structure.is_differentiable(x) for x in leaves], [], None, None)
         fill, wrt_values = make_fill(stub)
@@ -328,8 +332,18 @@ def lookup(g, key, args, kwargs, make_fill, name, on_due):
                           wrt_values=wrt_values)
     if g.mode is None and tiered_mod.enabled():
         spec.fn = Served(fn, spec, on_due, tiered_mod.LOOP_UPGRADE_AFTER_SECONDS if entry["loop"]
-                         else tiered_mod.UPGRADE_AFTER_SECONDS)
+                         else tiered_mod.UPGRADE_AFTER_SECONDS,
+                         early if early is not None and _numba_won(entry["code"]) else None)
     return spec
+
+
+def _numba_won(code_key) -> bool:
+    """Whether a tier note says Numba won for the graph of this code in an earlier process
+    (one small file read)."""
+    from .backend import tier_memory
+
+    return tier_memory.enabled() and tier_memory.recall(tier_memory.code_note_key(code_key)) == \
+        tiered_mod.SECOND_TIER
 
 
 def _check(f, deps) -> list | None:
@@ -395,17 +409,40 @@ def _function_state(func):
     return (func.__code__, func.__defaults__, kw, *(kw.values() if kw else ()))
 
 
+_EARLY_LOCK = threading.Lock()
+
+
 class Served:
     """The generated code of a specialization served from disk, measured as ``Tiered``
     measures the first tier: cheap calls stop being measured; once the calls have
     computed for the tier's threshold, ``on_due`` asks for a real trace (whose graph
-    the compiled tier needs) and the code keeps serving until it is replaced."""
+    the compiled tier needs) and the code keeps serving until it is replaced.
 
-    def __init__(self, fn, spec, on_due, upgrade_after):
+    ``early`` (a tier note says Numba won for this code before): when the first call has
+    returned, ``early(spec, inputs)`` runs in a background thread, traces for the graph
+    and builds the Numba tier at once (its builds are on disk); ``on_due`` waits for it
+    (``early_done``) and is asked only if it gave up."""
+
+    def __init__(self, fn, spec, on_due, upgrade_after, early=None):
         self.first_tier, self.spec, self.on_due, self.upgrade_after = fn, spec, on_due, upgrade_after
         self.samples: list = []
         self.total = 0.0
-        self.due = False
+        self.due = early is not None  # the early build decides first
+        self.early = early
+        self.thread = None
+
+    def _start_early(self, args):
+        with _EARLY_LOCK:  # one build, however many threads return from a call together
+            if self.thread is not None:
+                return
+            self.thread = threading.Thread(target=self.early, args=(self.spec, args), daemon=True,
+                                           name="pyautodiff-early-numba")
+        self.thread.start()
+
+    def early_done(self, upgraded: bool):
+        """Called by ``early`` at its end: without an upgrade, the usual schedule resumes."""
+        if not upgraded:
+            self.due = False
 
     def __call__(self, *args):
         import time
@@ -413,6 +450,8 @@ class Served:
         t0 = time.perf_counter()
         out = self.first_tier(*args)
         dt = time.perf_counter() - t0
+        if self.early is not None and self.thread is None:  # after the first call: never on its time
+            self._start_early(args)
         self.total += dt
         if len(self.samples) < tiered_mod.MEASURE_CALLS:
             self.samples.append(dt)

@@ -12,7 +12,9 @@ it is installed, so a stale or planted note costs a background compile, never a
 slower or different result: a note is a hint, read as one word, never executed.
 
 Notes live in ``<code cache>/tiers/<key>`` (the code cache's directory, so off
-when it is off); at most ``MAX_NOTES``, the oldest removed beyond that.
+when it is off); at most ``MAX_NOTES``, the oldest removed beyond that.  A note is
+written twice: under the graph's key and under ``code-<key of its numpy code>``
+(``code_note_key``), which is all a specialization served by the trace cache knows.
 ``PYAUTODIFF_TIER_NOTES=0`` turns them off (the test suite does: a note left by one
 test run would change the schedule another run's tests expect).
 
@@ -38,6 +40,12 @@ TIERS = ("numba", "numpy")
 def note_key(inputs, outputs) -> str | None:
     """The note's name for this graph (None: the graph cannot be fingerprinted)."""
     return code_cache.fingerprint(inputs, outputs, extra="tier note")
+
+
+def code_note_key(code_key: str | None) -> str | None:
+    """The note's name under the key of a graph's generated numpy code (``code_cache``): what a
+    process served by the trace cache knows of the graph (its code, not the graph itself)."""
+    return None if code_key is None else f"code-{code_key}"
 
 
 def enabled() -> bool:

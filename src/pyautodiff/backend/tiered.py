@@ -23,7 +23,11 @@ reaches it on the first call or within a few, and its Numba code (scan_numba.py)
 
 A graph for which Numba won in an earlier process (``tier_memory``, notes beside the
 code cache) upgrades at once: Numba's on-disk cache makes the compile quick, and the
-build is still timed before it is installed.
+build is still timed before it is installed.  A specialization served by the trace cache
+has no graph; where its code's note says Numba, ``trace_cache.Served`` traces for it in
+the background when its first call returns and runs ``upgrade_now`` there.  That warm
+build costs about 0.5 s of CPU (Numba's import and type registries, PyTensor's rewrites
+for Numba, loading the cached machine code); a cold one costs seconds to tens of seconds.
 
 ``PYAUTODIFF_TIERED=0`` disables the upgrade; an explicit ``mode=`` too.  The
 *first tier* (``first_fn``, ``Tiered.first_tier``) is the generated numpy code.
@@ -66,8 +70,11 @@ class Tiered:
     """A measuring wrapper around the first-tier function of one specialization."""
 
     def __init__(self, inputs, outputs, name, first_fn, install, on_upgrade=None, fresh_outputs=False,
-                 upgrade_after=None):
+                 upgrade_after=None, recalled=None):
         self.inputs, self.outputs, self.name = inputs, outputs, name
+        # (what, perf_counter, thread_time) of the second tier's build: started, built, installed
+        # or kept numpy (benchmarks read it: when Numba started serving, the build's CPU time)
+        self.timeline: list = []
         # seconds of computing on the first tier before compiling the second
         self.upgrade_after = UPGRADE_AFTER_SECONDS if upgrade_after is None else upgrade_after
         self.first_tier = first_fn
@@ -84,10 +91,10 @@ class Tiered:
         self._lock = threading.Lock()  # what is installed
         self.lock = threading.Lock()  # the upgrade decision
         self.note_key = None  # tier_memory: this graph's note of the tier that won before
-        self.recalled = None
+        self.recalled = recalled  # given: the caller read the note already (trace_cache.Served)
         self.recall_thread: threading.Thread | None = None
         nodes = getattr(first_fn, "nodes", 0)
-        if enabled() and _notes_enabled() and not getattr(first_fn, "light", False):
+        if recalled is None and enabled() and _notes_enabled() and not getattr(first_fn, "light", False):
             # fingerprinting the graph costs a large one milliseconds: not on the caller's time
             self.recall_thread = threading.Thread(target=self._recall, daemon=True, name=f"pyautodiff-recall-{name}")
             self.recall_thread.start()
@@ -130,6 +137,9 @@ class Tiered:
         if self.note_key is None and tier_memory.enabled():  # no recall ran (a light first tier)
             self.note_key = tier_memory.note_key(self.inputs, self.outputs)
         tier_memory.remember(self.note_key, tier)
+        # and under the key of the numpy code on disk: a process served by the trace cache
+        # has that key, not the graph (``trace_cache.Served``)
+        tier_memory.remember(tier_memory.code_note_key(getattr(self.first_tier, "code_key", None)), tier)
 
     def _install_fast(self):
         with self._lock:  # not the light code if the full rewrite just replaced it
@@ -198,35 +208,53 @@ class Tiered:
         self._start_rewrite()
         if self.rewrite_thread is not None:  # compile the fully rewritten graph, not the light one
             self.rewrite_thread.join()
+        self._event("start")
         if _has_python_only_op(self.inputs, self.outputs):
             self.outcome = f"kept numpy (an op {SECOND_TIER} would run as Python, e.g. numpy.fft)"
             return
         try:
             fn, _ = compile_graph(self.inputs, self.outputs, mode=SECOND_TIER, name=self.name)
+            self._event("built")
             fn(*self.sample_args)  # first call: Numba may still JIT here
             runs = _timed(fn, self.sample_args, 5)
         except Exception as exc:  # a graph Numba cannot compile stays on numpy
             self.outcome = f"kept numpy ({SECOND_TIER} failed: {type(exc).__name__})"
             return
         compiled = min(runs)
-        first = min(self.samples)
+        first = min(self.samples, default=float("inf"))
         if len(self.samples) < MEASURE_CALLS:  # an early upgrade (recalled): first calls are cold
             first = min(first, *_timed(self.first_tier, self.sample_args, 3))
         if compiled * _REQUIRED_SPEEDUP < first:
             self.install(fn)
+            self._event("installed")
             self.outcome = f"{SECOND_TIER} ({first / compiled:.2f}x faster)"
             if self.on_upgrade is not None:
                 self.on_upgrade(SECOND_TIER)
             self._note(SECOND_TIER)
         else:
             self.outcome = f"kept numpy ({SECOND_TIER} not faster: {compiled * 1e6:.0f} us vs {first * 1e6:.0f} us)"
+            self._event("kept numpy")
             self._note("numpy")
         self.sample_args = None
+
+    def upgrade_now(self, args):
+        """Build and time the second tier in this thread, on ``args`` (a caller already in the
+        background: ``trace_cache.Served``'s early build); a no-op if an upgrade started."""
+        with self.lock:
+            if self.thread is not None:
+                return
+            self.thread = threading.current_thread()
+            self.sample_args = args
+            self.outcome = "compiling"
+        self._upgrade()
+
+    def _event(self, what):
+        self.timeline.append((what, time.perf_counter(), time.thread_time()))
 
     def wait(self, timeout=None) -> str:
         """Wait for a background upgrade to finish (tests, benchmarks); returns the outcome."""
         self.wait_rewrite(timeout)
-        if self.thread is not None:
+        if self.thread is not None and self.thread is not threading.current_thread():
             self.thread.join(timeout)
         return self.outcome
 
