@@ -393,3 +393,18 @@ def test_a_traced_value_used_as_a_dict_or_set_key_is_guarded():
             assert fn(x) == f(x)
             assert g(x) == slope(x)
         assert fn.stats.traces == 3
+
+
+def test_an_empty_selection_by_a_traced_mask_is_guarded_to_stay_empty():
+    # found by the long fuzz run: b[a >= 0] with no a >= 0 is empty, and an empty result
+    # becomes a constant of the trace; a later call selecting something must not reuse it
+    def f(a, b):
+        return np.sum(b[a >= 0.0] * 2.0) + np.sum(b)
+
+    b = np.array([1.0, 2.0, 3.0])
+    g, fn = ad.grad(f, wrt=1), ad.function(f)
+    for a in (np.array([-1.0, -2.0, -3.0]), np.array([1.0, -2.0, 3.0]), np.array([-1.0, -2.0, -3.0]),
+              np.array([1.0, 1.0, 1.0])):
+        assert fn(a, b) == f(a, b)
+        assert_close(g(a, b), np.where(a >= 0.0, 3.0, 1.0))  # by hand: 2 where selected, + 1
+    assert g.stats.traces == 2  # empty and not empty; the non-empty selections share one trace

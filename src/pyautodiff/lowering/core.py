@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytensor.tensor as pt
+from pytensor.graph.basic import Constant
 
 from .. import context, emulator
 from ..errors import InternalError
@@ -102,11 +103,16 @@ def lift(value, var, view=None):
     for s, k in zip(shape, static):
         if k is not None and k != s:
             raise InternalError(f"symbolic shape {static} != numpy shape {shape}")
+    ctx = context.current()
     if type(value) is np.ndarray and value.size == 0:
         # an empty result depends on nothing: as a constant it sends no gradient back, where
-        # a zero cotangent would meet an infinite partial (scipy.stats: x[cond] of -inf * scale)
+        # a zero cotangent would meet an infinite partial (scipy.stats: x[cond] of -inf * scale).
+        # Its emptiness may depend on data (b[a > 0] with no a > 0): then a guard keeps the
+        # constant from serving a call where the result is not empty.
+        if ctx is not None and not isinstance(var, Constant) and 0 not in static:
+            axis = shape.index(0)
+            guard(var.shape[axis], 0, "an empty result stays empty")
         var = pt.constant(value.copy())
-    ctx = context.current()
     if ctx is not None:
         ctx.n_ops += 1
     if view is not None:
