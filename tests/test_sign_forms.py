@@ -21,13 +21,32 @@ def logistic_nll(w, X, y):  # labels y in {-1, +1}
     return np.sum(np.log1p(np.exp(-y * (X @ w))))
 
 
-def test_logistic_gradient_matches_the_hand_written_one_and_negates_after_the_product():
+def test_logistic_gradient_matches_the_hand_written_one_and_folds_its_signs_into_the_sigmoid():
     rng = np.random.default_rng(0)
     X, w, y = rng.normal(size=(300, 4)), rng.normal(size=4), np.sign(rng.normal(size=300))
     got = ad.grad(logistic_nll)(w, X, y)
     np.testing.assert_allclose(got, X.T @ (-y / (1.0 + np.exp(y * (X @ w)))), rtol=1e-12)
     src = ad.export_source(ad.grad(logistic_nll), w, X, y)
-    assert "-(X.T @" in src and "neg=True" in src and "-1.0 *" not in src
+    assert "X.T @ sigmoid(y * (X @ w), neg=True, scale=y, scratch=True, minus=True)" in src
+    assert "-(X.T" not in src and "-1.0 *" not in src
+
+
+def test_a_negated_sigmoid_product_keeps_its_sign_inside_to_the_last_bit():
+    # the sign of -(sigmoid(v) * s) stays before the product (negation_sink leaves it) and
+    # goes into the sigmoid's division: -1 - e is -(1 + e) exactly, the quotient only flips sign
+    A, v, s = pt.matrix("A", shape=(5, 400)), pt.vector("v", shape=(400,)), pt.vector("s", shape=(400,))
+    fn = generated([A, v, s], [pt.dot(A, -(pt.sigmoid(v) * s))])
+    alone = generated([v], [-pt.sigmoid(v)])
+    assert "minus=True" in fn.source and "-(A @" not in fn.source and "minus=True" in alone.source
+    rng = np.random.default_rng(3)
+    a, vv, ss = rng.normal(size=(5, 400)), rng.normal(scale=5.0, size=400), rng.normal(size=400)
+    np.testing.assert_array_equal(fn(a, vv, ss)[0], a @ -(ss / (1 + np.exp(-vv))))
+    np.testing.assert_array_equal(alone(vv)[0], -(1 / (1 + np.exp(-vv))))
+    with warnings.catch_warnings():  # the tail path negates too
+        warnings.simplefilter("error")
+        tail = alone(np.append(np.full(3, -720.0), [np.inf, -np.inf]))[0]
+    np.testing.assert_allclose(tail[:3], -np.exp(np.full(3, -720.0)), rtol=1e-13)
+    np.testing.assert_array_equal(tail[3:], [-1.0, -0.0])
 
 
 def test_negation_after_the_product_is_the_same_to_the_last_bit():

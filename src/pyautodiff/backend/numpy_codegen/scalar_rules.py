@@ -174,7 +174,7 @@ def _rule_composite(g, op, args, out_dtypes):
     """A fused kernel: render the inner scalar graph as one numpy expression per
     output, with a temporary for every inner value used more than once."""
     from pytensor.graph.basic import Constant
-    from pytensor.scalar.basic import Mul
+    from pytensor.scalar.basic import Mul, Neg
     from pytensor.scalar.math import Sigmoid
 
     fg = op.fgraph
@@ -184,8 +184,8 @@ def _rule_composite(g, op, args, out_dtypes):
     # an input expression used more than once inside is computed once
     env = {v: g.atom(a) if uses[v] > 1 else a for v, a in zip(fg.inputs, args)}
 
-    # a sigmoid whose one use is a product waits for it: sigmoid(u) * a renders as one
-    # helper call (_scaled_sigmoid), or, where that does not fit, as before
+    # a sigmoid whose one use is a product (or a negation) waits for it: sigmoid(u) * a
+    # renders as one helper call (_scaled_sigmoid), or, where that does not fit, as before
     waiting = {}
 
     def get(v):
@@ -208,7 +208,8 @@ def _rule_composite(g, op, args, out_dtypes):
     users = {v: n for n in nodes for v in n.inputs}
     for node in nodes:
         out = node.outputs[0]
-        if isinstance(node.op, Sigmoid) and uses[out] == 1 and isinstance(getattr(users.get(out), "op", None), Mul):
+        if isinstance(node.op, Sigmoid) and uses[out] == 1 and isinstance(getattr(users.get(out), "op", None),
+                                                                           (Mul, Neg)):
             waiting[out] = node
         else:
             render(node)
@@ -252,12 +253,13 @@ def _negated_argument(g, node, uses, get):
 def _scaled_sigmoid(g, node, uses, get, waiting):
     """``sigmoid(u) * a`` of a fused kernel (the chain rule's product for the derivative
     of softplus or log-sigmoid) as ``sigmoid(u, scale=a)``: a / (1 + exp(-u)), one pass
-    and one temporary fewer, one rounding fewer.  Only where the product has the
+    and one temporary fewer, one rounding fewer; a factor -1 or ``-sigmoid(u)`` as
+    ``minus=True``, in no pass of its own.  Only where the product has the
     sigmoid's float dtype and ``a`` cannot broadcast the result beyond u's shape (the
     helper divides in place into u's buffer); None elsewhere."""
-    from pytensor.scalar.basic import Mul
+    from pytensor.scalar.basic import Mul, Neg
 
-    if not isinstance(node.op, Mul):
+    if not isinstance(node.op, (Mul, Neg)):
         return None
     out_dt = np.dtype(node.outputs[0].dtype)
     pos = next((i for i, v in enumerate(node.inputs) if v in waiting), None)
@@ -268,13 +270,25 @@ def _scaled_sigmoid(g, node, uses, get, waiting):
     u = rest if rest is not None else get(sig.inputs[0])
     if not (u.weak or np_dtype(u.dtype).kind == "f"):
         return None
-    factors = node.inputs[:pos] + node.inputs[pos + 1:]
-    scale = get(factors[0]) if len(factors) == 1 else g.scalar(node.op, [get(v) for v in factors], [out_dt])[0]
-    widens = not scale.weak and np.result_type(scale.dtype, out_dt) != out_dt  # (a Python scalar never does)
-    if widens or not _within_shape(g, scale.srcs, u.srcs):
-        return None
+    others = node.inputs[:pos] + node.inputs[pos + 1:]
+    # a -1 factor (a sign flip that negation_sink left here), or a negation, goes into the division
+    factors = [v for v in others if not _is_minus_one(v)]
+    minus = (len(others) - len(factors) + isinstance(node.op, Neg)) % 2 == 1
+    if not factors:
+        scale = None
+    else:
+        scale = get(factors[0]) if len(factors) == 1 else g.scalar(node.op, [get(v) for v in factors], [out_dt])[0]
+        widens = not scale.weak and np.result_type(scale.dtype, out_dt) != out_dt  # (a Python scalar never does)
+        if widens or not _within_shape(g, scale.srcs, u.srcs):
+            return None
     del waiting[node.inputs[pos]]  # rendered here, never on its own
-    return [_sigmoid_call(g, u, rest is not None, scale, out_dt)]
+    return [_sigmoid_call(g, u, rest is not None, scale, out_dt, minus)]
+
+
+def _is_minus_one(v) -> bool:
+    from pytensor.graph.basic import Constant
+
+    return isinstance(v, Constant) and np.ndim(v.data) == 0 and v.data == -1
 
 
 def _within_shape(g, inner, outer) -> bool:
@@ -291,9 +305,10 @@ def _within_shape(g, inner, outer) -> bool:
                for d in range(len(shapes[0])) if any(shapes[i][d] != 1 for i in inner))
 
 
-def _sigmoid_call(g, x, neg, scale, out_dtype):
-    """The helper's call on ``x`` (negated if ``neg``, times ``scale`` if given); it may
-    overwrite x when x is an inline temporary (a fresh expression, not a name)."""
+def _sigmoid_call(g, x, neg, scale, out_dtype, minus=False):
+    """The helper's call on ``x`` (negated if ``neg``, times ``scale`` if given, the result
+    negated if ``minus``); it may overwrite x when x is an inline temporary (a fresh
+    expression, not a name)."""
     g.helper("sigmoid", SIGMOID_HELPER)
     args, keywords = [x], ["neg=True"] if neg else []
     if scale is not None:
@@ -301,6 +316,8 @@ def _sigmoid_call(g, x, neg, scale, out_dtype):
         args.append(scale)
     if x.fresh and not x.weak and not x.is_name:
         keywords.append("scratch=True")
+    if minus:
+        keywords.append("minus=True")
     return apply_template(Tmpl("sigmoid(" + ", ".join(["{0}"] + keywords) + ")"), args, out_dtype)
 
 

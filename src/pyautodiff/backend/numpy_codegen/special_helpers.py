@@ -7,7 +7,7 @@ the same function.
 Example::
 
     >>> SIGMOID_HELPER.splitlines()[0]
-    'def sigmoid(x, neg=False, scale=1.0, scratch=False):'
+    'def sigmoid(x, neg=False, scale=1.0, scratch=False, minus=False):'
 """
 
 # scale / (1 + exp(-x)) in four passes (neg, exp, add, divide, the last three in place) and
@@ -24,18 +24,24 @@ Example::
 # passes it only where it neither widens the dtype nor broadcasts to a larger shape than
 # x's, so the division can write into exp's buffer.  ``scratch=True``: x is a temporary
 # of the caller's expression that nothing else reads, so exp may write into it too.
-SIGMOID_HELPER = '''def sigmoid(x, neg=False, scale=1.0, scratch=False):
-    """scale / (1 + exp(-x)) (of -x if neg), accurate in both tails, without overflow warnings."""
+# ``minus=True`` negates the result (a gradient's sign flip) in the same pass as the 1:
+# -1 - e is -(1 + e) exactly, and the quotient only changes sign.
+SIGMOID_HELPER = '''def sigmoid(x, neg=False, scale=1.0, scratch=False, minus=False):
+    """scale / (1 + exp(-x)) (of -x if neg; negated if minus), accurate in both tails, without
+    overflow warnings."""
     t = x if neg else -x
     array = type(t) is np.ndarray
     dtype = t.dtype if array else np.result_type(t)
     limit = 708.0 if dtype == np.float64 else -np.log(np.finfo(dtype).tiny)
     if np.fmax.reduce(t, axis=None, initial=-np.inf) <= limit:  # no overflow, no subnormal result
         if not array:
-            return scale / (1.0 + np.exp(t))
+            return scale / ((-1.0 - np.exp(t)) if minus else (1.0 + np.exp(t)))
         e = np.exp(t, out=t) if t is not x or scratch else np.exp(t)
-        e += 1.0
+        if minus:
+            np.subtract(-1.0, e, out=e)
+        else:
+            e += 1.0
         return np.divide(scale, e, out=e)
     with np.errstate(over="ignore"):
-        r = scale / (1.0 + np.exp(t))
-        return np.where(t > limit, scale * np.exp(-t), r)'''
+        r = np.where(t > limit, scale * np.exp(-t), scale / (1.0 + np.exp(t)))
+        return -r if minus else r'''
