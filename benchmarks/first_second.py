@@ -81,8 +81,8 @@ def first_second(p, window=1.0):
             times[name].append(time.perf_counter() - t0)
             if name == "ours":
                 served.append(_tier_serving(g))
-    tiering = g._last_spec.tiering
-    light = getattr(tiering.first_tier, "light", False)
+    tiering = g._last_spec.tiering  # None: served from the trace cache on disk (numpy code)
+    light = tiering is not None and getattr(tiering.first_tier, "light", False)
     shares = {t: served.count(t) / len(served) for t in set(served)}
     tier = " ".join(f"{'numpy (light)' if t == 'numpy' and light else t} {share:.0%}"
                      for t, share in sorted(shares.items()))
@@ -95,6 +95,8 @@ def _tier_serving(g):
     from pyautodiff.backend.tiered import Tiered
 
     spec = g._last_spec
+    if spec.tiering is None:  # served from the trace cache on disk: its generated code, measured
+        return "numpy"
     return "numpy" if isinstance(spec.fn, Tiered) or spec.fn is spec.tiering.first_tier else "numba"
 
 
