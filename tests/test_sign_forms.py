@@ -145,3 +145,14 @@ def test_sigmoid_helper_on_an_empty_array():
     fn = generated([x], [pt.sigmoid(x), pt.sigmoid(-x) * x])
     got = fn(np.zeros(0))
     assert [g.shape for g in got] == [(0,), (0,)]
+
+
+def test_the_real_part_of_a_complex_input_is_not_scratch_for_the_sigmoid():
+    # np.real(z) is a view of z: the helper must not compute in place into it
+    z = pt.vector("z", dtype="complex128")
+    fn = generated([z], [pt.sigmoid(pt.real(z)) * 2.0])
+    assert "sigmoid(np.real(z), scale=2.0)" in fn.source
+    zz = np.array([1 + 2j, -3 + 1j])
+    (got,) = fn(zz)
+    np.testing.assert_array_equal(zz, [1 + 2j, -3 + 1j])
+    np.testing.assert_array_equal(got, 2.0 / (1 + np.exp(-zz.real)))

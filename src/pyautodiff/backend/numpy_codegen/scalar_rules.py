@@ -336,7 +336,7 @@ _UFUNCS = {"Abs": "abs", "Sign": "sign", "Floor": "floor", "Ceil": "ceil", "Trun
            "Cosh": "cosh", "Tanh": "tanh", "ArcSinh": "arcsinh", "ArcCosh": "arccosh",
            "ArcTanh": "arctanh", "Deg2Rad": "deg2rad", "Rad2Deg": "rad2deg",
            "Maximum": "maximum", "Minimum": "minimum", "IsNan": "isnan", "IsInf": "isinf",
-           "Conj": "conj", "Real": "real", "Imag": "imag", "Angle": "angle"}
+           "Conj": "conj", "Angle": "angle"}
 # Special functions without a numpy equivalent come from scipy.special:
 # scalar op name (in pytensor.scalar.math) -> (scipy function, arity).
 _SPECIAL = {"Erf": ("erf", 1), "Erfc": ("erfc", 1), "Erfcx": ("erfcx", 1),
@@ -355,6 +355,17 @@ for _name, (_sym, _prec) in _BINOPS.items():
 for _name, _fn_name in _UFUNCS.items():
     register_scalar_rule(f"pytensor.scalar.basic.{_name}",
                          _tmpl_rule(lambda n, fn=_fn_name: call_template(f"np.{fn}", n)))
+
+
+def _view_rule(fn_name):
+    """np.real / np.imag of a complex array are views of it, not new arrays: never fresh
+    (nothing may write into them in place, e.g. the sigmoid helper's ``scratch``)."""
+    rule = _tmpl_rule(lambda n: call_template(f"np.{fn_name}", n))
+    return lambda g, op, args, out_dtypes: [e.replace(fresh=False) for e in rule(g, op, args, out_dtypes)]
+
+
+for _name, _fn_name in (("Real", "real"), ("Imag", "imag")):
+    register_scalar_rule(f"pytensor.scalar.basic.{_name}", _view_rule(_fn_name))
 for _name, (_fn_name, _nargs) in _SPECIAL.items():
     register_scalar_rule(f"pytensor.scalar.math.{_name}", scipy_rule(_fn_name, _nargs))
 register_scalar_rule("pytensor.scalar.basic.Neg", _tmpl_rule(unop("-")))
