@@ -49,3 +49,16 @@ def test_fast_path_declines_what_it_does_not_check():
     assert fast((0.5, 1.2)) is MISS                    # another arity
     assert fast((-0.5, 1.2, data)) is MISS             # a guard that does not hold
     assert fast((0.5, 1, data)) is MISS                # an int where a float was
+
+
+def test_fast_path_of_a_gradient_of_one_array_returns_arrays_as_the_general_path_does():
+    # the array output is returned inline; anything else (a numpy scalar for a 0-d
+    # argument) still goes through the converter
+    g = ad.grad(lambda w: np.sum(w ** 3))
+    for w in (np.array([1.0, -2.0, 0.5]), np.array(3.0)):
+        first = g(w)  # traces; the second call takes the fast path
+        assert g._fast_path is not None
+        second = g._fast_path((w,))
+        for got in (first, second):
+            assert type(got) is np.ndarray and got.shape == w.shape
+            np.testing.assert_allclose(got, 3 * w ** 2, rtol=1e-15)

@@ -2,9 +2,11 @@
 matrix product, and sigmoid of a negated product; values against hand-written gradients
 and numpy's own forms, to the last bit where the forms are claimed exact."""
 import warnings
+from decimal import Decimal, localcontext
 
 import numpy as np
 import pytensor.tensor as pt
+import pytest
 from pytensor.graph.fg import FunctionGraph
 
 import pyautodiff as ad
@@ -19,13 +21,32 @@ def logistic_nll(w, X, y):  # labels y in {-1, +1}
     return np.sum(np.log1p(np.exp(-y * (X @ w))))
 
 
-def test_logistic_gradient_matches_the_hand_written_one_and_negates_after_the_product():
+def test_logistic_gradient_matches_the_hand_written_one_and_folds_its_signs_into_the_sigmoid():
     rng = np.random.default_rng(0)
     X, w, y = rng.normal(size=(300, 4)), rng.normal(size=4), np.sign(rng.normal(size=300))
     got = ad.grad(logistic_nll)(w, X, y)
     np.testing.assert_allclose(got, X.T @ (-y / (1.0 + np.exp(y * (X @ w)))), rtol=1e-12)
     src = ad.export_source(ad.grad(logistic_nll), w, X, y)
-    assert "-(X.T @" in src and "neg=True" in src and "-1.0 *" not in src
+    assert "X.T @ sigmoid(y * (X @ w), neg=True, scale=y, scratch=True, minus=True)" in src
+    assert "-(X.T" not in src and "-1.0 *" not in src
+
+
+def test_a_negated_sigmoid_product_keeps_its_sign_inside_to_the_last_bit():
+    # the sign of -(sigmoid(v) * s) stays before the product (negation_sink leaves it) and
+    # goes into the sigmoid's division: -1 - e is -(1 + e) exactly, the quotient only flips sign
+    A, v, s = pt.matrix("A", shape=(5, 400)), pt.vector("v", shape=(400,)), pt.vector("s", shape=(400,))
+    fn = generated([A, v, s], [pt.dot(A, -(pt.sigmoid(v) * s))])
+    alone = generated([v], [-pt.sigmoid(v)])
+    assert "minus=True" in fn.source and "-(A @" not in fn.source and "minus=True" in alone.source
+    rng = np.random.default_rng(3)
+    a, vv, ss = rng.normal(size=(5, 400)), rng.normal(scale=5.0, size=400), rng.normal(size=400)
+    np.testing.assert_array_equal(fn(a, vv, ss)[0], a @ -(ss / (1 + np.exp(-vv))))
+    np.testing.assert_array_equal(alone(vv)[0], -(1 / (1 + np.exp(-vv))))
+    with warnings.catch_warnings():  # the tail path negates too
+        warnings.simplefilter("error")
+        tail = alone(np.append(np.full(3, -720.0), [np.inf, -np.inf]))[0]
+    np.testing.assert_allclose(tail[:3], -np.exp(np.full(3, -720.0)), rtol=1e-13)
+    np.testing.assert_array_equal(tail[3:], [-1.0, -0.0])
 
 
 def test_negation_after_the_product_is_the_same_to_the_last_bit():
@@ -49,14 +70,14 @@ def test_negation_stays_before_a_product_that_is_larger():
 def test_sigmoid_of_a_negated_product_in_both_tails_without_warnings():
     x, y = pt.vector("x"), pt.vector("y")
     fn = generated([x, y], [pt.sigmoid(-(x * y)) * 3.0])
-    assert "neg=True" in fn.source
+    assert "neg=True, scale=3.0" in fn.source
     xs = np.array([-800.0, -370.0, -350.0, -15.0, -1e-8, 0.0, 2.5, 30.0, 370.0, 400.0, np.inf, -np.inf, np.nan])
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         got = fn(xs, np.full(xs.size, 2.0))[0]
     u = -2.0 * xs  # sigmoid(u): the textbook form where it neither overflows nor underflows
     mid = np.abs(u) < 700
-    np.testing.assert_array_equal(got[mid], 3.0 * (1 / (1 + np.exp(-u[mid]))))
+    np.testing.assert_array_equal(got[mid], 3.0 / (1 + np.exp(-u[mid])))  # the scaled form
     low = u < -700  # the lower tail: exp(u), down to subnormals
     np.testing.assert_allclose(got[low & np.isfinite(u)], 3.0 * np.exp(u[low & np.isfinite(u)]), rtol=1e-13)
     np.testing.assert_array_equal(got[-3:], [0.0, 3.0, np.nan])
@@ -70,3 +91,68 @@ def test_sigmoid_helper_on_scalars_and_float32():
     assert float(s) == 1 / (1 + np.exp(2.0))
     assert v.dtype == np.float32
     np.testing.assert_allclose(v, [np.exp(np.float32(-100.0)), 0.5, 1 / (1 + np.exp(-3.0))], rtol=1e-6)
+
+
+def _exact_scaled_sigmoid(u, a):
+    """a / (1 + exp(-u)) to 40 digits (decimal), rounded once to float64."""
+    with localcontext() as ctx:
+        ctx.prec = 40
+        return np.array([float(Decimal(ai) / (1 + (-Decimal(ui)).exp())) for ui, ai in zip(u, a)])
+
+
+def test_a_sigmoid_times_a_factor_divides_the_factor_in_one_pass_correctly_rounded():
+    # the derivative of softplus(u) times its cotangent a: a / (1 + exp(-u)), one division
+    x, a = pt.vector("x"), pt.vector("a")
+    fn = generated([x, a], [pt.sigmoid(x) * a, pt.sigmoid(-(x * a)) * a * 2.0])
+    assert "sigmoid(x, scale=a)" in fn.source and "scale=2.0 * a" in fn.source
+    rng = np.random.default_rng(2)
+    xs, av = rng.normal(scale=8.0, size=400), rng.normal(size=400)
+    p, q = fn(xs, av)
+    exact_p, exact_q = _exact_scaled_sigmoid(xs, av), _exact_scaled_sigmoid(-xs * av, av * 2.0)
+    # within a rounding or two of the exact value (the exponential's and the division's)
+    np.testing.assert_allclose(p, exact_p, rtol=4.5e-16, atol=0)
+    np.testing.assert_allclose(q, exact_q, rtol=6.7e-16, atol=0)
+    # the tails: scale * exp(u) below, scale above; no warnings
+    tails = np.array([-800.0, -720.0, 720.0, np.inf, -np.inf, np.nan])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        p, _ = fn(tails, np.full(6, 3.0))
+    np.testing.assert_allclose(p[:2], 3.0 * np.exp(tails[:2]), rtol=1e-13)
+    np.testing.assert_array_equal(p[2:], [3.0, 3.0, 0.0, np.nan])
+
+
+@pytest.mark.parametrize("case", ["wider factor", "wider dtype"])
+def test_a_sigmoid_times_a_factor_that_would_widen_the_result_multiplies_after(case):
+    # the helper divides in place into its own buffer: a factor of a larger shape or a
+    # wider dtype than the sigmoid's argument must not be folded in
+    if case == "wider factor":
+        x, a = pt.tensor("x", shape=(None, 1)), pt.tensor("a", shape=(None, None))
+        xs, av = np.linspace(-3, 3, 5).reshape(5, 1), np.arange(15.0).reshape(5, 3)
+    else:
+        x, a = pt.vector("x", dtype="float32"), pt.vector("a", dtype="float64")
+        xs, av = np.linspace(-3, 3, 5, dtype=np.float32), np.arange(5.0) + 1e-9
+    fn = generated([x, a], [pt.sigmoid(x) * a])
+    assert "scale=a" not in fn.source
+    (got,) = fn(xs, av)
+    want = 1 / (1 + np.exp(-xs.astype(np.float64))) * av
+    assert got.dtype == np.float64 and got.shape == want.shape
+    np.testing.assert_allclose(got, want, rtol=1e-6 if case == "wider dtype" else 1e-15)
+
+
+def test_sigmoid_helper_on_an_empty_array():
+    # regression: the overflow check reduced an empty array with fmax, which has no identity
+    x = pt.vector("x")
+    fn = generated([x], [pt.sigmoid(x), pt.sigmoid(-x) * x])
+    got = fn(np.zeros(0))
+    assert [g.shape for g in got] == [(0,), (0,)]
+
+
+def test_the_real_part_of_a_complex_input_is_not_scratch_for_the_sigmoid():
+    # np.real(z) is a view of z: the helper must not compute in place into it
+    z = pt.vector("z", dtype="complex128")
+    fn = generated([z], [pt.sigmoid(pt.real(z)) * 2.0])
+    assert "sigmoid(np.real(z), scale=2.0)" in fn.source
+    zz = np.array([1 + 2j, -3 + 1j])
+    (got,) = fn(zz)
+    np.testing.assert_array_equal(zz, [1 + 2j, -3 + 1j])
+    np.testing.assert_array_equal(got, 2.0 / (1 + np.exp(-zz.real)))

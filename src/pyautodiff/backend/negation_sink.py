@@ -9,7 +9,9 @@ and round-to-nearest is symmetric in sign, so every partial sum only changes sig
 The rewrite runs after PyTensor's canonicalization (where ``-x`` is ``-1 * x``) and
 before the BLAS rewrites and elementwise fusion: ``dot(a, mul(-1, *factors))`` becomes
 ``neg(dot(a, mul(*factors)))`` when the product (``mul``) is used only there and has
-more elements than the dot's result (static shapes only; otherwise nothing changes).
+more elements than the dot's result (static shapes only; otherwise nothing changes), and
+no factor is a sigmoid of its type: the generated code folds that sign into the sigmoid's
+division, for nothing (``sigmoid(u, scale=y, minus=True)`` is ``-y / (1 + exp(-u))``).
 
 Example::
 
@@ -38,14 +40,22 @@ def _is_minus_one(var) -> bool:
     return isinstance(var, Constant) and var.data.size >= 1 and bool(np.all(var.data == -1))
 
 
+def _is_sigmoid_of_type(var, type_) -> bool:
+    owner = var.owner
+    return (owner is not None and isinstance(owner.op, Elemwise) and isinstance(owner.op.scalar_op, ps.Sigmoid)
+            and var.type == type_)
+
+
 def _without_minus_one(fgraph, var):
-    """``var`` = ``mul(-1, *factors)`` used only once: ``mul(*factors)`` of the same type, else None."""
+    """``var`` = ``mul(-1, *factors)`` used only once: ``mul(*factors)`` of the same type, else None.
+    None too where a factor is a sigmoid of the product's type: the generated code takes the
+    sign into the sigmoid's division for nothing (``numpy_codegen.scalar_rules._scaled_sigmoid``)."""
     owner = var.owner
     if (owner is None or not isinstance(owner.op, Elemwise) or not isinstance(owner.op.scalar_op, ps.Mul)
             or len(fgraph.clients.get(var, ())) != 1):
         return None
     index = next((i for i, v in enumerate(owner.inputs) if _is_minus_one(v)), None)
-    if index is None:
+    if index is None or any(_is_sigmoid_of_type(v, var.type) for v in owner.inputs):
         return None
     factors = owner.inputs[:index] + owner.inputs[index + 1:]
     rest = factors[0] if len(factors) == 1 else pt.mul(*factors)

@@ -23,6 +23,7 @@ def _rule_elemwise(g, node):
     op = node.op
     args = [g.elemwise_arg(v, i) for i, v in enumerate(node.inputs)]
     out_dtypes = [o.type.dtype for o in node.outputs]
+    g.elemwise_shapes = [static_shape(v) for v in node.inputs]  # for the scalar rules (see CodeGen)
     mark = g.checkpoint()
     outs = g.scalar(op.scalar_op, args, out_dtypes)
     plans = [_broadcast_plan(node, e) for e in outs]

@@ -119,6 +119,10 @@ class CodeGen:
         self.cse_log: list[tuple[str, object]] = []
         self.shared: set[str] = set()
         self.counter = 0
+        # static shapes of the inputs of the Elemwise being rendered, by position (an
+        # Expr's ``srcs``): which inputs can set an output dimension (PyTensor allows no
+        # broadcasting at run time of a dimension not statically 1)
+        self.elemwise_shapes: list[tuple] = []
 
     # -- names ---------------------------------------------------------------
     def _free(self, base: str) -> str:

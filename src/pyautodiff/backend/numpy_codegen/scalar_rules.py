@@ -174,6 +174,8 @@ def _rule_composite(g, op, args, out_dtypes):
     """A fused kernel: render the inner scalar graph as one numpy expression per
     output, with a temporary for every inner value used more than once."""
     from pytensor.graph.basic import Constant
+    from pytensor.scalar.basic import Mul, Neg
+    from pytensor.scalar.math import Sigmoid
 
     fg = op.fgraph
     nodes = fg.toposort()
@@ -182,20 +184,35 @@ def _rule_composite(g, op, args, out_dtypes):
     # an input expression used more than once inside is computed once
     env = {v: g.atom(a) if uses[v] > 1 else a for v, a in zip(fg.inputs, args)}
 
+    # a sigmoid whose one use is a product (or a negation) waits for it: sigmoid(u) * a
+    # renders as one helper call (_scaled_sigmoid), or, where that does not fit, as before
+    waiting = {}
+
     def get(v):
+        if v in waiting:
+            render(waiting.pop(v))
         if v not in env:
             if not isinstance(v, Constant):
                 raise NoForm("composite inner variable without value")
             env[v] = literal_expr(v.data, v.type.dtype)
         return env[v]
 
-    for node in nodes:
-        outs = _sigmoid_of_negation(g, node, uses, get) or g.scalar(
-            node.op, [get(v) for v in node.inputs], [o.type.dtype for o in node.outputs])
+    def render(node):
+        outs = (_scaled_sigmoid(g, node, uses, get, waiting) or _sigmoid_of_negation(g, node, uses, get)
+                or g.scalar(node.op, [get(v) for v in node.inputs], [o.type.dtype for o in node.outputs]))
         for var, e in zip(node.outputs, outs):
             if (uses[var] > 1 and not (e.is_name or e.is_literal)) or too_deep(e):
                 e = g.bind(e).replace(fresh=False)  # shared: never modify in place
             env[var] = e
+
+    users = {v: n for n in nodes for v in n.inputs}
+    for node in nodes:
+        out = node.outputs[0]
+        if isinstance(node.op, Sigmoid) and uses[out] == 1 and isinstance(getattr(users.get(out), "op", None),
+                                                                           (Mul, Neg)):
+            waiting[out] = node
+        else:
+            render(node)
     return [cast_expr(get(o), dt) for o, dt in zip(fg.outputs, out_dtypes)]
 
 
@@ -203,12 +220,22 @@ def _sigmoid_of_negation(g, node, uses, get):
     """``sigmoid(-1 * a * b)`` of a fused kernel as ``sigmoid(a * b, neg=True)``: the same
     value to the last bit (multiplying by -1 is exact, rounding symmetric in sign) in two
     passes fewer.  None where the pattern or the dtypes do not fit."""
-    from pytensor.graph.basic import Constant
-    from pytensor.scalar.basic import Mul
     from pytensor.scalar.math import Sigmoid
 
     if not isinstance(node.op, Sigmoid):
         return None
+    rest = _negated_argument(g, node, uses, get)
+    if rest is None:
+        return None
+    return [_sigmoid_call(g, rest, True, None, node.outputs[0].dtype)]
+
+
+def _negated_argument(g, node, uses, get):
+    """``a * b`` where the argument of the Sigmoid ``node`` is ``-1 * a * b`` (used only
+    there, of the sigmoid's float dtype), else None."""
+    from pytensor.graph.basic import Constant
+    from pytensor.scalar.basic import Mul
+
     arg = node.inputs[0]
     mul = arg.owner
     if mul is None or not isinstance(mul.op, Mul) or uses[arg] != 1 or np.dtype(arg.dtype).kind != "f":
@@ -220,8 +247,78 @@ def _sigmoid_of_negation(g, node, uses, get):
     rest = get(factors[0]) if len(factors) == 1 else g.scalar(mul.op, [get(v) for v in factors], [arg.dtype])[0]
     if rest.weak or not dtype_matches(rest.dtype, arg.dtype):
         return None
+    return rest
+
+
+def _scaled_sigmoid(g, node, uses, get, waiting):
+    """``sigmoid(u) * a`` of a fused kernel (the chain rule's product for the derivative
+    of softplus or log-sigmoid) as ``sigmoid(u, scale=a)``: a / (1 + exp(-u)), one pass
+    and one temporary fewer, one rounding fewer; a factor -1 or ``-sigmoid(u)`` as
+    ``minus=True``, in no pass of its own.  Only where the product has the
+    sigmoid's float dtype and ``a`` cannot broadcast the result beyond u's shape (the
+    helper divides in place into u's buffer); None elsewhere."""
+    from pytensor.scalar.basic import Mul, Neg
+
+    if not isinstance(node.op, (Mul, Neg)):
+        return None
+    out_dt = np.dtype(node.outputs[0].dtype)
+    pos = next((i for i, v in enumerate(node.inputs) if v in waiting), None)
+    if pos is None or out_dt.kind != "f" or np.dtype(node.inputs[pos].dtype) != out_dt:
+        return None
+    sig = waiting[node.inputs[pos]]
+    rest = _negated_argument(g, sig, uses, get)
+    u = rest if rest is not None else get(sig.inputs[0])
+    if not (u.weak or np_dtype(u.dtype).kind == "f"):
+        return None
+    others = node.inputs[:pos] + node.inputs[pos + 1:]
+    # a -1 factor (a sign flip that negation_sink left here), or a negation, goes into the division
+    factors = [v for v in others if not _is_minus_one(v)]
+    minus = (len(others) - len(factors) + isinstance(node.op, Neg)) % 2 == 1
+    if not factors:
+        scale = None
+    else:
+        scale = get(factors[0]) if len(factors) == 1 else g.scalar(node.op, [get(v) for v in factors], [out_dt])[0]
+        widens = not scale.weak and np.result_type(scale.dtype, out_dt) != out_dt  # (a Python scalar never does)
+        if widens or not _within_shape(g, scale.srcs, u.srcs):
+            return None
+    del waiting[node.inputs[pos]]  # rendered here, never on its own
+    return [_sigmoid_call(g, u, rest is not None, scale, out_dt, minus)]
+
+
+def _is_minus_one(v) -> bool:
+    from pytensor.graph.basic import Constant
+
+    return isinstance(v, Constant) and np.ndim(v.data) == 0 and v.data == -1
+
+
+def _within_shape(g, inner, outer) -> bool:
+    """Whether values read from the Elemwise inputs ``inner`` broadcast to no larger shape
+    than those read from ``outer`` (positions, as ``Expr.srcs``): every dimension some
+    inner input may have longer than 1 is one some outer input may too (then both have
+    its length: PyTensor never broadcasts a dimension at run time that is not statically 1)."""
+    if inner <= outer:
+        return True
+    shapes = g.elemwise_shapes
+    if not shapes or max(inner | outer) >= len(shapes):
+        return False
+    return all(any(shapes[i][d] != 1 for i in outer)
+               for d in range(len(shapes[0])) if any(shapes[i][d] != 1 for i in inner))
+
+
+def _sigmoid_call(g, x, neg, scale, out_dtype, minus=False):
+    """The helper's call on ``x`` (negated if ``neg``, times ``scale`` if given, the result
+    negated if ``minus``); it may overwrite x when x is an inline temporary (a fresh
+    expression, not a name)."""
     g.helper("sigmoid", SIGMOID_HELPER)
-    return [apply_template(Tmpl("sigmoid({0}, neg=True)"), [rest], node.outputs[0].dtype)]
+    args, keywords = [x], ["neg=True"] if neg else []
+    if scale is not None:
+        keywords.append(f"scale={{{len(args)}}}")
+        args.append(scale)
+    if x.fresh and not x.weak and not x.is_name:
+        keywords.append("scratch=True")
+    if minus:
+        keywords.append("minus=True")
+    return apply_template(Tmpl("sigmoid(" + ", ".join(["{0}"] + keywords) + ")"), args, out_dtype)
 
 
 # Python operators, by scalar op name: (symbol, precedence).
@@ -239,7 +336,7 @@ _UFUNCS = {"Abs": "abs", "Sign": "sign", "Floor": "floor", "Ceil": "ceil", "Trun
            "Cosh": "cosh", "Tanh": "tanh", "ArcSinh": "arcsinh", "ArcCosh": "arccosh",
            "ArcTanh": "arctanh", "Deg2Rad": "deg2rad", "Rad2Deg": "rad2deg",
            "Maximum": "maximum", "Minimum": "minimum", "IsNan": "isnan", "IsInf": "isinf",
-           "Conj": "conj", "Real": "real", "Imag": "imag", "Angle": "angle"}
+           "Conj": "conj", "Angle": "angle"}
 # Special functions without a numpy equivalent come from scipy.special:
 # scalar op name (in pytensor.scalar.math) -> (scipy function, arity).
 _SPECIAL = {"Erf": ("erf", 1), "Erfc": ("erfc", 1), "Erfcx": ("erfcx", 1),
@@ -258,6 +355,17 @@ for _name, (_sym, _prec) in _BINOPS.items():
 for _name, _fn_name in _UFUNCS.items():
     register_scalar_rule(f"pytensor.scalar.basic.{_name}",
                          _tmpl_rule(lambda n, fn=_fn_name: call_template(f"np.{fn}", n)))
+
+
+def _view_rule(fn_name):
+    """np.real / np.imag of a complex array are views of it, not new arrays: never fresh
+    (nothing may write into them in place, e.g. the sigmoid helper's ``scratch``)."""
+    rule = _tmpl_rule(lambda n: call_template(f"np.{fn_name}", n))
+    return lambda g, op, args, out_dtypes: [e.replace(fresh=False) for e in rule(g, op, args, out_dtypes)]
+
+
+for _name, _fn_name in (("Real", "real"), ("Imag", "imag")):
+    register_scalar_rule(f"pytensor.scalar.basic.{_name}", _view_rule(_fn_name))
 for _name, (_fn_name, _nargs) in _SPECIAL.items():
     register_scalar_rule(f"pytensor.scalar.math.{_name}", scipy_rule(_fn_name, _nargs))
 register_scalar_rule("pytensor.scalar.basic.Neg", _tmpl_rule(unop("-")))
