@@ -95,3 +95,36 @@ def test_scalar_output_types_follow_the_config():
             changed += got != before
     assert changed > 0  # the settings matter for some of them
     assert [op.output_types(types) for op, types in cases] == default
+
+
+def test_elemwise_output_info_is_the_originals():
+    import pytensor.tensor as pt
+    from pytensor.tensor.elemwise import Elemwise
+
+    checked = 0
+    for op in [pt.add, pt.mul, pt.true_div, pt.sin, pt.gt, pt.switch, pt.maximum, pt.int_div]:
+        nin = op.scalar_op.nin if op.scalar_op.nin > 0 else 2
+        for dtypes in itertools.product(["float64", "float32", "int8", "bool"], repeat=nin):
+            inputs = [pt.tensor(dtype=d, shape=(None,) * (k % 2 + 1)) for k, d in enumerate(dtypes)]
+            try:
+                dtypes_out, shapes, _ = Elemwise.get_output_info.__wrapped__(op, *inputs)
+            except Exception as exc:
+                with pytest.raises(type(exc)):
+                    op.get_output_info(*inputs)
+                continue
+            for _ in range(2):
+                got = op.get_output_info(*inputs)
+                assert got[0] == dtypes_out and got[1] == shapes
+                assert [o.type for o in op(*inputs, return_list=True)] == \
+                    [TensorType(d, s) for d, s in zip(dtypes_out, shapes)]
+            checked += 1
+    assert checked > 40
+
+
+def test_other_callers_of_make_scalar_node_get_a_new_node():
+    import pytensor.tensor as pt
+
+    x = pt.vector("x")
+    pt.exp(x)  # its shadow is memoized now
+    a, b = pt.exp.make_scalar_node(x), pt.exp.make_scalar_node(x)
+    assert a is not b and a.op == b.op and a.outputs[0].type == b.outputs[0].type
