@@ -87,3 +87,24 @@ def test_a_free_variable_is_refused_as_by_function_graph():
         FunctionGraph([x], [x + y], clone=True)
     with pytest.raises(type(theirs.value)):
         merged_copy([x], [x + y])
+
+
+def test_constant_key_groups_constants_as_merge_signature_does():
+    import numpy as np
+    import pytensor.tensor as pt
+
+    from pyautodiff.backend.merged_copy import constant_key
+
+    values = [0.0, -0.0, 1.0, 0.5, np.nan, np.inf, -np.inf, 3, 2**40]
+    arrays = [np.asarray(v, dtype=d) for v in values for d in ["float64", "float32", "complex128"]]
+    arrays += [np.asarray(v, dtype=d) for v in [0, 1, 3, 2] for d in ["int64", "int8", "uint8", "bool"]]
+    arrays += [np.array([0.0, -0.0]), np.array([-0.0, 0.0]), np.array([1.0, np.nan]), np.array([1.0, 2.0]),
+               np.array([[1.0, 2.0]]), np.array([1.0, 2.0])[::-1],
+               np.array([2.0, 1.0]), np.array([0.0, -0.0], dtype=np.complex64)]
+    consts = [pt.constant(a) for a in arrays] + [pt.constant(a.copy()) for a in arrays]
+    for a in consts:
+        for b in consts:
+            same = a.merge_signature() == b.merge_signature()
+            assert (constant_key(a) == constant_key(b)) == same, (a.data, b.data)
+            if same:
+                assert hash(constant_key(a)) == hash(constant_key(b))

@@ -20,6 +20,24 @@ changing any graph.
   and the original runs on what is left when that is small; otherwise on the original
   expression.  The result is the same.
 
+- ``ScalarOp.output_types`` (every scalar node built: the scalar graph of each
+  elementwise gradient and the shadow node ``Elemwise.make_node`` builds to learn its
+  output dtypes) calls the op's ``output_types_preference`` on the input types, which
+  upcasts dtypes by building numpy values.  The answer is a function of that preference
+  (a function or an immutable object, kept alive by the memo so that its id is not
+  reused), the input types and the two config settings ``upcast`` reads: memoized on
+  exactly those.  Ops with their own ``output_types`` do not go through it.
+- ``TensorType.__init__`` (every tensor variable built) converts its dtype through
+  ``np.dtype`` twice and validates it: for a plain ``TensorType`` of a dtype name and a
+  shape of ints and Nones, the attributes the original sets for that (dtype, shape) are
+  kept from its first construction and copied into each new one (all immutable: strings,
+  tuples, an int, None, a numpy dtype).
+- ``Elemwise.get_output_info`` (every elementwise node built) builds a "shadow" scalar
+  node on fresh scalar inputs only to read its number of outputs and their dtypes, both
+  functions of the scalar op, the input dtypes and the config settings: the shadow of
+  a plain ``ScalarOp`` is kept per (op, dtypes, settings) and handed to that call again
+  (no other caller of ``make_scalar_node`` gets a kept one).
+
 - ``pytensor.graph.utils.add_tag_trace`` (every variable and constant made) reads two
   config settings, builds a list of path fragments and walks no frame at all when the
   traceback limit is 0, as it is while we build (``rewrite.without_stack_traces``):
@@ -81,6 +99,9 @@ def install() -> None:
         _memoize_c_code()
         _memoize_upcast()
         _cut_static_shapes()
+        _memoize_scalar_output_types()
+        _memoize_tensor_types()
+        _memoize_elemwise_shadow()
 
 
 def _memoize_c_code():
@@ -129,6 +150,100 @@ def _memoize_upcast():
 
     if pytensor.scalar.upcast is original:
         pytensor.scalar.upcast = upcast
+
+
+def _memoize_scalar_output_types():
+    from pytensor import config
+    from pytensor.scalar.basic import ScalarOp, ScalarType
+
+    original = ScalarOp.output_types
+    known: dict = {}  # id(preference) -> (preference, {(settings, types): output types})
+
+    def output_types(self, types):
+        preference = self.output_types_preference
+        if preference is None:
+            return original(self, types)
+        entry = known.get(id(preference))
+        if entry is None or entry[0] is not preference:
+            entry = known[id(preference)] = (preference, {})
+        if not all(type(t) is ScalarType for t in types):  # equal plain ScalarTypes: equal dtypes
+            return original(self, types)
+        key = (self.nout, config.cast_policy, config.floatX, *[t.dtype for t in types])
+        hit = entry[1].get(key)
+        if hit is None:
+            hit = original(self, types)  # raises as the original would
+            entry[1][key] = list(hit) if type(hit) is list else hit  # a copy the caller cannot change
+            return hit
+        return list(hit) if type(hit) is list else hit  # a list or tuple, as the preference gave
+
+    output_types.__doc__ = original.__doc__
+    output_types.__wrapped__ = original
+    ScalarOp.output_types = output_types
+
+
+def _memoize_tensor_types():
+    from pytensor.tensor.type import TensorType
+
+    original = TensorType.__init__
+    made: dict = {}  # (dtype name, shape) -> the instance attributes the original set
+
+    def __init__(self, dtype, shape=None, name=None, broadcastable=None):
+        if (type(self) is not TensorType or name is not None or broadcastable is not None
+                or type(dtype) is not str or dtype == "floatX" or type(shape) not in (tuple, list)
+                or not all(s is None or type(s) is int for s in shape)):  # bools map to 1/None
+            return original(self, dtype, shape, name, broadcastable)
+        shape = tuple(shape)
+        attrs = made.get((dtype, shape))
+        if attrs is None:
+            original(self, dtype, shape)  # validates, raises as ever on a bad dtype or shape
+            made[(dtype, shape)] = dict(vars(self))
+        else:
+            vars(self).update(attrs)
+
+    __init__.__doc__ = original.__doc__
+    __init__.__wrapped__ = original
+    TensorType.__init__ = __init__
+
+
+_SHADOWS_MAX = 4096  # (op, dtypes) shadows kept; past it the memo starts again
+
+
+def _memoize_elemwise_shadow():
+    from pytensor import config
+    from pytensor.scalar.basic import ScalarOp
+    from pytensor.tensor.elemwise import Elemwise
+
+    if "make_scalar_node" not in Elemwise.__dict__:  # a PyTensor building its shadow inline
+        return
+    original_info, original_shadow = Elemwise.get_output_info, Elemwise.make_scalar_node
+    wanted = threading.local()  # .on: the next make_scalar_node is get_output_info's shadow
+    shadows: dict = {}  # (id(scalar op), settings, dtypes) -> (scalar op, shadow node)
+
+    def make_scalar_node(self, *inputs):
+        if not getattr(wanted, "on", False):
+            return original_shadow(self, *inputs)
+        wanted.on = False  # only get_output_info's own call, not one nested in it
+        op = self.scalar_op
+        if type(op).make_node is not ScalarOp.make_node:  # e.g. a Composite: not memoized
+            return original_shadow(self, *inputs)
+        key = (id(op), config.cast_policy, config.floatX, *[i.type.dtype for i in inputs])
+        hit = shadows.get(key)
+        if hit is None or hit[0] is not op:
+            if len(shadows) >= _SHADOWS_MAX:
+                shadows.clear()
+            hit = shadows[key] = (op, original_shadow(self, *inputs))  # raises as ever
+        return hit[1]
+
+    def get_output_info(self, *inputs):
+        wanted.on = True
+        try:
+            return original_info(self, *inputs)
+        finally:
+            wanted.on = False
+
+    make_scalar_node.__doc__, get_output_info.__doc__ = original_shadow.__doc__, original_info.__doc__
+    make_scalar_node.__wrapped__, get_output_info.__wrapped__ = original_shadow, original_info
+    Elemwise.make_scalar_node, Elemwise.get_output_info = make_scalar_node, get_output_info
 
 
 # at most this many nodes of a shape expression are rebuilt with static shapes cut off;

@@ -117,6 +117,9 @@ class CodeGen:
         # are "shared" and never modified in place.
         self.cse: dict[str, tuple[Expr, frozenset]] = {}
         self.cse_log: list[tuple[str, object]] = []
+        # name -> keys of `cse` whose entry is bound to or reads that name (a superset:
+        # `mutated` checks each), so that a write in place does not scan the whole table
+        self.cse_readers: dict[str, set[str]] = {}
         self.shared: set[str] = set()
         self.counter = 0
         # static shapes of the inputs of the Elemwise being rendered, by position (an
@@ -206,13 +209,21 @@ class CodeGen:
 
     def _cse_set(self, key: str, value) -> None:
         self.cse_log.append((key, self.cse.get(key)))
+        self._cse_put(key, value)
+
+    def _cse_put(self, key: str, value) -> None:
         self.cse[key] = value
+        if value is not None:
+            res, uses = value
+            for name in (res.text, *uses):
+                self.cse_readers.setdefault(name, set()).add(key)
 
     def mutated(self, name: str) -> None:
         """``name`` is about to be modified in place: forget expressions that
         read it or are bound to it."""
-        for key, (res, uses) in list(self.cse.items()):
-            if res.text == name or name in uses:
+        for key in self.cse_readers.pop(name, ()):
+            entry = self.cse.get(key)
+            if entry is not None and (entry[0].text == name or name in entry[1]):
                 self._cse_set(key, None)
                 del self.cse[key]
 
@@ -319,7 +330,7 @@ class CodeGen:
             elif old is None:
                 self.cse.pop(key, None)
             else:
-                self.cse[key] = old
+                self._cse_put(key, old)
         # shared with helper generators: update in place
         self.imports.clear()
         self.imports.update(imports)
