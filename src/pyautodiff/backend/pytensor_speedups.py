@@ -28,6 +28,21 @@ changing any graph.
   directly; ``tag_traces_off(False)`` puts the original back (a wrapper left in place
   would show up as a frame of its own in the traces kept otherwise).
 
+- ``TensorConstant.signature`` (how merging, ``equals`` and every hash of a constant
+  compare it by value) builds a new signature object at each call, and each one computes
+  the data's NaN mask and sum again through ``numpy.ma``: a constant compared ten times
+  paid for ten masked arrays.  A constant's signature is kept (outside the constant, so
+  that pickles do not carry it) while its ``type`` and ``data`` are the same objects; its
+  data is never written in place (PyTensor keeps ``unique_value`` the same way).
+
+- ``ShapeFeature`` (PyTensor before 3.3, which infers every node's shape when it enters
+  the graph: half of rewriting a Hessian's graph) calls the node's ``infer_shape`` and then
+  replaces every dimension the output's type fixes by a new constant, so for an output of
+  fully static shape the inferred shape graph is built only to be thrown away.  For such
+  nodes the constants are set directly, one per size and graph (1 is the feature's own
+  ``lscalar_one``); other nodes go through the original.  ``shape_of`` holds the same
+  values.
+
 - Python's cyclic garbage collector walks every live object at each full
   collection, and building a graph allocates millions of them: collections
   grow with the graph, so building grows faster than linearly (a 42 000-node
@@ -81,6 +96,8 @@ def install() -> None:
         _memoize_c_code()
         _memoize_upcast()
         _cut_static_shapes()
+        _memoize_constant_signature()
+        _static_shapes_known()
 
 
 def _memoize_c_code():
@@ -226,6 +243,73 @@ def _cut_static_shapes():
         module = importlib.import_module(name)
         if getattr(module, "infer_static_shape", None) is original:
             module.infer_static_shape = infer_static_shape
+
+
+def _memoize_constant_signature():
+    import weakref
+
+    from pytensor.tensor.variable import TensorConstant
+
+    original = TensorConstant.signature
+    kept: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # constant -> (type, data, signature)
+
+    def signature(self):
+        hit = kept.get(self)
+        if hit is not None and hit[0] is self.type and hit[1] is self.data:
+            return hit[2]
+        sig = original(self)
+        kept[self] = (self.type, self.data, sig)
+        return sig
+
+    signature.__doc__ = original.__doc__
+    signature.__wrapped__ = original
+    TensorConstant.signature = signature
+
+
+def _static_shapes_known():
+    from pytensor.tensor.rewriting.shape import ShapeFeature
+    from pytensor.tensor.type import TensorType
+
+    if not hasattr(ShapeFeature, "set_shape") or not hasattr(ShapeFeature, "shape_ir"):
+        return  # PyTensor >= 3.3: shapes are inferred lazily, on demand
+    original_import, original_shape_ir = ShapeFeature.on_import, ShapeFeature.shape_ir
+
+    def on_import(self, fgraph, node, reason):
+        outs = node.outputs
+        if outs[0] in self.shape_of or not all(
+                type(r.type) is TensorType and None not in r.type.shape for r in outs):
+            return original_import(self, fgraph, node, reason)
+        for r in node.inputs:  # as the original: every input has its shape first
+            self.init_r(r)
+        for r in outs:
+            shape = tuple(_static_dim(self, k) for k in r.type.shape)
+            self.shape_of[r] = shape
+            for sv in shape:
+                self.shape_of_reverse_index.setdefault(sv, set()).add(r)
+
+    def shape_ir(self, i, r):
+        k = getattr(r.type, "shape", None)
+        if k is not None and k[i] is not None:
+            return _static_dim(self, k[i])
+        return original_shape_ir(self, i, r)
+
+    on_import.__wrapped__, shape_ir.__wrapped__ = original_import, original_shape_ir
+    ShapeFeature.on_import, ShapeFeature.shape_ir = on_import, shape_ir
+
+
+def _static_dim(feature, k):
+    """The int64 constant ``k`` of ``feature``'s graph, one per size (1: ``lscalar_one``)."""
+    from pytensor.tensor import constant
+
+    if k == 1:
+        return feature.lscalar_one
+    dims = feature.__dict__.get("_pyautodiff_static_dims")
+    if dims is None or dims[0] is not feature.lscalar_one:  # attached (again) since
+        dims = feature._pyautodiff_static_dims = (feature.lscalar_one, {})
+    c = dims[1].get(k)
+    if c is None:
+        c = dims[1][k] = constant(k, dtype="int64")
+    return c
 
 
 _tag_trace = {}  # "original", "short": the two versions of add_tag_trace
