@@ -13,6 +13,7 @@ import scipy.optimize
 from pytensor.graph.fg import FunctionGraph
 from pytensor.tensor.basic import get_scalar_constant_value
 from pytensor.tensor.rewriting.shape import ShapeFeature
+from pytensor.tensor.type import TensorType
 from pytensor.tensor.variable import TensorConstant
 
 import pyautodiff as ad
@@ -29,6 +30,7 @@ def originals(monkeypatch):
     """Put PyTensor's own functions back while the test runs."""
     def restore():
         monkeypatch.setattr(TensorConstant, "signature", TensorConstant.signature.__wrapped__)
+        monkeypatch.setattr(TensorType, "__init__", TensorType.__init__.__wrapped__)
         if EAGER_SHAPES:
             monkeypatch.setattr(ShapeFeature, "on_import", ShapeFeature.on_import.__wrapped__)
             monkeypatch.setattr(ShapeFeature, "shape_ir", ShapeFeature.shape_ir.__wrapped__)
@@ -61,6 +63,27 @@ def test_the_kept_signature_is_not_part_of_the_constant():
     assert not any("signature" in k for k in vars(a))
     assert pickle.loads(pickle.dumps(a)).equals(a)
     assert pickle.dumps(a.data) == before
+
+
+@pytest.mark.parametrize("dtype, shape", [
+    ("float64", (3, None)), ("float32", ()), ("int64", (1, 1, None)), ("bool", (None,)),
+    ("complex128", (2,)), ("float64", [True, False]), ("float64", (np.int64(4),)), ("floatX", (2,)),
+])
+def test_a_tensor_type_has_the_attributes_pytensor_gives_it(dtype, shape):
+    original = TensorType.__init__.__wrapped__
+    for _ in range(2):  # the second time the dtype name is known
+        want = TensorType.__new__(TensorType)
+        original(want, dtype, shape, "t")
+        got = TensorType(dtype, shape=shape, name="t")
+        assert vars(got) == vars(want)
+        assert got == want and hash(got) == hash(want)
+
+
+def test_a_bad_dtype_or_shape_is_still_refused():
+    with pytest.raises(TypeError):
+        TensorType("float65", shape=(2,))
+    with pytest.raises(ValueError):
+        TensorType("float64", shape=(2.5,))
 
 
 def _hessian_graph(n):
