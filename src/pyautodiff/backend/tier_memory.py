@@ -18,13 +18,14 @@ test run would change the schedule another run's tests expect).
 
 Example::
 
-    key = note_key(inputs, outputs)
+    key = note_key(inputs, outputs)   # or note_key_of(fn.code_key), the code cache's key
     if recall(key) == "numba":
         ...                     # compile the second tier now
     remember(key, "numba")      # after it was measured faster
 """
 from __future__ import annotations
 
+import hashlib
 import os
 import tempfile
 
@@ -38,6 +39,12 @@ TIERS = ("numba", "numpy")
 def note_key(inputs, outputs) -> str | None:
     """The note's name for this graph (None: the graph cannot be fingerprinted)."""
     return code_cache.fingerprint(inputs, outputs, extra="tier note")
+
+
+def note_key_of(code_key: str) -> str:
+    """The note's name for the graph whose generated code the code cache keeps under
+    ``code_key`` (the same fingerprint, with the function's name: no second walk)."""
+    return hashlib.sha256(f"tier note\n{code_key}".encode()).hexdigest()
 
 
 def enabled() -> bool:

@@ -88,9 +88,13 @@ class Tiered:
         self.recall_thread: threading.Thread | None = None
         nodes = getattr(first_fn, "nodes", 0)
         if enabled() and _notes_enabled() and not getattr(first_fn, "light", False):
-            # fingerprinting the graph costs a large one milliseconds: not on the caller's time
-            self.recall_thread = threading.Thread(target=self._recall, daemon=True, name=f"pyautodiff-recall-{name}")
-            self.recall_thread.start()
+            code_key = getattr(first_fn, "code_key", None)
+            if code_key is not None:  # the code cache fingerprinted this graph already: a file read
+                self._recall(code_key)
+            else:  # fingerprinting the graph costs a large one milliseconds: not on the caller's time
+                self.recall_thread = threading.Thread(target=self._recall, daemon=True,
+                                                      name=f"pyautodiff-recall-{name}")
+                self.recall_thread.start()
         if getattr(first_fn, "light", False) and nodes > FULL_REWRITE_MAX_NODES:
             self.rewrite_outcome = f"kept light code (a graph of {nodes} nodes: the full rewrite would take minutes)"
         elif getattr(first_fn, "light", False):  # light rewrites only: the full ones in the background
@@ -109,13 +113,15 @@ class Tiered:
                     self._rewrite_pending = False
                     self.rewrite_thread.start()
 
-    def _recall(self):
+    def _recall(self, code_key=None):
         """If Numba won for this graph in an earlier process, compile it now (at the next
-        call), not after ``upgrade_after`` seconds: its build is on disk (``tier_memory``)."""
+        call), not after ``upgrade_after`` seconds: its build is on disk (``tier_memory``).
+        ``code_key``: the code cache's key of the first tier's code, if it has one."""
         from . import tier_memory
 
         try:
-            self.note_key = tier_memory.note_key(self.inputs, self.outputs)
+            self.note_key = (tier_memory.note_key_of(code_key) if code_key is not None
+                             else tier_memory.note_key(self.inputs, self.outputs))
             self.recalled = tier_memory.recall(self.note_key)
         except Exception:  # a hint only: without it, the usual schedule
             return
