@@ -74,18 +74,32 @@ def test_a_graph_numba_won_for_before_upgrades_at_its_first_calls(monkeypatch, t
     g = ad.grad(f)
     g(x)
     first = g._last_spec.tiering
-    first.recall_thread.join()
+    assert first.recall_thread is None  # the code cache's key names the note: read at once
     assert first.recalled is None and first.outcome == "measuring"
     tier_memory.remember(first.note_key, "numba")  # as an earlier process would have
     g2 = ad.grad(f)  # a new transformed function: a new specialization of the same graph
     g2(x)
     spec = g2._last_spec
-    spec.tiering.recall_thread.join()
     assert spec.tiering.recalled == "numba" and spec.tiering.upgrade_after == 0.0
     g2(x)  # this call starts the compile
     assert spec.tiering.wait(timeout=600).startswith("numba")
     assert_close(g2(x + 0.5), np.exp(x + 0.5) * (x + 1.5), rtol=1e-13)
     assert tier_memory.recall(first.note_key) == "numba"
+
+
+def test_a_graph_the_code_cache_does_not_keep_is_fingerprinted_for_its_note(monkeypatch, tmp_path):
+    from pyautodiff.backend import code_cache, tier_memory
+
+    monkeypatch.setenv("PYAUTODIFF_TIERED", "1")
+    monkeypatch.setenv("PYAUTODIFF_TIER_NOTES", "1")
+    monkeypatch.setenv("PYAUTODIFF_CODE_CACHE", str(tmp_path))
+    monkeypatch.setattr(code_cache, "MAX_CONSTANT_BYTES", -1)  # nothing is stored
+    g = ad.grad(lambda x: np.sum(np.exp(x) * x))
+    g(np.linspace(-1.0, 1.0, 50))
+    tiering = g._last_spec.tiering
+    assert getattr(tiering.first_tier, "code_key", None) is None
+    tiering.recall_thread.join()
+    assert tiering.note_key == tier_memory.note_key(tiering.inputs, tiering.outputs) is not None
 
 
 def test_tier_notes_are_hints_read_as_one_word(monkeypatch, tmp_path):

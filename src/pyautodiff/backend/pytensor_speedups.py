@@ -27,11 +27,6 @@ changing any graph.
   (a function or an immutable object, kept alive by the memo so that its id is not
   reused), the input types and the two config settings ``upcast`` reads: memoized on
   exactly those.  Ops with their own ``output_types`` do not go through it.
-- ``TensorType.__init__`` (every tensor variable built) converts its dtype through
-  ``np.dtype`` twice and validates it: for a plain ``TensorType`` of a dtype name and a
-  shape of ints and Nones, the attributes the original sets for that (dtype, shape) are
-  kept from its first construction and copied into each new one (all immutable: strings,
-  tuples, an int, None, a numpy dtype).
 - ``Elemwise.get_output_info`` (every elementwise node built) builds a "shadow" scalar
   node on fresh scalar inputs only to read its number of outputs and their dtypes, both
   functions of the scalar op, the input dtypes and the config settings: the shadow of
@@ -45,6 +40,28 @@ changing any graph.
   limit is set to 0, puts in its place a function setting the same empty trace
   directly; ``tag_traces_off(False)`` puts the original back (a wrapper left in place
   would show up as a frame of its own in the traces kept otherwise).
+
+- ``TensorConstant.signature`` (how merging, ``equals`` and every hash of a constant
+  compare it by value) builds a new signature object at each call, and each one computes
+  the data's NaN mask and sum again through ``numpy.ma``: a constant compared ten times
+  paid for ten masked arrays.  A constant's signature is kept (outside the constant, so
+  that pickles do not carry it) while its ``type`` and ``data`` are the same objects; its
+  data is never written in place (PyTensor keeps ``unique_value`` the same way).
+
+- ``ShapeFeature`` (PyTensor before 3.3, which infers every node's shape when it enters
+  the graph: half of rewriting a Hessian's graph) calls the node's ``infer_shape`` and then
+  replaces every dimension the output's type fixes by a new constant, so for an output of
+  fully static shape the inferred shape graph is built only to be thrown away.  For such
+  nodes the constants are set directly, one per size and graph (1 is the feature's own
+  ``lscalar_one``); other nodes go through the original.  ``shape_of`` holds the same
+  values.
+
+- ``TensorType.__init__`` (every variable, constant and type clone a rewrite builds:
+  about 1500 for the rosen Hessian) normalizes its dtype through ``str(np.dtype(...))``,
+  whose numpy 2 implementation is Python code, and checks it again in ``dtype_specs``.
+  A dtype name it has accepted once as it is, with a shape of ints and Nones, sets the
+  same attributes directly; anything else goes to the original.  It is installed only if
+  both build identical types (a PyTensor that sets more attributes keeps its own).
 
 - Python's cyclic garbage collector walks every live object at each full
   collection, and building a graph allocates millions of them: collections
@@ -100,8 +117,10 @@ def install() -> None:
         _memoize_upcast()
         _cut_static_shapes()
         _memoize_scalar_output_types()
-        _memoize_tensor_types()
         _memoize_elemwise_shadow()
+        _memoize_constant_signature()
+        _static_shapes_known()
+        _quick_tensor_types()
 
 
 def _memoize_c_code():
@@ -179,30 +198,6 @@ def _memoize_scalar_output_types():
     output_types.__doc__ = original.__doc__
     output_types.__wrapped__ = original
     ScalarOp.output_types = output_types
-
-
-def _memoize_tensor_types():
-    from pytensor.tensor.type import TensorType
-
-    original = TensorType.__init__
-    made: dict = {}  # (dtype name, shape) -> the instance attributes the original set
-
-    def __init__(self, dtype, shape=None, name=None, broadcastable=None):
-        if (type(self) is not TensorType or name is not None or broadcastable is not None
-                or type(dtype) is not str or dtype == "floatX" or type(shape) not in (tuple, list)
-                or not all(s is None or type(s) is int for s in shape)):  # bools map to 1/None
-            return original(self, dtype, shape, name, broadcastable)
-        shape = tuple(shape)
-        attrs = made.get((dtype, shape))
-        if attrs is None:
-            original(self, dtype, shape)  # validates, raises as ever on a bad dtype or shape
-            made[(dtype, shape)] = dict(vars(self))
-        else:
-            vars(self).update(attrs)
-
-    __init__.__doc__ = original.__doc__
-    __init__.__wrapped__ = original
-    TensorType.__init__ = __init__
 
 
 _SHADOWS_MAX = 4096  # (op, dtypes) shadows kept; past it the memo starts again
@@ -341,6 +336,108 @@ def _cut_static_shapes():
         module = importlib.import_module(name)
         if getattr(module, "infer_static_shape", None) is original:
             module.infer_static_shape = infer_static_shape
+
+
+def _memoize_constant_signature():
+    import weakref
+
+    from pytensor.tensor.variable import TensorConstant
+
+    original = TensorConstant.signature
+    kept: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # constant -> (type, data, signature)
+
+    def signature(self):
+        hit = kept.get(self)
+        if hit is not None and hit[0] is self.type and hit[1] is self.data:
+            return hit[2]
+        sig = original(self)
+        kept[self] = (self.type, self.data, sig)
+        return sig
+
+    signature.__doc__ = original.__doc__
+    signature.__wrapped__ = original
+    TensorConstant.signature = signature
+
+
+def _static_shapes_known():
+    from pytensor.tensor.rewriting.shape import ShapeFeature
+    from pytensor.tensor.type import TensorType
+
+    if not hasattr(ShapeFeature, "set_shape") or not hasattr(ShapeFeature, "shape_ir"):
+        return  # PyTensor >= 3.3: shapes are inferred lazily, on demand
+    original_import, original_shape_ir = ShapeFeature.on_import, ShapeFeature.shape_ir
+
+    def on_import(self, fgraph, node, reason):
+        outs = node.outputs
+        if outs[0] in self.shape_of or not all(
+                type(r.type) is TensorType and None not in r.type.shape for r in outs):
+            return original_import(self, fgraph, node, reason)
+        for r in node.inputs:  # as the original: every input has its shape first
+            self.init_r(r)
+        for r in outs:
+            shape = tuple(_static_dim(self, k) for k in r.type.shape)
+            self.shape_of[r] = shape
+            for sv in shape:
+                self.shape_of_reverse_index.setdefault(sv, set()).add(r)
+
+    def shape_ir(self, i, r):
+        k = getattr(r.type, "shape", None)
+        if k is not None and k[i] is not None:
+            return _static_dim(self, k[i])
+        return original_shape_ir(self, i, r)
+
+    on_import.__wrapped__, shape_ir.__wrapped__ = original_import, original_shape_ir
+    ShapeFeature.on_import, ShapeFeature.shape_ir = on_import, shape_ir
+
+
+def _static_dim(feature, k):
+    """The int64 constant ``k`` of ``feature``'s graph, one per size (1: ``lscalar_one``)."""
+    from pytensor.tensor import constant
+
+    if k == 1:
+        return feature.lscalar_one
+    dims = feature.__dict__.get("_pyautodiff_static_dims")
+    if dims is None or dims[0] is not feature.lscalar_one:  # attached (again) since
+        dims = feature._pyautodiff_static_dims = (feature.lscalar_one, {})
+    c = dims[1].get(k)
+    if c is None:
+        c = dims[1][k] = constant(k, dtype="int64")
+    return c
+
+
+def _quick_tensor_types():
+    from pytensor.tensor.type import TensorType
+
+    original = TensorType.__init__
+    known: dict = {}  # a dtype name the original kept as it is -> its numpy dtype
+
+    def __init__(self, dtype, shape=None, name=None, broadcastable=None):
+        np_dtype = known.get(dtype) if type(dtype) is str else None
+        if (np_dtype is None or broadcastable is not None or type(self) is not TensorType
+                or type(shape) is not tuple or len(shape) > 64
+                or not all(s is None or type(s) is int for s in shape)):
+            original(self, dtype, shape, name, broadcastable)
+            if type(dtype) is str and self.dtype == dtype:
+                known[dtype] = self.numpy_dtype
+            return
+        self.dtype = dtype
+        self.shape = shape
+        self.broadcastable = tuple(s == 1 for s in shape)
+        self.ndim = len(shape)
+        self.name = name
+        self.numpy_dtype = np_dtype
+
+    __init__.__doc__ = original.__doc__
+    __init__.__wrapped__ = original
+    # installed only if it builds what the original builds
+    for dtype, shape in (("float64", (3, None, 1)), ("int8", ())):
+        want, got = TensorType.__new__(TensorType), TensorType.__new__(TensorType)
+        original(want, dtype, shape, "t")
+        known[dtype] = want.numpy_dtype
+        __init__(got, dtype, shape, "t")
+        if vars(want) != vars(got):
+            return
+    TensorType.__init__ = __init__
 
 
 _tag_trace = {}  # "original", "short": the two versions of add_tag_trace

@@ -12,15 +12,16 @@ it is installed, so a stale or planted note costs a background compile, never a
 slower or different result: a note is a hint, read as one word, never executed.
 
 Notes live in ``<code cache>/tiers/<key>`` (the code cache's directory, so off
-when it is off); at most ``MAX_NOTES``, the oldest removed beyond that.  A note is
-written twice: under the graph's key and under ``code-<key of its numpy code>``
-(``code_note_key``), which is all a specialization served by the trace cache knows.
+when it is off); at most ``MAX_NOTES``, the oldest removed beyond that.  A graph whose
+numpy code the code cache keeps is named ``code-<key of that code>`` (``code_note_key``:
+the code cache fingerprinted the graph already, and it is all a specialization served
+by the trace cache knows); any other by its own fingerprint (``note_key``).
 ``PYAUTODIFF_TIER_NOTES=0`` turns them off (the test suite does: a note left by one
 test run would change the schedule another run's tests expect).
 
 Example::
 
-    key = note_key(inputs, outputs)
+    key = code_note_key(fn.code_key) or note_key(inputs, outputs)
     if recall(key) == "numba":
         ...                     # compile the second tier now
     remember(key, "numba")      # after it was measured faster

@@ -95,9 +95,13 @@ class Tiered:
         self.recall_thread: threading.Thread | None = None
         nodes = getattr(first_fn, "nodes", 0)
         if recalled is None and enabled() and _notes_enabled() and not getattr(first_fn, "light", False):
-            # fingerprinting the graph costs a large one milliseconds: not on the caller's time
-            self.recall_thread = threading.Thread(target=self._recall, daemon=True, name=f"pyautodiff-recall-{name}")
-            self.recall_thread.start()
+            code_key = getattr(first_fn, "code_key", None)
+            if code_key is not None:  # the code cache fingerprinted this graph already: a file read
+                self._recall(code_key)
+            else:  # fingerprinting the graph costs a large one milliseconds: not on the caller's time
+                self.recall_thread = threading.Thread(target=self._recall, daemon=True,
+                                                      name=f"pyautodiff-recall-{name}")
+                self.recall_thread.start()
         if getattr(first_fn, "light", False) and nodes > FULL_REWRITE_MAX_NODES:
             self.rewrite_outcome = f"kept light code (a graph of {nodes} nodes: the full rewrite would take minutes)"
         elif getattr(first_fn, "light", False):  # light rewrites only: the full ones in the background
@@ -116,13 +120,15 @@ class Tiered:
                     self._rewrite_pending = False
                     self.rewrite_thread.start()
 
-    def _recall(self):
+    def _recall(self, code_key=None):
         """If Numba won for this graph in an earlier process, compile it now (at the next
-        call), not after ``upgrade_after`` seconds: its build is on disk (``tier_memory``)."""
+        call), not after ``upgrade_after`` seconds: its build is on disk (``tier_memory``).
+        ``code_key``: the code cache's key of the first tier's code, if it has one."""
         from . import tier_memory
 
         try:
-            self.note_key = tier_memory.note_key(self.inputs, self.outputs)
+            self.note_key = (tier_memory.code_note_key(code_key) if code_key is not None
+                             else tier_memory.note_key(self.inputs, self.outputs))
             self.recalled = tier_memory.recall(self.note_key)
         except Exception:  # a hint only: without it, the usual schedule
             return
@@ -137,9 +143,11 @@ class Tiered:
         if self.note_key is None and tier_memory.enabled():  # no recall ran (a light first tier)
             self.note_key = tier_memory.note_key(self.inputs, self.outputs)
         tier_memory.remember(self.note_key, tier)
-        # and under the key of the numpy code on disk: a process served by the trace cache
-        # has that key, not the graph (``trace_cache.Served``)
-        tier_memory.remember(tier_memory.code_note_key(getattr(self.first_tier, "code_key", None)), tier)
+        # and under the key of the numpy code on disk if the note has another name (a light
+        # first tier's graph): a process served by the trace cache knows only that key
+        by_code = tier_memory.code_note_key(getattr(self.first_tier, "code_key", None))
+        if by_code != self.note_key:
+            tier_memory.remember(by_code, tier)
 
     def _install_fast(self):
         with self._lock:  # not the light code if the full rewrite just replaced it
