@@ -105,6 +105,39 @@ def test_rows_of_an_array_roll(n):
     np.testing.assert_allclose(gX, eX, rtol=1e-9, atol=1e-12)
 
 
+def scaled_rows(a, R, h):
+    for r in a * R:  # the rows of an array computed in the function: no local names it
+        h = np.tanh(0.5 * h + r)
+    return h.sum()
+
+
+def scaled_rows_grad(a, R, h):
+    """By hand: the forward states, then one reverse sweep."""
+    hs = [h]
+    for r in a * R:
+        hs.append(np.tanh(0.5 * hs[-1] + r))
+    g, ga, gR = np.ones_like(h), 0.0, np.zeros_like(R)
+    for t in range(len(R) - 1, -1, -1):
+        d = g * (1 - hs[t + 1] ** 2)
+        gR[t] = d * a
+        ga += d @ R[t]
+        g = 0.5 * d
+    return ga, gR, g
+
+
+@pytest.mark.parametrize("n", [30, 10_000])
+def test_rows_of_an_array_computed_in_the_function_roll(n):
+    R, h = rng.normal(size=(n, 3)), rng.normal(size=3)
+    tr = ad.trace(scaled_rows, 0.7, R, h)
+    assert tr.loops_rolled == 1
+    assert np.isclose(tr.result, scaled_rows(0.7, R, h), rtol=1e-12)
+    got = ad.grad(scaled_rows, wrt=(0, 1, 2))(0.7, R, h)
+    for g, e in zip(got, scaled_rows_grad(0.7, R, h)):
+        np.testing.assert_allclose(g, e, rtol=1e-9, atol=1e-12)
+    if n == 30:  # and the hand-written one against central differences
+        np.testing.assert_allclose(got[0], numeric_grad(lambda a: scaled_rows(a, R, h), 0.7), rtol=1e-6)
+
+
 @pytest.mark.parametrize("n", [30, 10_000])
 def test_enumerate_of_zip_with_a_range(n):
     xs, ys = rng.normal(size=n), rng.normal(size=n)

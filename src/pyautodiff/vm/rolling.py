@@ -282,6 +282,9 @@ def _roll(interp, f, loop, p1, p2, g0):
     invariant = [(ph, old) for ph, old in zip(placeholders, olds) if ph in inputs_used and ph not in state_ph]
     free = [v for v in ordered if v not in placeholders and v is not I and not isinstance(v, Constant)]
     values = _known_values(interp)
+    # a local the body only reads stands for a placeholder now, but a value computed from it
+    # before the loop (`for r in a * R`: the rows of a product no local names) still reads it
+    values.update((old, t.value) for t, old, ph in p1.placed if ph not in state_ph and old not in values)
     try:
         free_values = [values[v] for v in free]
     except KeyError:
