@@ -48,7 +48,8 @@ class CContiguous(Op):
     def perform(self, node, inputs, outputs):
         outputs[0][0] = np.ascontiguousarray(inputs[0])
 
-    def infer_shape(self, fgraph, node, shapes):
+    def infer_shape(self, *args):  # ([fgraph,] node, shapes): PyTensor >= 3.3 drops fgraph
+        shapes = args[-1]
         return shapes
 
     def grad(self, inputs, output_grads):

@@ -52,7 +52,8 @@ class EigPairs(Op):
             slot[0] = np.ascontiguousarray(part, dtype=dtype)
         outputs[6][0] = np.asarray(not np.iscomplexobj(w))
 
-    def infer_shape(self, fgraph, node, shapes):
+    def infer_shape(self, *args):  # ([fgraph,] node, shapes): PyTensor >= 3.3 drops fgraph
+        shapes = args[-1]
         (s,) = shapes
         return [s[:-1], s[:-1], s, s, s, s, ()]
 

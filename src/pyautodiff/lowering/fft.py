@@ -59,7 +59,8 @@ class DFT(Op):
         outputs[0][0] = np.ascontiguousarray(c.real, dtype=dtype)
         outputs[1][0] = np.ascontiguousarray(c.imag, dtype=dtype)
 
-    def infer_shape(self, fgraph, node, shapes):
+    def infer_shape(self, *args):  # ([fgraph,] node, shapes): PyTensor >= 3.3 drops fgraph
+        shapes = args[-1]
         return [shapes[0], shapes[0]]
 
     def pullback(self, inputs, outputs, cotangents):
