@@ -29,6 +29,7 @@ from . import (
     compose,
     concurrency,
     progress,
+    result_layout,
     structure,
     trace_cache,
     transforms,
@@ -461,12 +462,12 @@ class Transformed:
         (the parts of ``transforms.KINDS[kind]``, in order)."""
         parts = transforms.KINDS[self.kind].parts
         tuple_wrt = isinstance(self.wrt, tuple)
-        leaf_kind = [_leaf_kind(tr.leaves[i]) for i in wrt_idx]
+        leaf_kind = [result_layout.leaf_kind(tr.leaves[i]) for i in wrt_idx]
         simple = wrt_tree is not None and all(
             len(ids) == 1 and tr.paths[ids[0]].isidentifier() for _, ids in wrt_tree)
         if len(parts) == 1 and parts[0].layout == "wrt" and simple:
             # the common case (grad), kept lean: one converter per leaf
-            convs = [_CONVERTERS[k] for k in leaf_kind]
+            convs = [result_layout.CONVERTERS[k] for k in leaf_kind]
             if tuple_wrt and len(set(convs)) == 1:
                 conv = convs[0]
                 return lambda outs: tuple(map(conv, outs))
@@ -477,9 +478,9 @@ class Transformed:
             def fill(outs):
                 return conv(outs[0])
             # an array output is the result itself: cache.fast_path tests that inline
-            fill.array_passes = conv is _CONVERTERS["array"]
+            fill.array_passes = conv is result_layout.CONVERTERS["array"]
             return fill
-        fills = [_PART_FILLERS[p.layout](tr, wrt_idx, wrt_tree, tuple_wrt, leaf_kind) for p in parts]
+        fills = [result_layout.PART_FILLERS[p.layout](tr, wrt_idx, wrt_tree, tuple_wrt, leaf_kind) for p in parts]
         if len(fills) == 1:
             return fills[0][1]
         bounds, start = [], 0
@@ -527,85 +528,6 @@ def _flatten_inputs(value, inputs):
     treedef = structure.flatten(value, inputs)
     inputs[start:] = [as_input(x) for x in inputs[start:]]
     return treedef
-
-
-def _as_float64(v):
-    """A float64 result as np.float64 (a float): indexing a 0-d array with ``()``
-    costs a quarter of ``np.float64(v)``."""
-    try:
-        return v[()]
-    except TypeError:  # a Python float
-        return np.float64(v)
-
-
-_CONVERTERS = {
-    "array": lambda v: v if type(v) is np.ndarray else np.asarray(v),
-    "float": _as_float64,
-    "scalar": lambda v: np.asarray(v)[()],
-}
-
-
-def _leaf_kind(leaf):
-    if type(leaf) is float:
-        return "float"
-    if isinstance(leaf, (np.generic, complex)):
-        return "scalar"
-    return "array"
-
-
-def _convert_all(outs, kinds):
-    return [structure.convert_leaf(o, k) for o, k in zip(outs, kinds)]
-
-
-# Per layout of a result part (transforms.Part): (how many compiled outputs it
-# takes, the function making it from them).
-def _fill_outputs(tr, wrt_idx, wrt_tree, tuple_wrt, leaf_kind):
-    return len(tr.outputs), tr.template.fill
-
-
-def _fill_cost(tr, wrt_idx, wrt_tree, tuple_wrt, leaf_kind):
-    return 1, tr.template.fill
-
-
-def _fill_wrt(tr, wrt_idx, wrt_tree, tuple_wrt, leaf_kind):
-    shape = _shape_like(wrt_tree, tuple_wrt)
-    return len(wrt_idx), lambda outs: shape(_convert_all(outs, leaf_kind))
-
-
-def _blocks(n_rows, n_cols, bare):
-    if bare:
-        return 1, lambda outs: np.asarray(outs[0])
-    return n_rows * n_cols, lambda outs: tuple(
-        tuple(np.asarray(outs[i * n_cols + j]) for j in range(n_cols)) for i in range(n_rows))
-
-
-def _fill_wrt_by_wrt(tr, wrt_idx, wrt_tree, tuple_wrt, leaf_kind):
-    n = len(wrt_idx)
-    return _blocks(n, n, n == 1 and not tuple_wrt)
-
-
-def _fill_outputs_by_wrt(tr, wrt_idx, wrt_tree, tuple_wrt, leaf_kind):
-    n_out, n_in = len(tr.outputs), len(wrt_idx)
-    return _blocks(n_out, n_in, n_out == 1 and n_in == 1 and not tuple_wrt)
-
-
-_PART_FILLERS = {"outputs": _fill_outputs, "cost": _fill_cost, "wrt": _fill_wrt,
-                 "wrt x wrt": _fill_wrt_by_wrt, "outputs x wrt": _fill_outputs_by_wrt}
-
-
-def _shape_like(wrt_tree, tuple_wrt):
-    """Put a flat list of per-leaf results back into the wrt arguments' structures."""
-    counts = [len(ids) for _, ids in wrt_tree]
-    builders = [structure.rebuilder(v) for v, _ in wrt_tree]  # each argument's walk, done once
-
-    def shape(flat):
-        parts, pos = [], 0
-        for build, n in zip(builders, counts):
-            parts.append(build(iter(flat[pos:pos + n])))
-            pos += n
-        return tuple(parts) if tuple_wrt else parts[0]
-
-    return shape
 
 
 def _count_leaves(x) -> int:
