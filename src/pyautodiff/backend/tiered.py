@@ -140,14 +140,13 @@ class Tiered:
 
         if self.recall_thread is not None:
             self.recall_thread.join()
-        if self.note_key is None and tier_memory.enabled():  # no recall ran (a light first tier)
-            self.note_key = tier_memory.note_key(self.inputs, self.outputs)
-        tier_memory.remember(self.note_key, tier)
-        # and under the key of the numpy code on disk if the note has another name (a light
-        # first tier's graph): a process served by the trace cache knows only that key
+        # under the key of the numpy code on disk (what a process served by the trace cache
+        # and a recall of that code read), and under the name the recall used if another
         by_code = tier_memory.code_note_key(getattr(self.first_tier, "code_key", None))
-        if by_code != self.note_key:
-            tier_memory.remember(by_code, tier)
+        if self.note_key is None and by_code is None and tier_memory.enabled():  # no key yet
+            self.note_key = tier_memory.note_key(self.inputs, self.outputs)
+        for key in {self.note_key, by_code} - {None}:
+            tier_memory.remember(key, tier)
 
     def _install_fast(self):
         with self._lock:  # not the light code if the full rewrite just replaced it

@@ -31,10 +31,15 @@ from . import loop_scan
 def compile_body(state_ph, I, invariant, free, body, writes):
     from ..backend.compile import compile_graph
 
-    outs = [writes[i][0] if i in writes else o for i, o in enumerate(body)]
+    outs = _step_outputs(body, writes)
     inputs = list(state_ph) + [I] + [ph for ph, _ in invariant] + list(free)
     fn, _ = compile_graph(inputs, outs, mode="numpy", name="loop_body")
     return fn
+
+
+def _step_outputs(body, writes):
+    """The body's outputs, a per-step write's value in place of the array it writes."""
+    return [writes[i][0] if i in writes else o for i, o in enumerate(body)]
 
 
 def _as_arg(v):
@@ -77,7 +82,7 @@ def all_at_once(state_ph, I, invariant, free, body, writes, state_vals, rng, pos
     n_state = len(state_ph)
     if set(writes) != set(range(n_state)):
         return None
-    outs = [writes[i][0] if i in writes else o for i, o in enumerate(body)]
+    outs = _step_outputs(body, writes)
     outside = [ph for ph, _ in invariant] + list(free)
     steps = pt.vector("steps", dtype="int64")
     reads = loop_scan.sequence_reads(outs, I, {}, outside, steps)
