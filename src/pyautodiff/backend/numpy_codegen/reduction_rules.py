@@ -20,6 +20,7 @@ from .expressions import (
     strong,
 )
 from .registry import NoForm, op_rule
+from .short_axis import HELPER_NAME, HELPER_SOURCE, ufunc_name, worth_it
 
 
 def _axis_text(axis) -> str:
@@ -67,7 +68,11 @@ def _rule_careduce(g, node):
         raise NoForm(f"reduction with {op.scalar_op} of {x.type.dtype}")
     if getattr(op, "initial", False) and hasattr(op, "initial_value"):
         kwargs.append(f"initial={literal_expr(op.initial_value(x.type.dtype), x.type.dtype).text}")
-    if method is not None:
+    if len(kwargs) == 1 and ufunc_name(scalar_name) and worth_it(x.type.shape, axis or (), x.type.dtype) \
+            and np_dtype(res_dt) == np.dtype(x.type.dtype):  # only axis=: no dtype=, no initial=
+        helper = g.helper(HELPER_NAME, HELPER_SOURCE)  # numpy's per-row cost on a short last axis
+        text = f"{helper}({src.text}, {ufunc_name(scalar_name)})"
+    elif method is not None:
         text = f"{src.wrap(P_ATOM)}.{method}({', '.join(kwargs)})"
     else:  # ufunc.reduce defaults to axis=0, so always spell the axis
         kwargs = kwargs if axis is not None else ["axis=None", *kwargs]
