@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from . import dot_sum
 from .expressions import (
     P_ADD,
     P_ATOM,
@@ -68,6 +69,11 @@ def _rule_careduce(g, node):
         raise NoForm(f"reduction with {op.scalar_op} of {x.type.dtype}")
     if getattr(op, "initial", False) and hasattr(op, "initial_value"):
         kwargs.append(f"initial={literal_expr(op.initial_value(x.type.dtype), x.type.dtype).text}")
+    products = dot_sum.factors(g, x) if scalar_name == "Add" and not kwargs and out_dt == np.float64 else None
+    if products is not None:  # (a * b).sum(): one pass, no product array
+        helper = g.helper(dot_sum.HELPER_NAME, dot_sum.HELPER_SOURCE)
+        return [Expr(f"{helper}({products[0].text}, {products[1].text})",
+                     names=products[0].names | products[1].names, dtype=out_dt, fresh=True)]
     if len(kwargs) == 1 and ufunc_name(scalar_name) and worth_it(x.type.shape, axis or (), x.type.dtype) \
             and np_dtype(res_dt) == np.dtype(x.type.dtype):  # only axis=: no dtype=, no initial=
         helper = g.helper(HELPER_NAME, HELPER_SOURCE)  # numpy's per-row cost on a short last axis
