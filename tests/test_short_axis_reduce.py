@@ -130,3 +130,60 @@ def test_nan_and_inf_rows_as_numpy():
         warnings.simplefilter("ignore", RuntimeWarning)
         want = f(X)
     assert _same_bits(got, want)
+
+
+def _leading_helper():
+    ns = {"np": np}
+    exec(short_axis.LEADING_HELPER_SOURCE, ns)
+    return ns[short_axis.LEADING_HELPER_NAME]
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+@pytest.mark.parametrize("n, k", [(256, 10), (1000, 2), (3000, 3), (700, 16), (300, 7)])
+def test_sum_over_rows_has_numpys_bits(dtype, n, k):
+    sum_rows = _leading_helper()
+    rng = np.random.default_rng(n + k)
+    scaled = (rng.normal(size=(n, k)) * rng.choice([1.0, 1e-3, 1e3], size=(n, k))).astype(dtype)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # 1e308 as float32; overflow in both sums
+        special = rng.choice(_SPECIAL, size=(n, k)).astype(dtype)
+        for x in (scaled, special, scaled.T.copy().T):  # the last: not C-contiguous
+            assert _same_bits(sum_rows(x), x.sum(axis=0))
+
+
+def test_sum_over_rows_warns_as_numpy():
+    sum_rows = _leading_helper()
+    x = np.full((600, 3), 1e308)
+    with pytest.warns(RuntimeWarning, match="overflow"):
+        assert np.isinf(sum_rows(x)).all()
+    with np.errstate(over="raise"), pytest.raises(FloatingPointError):
+        sum_rows(x)
+
+
+@pytest.mark.parametrize("shape, axis, used", [
+    ((1000, 10), (0,), True), ((256, 3), (0,), True), ((100, 10), (0,), False),
+    ((1000, 32), (0,), False), ((1000, 10), (1,), False), ((4, 1000, 10), (0,), False)])
+def test_leading_bounds(shape, axis, used):
+    assert short_axis.leading_worth_it(shape, axis, "float64") is used
+
+
+def test_bias_gradient_over_a_batch():
+    rng = np.random.default_rng(8)
+    W, b, X = rng.normal(size=(5, 12)) * 0.3, rng.normal(size=5), rng.normal(size=(900, 12))
+    y = rng.integers(0, 5, 900)
+
+    def nll(W, b, X, y):
+        s = X @ W.T + b
+        s = s - s.max(axis=1, keepdims=True)
+        return -(s - np.log(np.exp(s).sum(axis=1, keepdims=True)))[np.arange(len(y)), y].mean()
+
+    g = ad.grad(nll, wrt=(0, 1), mode="numpy")
+    src = ad.export_source(g, W, b, X, y)
+    assert short_axis.LEADING_HELPER_NAME in src and short_axis.HELPER_NAME in src
+    gW, gb = g(W, b, X, y)
+    s = X @ W.T + b
+    p = np.exp(s - s.max(axis=1, keepdims=True))
+    p /= p.sum(axis=1, keepdims=True)
+    p[np.arange(900), y] -= 1.0
+    assert_close(gW, p.T @ X / 900, rtol=1e-10)
+    assert_close(gb, p.sum(axis=0) / 900, rtol=1e-10, atol=1e-15)

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from . import dot_sum
+from . import dot_sum, short_axis
 from .expressions import (
     P_ADD,
     P_ATOM,
@@ -21,7 +21,6 @@ from .expressions import (
     strong,
 )
 from .registry import NoForm, op_rule
-from .short_axis import HELPER_NAME, HELPER_SOURCE, ufunc_name, worth_it
 
 
 def _axis_text(axis) -> str:
@@ -74,10 +73,15 @@ def _rule_careduce(g, node):
         helper = g.helper(dot_sum.HELPER_NAME, dot_sum.HELPER_SOURCE)
         return [Expr(f"{helper}({products[0].text}, {products[1].text})",
                      names=products[0].names | products[1].names, dtype=out_dt, fresh=True)]
-    if len(kwargs) == 1 and ufunc_name(scalar_name) and worth_it(x.type.shape, axis or (), x.type.dtype) \
-            and np_dtype(res_dt) == np.dtype(x.type.dtype):  # only axis=: no dtype=, no initial=
-        helper = g.helper(HELPER_NAME, HELPER_SOURCE)  # numpy's per-row cost on a short last axis
-        text = f"{helper}({src.text}, {ufunc_name(scalar_name)})"
+    # numpy's per-row cost on a short last axis (only axis=: no dtype=, no initial=)
+    plain = len(kwargs) == 1 and np_dtype(res_dt) == np.dtype(x.type.dtype)
+    ufunc_text = short_axis.ufunc_name(scalar_name)
+    if plain and ufunc_text and short_axis.worth_it(x.type.shape, axis, x.type.dtype):
+        helper = g.helper(short_axis.HELPER_NAME, short_axis.HELPER_SOURCE)
+        text = f"{helper}({src.text}, {ufunc_text})"
+    elif plain and scalar_name == "Add" and short_axis.leading_worth_it(x.type.shape, axis, x.type.dtype):
+        helper = g.helper(short_axis.LEADING_HELPER_NAME, short_axis.LEADING_HELPER_SOURCE)
+        text = f"{helper}({src.text})"
     elif method is not None:
         text = f"{src.wrap(P_ATOM)}.{method}({', '.join(kwargs)})"
     else:  # ufunc.reduce defaults to axis=0, so always spell the axis

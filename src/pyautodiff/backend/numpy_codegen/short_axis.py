@@ -1,4 +1,4 @@
-"""Reductions along a short last axis, one ufunc call per position along it (issue #18).
+"""Reductions of arrays with a short last axis, where numpy's per-row cost dominates (issue #18).
 
 numpy reduces a C-contiguous ``(N, K)`` array along its last axis by calling its inner
 loop once per row, K elements at a time, which costs 20-40 ns a row whatever K is:
@@ -20,8 +20,14 @@ C-contiguous (a transposed view) goes to ``ufunc.reduce``, numpy's iteration ord
 being another one.  Floating-point warnings are those of the elementwise calls
 ("overflow encountered in add" where the reduction says "in reduce").
 
+The sum over the rows of such an array (``x.sum(axis=0)``: a bias gradient over a batch)
+is slow for the same reason (1000 x 10: 18 us; 10000 x 3: 145 us); ``np.einsum("ij->j", x)``
+adds the rows in numpy's order, the same bits (signed zeros, inf and NaN included, float32
+and float64, checked in the tests), in 6.6 and 37 us.  einsum reports no floating-point
+errors, so a result holding inf or NaN is recomputed by numpy's reduction for its warnings.
+
 Example: ``Max{axis=(1,)}(s)`` with ``s`` of shape ``(1000, 10)`` becomes
-``_reduce_last_axis(s, np.maximum)``.
+``_reduce_last_axis(s, np.maximum)``, ``Sum{axis=(0,)}(s)`` ``_sum_leading_axis(s)``.
 """
 from __future__ import annotations
 
@@ -30,6 +36,8 @@ import math
 import numpy as np
 
 HELPER_NAME = "_reduce_last_axis"
+LEADING_HELPER_NAME = "_sum_leading_axis"
+MIN_ROWS_LEADING = 256  # 256 x 10: 3.6 against 6.1 us
 MAX_COLUMNS = 16  # above it numpy's reduction was as fast (1000 x 32: 55 against 61 us)
 MIN_ROWS = 512  # below it numpy's per-row cost stays under the per-call cost of K ufunc calls
 _UFUNCS = {"Add": "np.add", "Maximum": "np.maximum", "Minimum": "np.minimum"}
@@ -63,6 +71,17 @@ HELPER_SOURCE = f'''def {HELPER_NAME}(x, ufunc):
     return a'''
 
 
+LEADING_HELPER_SOURCE = f'''def {LEADING_HELPER_NAME}(x):
+    """x.sum(axis=0) of a C-contiguous 2-d array with few columns in one einsum call, which adds
+    the rows in numpy's order (the same bits); numpy's own where einsum, silent on floating-point
+    errors, gives inf or NaN (numpy's warnings), and for any other layout."""
+    if x.flags.c_contiguous:
+        r = np.einsum("ij->j", x)
+        if np.isfinite(r).all():
+            return r
+    return x.sum(axis=0)'''
+
+
 def ufunc_name(scalar_name: str) -> str | None:
     """``np.add`` / ``np.maximum`` / ``np.minimum`` for a reduction's scalar op class name."""
     return _UFUNCS.get(scalar_name)
@@ -76,3 +95,13 @@ def worth_it(shape, axis, dtype) -> bool:
     if np.dtype(dtype) not in (np.dtype("float32"), np.dtype("float64")):
         return False
     return 2 <= shape[-1] <= MAX_COLUMNS and math.prod(shape[:-1]) >= MIN_ROWS
+
+
+def leading_worth_it(shape, axis, dtype) -> bool:
+    """Whether a sum of a float array of static ``shape`` along ``axis`` is the sum over the
+    rows of a 2-d array with few columns (``_sum_leading_axis``)."""
+    if len(shape) != 2 or None in shape or tuple(axis) != (0,):
+        return False
+    if np.dtype(dtype) not in (np.dtype("float32"), np.dtype("float64")):
+        return False
+    return 2 <= shape[1] <= MAX_COLUMNS and shape[0] >= MIN_ROWS_LEADING
