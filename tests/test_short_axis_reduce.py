@@ -165,6 +165,19 @@ def test_sum_over_rows_warns_as_numpy():
     ((1000, 32), (0,), False), ((1000, 10), (1,), False), ((4, 1000, 10), (0,), False)])
 def test_leading_bounds(shape, axis, used):
     assert short_axis.leading_worth_it(shape, axis, "float64") is used
+    assert not short_axis.leading_worth_it(shape, None, "float64")
+    assert not short_axis.worth_it(shape, None, "float64")
+
+
+def test_full_reductions_of_small_arrays():
+    # a full max with initial= (PyTensor 3.3's logsumexp): no axis for the bounds to read
+    import scipy.special
+
+    a = np.array([[[0.0, 0.5], [-1.0, 2.0]]])
+    assert_close(ad.function(scipy.special.logsumexp, mode="numpy")(a), scipy.special.logsumexp(a),
+                 rtol=1e-13)
+    assert_close(ad.grad(lambda a: scipy.special.logsumexp(a), mode="numpy")(a),
+                 np.exp(a - scipy.special.logsumexp(a)), rtol=1e-12)
 
 
 def test_bias_gradient_over_a_batch():

@@ -74,7 +74,7 @@ def _rule_careduce(g, node):
         return [Expr(f"{helper}({products[0].text}, {products[1].text})",
                      names=products[0].names | products[1].names, dtype=out_dt, fresh=True)]
     # numpy's per-row cost on a short last axis (only axis=: no dtype=, no initial=)
-    plain = len(kwargs) == 1 and np_dtype(res_dt) == np.dtype(x.type.dtype)
+    plain = axis is not None and len(kwargs) == 1 and np_dtype(res_dt) == np.dtype(x.type.dtype)
     ufunc_text = short_axis.ufunc_name(scalar_name)
     if plain and ufunc_text and short_axis.worth_it(x.type.shape, axis, x.type.dtype):
         helper = g.helper(short_axis.HELPER_NAME, short_axis.HELPER_SOURCE)

@@ -89,8 +89,8 @@ def ufunc_name(scalar_name: str) -> str | None:
 
 def worth_it(shape, axis, dtype) -> bool:
     """Whether a reduction of a float array of static ``shape`` along ``axis`` (a tuple of
-    axes, normalized) is a short last axis the helper reduces faster than numpy."""
-    if len(shape) < 2 or None in shape or tuple(axis) != (len(shape) - 1,):
+    axes, normalized; None: all) is a short last axis the helper reduces faster than numpy."""
+    if axis is None or len(shape) < 2 or None in shape or tuple(axis) != (len(shape) - 1,):
         return False
     if np.dtype(dtype) not in (np.dtype("float32"), np.dtype("float64")):
         return False
@@ -100,7 +100,7 @@ def worth_it(shape, axis, dtype) -> bool:
 def leading_worth_it(shape, axis, dtype) -> bool:
     """Whether a sum of a float array of static ``shape`` along ``axis`` is the sum over the
     rows of a 2-d array with few columns (``_sum_leading_axis``)."""
-    if len(shape) != 2 or None in shape or tuple(axis) != (0,):
+    if axis is None or len(shape) != 2 or None in shape or tuple(axis) != (0,):
         return False
     if np.dtype(dtype) not in (np.dtype("float32"), np.dtype("float64")):
         return False
