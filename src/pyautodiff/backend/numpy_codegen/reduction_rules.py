@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from . import dot_sum, short_axis
 from .expressions import (
     P_ADD,
     P_ATOM,
@@ -67,7 +68,21 @@ def _rule_careduce(g, node):
         raise NoForm(f"reduction with {op.scalar_op} of {x.type.dtype}")
     if getattr(op, "initial", False) and hasattr(op, "initial_value"):
         kwargs.append(f"initial={literal_expr(op.initial_value(x.type.dtype), x.type.dtype).text}")
-    if method is not None:
+    products = dot_sum.factors(g, x) if scalar_name == "Add" and not kwargs and out_dt == np.float64 else None
+    if products is not None:  # (a * b).sum(): one pass, no product array
+        helper = g.helper(dot_sum.HELPER_NAME, dot_sum.HELPER_SOURCE)
+        return [Expr(f"{helper}({products[0].text}, {products[1].text})",
+                     names=products[0].names | products[1].names, dtype=out_dt, fresh=True)]
+    # numpy's per-row cost on a short last axis (only axis=: no dtype=, no initial=)
+    plain = axis is not None and len(kwargs) == 1 and np_dtype(res_dt) == np.dtype(x.type.dtype)
+    ufunc_text = short_axis.ufunc_name(scalar_name)
+    if plain and ufunc_text and short_axis.worth_it(x.type.shape, axis, x.type.dtype):
+        helper = g.helper(short_axis.HELPER_NAME, short_axis.HELPER_SOURCE)
+        text = f"{helper}({src.text}, {ufunc_text})"
+    elif plain and scalar_name == "Add" and short_axis.leading_worth_it(x.type.shape, axis, x.type.dtype):
+        helper = g.helper(short_axis.LEADING_HELPER_NAME, short_axis.LEADING_HELPER_SOURCE)
+        text = f"{helper}({src.text})"
+    elif method is not None:
         text = f"{src.wrap(P_ATOM)}.{method}({', '.join(kwargs)})"
     else:  # ufunc.reduce defaults to axis=0, so always spell the axis
         kwargs = kwargs if axis is not None else ["axis=None", *kwargs]
