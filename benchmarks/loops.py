@@ -228,19 +228,31 @@ def bench_default(make, args, max_calls=2000):
 
 
 def _child(queue, fn, name, args):
-    queue.put(fn(name, args))
+    try:
+        queue.put(("ok", fn(name, args)))
+    except BaseException as exc:  # the parent raises it: a failed measurement is no number
+        queue.put(("error", f"{type(exc).__name__}: {exc}"))
 
 
 def in_fresh_process(fn, name, args):
     """``fn(name, args)`` run in a new Python process (spawned: imports, nothing compiled)."""
     import multiprocessing
+    import queue as queues
 
     ctx = multiprocessing.get_context("spawn")
-    queue = ctx.Queue()
-    child = ctx.Process(target=_child, args=(queue, fn, name, args))
+    results = ctx.Queue()
+    child = ctx.Process(target=_child, args=(results, fn, name, args))
     child.start()
-    result = queue.get()  # before join: a large result would block the child's exit
+    while True:  # read before join: a large result would block the child's exit
+        try:
+            status, result = results.get(timeout=1.0)
+            break
+        except queues.Empty:
+            if not child.is_alive():
+                raise RuntimeError(f"{fn.__name__}({name}) in a fresh process died: exit code {child.exitcode}")
     child.join()
+    if status != "ok":
+        raise RuntimeError(f"{fn.__name__}({name}) in a fresh process: {result}")
     return result
 
 
