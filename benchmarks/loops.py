@@ -31,6 +31,13 @@ Times are CPU time of this process (``time.process_time``): on a machine shared 
 other work, wall-clock time of a long call is inflated by every other process's time
 slices, a short call's is not, which would fake a superlinear growth.
 
+The default mode and ``lax.scan`` are each measured in a fresh process of their own at
+every N (``--same-process`` measures them here): their first calls compare the first
+compile of a graph of its kind, with each library's one-time work of a process (lazy
+imports, registries built on first use) in both.  Measured in this process, the default
+mode's first call came after the numpy tier had compiled the same graph, and ``lax.scan``'s
+paid JAX's one-time work only at the first N.
+
 Run (2 cores shared with other work: ratios within one run are what count)::
 
     OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 python benchmarks/loops.py [--max-n 10000] [--big] [--loops accumulate,rnn] [--ns 100,1000]
@@ -220,6 +227,39 @@ def bench_default(make, args, max_calls=2000):
     return first, _time(lambda: g(*args)), ready, outcome
 
 
+def _child(queue, fn, name, args):
+    try:
+        queue.put(("ok", fn(name, args)))
+    except BaseException as exc:  # the parent raises it: a failed measurement is no number
+        queue.put(("error", f"{type(exc).__name__}: {exc}"))
+
+
+def in_fresh_process(fn, name, args):
+    """``fn(name, args)`` run in a new Python process (spawned: imports, nothing compiled)."""
+    import multiprocessing
+    import queue as queues
+
+    ctx = multiprocessing.get_context("spawn")
+    results = ctx.Queue()
+    child = ctx.Process(target=_child, args=(results, fn, name, args))
+    child.start()
+    while True:  # read before join: a large result would block the child's exit
+        try:
+            status, result = results.get(timeout=1.0)
+            break
+        except queues.Empty:
+            if not child.is_alive():
+                raise RuntimeError(f"{fn.__name__}({name}) in a fresh process died: exit code {child.exitcode}")
+    child.join()
+    if status != "ok":
+        raise RuntimeError(f"{fn.__name__}({name}) in a fresh process: {result}")
+    return result
+
+
+def bench_default_of(name, args):
+    return bench_default(LOOPS[name], args)
+
+
 def bench_autograd(make, args):
     """autograd.grad: (first call, steady call); it re-traces on every call."""
     try:
@@ -240,6 +280,7 @@ def _jax():
     except ImportError:
         return None
     jax.config.update("jax_enable_x64", True)  # float64, like numpy and pyautodiff
+    jax.devices()  # the CPU backend's start, like our imports: not part of a first call
     return jax
 
 
@@ -369,6 +410,8 @@ def main():
                     help="seconds (wall) for jax.jit of the unrolled loop, first call and steady calls")
     ap.add_argument("--autograd-max-n", type=int, default=10_000)
     ap.add_argument("--ns", default="10,100,1000,10000", help="trip counts, comma-separated (up to --max-n)")
+    ap.add_argument("--same-process", action="store_true",
+                    help="measure the default mode and lax.scan in this process, not each in a fresh one")
     opts = ap.parse_args()
     os.environ.setdefault("PYAUTODIFF_CODE_CACHE", tempfile.mkdtemp(prefix="pyad-bench-"))  # empty cache
     os.environ.setdefault("PYAUTODIFF_TIERED", "1")  # the default mode's column: tiering on
@@ -394,14 +437,16 @@ def main():
             first, steady, rolled = bench_pyautodiff(make, args)
             if not rolled and n > UNROLLED_MAX_N and name not in _ROLLS_LATER:
                 break
-            default_first, default, ready, outcome = (bench_default(make, args) if rolled
+            fresh = (lambda fn: fn(name, args)) if opts.same_process else \
+                (lambda fn: in_fresh_process(fn, name, args))
+            default_first, default, ready, outcome = (fresh(bench_default_of) if rolled
                                                       else (first, steady, 0.0, "numpy"))
             tier = outcome.split(" ")[0] if outcome.startswith("numba") else "numpy"
             ag = bench_autograd(make, args) if n <= opts.autograd_max_n else None
             ju = (bench_jax_unrolled(name, args, opts.jax_timeout)
                   if n <= opts.jax_unrolled_max_n and not jax_gave_up else None)
             jax_gave_up = jax_gave_up or (ju is not None and ju[0] == "timeout")
-            js = bench_jax_scan(name, args)
+            js = fresh(bench_jax_scan)
             mem_first, mem_call, mem_ag = bench_memory(make, args, n <= opts.autograd_max_n)
             mems.append(mem_call)
             firsts.append(first)

@@ -121,6 +121,45 @@ def test_static_shape_found_by_shape_inference_is_kept():
     assert pt.zeros((out.shape[0] + 1,)).type.shape == (6,)
 
 
+def _scan_of_two(n_steps):
+    import warnings
+
+    import pytensor
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)  # PyTensor 3.3: scan's return value
+        res = pytensor.scan(lambda h, c: (h * 2, c + 1), outputs_info=[pt.zeros(3), pt.zeros(())],
+                            n_steps=n_steps)
+    return res[0] if isinstance(res, tuple) else res
+
+
+def test_open_lengths_of_a_node_are_inferred_once_for_all_its_outputs(monkeypatch):
+    from pytensor.graph.traversal import ancestors
+    from pytensor.scan.op import Scan
+
+    from pyautodiff.backend import pytensor_speedups
+
+    calls = []
+    real = pytensor_speedups._infer_node_shapes
+    monkeypatch.setattr(pytensor_speedups, "_infer_node_shapes",
+                        lambda node, original: calls.append(node) or real(node, original))
+    h, c = _scan_of_two(7)
+    scan, = {v.owner for v in ancestors([h, c]) if v.owner is not None and isinstance(v.owner.op, Scan)}
+    hb, cb = scan.outputs  # the buffers: the initial state and 7 steps
+    assert hb.type.shape == (None, 3) and cb.type.shape == (None,)
+    assert pt.zeros((hb.shape[0] - 2, hb.shape[1])).type.shape == (6, 3)
+    assert pt.zeros((cb.shape[0],)).type.shape == (8,)  # the other output: no second inference
+    assert ptb.infer_static_shape([hb.shape[0] * cb.shape[0]])[1] == (64,)
+    assert calls == [scan]
+
+
+def test_a_length_shape_inference_cannot_fix_stays_open():
+    n = pt.iscalar("n")
+    h, c = _scan_of_two(n)
+    assert pt.zeros((c.shape[0] + 1,)).type.shape == (None,)
+    assert pt.zeros((h.shape[1], c.shape[0])).type.shape == (3, None)
+
+
 def test_static_shape_keeps_the_originals_error():
     with pytest.raises(TypeError, match="integers"):
         ptb.infer_static_shape([pt.scalar("s", dtype="float64")])

@@ -827,3 +827,32 @@ def test_sigmoid_and_softplus_accurate_in_both_tails_without_warnings():
     assert sig[11] == 1.0 and sp[11] == 800.0
     np.testing.assert_array_equal(sig[-3:], [1.0, 0.0, np.nan])
     np.testing.assert_array_equal(sp[-3:], [np.inf, 0.0, np.nan])
+
+
+def test_each_replaced_rewrite_has_its_safe_twin_wherever_it_is_registered():
+    # safe_rewrites registers, beside every rewrite it replaces, a "safe_" twin in each
+    # database holding the original (a sequence: at the original's position)
+    from pytensor.compile.mode import optdb
+    from pytensor.graph.rewriting.db import RewriteDatabase, SequenceDB
+
+    from pyautodiff.backend import safe_rewrites
+
+    safe_rewrites._ensure_registered()
+
+    def holders(db, name):  # an independent walk: every database naming ``name``
+        found = [db] if name in db._names else []
+        for sub_name in db._names:
+            for sub in db.__db__[sub_name]:
+                if isinstance(sub, RewriteDatabase):
+                    found += holders(sub, name)
+        return found
+
+    replaced = [*safe_rewrites._GUARDED, *safe_rewrites._CANONIZERS]
+    assert replaced
+    for name in replaced:
+        dbs = holders(optdb, name)
+        assert dbs, name  # PyTensor still has it
+        assert [id(d) for d in holders(optdb, f"safe_{name}")] == [id(d) for d in dbs], name
+        for db in dbs:
+            if isinstance(db, SequenceDB):
+                assert db.__position__[f"safe_{name}"] == db.__position__[name]

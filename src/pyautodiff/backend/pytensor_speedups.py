@@ -18,7 +18,12 @@ changing any graph.
   Each ``Shape``/``Shape_i`` of a variable whose type already fixes that shape is cut
   off first (replaced by the constant PyTensor's own shape inference would fold it to),
   and the original runs on what is left when that is small; otherwise on the original
-  expression.  The result is the same.
+  expression.  The result is the same.  A ``Shape``/``Shape_i`` of an output whose type
+  leaves a length open (a ``Scan``'s outputs: the gradient of one rolled loop asked for
+  the length of its outputs seven times, 5 ms each) is cut too, with the lengths the
+  original found for all the outputs of that node at once, kept per node (a node's
+  inputs are only ever replaced by equal values, so its outputs' shapes do not change;
+  the memo is checked against them all the same).
 
 - ``ScalarOp.output_types`` (every scalar node built: the scalar graph of each
   elementwise gradient and the shadow node ``Elemwise.make_node`` builds to learn its
@@ -250,9 +255,10 @@ class _TooLarge(Exception):
     pass
 
 
-def _static_shapes_cut(shape):
+def _static_shapes_cut(shape, original):
     """``shape`` (scalar integer variables) with every ``Shape``/``Shape_i`` of a variable of
-    static shape replaced by its constant, or None when that would rebuild too many nodes."""
+    static shape replaced by its constant, or None when that would rebuild too many nodes.
+    ``original``: PyTensor's ``infer_static_shape``, for the lengths a type leaves open."""
     import numpy as np
     from pytensor.tensor import constant
     from pytensor.tensor.shape import Shape, Shape_i
@@ -261,10 +267,11 @@ def _static_shapes_cut(shape):
     rebuilt = [0]
 
     def static_of(node):
-        if isinstance(node.op, Shape) and None not in node.inputs[0].type.shape:
-            return node.inputs[0].type.shape
-        if isinstance(node.op, Shape_i) and node.inputs[0].type.shape[node.op.i] is not None:
-            return node.inputs[0].type.shape[node.op.i]
+        if isinstance(node.op, Shape):
+            shape = _static_shape_of(node.inputs[0], original)
+            return shape if None not in shape else None
+        if isinstance(node.op, Shape_i):
+            return _static_shape_of(node.inputs[0], original)[node.op.i]
         return None
 
     def walk(v):  # depth at most _CUT_MAX_NODES: each level rebuilds one more node
@@ -289,6 +296,52 @@ def _static_shapes_cut(shape):
         return [walk(s) for s in shape]
     except _TooLarge:
         return None
+
+
+_NODE_SHAPES_LOCK = threading.Lock()
+_node_shapes = None  # WeakKeyDictionary: Apply -> (its inputs, static shape of each output)
+
+
+def _static_shape_of(v, original):
+    """``v``'s shape, an int or None per dimension: its type's, with the dimensions the type
+    leaves open filled in by ``original`` (PyTensor's shape inference and constant folding)
+    run once on the shapes of all the outputs of ``v``'s node."""
+    import weakref
+
+    global _node_shapes
+    shape = getattr(v.type, "shape", None)
+    node = v.owner
+    if shape is None or None not in shape or node is None:
+        return shape if shape is not None else (None,) * v.type.ndim
+    with _NODE_SHAPES_LOCK:
+        if _node_shapes is None:
+            _node_shapes = weakref.WeakKeyDictionary()
+        hit = _node_shapes.get(node)
+    if hit is None or len(hit[0]) != len(node.inputs) or any(a is not b for a, b in zip(hit[0], node.inputs)):
+        with _NODE_SHAPES_LOCK:  # while it is worked out (the original may build an Alloc): open
+            _node_shapes[node] = hit = (tuple(node.inputs), None)
+        hit = (hit[0], _infer_node_shapes(node, original))
+        with _NODE_SHAPES_LOCK:
+            _node_shapes[node] = hit
+    learned = hit[1]
+    if learned is None:
+        return shape
+    return tuple(a if a is not None else b for a, b in zip(shape, learned[node.outputs.index(v)]))
+
+
+def _infer_node_shapes(node, original):
+    """The static shape of each output of ``node`` as ``original`` infers it from the
+    shapes of all of them together (None where it leaves a length open), or None if it fails."""
+    dims = [(k, d) for k, out in enumerate(node.outputs) if hasattr(out.type, "shape")
+            for d, known in enumerate(out.type.shape) if known is None]
+    try:  # ``x.shape[d]``: PyTensor 3.0 folds it where it leaves a bare ``Shape_i`` open
+        static = original([node.outputs[k].shape[d] for k, d in dims])[1]
+    except Exception:  # e.g. an op without infer_shape: the original will say so where it matters
+        return None
+    shapes = [list(getattr(out.type, "shape", ())) for out in node.outputs]
+    for (k, d), n in zip(dims, static):
+        shapes[k][d] = n
+    return [tuple(s) for s in shapes]
 
 
 def _evaluate_constant(outputs):
@@ -321,7 +374,7 @@ def _cut_static_shapes():
         if not isinstance(shape, (list, tuple)):
             return original(shape)
         sh = [as_tensor_variable(s, ndim=0) for s in shape]
-        cut = _static_shapes_cut(sh) if all(s.type.dtype in integer_dtypes for s in sh) else None
+        cut = _static_shapes_cut(sh, original) if all(s.type.dtype in integer_dtypes for s in sh) else None
         if cut is None:  # also a bad dtype: the original's error
             return original(shape)
         known = _evaluate_constant(cut)

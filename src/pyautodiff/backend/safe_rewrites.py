@@ -293,25 +293,28 @@ def _safe_canonizer(inner):
     return safe
 
 
-def _containers(db, name):
-    """The rewrite databases under ``db`` in which ``name`` is registered."""
+def _containers(db, found=None):
+    """name -> the rewrite databases under ``db`` in which it is registered, outermost
+    first; one walk for all names (a walk per name was a third of registering)."""
     from pytensor.graph.rewriting.db import RewriteDatabase
 
-    found = [db] if name in db._names else []
+    found = {} if found is None else found
+    for name in db._names:
+        found.setdefault(name, []).append(db)
     for sub_name in db._names:
         for sub in db.__db__[sub_name]:
             if isinstance(sub, RewriteDatabase):
-                found += _containers(sub, name)
+                _containers(sub, found)
     return found
 
 
-def _register(name, make_replacement):
+def _register(containers, name, make_replacement):
     """Register a replacement for rewrite ``name`` wherever it is registered
-    (canonicalize, stabilize, specialize), under our tag only."""
-    from pytensor.compile.mode import optdb
+    (canonicalize, stabilize, specialize; ``containers``: ``_containers(optdb)``),
+    under our tag only."""
     from pytensor.graph.rewriting.db import SequenceDB
 
-    for db in _containers(optdb, name):
+    for db in containers.get(name, ()):
         original = next(iter(db.__db__[name]))
         # in a sequence, at the original's place (e.g. after the GEMM rewrites)
         where = {"position": db.__position__[name]} if isinstance(db, SequenceDB) else {}
@@ -328,12 +331,13 @@ def _ensure_registered():
         if _registered:
             return
         import pytensor.tensor.rewriting  # noqa: F401  (registers PyTensor's own rewrites first)
-
-        for name, declines in _GUARDED.items():
-            _register(name, lambda original, declines=declines: _guarded_rewriter(original, declines))
-        for name in _CANONIZERS:
-            _register(name, _safe_canonizer)
         from pytensor.compile.mode import optdb
+
+        containers = _containers(optdb)  # what we register below is no database: still true after
+        for name, declines in _GUARDED.items():
+            _register(containers, name, lambda original, declines=declines: _guarded_rewriter(original, declines))
+        for name in _CANONIZERS:
+            _register(containers, name, _safe_canonizer)
 
         from . import blas_layout, negation_sink, static_sparsity
         static_sparsity.register(optdb, SAFE_TAG)
