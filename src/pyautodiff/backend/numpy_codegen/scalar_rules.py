@@ -39,7 +39,7 @@ from .expressions import (
 )
 from .generator import too_deep
 from .registry import NoForm, register_scalar_rule, scalar_rule
-from .special_helpers import SIGMOID_HELPER
+from .special_helpers import SIGMOID_HELPER, SIGMOID_TAIL_HELPER
 
 
 def _tmpl_rule(tmpl_or_factory):
@@ -119,7 +119,7 @@ def _rule_sigmoid(g, op, args, out_dtypes):
     # sigmoid(x) = 1 / (1 + e) for x >= 0, e / (1 + e) below (the tanh form loses the
     # lower tail; exp(-logaddexp(0, -x)) is 5x slower and 10x less accurate there).
     if np.dtype(out_dtypes[0]).kind == "f" and (args[0].weak or np_dtype(args[0].dtype).kind == "f"):
-        g.helper("sigmoid", SIGMOID_HELPER)
+        _need_sigmoid(g)
         return [apply_template(Tmpl("sigmoid({0})"), args, out_dtypes[0])]
     x = g.atom(args[0])
     e = g.atom(apply_template(Tmpl("np.exp(-np.abs({0}))"), [x], out_dtypes[0]))
@@ -305,17 +305,19 @@ def _within_shape(g, inner, outer) -> bool:
                for d in range(len(shapes[0])) if any(shapes[i][d] != 1 for i in inner))
 
 
+def _need_sigmoid(g):
+    g.helper("sigmoid", SIGMOID_HELPER)
+    g.helper("_sigmoid_tail", SIGMOID_TAIL_HELPER)
+
+
 def _sigmoid_call(g, x, neg, scale, out_dtype, minus=False):
     """The helper's call on ``x`` (negated if ``neg``, times ``scale`` if given, the result
-    negated if ``minus``); it may overwrite x when x is an inline temporary (a fresh
-    expression, not a name)."""
-    g.helper("sigmoid", SIGMOID_HELPER)
+    negated if ``minus``); it never writes into x."""
+    _need_sigmoid(g)
     args, keywords = [x], ["neg=True"] if neg else []
     if scale is not None:
         keywords.append(f"scale={{{len(args)}}}")
         args.append(scale)
-    if x.fresh and not x.weak and not x.is_name:
-        keywords.append("scratch=True")
     if minus:
         keywords.append("minus=True")
     return apply_template(Tmpl("sigmoid(" + ", ".join(["{0}"] + keywords) + ")"), args, out_dtype)
@@ -359,7 +361,7 @@ for _name, _fn_name in _UFUNCS.items():
 
 def _view_rule(fn_name):
     """np.real / np.imag of a complex array are views of it, not new arrays: never fresh
-    (nothing may write into them in place, e.g. the sigmoid helper's ``scratch``)."""
+    (nothing may write into them in place)."""
     rule = _tmpl_rule(lambda n: call_template(f"np.{fn_name}", n))
     return lambda g, op, args, out_dtypes: [e.replace(fresh=False) for e in rule(g, op, args, out_dtypes)]
 
@@ -369,5 +371,5 @@ for _name, _fn_name in (("Real", "real"), ("Imag", "imag")):
 for _name, (_fn_name, _nargs) in _SPECIAL.items():
     register_scalar_rule(f"pytensor.scalar.math.{_name}", scipy_rule(_fn_name, _nargs))
 register_scalar_rule("pytensor.scalar.basic.Neg", _tmpl_rule(unop("-")))
-add_probe("sigmoid", SIGMOID_HELPER)
+add_probe("sigmoid", f"{SIGMOID_TAIL_HELPER}\n\n\n{SIGMOID_HELPER}")
 register_scalar_rule("pytensor.scalar.basic.Pow", _tmpl_rule(POW))
