@@ -58,7 +58,7 @@ _DEPTH_TOKENS = re.compile(r"[-+*/%@&|^<>=~()\[\]{}]")
 # Builtins, keywords, module names and the helper functions we may define.
 RESERVED_NAMES = set(dir(builtins)) | set(keyword.kwlist) | {
     "np", "scipy", "self", "solve", "solve_triangular", "cholesky", "pivots_to_permutation",
-    "sigmoid", "_sigmoid_tail"}
+    "sigmoid", "_sigmoid_tail", "_sigmoid_exp"}
 
 
 def _depth(text: str) -> int:
