@@ -238,3 +238,33 @@ def test_sigmoid_helper_keeps_the_callers_floating_point_settings():
     np.testing.assert_allclose(got, _exact_scaled_sigmoid([-720.0, 1.0], [1.0, 1.0]), rtol=1e-15,
                                atol=np.finfo(float).smallest_subnormal)
     assert np.geterr()["over"] == "warn"
+
+
+@pytest.mark.parametrize("n", [300, 40_000])  # below and above 128 KiB: a new buffer for exp, or in place
+def test_sigmoid_helper_large_and_small_arrays_exact_and_inputs_untouched(n):
+    x, y = pt.vector("x"), pt.vector("y")
+    fn = generated([x, y], [pt.sigmoid(-(x * y)) * 3.0, pt.sigmoid(x), pt.sigmoid(-x) * y])
+    assert "scratch=True" in fn.source  # the product x * y is the helper's to overwrite
+    rng = np.random.default_rng(7)
+    xs = rng.normal(scale=300.0, size=n)
+    xs[:6] = [-800.0, -709.5, -708.2, 708.2, 720.0, np.nan]
+    ys = np.full(n, 1.0)
+    before = xs.copy()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        a, b, c = fn(xs, ys)
+    np.testing.assert_array_equal(xs, before)
+    pick = np.r_[0:5, 6:40]
+    tiny = np.finfo(float).smallest_subnormal
+    np.testing.assert_allclose(a[pick], _exact_scaled_sigmoid(-xs[pick], np.full(pick.size, 3.0)), rtol=1e-15, atol=tiny)
+    np.testing.assert_allclose(b[pick], _exact_scaled_sigmoid(xs[pick], np.ones(pick.size)), rtol=1e-15, atol=tiny)
+    np.testing.assert_allclose(c[pick], _exact_scaled_sigmoid(-xs[pick], ys[pick]), rtol=1e-15, atol=tiny)
+    assert np.isnan(a[5]) and np.isnan(b[5]) and np.isnan(c[5])
+    # without an overflowing element: the fast path (in place above 128 KiB), same values
+    xs = np.clip(xs[6:], -700.0, 700.0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        a, b, c = fn(xs, ys[6:])
+    pick = np.arange(40)
+    np.testing.assert_allclose(a[pick], _exact_scaled_sigmoid(-xs[pick], np.full(pick.size, 3.0)), rtol=1e-15, atol=tiny)
+    np.testing.assert_allclose(b[pick], _exact_scaled_sigmoid(xs[pick], np.ones(pick.size)), rtol=1e-15, atol=tiny)

@@ -227,6 +227,13 @@ def _rule_composite(g, op, args, out_dtypes):
 # Binary ops whose result may go into an operand's buffer as an augmented assignment:
 # either operand of a commutative one (the same value to the last bit), the left of the others.
 _IN_PLACE = {"Mul": ("*=", (0, 1)), "Add": ("+=", (0, 1)), "Sub": ("-=", (0,)), "TrueDiv": ("/=", (0,))}
+# Only for buffers of a static size up to glibc's default mmap threshold (128 KiB): smaller
+# blocks come from the heap, reused warm, so one allocation fewer is a gain.  A larger one
+# is mapped or reused depending on the history of frees (a threshold that moves, a heap
+# top that is trimmed), and on this machine a fresh 512 KiB block costs 128 page faults,
+# 250 us: in the MLP's gradient (256 x 256) writing two products in place made later
+# blocks fault and the call 2 ms slower (7.3 ms, 5.3 before); the pattern is not predictable.
+_IN_PLACE_MAX_BYTES = 128 * 1024
 
 
 def _in_place(g, op, operands, out_dtype, get, uses, inputs):
@@ -245,6 +252,9 @@ def _in_place(g, op, operands, out_dtype, get, uses, inputs):
         if pos is None or uses[v] != 1 or pos >= len(g.elemwise_inputs):
             continue
         var = g.elemwise_inputs[pos]
+        shape = getattr(var.type, "shape", (None,))
+        if None in shape or int(np.prod(shape)) * np.dtype(out_dtype).itemsize > _IN_PLACE_MAX_BYTES:
+            continue
         buf = g.expr(var)
         # (get(v) is another text where the Elemwise named its inputs to take a shape from)
         if get(v).text != buf.text or not g.reusable(var, buf) or np_dtype(buf.dtype) != np.dtype(out_dtype):
@@ -365,12 +375,15 @@ def _need_sigmoid(g):
 
 def _sigmoid_call(g, x, neg, scale, out_dtype, minus=False):
     """The helper's call on ``x`` (negated if ``neg``, times ``scale`` if given, the result
-    negated if ``minus``); it never writes into x."""
+    negated if ``minus``); it may overwrite a large x when x is an inline temporary (a fresh
+    expression, not a name)."""
     _need_sigmoid(g)
     args, keywords = [x], ["neg=True"] if neg else []
     if scale is not None:
         keywords.append(f"scale={{{len(args)}}}")
         args.append(scale)
+    if x.fresh and not x.weak and not x.is_name:
+        keywords.append("scratch=True")
     if minus:
         keywords.append("minus=True")
     return apply_template(Tmpl("sigmoid(" + ", ".join(["{0}"] + keywords) + ")"), args, out_dtype)
@@ -414,7 +427,7 @@ for _name, _fn_name in _UFUNCS.items():
 
 def _view_rule(fn_name):
     """np.real / np.imag of a complex array are views of it, not new arrays: never fresh
-    (nothing may write into them in place)."""
+    (nothing may write into them in place, e.g. the sigmoid helper's ``scratch``)."""
     rule = _tmpl_rule(lambda n: call_template(f"np.{fn_name}", n))
     return lambda g, op, args, out_dtypes: [e.replace(fresh=False) for e in rule(g, op, args, out_dtypes)]
 
