@@ -833,6 +833,7 @@ def _in_place_cases():
     A, w = pt.matrix("A", shape=(6, 3)), pt.vector("w", shape=(3,))
     y, c, c1 = pt.vector("y", shape=(6,)), pt.matrix("c", shape=(6, 4)), pt.matrix("c1", shape=(6, 1))
     a, b = pt.matrix("a", shape=(3, 1)), pt.matrix("b", shape=(3, 1))
+    AL, yL = pt.matrix("AL", shape=(20_000, 3)), pt.vector("yL", shape=(20_000,))
     y32 = pt.vector("y32", shape=(6,), dtype="float32")
     A32 = pt.matrix("A32", shape=(6, 3), dtype="float32")
     w32 = pt.vector("w32", shape=(3,), dtype="float32")
@@ -849,6 +850,8 @@ def _in_place_cases():
         "larger shape": ([a, b, c], [pt.exp(c * pt.concatenate([a, b], axis=0))], None),  # (6, 1) with (6, 4)
         "same shape": ([a, b, c1], [pt.exp(c1 * pt.concatenate([a, b], axis=0))], "*= c1"),
         "narrower other": ([A32, w32, y32], [pt.exp(y32 * pt.dot(A32, w32))], "*= y32"),
+        # nor into a block above 128 KiB (which allocation then faults pages is not predictable)
+        "large block": ([AL, w, yL], [pt.exp(yL * pt.dot(AL, w))], None),
     }
 
 
