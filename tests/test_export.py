@@ -3,6 +3,7 @@ import builtins
 import subprocess
 import sys
 import textwrap
+import warnings
 
 import numpy as np
 import pytest
@@ -165,3 +166,22 @@ def test_python_float_parameters_with_broadcasting():
 
     data = np.linspace(-1, 2, 7)
     roundtrip(ad.grad(logp, wrt=(0, 1)), 0.3, 1.7, data, new_args=(-0.2, 0.9, data))
+
+
+def test_exported_sigmoid_keeps_its_overflow_check():
+    # the helper's errstate-decorated exp is a module-level name: exported with the functions
+    def nll(w, X, y):
+        return np.sum(np.log1p(np.exp(-y * (X @ w))))
+
+    rng = np.random.default_rng(5)
+    X, w, y = rng.normal(size=(50, 2)), np.zeros(2), np.sign(rng.normal(size=50))
+    source = ad.export_source(ad.grad(nll), w, X, y)
+    assert "_sigmoid_exp = np.errstate(over=\"raise\")(np.exp)" in source
+    fn = load_numpy_only(source)
+    big = np.array([400.0, 0.0])  # margins up to about 1000: exp overflows in the hand form
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        got = fn(big, X, y)
+    z = y * (X @ big)
+    v = -y * np.exp(-np.logaddexp(0.0, z))  # -y * sigmoid(-z), stable
+    np.testing.assert_allclose(got, X.T @ v, rtol=1e-12, atol=1e-300)

@@ -856,3 +856,39 @@ def test_each_replaced_rewrite_has_its_safe_twin_wherever_it_is_registered():
         for db in dbs:
             if isinstance(db, SequenceDB):
                 assert db.__position__[f"safe_{name}"] == db.__position__[name]
+
+
+def _in_place_cases():
+    A, w = pt.matrix("A", shape=(6, 3)), pt.vector("w", shape=(3,))
+    y, c, c1 = pt.vector("y", shape=(6,)), pt.matrix("c", shape=(6, 4)), pt.matrix("c1", shape=(6, 1))
+    a, b = pt.matrix("a", shape=(3, 1)), pt.matrix("b", shape=(3, 1))
+    AL, yL = pt.matrix("AL", shape=(20_000, 3)), pt.vector("yL", shape=(20_000,))
+    y32 = pt.vector("y32", shape=(6,), dtype="float32")
+    A32 = pt.matrix("A32", shape=(6, 3), dtype="float32")
+    w32 = pt.vector("w32", shape=(3,), dtype="float32")
+    Aw = pt.dot(A, w)
+    return {
+        # the matrix product's buffer takes the product and the quotient
+        "mul": ([A, w, y], [pt.exp(y * Aw)], "*= y"),
+        "div, left": ([A, w, y], [pt.exp(Aw / y)], "/= y"),
+        # not where the other operand is on the left of a non-commutative op
+        "div, right": ([A, w, y], [pt.exp(y / Aw)], None),
+        # nor where its buffer is read elsewhere, or would widen or grow
+        "read twice": ([A, w, y], [pt.exp(y * Aw), Aw], None),
+        "wider dtype": ([A32, w32, y], [pt.exp(y * pt.dot(A32, w32))], None),
+        "larger shape": ([a, b, c], [pt.exp(c * pt.concatenate([a, b], axis=0))], None),  # (6, 1) with (6, 4)
+        "same shape": ([a, b, c1], [pt.exp(c1 * pt.concatenate([a, b], axis=0))], "*= c1"),
+        "narrower other": ([A32, w32, y32], [pt.exp(y32 * pt.dot(A32, w32))], "*= y32"),
+        # nor into a block above 128 KiB (which allocation then faults pages is not predictable)
+        "large block": ([AL, w, yL], [pt.exp(yL * pt.dot(AL, w))], None),
+    }
+
+
+@pytest.mark.parametrize("case", list(_in_place_cases()))
+def test_a_fused_kernel_writes_into_a_fresh_operand_only_where_nothing_changes(case):
+    inputs, outputs, op = _in_place_cases()[case]
+    fn = check(inputs, outputs, [RNG.uniform(-2.0, 2.0, size=v.type.shape).astype(v.type.dtype) for v in inputs])
+    if op is None:
+        assert not any(f" {s}= " in fn.source for s in "*+-/"), fn.source
+    else:
+        assert op in fn.source, fn.source

@@ -27,7 +27,8 @@ def test_logistic_gradient_matches_the_hand_written_one_and_folds_its_signs_into
     got = ad.grad(logistic_nll)(w, X, y)
     np.testing.assert_allclose(got, X.T @ (-y / (1.0 + np.exp(y * (X @ w)))), rtol=1e-12)
     src = ad.export_source(ad.grad(logistic_nll), w, X, y)
-    assert "X.T @ sigmoid(y * (X @ w), neg=True, scale=y, scratch=True, minus=True)" in src
+    # the product y * (X @ w) goes into the matrix product's buffer (one allocation fewer)
+    assert "t0 = X @ w\n    t0 *= y\n    grad_w = X.T @ sigmoid(t0, neg=True, scale=y, minus=True)" in src
     assert "-(X.T" not in src and "-1.0 *" not in src
 
 
@@ -78,8 +79,10 @@ def test_sigmoid_of_a_negated_product_in_both_tails_without_warnings():
     u = -2.0 * xs  # sigmoid(u): the textbook form where it neither overflows nor underflows
     mid = np.abs(u) < 700
     np.testing.assert_array_equal(got[mid], 3.0 / (1 + np.exp(-u[mid])))  # the scaled form
-    low = u < -700  # the lower tail: exp(u), down to subnormals
-    np.testing.assert_allclose(got[low & np.isfinite(u)], 3.0 * np.exp(u[low & np.isfinite(u)]), rtol=1e-13)
+    low = (u < -700) & np.isfinite(u)  # the lower tail, down to subnormals: within one step of their grid
+    # of the exact value (3 * exp(u) rounds twice there: it was once the reference, one step off at u = -740)
+    exact = _exact_scaled_sigmoid(u[low], np.full(low.sum(), 3.0))
+    np.testing.assert_allclose(got[low], exact, rtol=1e-13, atol=np.finfo(float).smallest_subnormal)
     np.testing.assert_array_equal(got[-3:], [0.0, 3.0, np.nan])
 
 
@@ -156,3 +159,112 @@ def test_the_real_part_of_a_complex_input_is_not_scratch_for_the_sigmoid():
     (got,) = fn(zz)
     np.testing.assert_array_equal(zz, [1 + 2j, -3 + 1j])
     np.testing.assert_array_equal(got, 2.0 / (1 + np.exp(-zz.real)))
+
+
+def _logistic_rows(margins):
+    """X (rows of one feature and a constant), w and y whose margins y * (X @ w) are ``margins``."""
+    y = np.where(np.arange(margins.size) % 2 == 0, 1.0, -1.0)
+    X = np.stack([margins * y / 2.0, np.ones(margins.size)], axis=1)  # X @ w = margins * y (w = [2, 0])
+    return np.array([2.0, 0.0]), X, y
+
+
+def _exact_logistic_gradient(w, X, y):
+    """X.T @ (-y * sigmoid(-y * (X @ w))), each element of the vector to 40 digits, rounded once."""
+    z = X @ w  # exact here: one product per row with a zero second weight
+    v = -_exact_scaled_sigmoid(-y * z, y)
+    return X.T @ v, v
+
+
+def test_logistic_gradient_where_the_hand_code_overflows_is_exact_and_silent():
+    # margins past log(max) = 709.78 overflow exp in the hand-written gradient (a warning); the
+    # generated code's exp raises under its errstate instead and the tail recomputes without warnings
+    margins = np.array([-800.0, -30.0, -1.0, 0.0, 0.5, 20.0, 708.2, 709.5, 710.0, 745.0, 760.0, 1200.0])
+    w, X, y = _logistic_rows(margins)
+    with pytest.warns(RuntimeWarning, match="overflow"):
+        X.T @ (-y / (1.0 + np.exp(y * (X @ w))))
+
+    def compiled_grad(w, X, y):
+        g = ad.grad(logistic_nll)
+        g(np.zeros_like(w), X, y)  # traced on margins 0 (the trace runs the function itself, which overflows)
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            return g(w, X, y)
+
+    got = compiled_grad(w, X, y)
+    want, v = _exact_logistic_gradient(w, X, y)
+    # the same matrix product of a vector correct to a rounding: within a few roundings of its terms
+    assert np.all(np.abs(got - want) <= 4 * np.finfo(float).eps * (np.abs(X).T @ np.abs(v))), (got, want)
+    # and the vector itself: the gradient of one row at a time (X of one row) is its element
+    for i in (6, 7, 8, 9, 10):
+        row = compiled_grad(w, X[i:i + 1], y[i:i + 1])
+        np.testing.assert_allclose(row, X[i] * v[i], rtol=1e-15, atol=np.finfo(float).smallest_subnormal)
+
+
+def test_the_tail_keeps_a_large_factor_exact():
+    # scale * exp(u) where exp(u) is subnormal: (scale * h) * h with h = exp(u / 2) keeps scale's
+    # bits (scale * exp(u) kept about 40 of them at u = -720)
+    x, a = pt.vector("x"), pt.vector("a")
+    fn = generated([x, a], [pt.sigmoid(x) * a])
+    xs = np.array([-720.0, -745.0, -1000.0, -709.0, 3.0])
+    av = np.array([1e300, 1e300, 1e300, -1e300, 2.0])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        (got,) = fn(xs, av)
+    np.testing.assert_allclose(got, _exact_scaled_sigmoid(xs, av), rtol=1e-15, atol=0)
+
+
+def test_sigmoid_helper_tail_on_scalars_and_zero_d_arrays():
+    x = pt.scalar("x")
+    fn = generated([x], [pt.sigmoid(x) * 3.0])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        for v in (-720.0, -800.0, 2.0):
+            for arg in (np.float64(v), np.array(v)):
+                (got,) = fn(arg)
+                assert np.ndim(got) == 0
+                np.testing.assert_allclose(float(got), _exact_scaled_sigmoid([v], [3.0])[0], rtol=1e-15,
+                                           atol=np.finfo(float).smallest_subnormal)
+
+
+def test_sigmoid_helper_keeps_the_callers_floating_point_settings():
+    # the helper's errstate covers its own exp only: an overflow the caller asked to raise elsewhere
+    # still raises, and its own tail raises an underflow the caller asked to raise
+    x = pt.vector("x")
+    fn = generated([x], [pt.sigmoid(x)])
+    with np.errstate(under="raise"), pytest.raises(FloatingPointError):
+        fn(np.array([-720.0, 1.0]))
+    with np.errstate(over="raise"):
+        (got,) = fn(np.array([-720.0, 1.0]))  # no overflow reaches the caller
+    np.testing.assert_allclose(got, _exact_scaled_sigmoid([-720.0, 1.0], [1.0, 1.0]), rtol=1e-15,
+                               atol=np.finfo(float).smallest_subnormal)
+    assert np.geterr()["over"] == "warn"
+
+
+@pytest.mark.parametrize("n", [300, 40_000])  # below and above 128 KiB: a new buffer for exp, or in place
+def test_sigmoid_helper_large_and_small_arrays_exact_and_inputs_untouched(n):
+    x, y = pt.vector("x"), pt.vector("y")
+    fn = generated([x, y], [pt.sigmoid(-(x * y)) * 3.0, pt.sigmoid(x), pt.sigmoid(-x) * y])
+    assert "scratch=True" in fn.source  # the product x * y is the helper's to overwrite
+    rng = np.random.default_rng(7)
+    xs = rng.normal(scale=300.0, size=n)
+    xs[:6] = [-800.0, -709.5, -708.2, 708.2, 720.0, np.nan]
+    ys = np.full(n, 1.0)
+    before = xs.copy()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        a, b, c = fn(xs, ys)
+    np.testing.assert_array_equal(xs, before)
+    pick = np.r_[0:5, 6:40]
+    tiny = np.finfo(float).smallest_subnormal
+    np.testing.assert_allclose(a[pick], _exact_scaled_sigmoid(-xs[pick], np.full(pick.size, 3.0)), rtol=1e-15, atol=tiny)
+    np.testing.assert_allclose(b[pick], _exact_scaled_sigmoid(xs[pick], np.ones(pick.size)), rtol=1e-15, atol=tiny)
+    np.testing.assert_allclose(c[pick], _exact_scaled_sigmoid(-xs[pick], ys[pick]), rtol=1e-15, atol=tiny)
+    assert np.isnan(a[5]) and np.isnan(b[5]) and np.isnan(c[5])
+    # without an overflowing element: the fast path (in place above 128 KiB), same values
+    xs = np.clip(xs[6:], -700.0, 700.0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        a, b, c = fn(xs, ys[6:])
+    pick = np.arange(40)
+    np.testing.assert_allclose(a[pick], _exact_scaled_sigmoid(-xs[pick], np.full(pick.size, 3.0)), rtol=1e-15, atol=tiny)
+    np.testing.assert_allclose(b[pick], _exact_scaled_sigmoid(xs[pick], np.ones(pick.size)), rtol=1e-15, atol=tiny)

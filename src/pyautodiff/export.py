@@ -85,7 +85,7 @@ def export_source(g, *args, name: str | None = None, **kwargs) -> str:  # noqa: 
     kernel = namespace["__generated_name__"]
     body, returned = _split_kernel(source, kernel)
     helpers = _helpers(source, kernel)
-    if any(h.startswith(f"def {name}(") for h in helpers):
+    if any(h.startswith((f"def {name}(", f"{name} =")) for h in helpers):
         name += "_"  # e.g. the user's `solve` beside the NaN-filling helper `solve`
     body, returned = _rename_outputs(body, list(returned), _output_names(g, spec, tr, leaf_names))
     outs = list(returned)
@@ -296,11 +296,12 @@ def _split_kernel(source, kernel):
 
 
 def _helpers(source, kernel):
-    """Source of the helper functions the kernel calls (defined beside it)."""
+    """Source of the helpers the kernel calls, defined beside it: functions, and names bound
+    at module level (e.g. the sigmoid's ``_sigmoid_exp``)."""
     import ast
 
     return [ast.get_source_segment(source, n) for n in ast.parse(source).body
-            if isinstance(n, ast.FunctionDef) and n.name != kernel]
+            if isinstance(n, ast.Assign) or (isinstance(n, ast.FunctionDef) and n.name != kernel)]
 
 
 def _module_level(source, namespace):

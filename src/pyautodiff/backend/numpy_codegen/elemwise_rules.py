@@ -24,6 +24,7 @@ def _rule_elemwise(g, node):
     args = [g.elemwise_arg(v, i) for i, v in enumerate(node.inputs)]
     out_dtypes = [o.type.dtype for o in node.outputs]
     g.elemwise_shapes = [static_shape(v) for v in node.inputs]  # for the scalar rules (see CodeGen)
+    g.elemwise_inputs = list(node.inputs)
     mark = g.checkpoint()
     outs = g.scalar(op.scalar_op, args, out_dtypes)
     plans = [_broadcast_plan(node, e) for e in outs]

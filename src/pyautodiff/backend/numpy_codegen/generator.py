@@ -58,7 +58,7 @@ _DEPTH_TOKENS = re.compile(r"[-+*/%@&|^<>=~()\[\]{}]")
 # Builtins, keywords, module names and the helper functions we may define.
 RESERVED_NAMES = set(dir(builtins)) | set(keyword.kwlist) | {
     "np", "scipy", "self", "solve", "solve_triangular", "cholesky", "pivots_to_permutation",
-    "sigmoid"}
+    "sigmoid", "_sigmoid_tail", "_sigmoid_exp"}
 
 
 def _depth(text: str) -> int:
@@ -126,6 +126,7 @@ class CodeGen:
         # Expr's ``srcs``): which inputs can set an output dimension (PyTensor allows no
         # broadcasting at run time of a dimension not statically 1)
         self.elemwise_shapes: list[tuple] = []
+        self.elemwise_inputs: list = []  # and the input variables themselves
 
     # -- names ---------------------------------------------------------------
     def _free(self, base: str) -> str:
@@ -295,13 +296,18 @@ class CodeGen:
             e = self.bind(e, self.name_for(var))
         self.env[var] = e
 
+    def reusable(self, var, e: Expr) -> bool:
+        """Whether ``e``, the value of ``var``, is an array this code allocated that
+        nothing else reads (not an argument, constant, view, output or shared name):
+        its buffer may take a result in place."""
+        return (e.fresh and not e.weak and getattr(var.type, "ndim", 0) > 0 and self.uses[var] == 1
+                and var not in self.outputs and e.text not in self.shared)
+
     def writable(self, var, e: Expr, out_var) -> Expr:
         """A name bound to an array with the value of ``var`` that may be modified
         in place: ``var`` itself if it is a fresh temporary nobody else uses,
         otherwise a copy."""
-        ndim = getattr(var.type, "ndim", 0)
-        if (e.fresh and not e.weak and ndim > 0 and self.uses[var] == 1
-                and var not in self.outputs and e.text not in self.shared):
+        if self.reusable(var, e):
             buf = e if e.is_name else self.bind(e, self.name_for(out_var), cse=False)
         else:
             if e.weak:
