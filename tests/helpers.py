@@ -24,3 +24,14 @@ def numeric_grad(f, x, eps=1e-6):
 
 def assert_close(a, b, rtol=1e-7, atol=1e-9):
     np.testing.assert_allclose(np.asarray(a, dtype=float), np.asarray(b, dtype=float), rtol=rtol, atol=atol)
+
+
+def numpy_tier_source(g, *args):
+    """The numpy tier's generated source of transformation ``g`` for these arguments (what
+    ``export_source`` writes, with the speed-only helpers it leaves out for readers)."""
+    from pyautodiff.backend.compile import optimized_fgraph
+    from pyautodiff.backend.numpy_codegen import fgraph_to_source
+
+    spec = g.specialization_for(*args)
+    fg = optimized_fgraph(spec.trace.all_inputs + spec.extra_inputs, spec.outputs)
+    return fgraph_to_source(fg, fallback="perform")[0]

@@ -78,7 +78,8 @@ def export_source(g, *args, name: str | None = None, **kwargs) -> str:  # noqa: 
     fg = optimized_fgraph(tr.all_inputs + spec.extra_inputs, spec.outputs)
     try:
         source, namespace = fgraph_to_source(fg, name="_kernel", input_names=leaf_names + ext_names + dir_names,
-                                             fallback="error", fresh_outputs=kind.differentiates)
+                                             fallback="error", fresh_outputs=kind.differentiates,
+                                             readable=True)
     except NoNumpyForm as exc:
         raise UnsupportedError(f"export_source: {exc}; this graph cannot be written as plain numpy") from exc
 

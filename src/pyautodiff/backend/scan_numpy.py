@@ -177,7 +177,7 @@ def _rule_scan(g, node):
     g.globals_taken.add(body)  # taken before the body is generated: a Scan nested in it names its own
     sub = CodeGen(g.fallback)
     sub.namespace, sub.globals_taken, sub.taken = g.namespace, g.globals_taken, g.taken
-    sub.imports, sub.helpers = g.imports, g.helpers
+    sub.imports, sub.helpers, sub.readable = g.imports, g.helpers, g.readable
     g.helpers[body] = sub.function_source(inner, body, [f"a{i}" for i in range(len(inner.inputs))],
                                           tuple_return=True)
     g.helper("scan_order", _ORDER_SOURCE)

@@ -49,7 +49,7 @@ def unique_names(names, taken=()):
 
 def fgraph_to_source(fgraph, name: str = "f", input_names: Sequence[str] | None = None,
                      header: str = "", fallback: str = "error",
-                     fresh_outputs: bool = False) -> tuple[str, dict]:
+                     fresh_outputs: bool = False, readable: bool = False) -> tuple[str, dict]:
     """Python source of ``def name(<inputs>)`` computing all outputs of the
     (already rewritten) ``fgraph`` and returning them as a tuple.
 
@@ -59,15 +59,17 @@ def fgraph_to_source(fgraph, name: str = "f", input_names: Sequence[str] | None 
     ``fallback="error"`` such a node raises `NoNumpyForm`.  ``fresh_outputs``
     copies results that could alias an argument, a constant or each other
     (derivatives must not hand out a caller's array).  The result is
-    deterministic: the same graph gives the same text.
+    deterministic: the same graph gives the same text.  ``readable`` (``export_source``)
+    writes numpy's own call where the numpy tier would call a speed-only helper.
     """
     ensure_rules()
     names = _input_names(fgraph, input_names)
     gen = CodeGen(fallback)
+    gen.readable = readable
     gen.globals_taken.add(name)
     main = gen.function_source(fgraph, name, names, fresh_outputs=fresh_outputs)
     if name in gen.helpers or name in gen.namespace:  # e.g. a user's function named "solve"
-        return fgraph_to_source(fgraph, name + "_", input_names, header, fallback, fresh_outputs)
+        return fgraph_to_source(fgraph, name + "_", input_names, header, fallback, fresh_outputs, readable)
     parts = []
     if header:
         parts.append("\n".join(ln if ln.startswith("#") else f"# {ln}".rstrip()

@@ -98,6 +98,10 @@ def sanitize(name: str | None) -> str | None:
 class CodeGen:
     """Holds the state of one generated module (main function + helpers)."""
 
+    # ``export_source`` is read by people: speed-only helpers that replace a plain numpy
+    # call (short_axis, dot_sum) are left out there, numpy's own call written instead
+    readable = False
+
     def __init__(self, fallback: str):
         if fallback not in ("error", "perform"):
             raise ValueError("fallback must be 'error' or 'perform'")

@@ -68,13 +68,15 @@ def _rule_careduce(g, node):
         raise NoForm(f"reduction with {op.scalar_op} of {x.type.dtype}")
     if getattr(op, "initial", False) and hasattr(op, "initial_value"):
         kwargs.append(f"initial={literal_expr(op.initial_value(x.type.dtype), x.type.dtype).text}")
-    products = dot_sum.factors(g, x) if scalar_name == "Add" and not kwargs and out_dt == np.float64 else None
+    fast = not g.readable  # speed-only helpers: not in export_source's code
+    products = dot_sum.factors(g, x) if fast and scalar_name == "Add" and not kwargs and out_dt == np.float64 \
+        else None
     if products is not None:  # (a * b).sum(): one pass, no product array
         helper = g.helper(dot_sum.HELPER_NAME, dot_sum.HELPER_SOURCE)
         return [Expr(f"{helper}({products[0].text}, {products[1].text})",
                      names=products[0].names | products[1].names, dtype=out_dt, fresh=True)]
     # numpy's per-row cost on a short last axis (only axis=: no dtype=, no initial=)
-    plain = axis is not None and len(kwargs) == 1 and np_dtype(res_dt) == np.dtype(x.type.dtype)
+    plain = fast and axis is not None and len(kwargs) == 1 and np_dtype(res_dt) == np.dtype(x.type.dtype)
     ufunc_text = short_axis.ufunc_name(scalar_name)
     if plain and ufunc_text and short_axis.worth_it(x.type.shape, axis, x.type.dtype):
         helper = g.helper(short_axis.HELPER_NAME, short_axis.HELPER_SOURCE)

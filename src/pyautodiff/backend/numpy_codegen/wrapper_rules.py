@@ -87,7 +87,7 @@ def _core_helper(g, core_node) -> str:
     sub = CodeGen(g.fallback)
     # share module-level state; local names are kept unique module-wide too
     sub.namespace, sub.globals_taken, sub.taken = g.namespace, g.globals_taken, g.taken
-    sub.imports, sub.helpers = g.imports, g.helpers
+    sub.imports, sub.helpers, sub.readable = g.imports, g.helpers, g.readable
     src = sub.function_source(fg, fname, [f"a{i}" for i in range(len(ins))],
                               tuple_return=len(core_node.outputs) > 1)
     g.helpers[fname] = src
