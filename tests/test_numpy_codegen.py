@@ -849,13 +849,18 @@ def test_each_replaced_rewrite_has_its_safe_twin_wherever_it_is_registered():
 
     replaced = [*safe_rewrites._GUARDED, *safe_rewrites._CANONIZERS]
     assert replaced
+    checked = 0
     for name in replaced:
         dbs = holders(optdb, name)
-        assert dbs, name  # PyTensor still has it
+        if not dbs:  # not in this PyTensor (selection_dot_to_indexing came after 3.0.3): no twin
+            assert not holders(optdb, f"safe_{name}"), name
+            continue
+        checked += 1
         assert [id(d) for d in holders(optdb, f"safe_{name}")] == [id(d) for d in dbs], name
         for db in dbs:
             if isinstance(db, SequenceDB):
                 assert db.__position__[f"safe_{name}"] == db.__position__[name]
+    assert checked >= len(replaced) - 2  # nearly all are in every PyTensor we support
 
 
 def _in_place_cases():
