@@ -55,7 +55,7 @@ from time import perf_counter  # a global: the measuring wrapper's two calls (Se
 
 import numpy as np
 
-from .backend import cache_dir, code_cache
+from .backend import allocator, cache_dir, code_cache
 from .backend import tiered as tiered_mod
 from .library_code import LIBRARY_ROOTS, is_library
 
@@ -324,6 +324,7 @@ def lookup(g, key, args, kwargs, make_fill, name, on_due, early=None):
     try:
         fn = exec_source(*code, name=name)
         fn.code_key = entry["code"]
+        allocator.tune_once()  # as compile_graph does: served code is compiled code too
         leaves, paths, _ = flatten_call(g.original, args, kwargs)
         stub = Trace(g.original, [], leaves, paths, [structure.is_differentiable(x) for x in leaves], [], None, None)
         fill, wrt_values = make_fill(stub)

@@ -27,7 +27,7 @@ from pytensor.graph.fg import FunctionGraph
 from .. import progress
 from ..concurrency import BUILD_LOCK
 from ..errors import AutodiffError
-from . import pytensor_speedups
+from . import allocator, pytensor_speedups
 from .mode_fixes import numpy_integer_division, refuse_unsupported
 from .safe_rewrites import safe_mode
 
@@ -86,6 +86,7 @@ def compile_graph(inputs, outputs, mode=None, name="f", fresh_outputs=False, lig
 
 
 def _compile_graph(inputs, outputs, mode, name, fresh_outputs, light_above):
+    allocator.tune_once()  # before the first call of anything we compile
     mode = DEFAULT_MODE if mode is None else mode
     start = time.perf_counter()
     if mode == "numpy":
