@@ -807,6 +807,22 @@ def test_alloc_of_a_computed_broadcast_dimension_is_no_shape_error(mode):
         np.testing.assert_array_equal(g, e)
 
 
+@pytest.mark.parametrize("mode", ["numpy", "py"])
+def test_prod_over_an_axis_a_factor_broadcasts_along(mode):
+    # PyTensor 3.3's local_sum_prod_of_mul_or_div made prod(a * b) over an axis along which
+    # a broadcasts a ** 1 * prod(b) instead of a ** n * prod(b) (found by the long fuzz)
+    import pyautodiff as ad
+
+    def f(m, p):
+        return np.prod(np.exp(np.ones((3, 2, 3)) * m) * (p > 0.24), axis=(0, 2))
+
+    p = np.full((1, 3), 0.5)
+    np.testing.assert_allclose(ad.function(f, mode=mode)(0.1, p), np.full(2, np.exp(0.9)), rtol=1e-14)
+    # d/dm of exp(9 m), by hand
+    np.testing.assert_allclose(ad.grad(lambda m, p: f(m, p).sum(), mode=mode)(0.1, p),
+                               2 * 9 * np.exp(0.9), rtol=1e-12)
+
+
 def test_sigmoid_and_softplus_accurate_in_both_tails_without_warnings():
     # references: the textbook forms where they neither overflow nor underflow (|x| < 700),
     # the asymptotes exp(x) (lower tail) and 1 / x beyond

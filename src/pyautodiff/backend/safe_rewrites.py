@@ -165,6 +165,24 @@ def _shared_dot22(fgraph, node) -> bool:
     return bool(dots) and len(fgraph.clients[dots[0]]) > 1
 
 
+def _prod_over_a_broadcast_factor(node) -> bool:
+    """``prod(a * b)`` (or ``a / b``) over an axis along which ``a`` broadcasts: PyTensor 3.3
+    makes it ``a ** n * prod(b)`` with the count ``n`` computed in bool, so 1 (found by the
+    long fuzz: ``prod(exp(ones((3, 2, 3)) * m) * mask, axis=(0, 2))`` gave exp(m) ** 3
+    where numpy gives exp(m) ** 9)."""
+    from pytensor.tensor.elemwise import Elemwise
+    from pytensor.tensor.math import Prod
+
+    if not isinstance(node.op, Prod):
+        return False
+    x = node.inputs[0]
+    if x.owner is None or not isinstance(x.owner.op, Elemwise):
+        return False
+    axes = range(x.type.ndim) if node.op.axis is None else node.op.axis
+    return any(v.type.broadcastable[ax] and not x.type.broadcastable[ax]
+               for v in x.owner.inputs if v.type.ndim == x.type.ndim for ax in axes)
+
+
 def _on_node(predicate):
     return lambda fgraph, node: predicate(node)
 
@@ -193,6 +211,8 @@ _GUARDED = {
     "local_dimshuffle_subtensor": _on_node(_squeeze_of_a_stepped_slice),
     # PyTensor 3.0/3.3: a computed 1 that broadcasts becomes a failing shape assertion
     "local_merge_alloc": _on_node(_merged_alloc_would_assert_a_broadcast),
+    # PyTensor 3.3: prod(a * b) -> a ** n * prod(b) with n = 1 where a broadcasts; sums stay
+    "local_sum_prod_of_mul_or_div": _on_node(_prod_over_a_broadcast_factor),
 }
 
 # The canonizers, replaced by `_safe_canonizer` copies.
