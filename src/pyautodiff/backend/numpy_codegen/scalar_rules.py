@@ -228,7 +228,9 @@ def _rule_composite(g, op, args, out_dtypes):
 # either operand of a commutative one (the same value to the last bit), the left of the others.
 _IN_PLACE = {"Mul": ("*=", (0, 1)), "Add": ("+=", (0, 1)), "Sub": ("-=", (0,)), "TrueDiv": ("/=", (0,))}
 # Only for buffers of a static size up to glibc's default mmap threshold (128 KiB): smaller
-# blocks come from the heap, reused warm, so one allocation fewer is a gain.  A larger one
+# blocks come from the heap, reused warm, so one allocation fewer is a gain (measured before
+# backend/allocator.py raised glibc's thresholds at the first compile; not re-measured since,
+# so the bound stays where it was measured safe).  A larger one
 # is mapped or reused depending on the history of frees (a threshold that moves, a heap
 # top that is trimmed), and on this machine a fresh 512 KiB block costs 128 page faults,
 # 250 us: in the MLP's gradient (256 x 256) writing two products in place made later
