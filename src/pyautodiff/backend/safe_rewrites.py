@@ -359,10 +359,11 @@ def _ensure_registered():
         for name in _CANONIZERS:
             _register(containers, name, _safe_canonizer)
 
-        from . import blas_layout, negation_sink, static_sparsity
+        from . import blas_layout, negation_sink, one_hot_rows, static_sparsity
         static_sparsity.register(optdb, SAFE_TAG)
         blas_layout.register(optdb, SAFE_TAG)
         negation_sink.register(optdb, SAFE_TAG)
+        one_hot_rows.register(optdb, SAFE_TAG)
         _registered = True
 
 
