@@ -57,6 +57,26 @@ def test_weighted_rows_and_a_single_column_index():
         np.testing.assert_array_equal(rows, dense.sum(axis=1))
         np.testing.assert_array_equal(added, dense + tt)
     np.testing.assert_array_equal(tt, before)  # the update went into a copy of the argument
+    special = np.array([np.nan, np.inf, -0.0, -np.inf, 1e308])  # (a -0.0 may keep its sign)
+    dense = np.zeros((5, 3))
+    dense[np.arange(5), [1, 1, 0, 2, 2]] += special
+    rows, added = fn(tt, special, np.array([1, 1, 0, 2, 2]))
+    np.testing.assert_array_equal(rows, dense.sum(axis=1))
+    np.testing.assert_array_equal(added, dense + tt)
+
+
+def test_single_precision_keeps_its_dtype():
+    t, v, j = pt.fmatrix("t", shape=(40, 7)), pt.fvector("v", shape=(40,)), pt.lvector("j", shape=(40,))
+    one_hot = pt.inc_subtensor(pt.zeros((40, 7), dtype="float32")[np.arange(40), j], v)
+    fn = generated([t, v, j], [one_hot.sum(axis=1), one_hot * 3 + t])
+    rng = np.random.default_rng(2)
+    tt, vv, jj = rng.normal(size=(40, 7)).astype("float32"), rng.normal(size=40).astype("float32"), rng.integers(-7, 7, 40)
+    dense = np.zeros((40, 7), dtype="float32")
+    dense[np.arange(40), jj] += vv
+    rows, out = fn(tt, vv, jj)
+    assert rows.dtype == out.dtype == np.float32
+    np.testing.assert_array_equal(rows, dense.sum(axis=1))
+    np.testing.assert_array_equal(out, dense * np.float32(3) + tt)
 
 
 def test_rows_other_than_each_once_keep_the_dense_sum():
