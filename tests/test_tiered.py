@@ -157,3 +157,11 @@ def test_the_first_tier_is_timed_again_before_the_choice(monkeypatch):
     outcome = t.wait(timeout=60)
     assert outcome.startswith("kept numpy (numba not faster"), outcome
     assert installed[-1] is first_tier
+
+
+def test_both_tiers_are_timed_in_turn():
+    # whatever else runs while the background thread times them (the caller's own calls)
+    # meets both tiers alike: their calls alternate
+    order = []
+    runs, other = tiered._timed_in_turn(lambda x: order.append("second"), lambda x: order.append("first"), (1,), 3)
+    assert order == ["second", "first"] * 3 and len(runs) == len(other) == 3
