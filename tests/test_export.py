@@ -185,3 +185,17 @@ def test_exported_sigmoid_keeps_its_overflow_check():
     z = y * (X @ big)
     v = -y * np.exp(-np.logaddexp(0.0, z))  # -y * sigmoid(-z), stable
     np.testing.assert_allclose(got, X.T @ v, rtol=1e-12, atol=1e-300)
+
+
+def test_a_rolled_loops_periodic_index_is_written_as_an_expression():
+    # `w[i % 16]` in a rolled loop indexes with the steps' remainders: a readable
+    # `np.arange(...) % 16`, not a stored blob of 1 000 integers
+    def f(x, w):
+        for i in range(1000):
+            x = x + 0.01 * np.sin(x) * w[i % 16]
+        return x.sum()
+
+    rng = np.random.default_rng(5)
+    x, w = rng.normal(size=8), rng.normal(size=16)
+    source = roundtrip(ad.grad(f), x, w, new_args=(x + 0.3, w * 0.5))
+    assert "b64decode" not in source and "% 16" in source

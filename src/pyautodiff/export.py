@@ -336,6 +336,10 @@ def _array_literal(a: np.ndarray) -> str:
         if step != 0 and np.array_equal(a, a[0] + step * np.arange(a.size, dtype=a.dtype)):
             return f"np.arange({a[0]}, {a[0] + step * a.size}, {step}, dtype=np.{dt})" if (a[0], step) != (0, 1) \
                 else f"np.arange({a.size}, dtype=np.{dt})"
+        # a loop index taken modulo a period (`w[i % 16]` in a rolled loop): its steps' indices
+        period = int(a.max()) + 1
+        if a.min() >= 0 and period > 1 and np.array_equal(a, (a[0] + np.arange(a.size, dtype=a.dtype)) % period):
+            return f"np.arange({a[0]}, {a[0] + a.size}, dtype=np.{dt}) % {period}"
     if a.size and np.all(a == a.flat[0]) and not (a.dtype.kind == "f" and np.isnan(a.flat[0])):
         return f"np.full({a.shape!r}, {a.flat[0].item()!r}, dtype=np.{dt})"
     if a.size <= 64:
