@@ -338,7 +338,8 @@ def _array_literal(a: np.ndarray) -> str:
                 else f"np.arange({a.size}, dtype=np.{dt})"
         # a loop index taken modulo a period (`w[i % 16]` in a rolled loop): its steps' indices
         period = int(a.max()) + 1
-        if a.min() >= 0 and period > 1 and np.array_equal(a, (a[0] + np.arange(a.size, dtype=a.dtype)) % period):
+        if (a.dtype == np.int64 and a.min() >= 0 and period > 1
+                and np.array_equal(a, (a[0] + np.arange(a.size, dtype=a.dtype)) % period)):
             return f"np.arange({a[0]}, {a[0] + a.size}, dtype=np.{dt}) % {period}"
     if a.size and np.all(a == a.flat[0]) and not (a.dtype.kind == "f" and np.isnan(a.flat[0])):
         return f"np.full({a.shape!r}, {a.flat[0].item()!r}, dtype=np.{dt})"
