@@ -3,12 +3,11 @@
 The gradient of ``logp[np.arange(n), y].mean()`` (every softmax cross-entropy, the
 log-linear model's and the MLP's) is a one-hot matrix ``t = zeros((n, k)); t[arange(n), y]
 += v``, and the softmax's gradient then reads it twice: ``t.sum(axis=1)`` and ``t + c * p``.
-That is a 10^4-element zeros, a row sum over it and an addition of it, around 15 of the
-log-linear gradient's 200 us, to place 1 000 numbers.
+That is a 10^4-element zeros, a row sum over it and an addition of it, about 15 us of the
+log-linear gradient's 190 us, to place 1 000 numbers.
 
-Two node rewrites, after PyTensor's canonicalization and specialization (which turn zeros into
-``Alloc`` and take a sign out of the sum)
-and before elementwise fusion:
+Two node rewrites, after PyTensor's canonicalization and specialization (which turn zeros
+into ``Alloc`` and take a sign out of the sum) and before elementwise fusion:
 
 * ``sum(inc(zeros(n, k), v, arange(n), j), axis=1)`` is ``v`` (broadcast to ``(n,)``): with
   ``arange(n)`` as the row index each row holds one increment and zeros elsewhere. The
@@ -17,14 +16,15 @@ and before elementwise fusion:
   did.
 * ``add(inc(zeros, v, arange(n), j), *rest)``, where the update has no other user, is
   ``inc(add(*rest), v, arange(n), j)``: the positions are distinct (one per row), so every
-  element is ``rest + v`` or ``rest`` as before, and PyTensor's in-place rewrite then
-  writes ``v`` into the sum's fresh buffer.
+  element is ``rest + v`` or ``rest`` as before, and the generated code writes ``v`` into
+  the sum's fresh buffer.
 
 Values are equal to the last bit with one exception, the sign of a zero: the dense graph
 adds ``+0.0`` where the rewritten one does not, so a ``-0.0`` (in ``v``, or in ``rest``)
 may come out as ``-0.0`` instead of ``+0.0``. PyTensor's own ``local_IncSubtensor_serialize``
-makes the second rewrite too but only where the update has a single user, which the row
-sum prevents, and leaves ``add(rest, zeros)``.
+makes the second rewrite only where the update has a single user, which the row sum
+prevents (PyTensor 3.3 gives the addition a copy of the update instead), and leaves
+``add(rest, zeros)``.
 
 Example::
 
