@@ -169,3 +169,49 @@ def test_pytensor_backends(mode):
     f = lambda x: np.max(np.stack([x, x]), axis=0).sum() + np.sum(np.maximum(x, x[::-1]))  # noqa: E731
     # x = (1, 2, 3): the first sum is sum(x); maximum(x, x[::-1]) = (x2, x1 (tied with itself), x2)
     assert_close(ad.grad(f, mode=mode)(np.array([1.0, 2.0, 3.0])), [1.0, 2.0, 3.0])
+
+
+# -- min is one reduction: x is not computed twice, associated two ways ------------------------
+
+
+def test_ptp_of_equal_rows_is_exactly_zero_and_decides_as_numpy():
+    # PyTensor's min(x) is -max(-x), and canonicalization pushed that negation into x's sums:
+    # max(2 + t + t) + max(-2 - (t + t)) came out -2e-16, so this where picked `a` (long fuzz,
+    # Python 3.11, seed 72: 0.0 instead of 2.0)
+    def f(a, b):
+        acc = np.zeros((2, 1))
+        for _ in range(2):
+            acc = acc + (0.5 * np.tanh(b) + 1.0)
+        return np.ptp(acc, axis=-2), np.where(np.linalg.norm(np.ptp(acc, axis=-2)) > a, a, np.sum(b))
+
+    b = np.ones((2, 1))
+    for mode in ("numpy", None):
+        got = ad.function(f, mode=mode)(0.0, b)
+        np.testing.assert_array_equal(got[0], [0.0])
+        assert got[1] == 2.0
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32", "int32"])
+def test_min_keeps_numpys_values(dtype):
+    x = np.array([[3, -1, 2], [0, 5, -4]], dtype=dtype)
+    for axis, keepdims in ((None, False), (0, True), (-1, False), ((0, 1), True)):
+        got = ad.function(lambda x: np.min(x, axis=axis, keepdims=keepdims), mode="numpy")(x)
+        want = np.min(x, axis=axis, keepdims=keepdims)
+        assert np.asarray(got).dtype == want.dtype
+        np.testing.assert_array_equal(got, want)
+    nan = np.array([1.0, np.nan, -2.0])
+    assert np.isnan(ad.function(np.min, mode="numpy")(nan))
+
+
+def test_min_gradient_and_hessian_vector_product_through_the_surrogate():
+    x = np.array([0.3, -1.2, 2.0, -1.2])
+    f = lambda x: np.min(x) * np.sum(x ** 2)  # noqa: E731
+    g = ad.grad(f)(x)
+    want = 2 * x * np.min(x)
+    want[[1, 3]] += np.sum(x ** 2) / 2  # the tie splits
+    assert_close(g, want, rtol=1e-12)
+    y, v = np.array([0.3, -1.2, 2.0, -0.7]), np.array([1.0, 0.5, -0.25, 2.0])  # no tie: smooth
+    hv = ad.hvp(f)(y, v)
+    assert_close(hv, numeric_grad(lambda y: np.dot(ad.grad(f)(y), v), y), rtol=1e-6, atol=1e-8)
+    jv = ad.jvp(f)(y, v)[1]  # (f(y), J v)
+    assert_close(jv, np.dot(ad.grad(f)(y), v), rtol=1e-12)

@@ -22,6 +22,7 @@ import pytensor.tensor as pt
 from pytensor.compile.builders import OpFromGraph
 from pytensor.gradient import disconnected_grad, grad
 from pytensor.scalar import upcast
+from pytensor.tensor.math import Min
 
 
 def _with_surrogate_grad(value, surrogate, *xs):
@@ -84,9 +85,22 @@ def _or_nan(wins):
     return lambda a, b: wins(a, b) | pt.isnan(b)  # a wins over a NaN b
 
 
+def _min(x, axis, keepdims):
+    """numpy's min as one ``Min`` reduction. PyTensor's ``pt.min`` is ``-max(-x)`` for floats and
+    signed integers, and canonicalization pushes that negation into ``x``'s own sums, so ``x``
+    is computed twice, associated two ways (``2 + t + t`` and ``-2 - (t + t)``): ``np.ptp``
+    of two equal rows came out -2e-16, not 0, and a comparison with 0 went the other way
+    (long fuzz, seed 72). Its gradient is the surrogate's, so ``Min`` needs no rule of its own."""
+    if not (x.dtype.startswith("float") or x.dtype in pt.type.int_dtypes):
+        return pt.min(x, axis=axis, keepdims=keepdims)
+    axes = tuple(range(x.ndim)) if axis is None else tuple(a % x.ndim for a in axis)
+    out = Min(axes)(x)
+    return pt.expand_dims(out, axes) if keepdims else out
+
+
 # max_/min_(x, axes tuple, keepdims) and maximum/minimum/fmax/fmin(a, b) build PyTensor variables
 max_ = _reduction(pt.max)
-min_ = _reduction(pt.min)
+min_ = _reduction(_min)
 maximum = _elementwise(pt.maximum, pt.gt)
 minimum = _elementwise(pt.minimum, pt.lt)
 fmax = _elementwise(_nan_ignoring(pt.maximum), _or_nan(pt.gt))
