@@ -221,3 +221,36 @@ def test_min_gradient_and_hessian_vector_product_through_the_surrogate():
     assert_close(jv, np.dot(by_hand(y), v), rtol=1e-12)
     hv = ad.hvp(f)(y, v)
     assert_close(hv, numeric_grad(lambda y: np.dot(by_hand(y), v), y), rtol=1e-6, atol=1e-8)
+
+
+# -- a constant divisor divides, as in numpy: mean(0.3, 0.3, 0.3) is 0.3, not one ulp above -----
+
+
+@pytest.mark.parametrize("mean", {
+    "np.mean": np.mean,
+    "np.average": np.average,
+    "sum / 3.0": lambda v: v.sum() / 3.0,
+    "sum / (1.5 * 2)": lambda v: np.sum(v) / 1.5 / 2.0,
+}.items(), ids=lambda item: item[0])
+def test_element_tied_with_its_mean_decides_as_numpy(mean):
+    # PyTensor folds s / 3 into 0.3333333333333333 * s: the mean of three 0.3 came out one ulp
+    # above 0.3, and this where picked exp(a) (long fuzz, Python 3.13, seed 82)
+    _, mean = mean
+
+    def f(a, v):
+        return mean(v), np.where(v[1] < mean(v), np.exp(a), a)
+
+    v = np.full(3, 0.3)
+    assert mean(v) == 0.3 and (v.sum() * (1.0 / 3.0)) != 0.3  # the tie, and why it broke
+    for mode in ("numpy", None, "c"):
+        m, got = ad.function(f, mode=mode)(0.5, v)
+        assert m == 0.3
+        assert got == 0.5
+    # d/dv_j sum(mean(v) * v) = mean(v) + sum(v) / 3, by hand
+    assert_close(ad.grad(lambda v: np.sum(mean(v) * v))(v), np.full(3, 0.3 + 0.9 / 3), rtol=1e-15)
+
+
+def test_division_by_a_power_of_two_may_still_multiply():
+    # x / 4 and x * 0.25 round alike, so the canonizer may fold it: the value is numpy's either way
+    x = np.array([0.3, 0.7, 1e-310])
+    np.testing.assert_array_equal(ad.function(lambda x: x / 4.0 / 2.0, mode="numpy")(x), x / 8.0)

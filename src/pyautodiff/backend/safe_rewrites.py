@@ -283,6 +283,35 @@ def _nests_another_dtype(canonizer, node) -> bool:
     return False
 
 
+def _is_unique_constant(var) -> bool:
+    from pytensor.tensor.variable import TensorConstant
+
+    return isinstance(var, TensorConstant) and var.unique_value is not None
+
+
+def _kept_divisors(canonizer, denum, out_type):
+    """The constant divisors of a float quotient as one divisor (a list of one variable) where
+    its reciprocal is inexact (not a power of two); else None. PyTensor folds ``s / 3`` into
+    ``0.3333333333333333 * s``, which differs from numpy's ``s / 3`` in the last bit: a
+    ``np.mean`` of three equal numbers came out one ulp above them, and a comparison of an
+    element with its mean went the other way (long fuzz, 3.13, seed 82). A single divisor
+    is returned as the same variable, so that the canonizer sees nothing to change."""
+    import pytensor.tensor as pt
+    from pytensor.tensor.basic import constant
+
+    if canonizer.main is not pt.mul or out_type is None or not str(out_type.dtype).startswith("float"):
+        return None
+    found = [v for v in denum if _is_unique_constant(v)]
+    if not found:
+        return None
+    divisor = np.multiply.reduce(np.asarray([v.unique_value for v in found], dtype=out_type.dtype))
+    if not np.isfinite(divisor) or divisor == 0 or abs(np.frexp(divisor)[0]) == 0.5:
+        return None  # a power of two: its reciprocal is exact, so multiplying gives the same bits
+    if len(found) == 1 and found[0].type.dtype == out_type.dtype:
+        return found
+    return [constant(divisor, dtype=out_type.dtype)]
+
+
 def _safe_canonizer(inner):
     """A copy of an `AlgebraicCanonizer` (``local_mul_canonizer``,
     ``local_add_canonizer``) that still flattens nested products and sums and
@@ -294,6 +323,16 @@ def _safe_canonizer(inner):
     class SafeCanonizer(AlgebraicCanonizer):
         def simplify(self, num, denum, out_type):
             return self.simplify_constants(num, denum, out_type=out_type)
+
+        def simplify_constants(self, orig_num, orig_denum, out_type=None):
+            divisor = _kept_divisors(self, orig_denum, out_type)
+            if divisor is None:
+                return super().simplify_constants(orig_num, orig_denum, out_type=out_type)
+            rest = [v for v in orig_denum if not _is_unique_constant(v)]
+            num, denum = super().simplify_constants(orig_num, rest, out_type=out_type)
+            if num == orig_num and divisor == [v for v in orig_denum if _is_unique_constant(v)]:
+                return orig_num, orig_denum  # nothing to fold: the same lists, or it loops
+            return num, [*divisor, *denum]
 
         def transform(self, fgraph, node, *args, **kwargs):
             if _nests_another_dtype(self, node):
