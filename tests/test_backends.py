@@ -71,3 +71,24 @@ def test_out_of_bounds_index_on_a_cached_call_raises(mode):
 def test_unknown_mode_is_a_clear_error():
     with pytest.raises(ad.AutodiffError, match="unknown mode"):
         ad.grad(seed, mode="fortran")(2.0, 5.0)
+
+
+# -- compiled backends round as numpy does: no fused multiply-add, signed zeros kept ------------
+
+
+def _rounding_cases(a):
+    return (a * 10.0 - 1.0,             # 0.1 * 10 rounds to 1: numpy gives 0; a fused multiply-add 5.6e-17
+            -(a - a * 1.0),             # -0.0: LLVM's "no signed zeros" made it 0.0
+            1.0 / -(a - a * 1.0),       # so this was +inf instead of -inf
+            a * 3.0 / 3.0)              # 0.1 * 3 / 3 is 0.1 in numpy; an allowed reciprocal gives 0.1 + 1 ulp
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_compiled_backends_round_as_numpy(mode):
+    a = np.array([0.1, 0.7, 1e-300])
+    with np.errstate(divide="ignore"):
+        want = _rounding_cases(a)
+        got = ad.function(_rounding_cases, mode=mode)(a)
+    for g, w in zip(got, want):
+        np.testing.assert_array_equal(g, w)
+        np.testing.assert_array_equal(np.signbit(g), np.signbit(w))

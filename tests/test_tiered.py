@@ -165,3 +165,26 @@ def test_both_tiers_are_timed_in_turn():
     order = []
     runs, other = tiered._timed_in_turn(lambda x: order.append("second"), lambda x: order.append("first"), (1,), 3)
     assert order == ["second", "first"] * 3 and len(runs) == len(other) == 3
+
+
+def test_the_numba_tier_rounds_as_numpy(monkeypatch):
+    # PyTensor's Numba forms default to fast-math (a fused a * 10 - 1 was 5.6e-17, not 0): a
+    # result must not change when the default mode moves a function to Numba
+    monkeypatch.setenv("PYAUTODIFF_TIERED", "1")
+    monkeypatch.setattr(tiered, "MIN_SECONDS", 0.0)
+    monkeypatch.setattr(tiered, "_REQUIRED_SPEEDUP", 0.0)
+    monkeypatch.setattr(tiered, "UPGRADE_AFTER_SECONDS", 0.0)
+
+    def f(a):
+        return a * 10.0 - 1.0, 1.0 / -(a - a)
+
+    a = np.full(3, 0.1)
+    g = ad.function(f)
+    for _ in range(tiered.MEASURE_CALLS + 1):
+        g(a)
+    assert g._last_spec.tiering.wait(timeout=600).startswith("numba")
+    with np.errstate(divide="ignore"):
+        want = f(a)
+    got = g(a)
+    np.testing.assert_array_equal(got[0], want[0])
+    np.testing.assert_array_equal(got[1], want[1])  # -inf, not +inf

@@ -112,11 +112,34 @@ def _compile_graph(inputs, outputs, mode, name, fresh_outputs, light_above):
         from .rewrite import without_stack_traces
 
         loops = _numba_loops() if numba else contextlib.nullcontext()
-        with without_stack_traces(), loops, progress.phase("rewrite and compile"):  # as in rewrite_graph
+        with without_stack_traces(), loops, numpy_arithmetic(), progress.phase("rewrite and compile"):
             f = pytensor.function(inputs, outputs, mode=pmode, on_unused_input="ignore")
         f.trust_input = True  # we pass exactly-typed arrays ourselves
         fn = _direct_call(f, inputs)
     return fn, time.perf_counter() - start
+
+
+def numpy_arithmetic():
+    """PyTensor's compiled backends, told to round as numpy does, for the builds in this block.
+
+    PyTensor's Numba forms default to LLVM's fast-math flags (``numba__fastmath``): fused
+    multiply-adds, reassociation, no signed zeros, approximate functions. GCC fuses
+    ``a * b + c`` on its own (``-ffp-contract=fast`` is its default for C++). Either way
+    ``0.1 * 10.0 - 1.0`` came out 5.6e-17 where numpy gives 0, and ``-(x - x)`` lost its
+    sign: a result that changed when the default mode moved a function to Numba.
+    Scoped, not set for the process: a user's own PyTensor (PyMC's samplers) keeps its
+    settings. PyTensor's Numba cache keys carry the flag, so no fast-math build is loaded
+    for ours; its C cache keys carry the compiler flags.
+
+    Example::
+
+        with numpy_arithmetic():
+            f = pytensor.function(inputs, outputs, mode="NUMBA")
+    """
+    flags = str(pytensor.config.gcc__cxxflags)
+    if "-ffp-contract=off" not in flags:
+        flags = f"{flags} -ffp-contract=off".strip()
+    return pytensor.config.change_flags(numba__fastmath=False, gcc__cxxflags=flags)
 
 
 def _numba_loops():
