@@ -269,11 +269,13 @@ def _nests_another_dtype(canonizer, node) -> bool:
     dtype = node.outputs[0].type.dtype
     flattened = (canonizer.main, canonizer.inverse, canonizer.reciprocal)
     stack = list(node.inputs)
+    seen = set()  # a shared subexpression is walked once: the walk was exponential in a DAG
     while stack:
         var = stack.pop()
         owner = var.owner
-        if owner is None:
+        if owner is None or var in seen:
             continue
+        seen.add(var)
         if isinstance(owner.op, DimShuffle):  # the canonizer looks through these too
             stack.extend(owner.inputs)
         elif owner.op in flattened:
@@ -312,6 +314,20 @@ def _kept_divisors(canonizer, denum, out_type):
     return [constant(divisor, dtype=out_type.dtype)]
 
 
+def _reorders_float_sums(canonizer) -> bool:
+    """The sum canonizer, on floats: it flattens ``(t - s) - y`` with ``t = s + y`` into one
+    list of terms, reorders them (subtracted terms last) and folds their constants, so a
+    sum rounds in another order than numpy's. Kahan's compensated sum lost its
+    compensation (``1.0`` where numpy gives ``1.0000000000000002``), ``(x + 2**52 * 1.5) -
+    2**52 * 1.5`` no longer rounded ``x``, and a loop of 15 such steps grew exponentially
+    (every term list copied into the next). Products keep their canonizer: reordering
+    factors changes a result by an ulp, not more, and a constant divisor is kept apart
+    (``_kept_divisors``)."""
+    import pytensor.tensor as pt
+
+    return canonizer.main is pt.add
+
+
 def _safe_canonizer(inner):
     """A copy of an `AlgebraicCanonizer` (``local_mul_canonizer``,
     ``local_add_canonizer``) that still flattens nested products and sums and
@@ -335,6 +351,8 @@ def _safe_canonizer(inner):
             return num, [*divisor, *denum]
 
         def transform(self, fgraph, node, *args, **kwargs):
+            if _reorders_float_sums(self) and not _all_exact(node):
+                return False
             if _nests_another_dtype(self, node):
                 return False
             if _all_exact(node):
