@@ -25,7 +25,10 @@ process are unaffected.
 
 The canonizers also leave alone a product or sum that nests one of another
 dtype: flattening ``float64(ones) * (float32 sum / 6)`` would compute the
-float32 quotient in float64, where numpy rounds it to float32 first.
+float32 quotient in float64, where numpy rounds it to float32 first.  On
+floats the sum canonizer leaves alone a sum that nests another (flattening
+reorders terms: compensated summation lost its compensation), and the product canonizer keeps a constant
+divisor as a division unless it is a power of two (``s / 3`` is not ``s * 0.333``).
 
 The same table also guards rewrites that fail on inputs they were not
 written for: on empty constants (they log a traceback and leave the graph
@@ -314,18 +317,28 @@ def _kept_divisors(canonizer, denum, out_type):
     return [constant(divisor, dtype=out_type.dtype)]
 
 
-def _reorders_float_sums(canonizer) -> bool:
-    """The sum canonizer, on floats: it flattens ``(t - s) - y`` with ``t = s + y`` into one
-    list of terms, reorders them (subtracted terms last) and folds their constants, so a
-    sum rounds in another order than numpy's. Kahan's compensated sum lost its
-    compensation (``1.0`` where numpy gives ``1.0000000000000002``), ``(x + 2**52 * 1.5) -
-    2**52 * 1.5`` no longer rounded ``x``, and a loop of 15 such steps grew exponentially
-    (every term list copied into the next). Products keep their canonizer: reordering
-    factors changes a result by an ulp, not more, and a constant divisor is kept apart
-    (``_kept_divisors``)."""
+def _reorders_float_sums(canonizer, node) -> bool:
+    """The sum canonizer on a float sum that nests another sum or difference: it would
+    flatten ``(t - s) - y`` with ``t = s + y`` into one list of terms, reorder them
+    (subtracted terms last) and fold their constants, so the sum would round in another
+    order than numpy's. Kahan's compensated sum lost its compensation (``1.0`` where numpy
+    gives ``1.0000000000000002``), ``(x + 1.5 * 2**52) - 1.5 * 2**52`` no longer rounded
+    ``x``, and 15 unrolled compensated steps grew exponentially (every term list copied
+    into the next). A sum of plain terms is still canonicalized (its zero terms removed,
+    which gradients rely on). Products keep their canonizer: reordering factors moves a
+    result by an ulp, and a constant divisor is kept apart (``_kept_divisors``)."""
     import pytensor.tensor as pt
+    from pytensor.tensor.elemwise import DimShuffle
 
-    return canonizer.main is pt.add
+    if canonizer.main is not pt.add:
+        return False
+    nested = (canonizer.main, canonizer.inverse, canonizer.reciprocal)
+    for var in node.inputs:
+        while var.owner is not None and isinstance(var.owner.op, DimShuffle):
+            var = var.owner.inputs[0]  # the canonizer looks through these too
+        if var.owner is not None and var.owner.op in nested:
+            return True
+    return False
 
 
 def _safe_canonizer(inner):
@@ -351,7 +364,7 @@ def _safe_canonizer(inner):
             return num, [*divisor, *denum]
 
         def transform(self, fgraph, node, *args, **kwargs):
-            if _reorders_float_sums(self) and not _all_exact(node):
+            if not _all_exact(node) and _reorders_float_sums(self, node):
                 return False
             if _nests_another_dtype(self, node):
                 return False
