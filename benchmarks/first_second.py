@@ -4,6 +4,7 @@ and bare PyTensor (issue #18: a short script never reaches the Numba upgrade).
 Usage::
 
     OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 python benchmarks/first_second.py [--only rosen,mlp]
+        [--cpu] [--caches cold|warm] [--bare-arithmetic fast-math|numpy]
 
 Per problem of ``problems.py`` with a hand-written derivative: the first call is made,
 then the transformed function is called in a loop for one second (as a script or a
@@ -37,15 +38,24 @@ import pyautodiff as ad  # noqa: E402
 
 
 def bare_function(p):
-    """A bare ``pytensor.function`` (default mode: Numba) of the traced graph, and its inputs."""
+    """A bare ``pytensor.function`` (default mode: Numba) of the traced graph, and its inputs.
+
+    PyTensor's defaults: fast-math Numba (``numba__fastmath``). ``--bare-arithmetic numpy``
+    (``BENCH_BARE_ARITHMETIC=numpy`` in the children) builds it as our Numba tier is built,
+    rounding as numpy (``compile.numpy_arithmetic``)."""
+    import contextlib
+
     import pytensor
 
     from pyautodiff import structure
+    from pyautodiff.backend.compile import numpy_arithmetic
 
     g = getattr(ad, p["kind"])(p["make"](np), wrt=p["wrt"], mode="numpy")
     args = p["args"] + ((p["direction"],) if "direction" in p else ())
     spec = g.specialization_for(*args)
-    fn = pytensor.function(spec.trace.all_inputs + spec.extra_inputs, spec.outputs)
+    ieee = os.environ.get("BENCH_BARE_ARITHMETIC") == "numpy"
+    with numpy_arithmetic() if ieee else contextlib.nullcontext():
+        fn = pytensor.function(spec.trace.all_inputs + spec.extra_inputs, spec.outputs)
     fn.trust_input = True
     leaves: list = []
     for a in args:
@@ -229,8 +239,13 @@ def main():
                     help="each problem in new processes with private cache directories: the first "
                          "process (cold) or a second one after a first ran until its upgrade was "
                          "decided (warm); our first second is measured before bare PyTensor is built")
+    ap.add_argument("--bare-arithmetic", choices=("fast-math", "numpy"), default="fast-math",
+                    help="bare PyTensor as PyTensor builds it (fast-math Numba, the default) or rounding "
+                         "as numpy, as our Numba tier is built")
     ap.add_argument("--child", nargs=2, metavar=("KEY", "WHAT"), help=argparse.SUPPRESS)
     a = ap.parse_args()
+    if a.bare_arithmetic == "numpy":
+        os.environ["BENCH_BARE_ARITHMETIC"] = "numpy"  # read by bare_function, here and in children
     if a.child:
         return _child(*a.child)
     only = a.only.split(",") if a.only else None
