@@ -27,8 +27,9 @@ The canonizers also leave alone a product or sum that nests one of another
 dtype: flattening ``float64(ones) * (float32 sum / 6)`` would compute the
 float32 quotient in float64, where numpy rounds it to float32 first.  On
 floats the sum canonizer leaves alone a sum that nests another (flattening
-reorders terms: compensated summation lost its compensation), and the product canonizer keeps a constant
-divisor as a division unless it is a power of two (``s / 3`` is not ``s * 0.333``).
+reorders terms: compensated summation lost its compensation), and the
+product canonizer keeps a constant divisor as a division unless it is a
+power of two (``s / 3`` is not ``s * 0.333``).
 
 The same table also guards rewrites that fail on inputs they were not
 written for: on empty constants (they log a traceback and leave the graph
@@ -343,10 +344,11 @@ def _reorders_float_sums(canonizer, node) -> bool:
 
 def _safe_canonizer(inner):
     """A copy of an `AlgebraicCanonizer` (``local_mul_canonizer``,
-    ``local_add_canonizer``) that still flattens nested products and sums and
-    folds their constants, but on floats cancels no factor (``x / x``,
-    ``x - x``), lets no zero absorb the others (``0 * x``) and skips the
-    external simplifiers (``x / abs(x) -> sign(x)``)."""
+    ``local_add_canonizer``) that still flattens nested products and folds
+    constants, but on floats cancels no factor (``x / x``, ``x - x``), lets no
+    zero absorb the others (``0 * x``), skips the external simplifiers
+    (``x / abs(x) -> sign(x)``), flattens no nested sum (``_reorders_float_sums``)
+    and keeps an inexact constant divisor (``_kept_divisors``)."""
     from pytensor.tensor.rewriting.math import AlgebraicCanonizer
 
     class SafeCanonizer(AlgebraicCanonizer):
