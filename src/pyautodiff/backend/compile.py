@@ -27,7 +27,7 @@ from pytensor.graph.fg import FunctionGraph
 from .. import progress
 from ..concurrency import BUILD_LOCK
 from ..errors import AutodiffError
-from . import allocator, pytensor_speedups
+from . import allocator, pairwise_sum, pytensor_speedups
 from .mode_fixes import numpy_integer_division, refuse_unsupported
 from .safe_rewrites import safe_mode
 
@@ -39,7 +39,7 @@ pytensor_speedups.install()
 # mode turns numpy's NaN into a number (``x / x``, ``x * 0``...).
 _PYTENSOR_MODES = {
     "c": lambda: safe_mode(Mode(linker="cvm", optimizer="fast_run")),
-    "numba": lambda: _with_backend("numba", lambda: safe_mode(get_mode("NUMBA"))),
+    "numba": lambda: _with_backend("numba", lambda: safe_mode(get_mode("NUMBA")).including(pairwise_sum.TAG)),
     "jax": lambda: _with_backend("jax", lambda: safe_mode(get_mode("JAX"))),
     "py": lambda: safe_mode(Mode(linker="py", optimizer="fast_run")),
 }
@@ -52,6 +52,7 @@ def _with_backend(name, make_mode):
     if name == "numba":
         from . import scan_numba
 
+        pairwise_sum.install()  # float sums in numpy's order
         scan_numba.install()  # rolled loops: our jitted loop before PyTensor's Numba Scan
     return make_mode()
 

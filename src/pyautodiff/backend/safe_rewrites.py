@@ -432,6 +432,8 @@ def _ensure_registered():
             _register(containers, name, _safe_canonizer)
 
         from . import blas_layout, negation_sink, one_hot_rows, static_sparsity
+        from .pairwise_sum import register as register_pairwise_sum
+        register_pairwise_sum(optdb)  # under its own tag: the Numba mode's alone
         static_sparsity.register(optdb, SAFE_TAG)
         blas_layout.register(optdb, SAFE_TAG)
         negation_sink.register(optdb, SAFE_TAG)

@@ -145,3 +145,13 @@ def _rule_log_softmax(g, node):
     s = g.bind(Expr(f"{xe.text} - {xe.text}.max({kw})", P_ADD, xe.names, xe.dtype, fresh=True))
     return [Expr(f"{s.text} - np.log(np.exp({s.text}).sum({kw}))", P_ADD, s.names, s.dtype,
                   fresh=True)]
+
+
+@op_rule("pyautodiff.backend.pairwise_sum.PairwiseSum")
+def _rule_pairwise_sum(g, node):
+    # only in graphs rewritten for Numba: a loop's body there (``scan_numba``) is this code, jitted
+    (x,) = node.inputs
+    src = strong(g.expr(x), x.type.dtype)
+    axis = None if len(node.op.axis) == x.type.ndim else node.op.axis
+    text = f"{src.wrap(P_ATOM)}.sum({_axis_text(axis)})"
+    return [Expr(text, names=src.names, dtype=np.dtype(x.type.dtype), fresh=True)]
