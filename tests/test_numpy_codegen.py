@@ -913,3 +913,27 @@ def test_a_fused_kernel_writes_into_a_fresh_operand_only_where_nothing_changes(c
         assert not any(f" {s}= " in fn.source for s in "*+-/"), fn.source
     else:
         assert op in fn.source, fn.source
+
+
+def test_a_sparse_write_added_to_a_broadcast_logs_no_rewrite_failure(caplog):
+    # PyTensor 3.0's local_add_of_sparse_write made x + zeros[idx].set(v) with a broadcasting x
+    # an increment of x's (smaller) shape: a failed type check logged as a traceback, per node
+    # (84 of them for the gradient of a rolled double loop)
+    import logging
+
+    import pyautodiff as ad
+
+    def f(x):
+        m = x.shape[0]
+        s = 0.0
+        for i in range(m):
+            for j in range(m):
+                s = s + np.sin(x[i] * x[j])
+        return s
+
+    x = np.random.default_rng(0).normal(size=24)
+    with caplog.at_level(logging.ERROR, logger="pytensor"):
+        got = ad.grad(f)(x)
+    assert not [r for r in caplog.records if r.name.startswith("pytensor")]
+    hand = np.array([2 * np.sum(np.cos(x[i] * x) * x) for i in range(24)])  # by hand
+    np.testing.assert_allclose(got, hand, rtol=1e-12, atol=1e-12)

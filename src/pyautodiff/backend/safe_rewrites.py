@@ -187,6 +187,15 @@ def _prod_over_a_broadcast_factor(node) -> bool:
                for v in x.owner.inputs if v.type.ndim == x.type.ndim for ax in axes)
 
 
+def _adds_a_broadcast_to_a_sparse_write(node) -> bool:
+    """``x + zeros[idx].set(v)`` where ``x`` broadcasts against the write: PyTensor 3.0 makes
+    it ``x[idx].inc(v)`` of ``x``'s shape, which fails the type check and logs a traceback
+    per node (the gradient of a rolled double loop printed 84 of them); 3.3 allocs ``x`` up
+    first.  Declined on both: the sum is computed as written."""
+    out = node.outputs[0].type.broadcastable
+    return any(v.type.broadcastable != out for v in node.inputs)
+
+
 def _on_node(predicate):
     return lambda fgraph, node: predicate(node)
 
@@ -217,6 +226,8 @@ _GUARDED = {
     "local_merge_alloc": _on_node(_merged_alloc_would_assert_a_broadcast),
     # PyTensor 3.3: prod(a * b) -> a ** n * prod(b) with n = 1 where a broadcasts; sums stay
     "local_sum_prod_of_mul_or_div": _on_node(_prod_over_a_broadcast_factor),
+    # PyTensor 3.0: x + zeros[idx].set(v) -> x[idx].inc(v) fails where x broadcasts
+    "local_add_of_sparse_write": _on_node(_adds_a_broadcast_to_a_sparse_write),
 }
 
 # The canonizers, replaced by `_safe_canonizer` copies.
