@@ -168,3 +168,31 @@ def test_jacobian_both_constructions(m, n):
     t = np.tanh(A @ x)
     want = (1 - t ** 2)[:, None] * A * np.sum(x ** 2) + np.outer(t, 2 * x)
     assert_close(J, want, rtol=1e-12, atol=1e-14)
+
+
+@pytest.mark.parametrize("light", ["1", "0"])
+def test_hessian_of_a_rolled_loop(monkeypatch, light):
+    # the light first tier of a loop's graph kept a Blockwise of IncSubtensor whose generated
+    # core helper took the index as a parameter the call did not pass (an InternalError on
+    # every cold cache; a warm one served the fully rewritten code)
+    monkeypatch.setenv("PYAUTODIFF_CODE_CACHE", "0")
+    monkeypatch.setenv("PYAUTODIFF_TIERED", "1")  # the default mode's first tier: light rewrites
+    monkeypatch.setattr("pyautodiff.backend.compile.LIGHT_LOOPS", light == "1")
+
+    def f(x):
+        s = 0.0
+        for i in range(1, x.shape[0]):
+            s = s + np.sin(x[i]) * x[i - 1]
+        return s
+
+    x = np.random.default_rng(0).normal(size=40)
+    hess = ad.hessian(f)
+    H = hess(x)
+    assert hess.stats.loops_rolled == 1
+    hand = np.zeros((40, 40))  # by hand
+    i = np.arange(1, 40)
+    hand[i, i] = -np.sin(x[i]) * x[i - 1]
+    hand[i, i - 1] = hand[i - 1, i] = np.cos(x[i])
+    np.testing.assert_allclose(H, hand, rtol=1e-12, atol=1e-12)
+    v = np.linspace(-1.0, 1.0, 40)
+    np.testing.assert_allclose(ad.hvp(f)(x, v), hand @ v, rtol=1e-12, atol=1e-12)

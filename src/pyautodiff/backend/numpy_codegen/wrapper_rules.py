@@ -34,8 +34,8 @@ def _rule_blockwise(g, node):
     if name in ("Dot", "Dot22") and all(len(s) == 2 for s in op.inputs_sig):
         return [matmul_expr(g, *node.inputs, node.outputs[0].type.dtype)]
     # Generic: a helper function for the core op, vectorized with its signature.
-    core_node, batched = _core_node(op, node)
-    helper = _core_helper(g, core_node)
+    core_node, batched, params = _core_node(op, node)
+    helper = _core_helper(g, core_node, params)
     args = [strong(g.expr(v), v.type.dtype) for v in batched]
     names = frozenset().union(*[a.names for a in args]) if args else frozenset()
     otypes = ", ".join(dtype_name(o.type.dtype) for o in node.outputs)
@@ -54,11 +54,13 @@ def _rule_blockwise(g, node):
 def _core_node(op, node):
     """The core op applied to dummy core-shaped inputs; constant inputs (e.g. an
     axis) stay constants, folded into the helper.  Also returns the inputs
-    that remain arguments."""
+    that remain arguments and their dummies (the helper's parameters: ``make_node``
+    may wrap an input, as ``IncSubtensor`` turns a constant index into
+    ``ScalarFromTensor(index)``, so the core node's own inputs are not they)."""
     import pytensor.tensor as pt
     from pytensor.graph.basic import Constant
 
-    core_inputs, batched = [], []
+    core_inputs, batched, params = [], [], []
     for inp, sig in zip(node.inputs, op.inputs_sig):
         core_ndim = len(sig)
         bdims = inp.type.ndim - core_ndim
@@ -68,15 +70,15 @@ def _core_node(op, node):
         else:
             core_inputs.append(pt.tensor(dtype=inp.type.dtype, shape=inp.type.shape[bdims:]))
             batched.append(inp)
-    return op.core_op.make_node(*core_inputs), batched
+            params.append(core_inputs[-1])
+    return op.core_op.make_node(*core_inputs), batched, params
 
 
-def _core_helper(g, core_node) -> str:
-    """Generate ``def <op>_core(...)`` computing one core node (for np.vectorize)."""
-    from pytensor.graph.basic import Constant
+def _core_helper(g, core_node, params) -> str:
+    """Generate ``def <op>_core(*params)`` computing one core node (for np.vectorize)."""
     from pytensor.graph.fg import FunctionGraph
 
-    ins = [v for v in core_node.inputs if not isinstance(v, Constant)]
+    ins = list(params)
     fg = FunctionGraph(ins, core_node.outputs, clone=True)
     base = sanitize(type(core_node.op).__name__.lower()) + "_core"
     fname = base
