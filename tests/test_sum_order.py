@@ -67,3 +67,43 @@ def test_integer_sums_are_still_simplified():
     f = ad.function(lambda x: x + 3 - 3 + x)
     x = np.array([1, 2, 3])
     np.testing.assert_array_equal(f(x), 2 * x)
+
+
+def _spread(shape, seed):
+    rng = np.random.default_rng(seed)
+    return rng.normal(size=shape) * 10.0 ** rng.uniform(-6, 6, size=shape)
+
+
+def _running_sums(w, X, b):
+    s = 0.0  # a scalar running sum of per-row sums
+    v = np.zeros_like(w)  # an array running sum, two terms a step
+    for t in range(X.shape[0]):
+        s = s + np.sum(X[t] * w)
+        v = v + X[t] * w + b[t]
+    return s, v
+
+
+@pytest.mark.parametrize("mode", ["numpy", "numba", None])
+def test_a_rolled_running_sum_adds_in_the_loops_order(mode):
+    # a rolled loop's running sum `s = s + d(i)` is computed from all the d's at once; their
+    # sum along the steps added pairwise (numpy's sum of a vector), 10 ulps off the loop's
+    X, w, b = _spread((200, 30), 1), _spread(30, 2), _spread((200, 30), 3)
+    f = ad.function(_running_sums, mode=mode)
+    s, v = f(w, X, b)
+    assert f.stats.loops_rolled == 1
+    want_s, want_v = _running_sums(w, X, b)
+    assert s == want_s
+    np.testing.assert_array_equal(v, want_v)
+
+
+def test_the_gradient_of_a_rolled_running_sum():
+    X, w, b = _spread((200, 30), 4), _spread(30, 5), _spread((200, 30), 6)
+
+    def f(w, X, b):
+        s, v = _running_sums(w, X, b)
+        return s + np.sum(v * v)
+
+    got = ad.grad(f)(w, X, b)
+    v = X.sum(axis=0) * w + b.sum(axis=0)
+    hand = X.sum(axis=0) + 2 * v * X.sum(axis=0)  # by hand: d/dw of sum(X w) + |v|^2
+    np.testing.assert_allclose(got, hand, rtol=1e-9)

@@ -123,10 +123,14 @@ def build(state_ph, state_outs, last_outs, flag, I, invariant, free, olds_of, se
                            flag is not None, invariant)
     sums = increments([state_ph[c] for c in carried], body[:ns], body[ns:])
     if sums is not None:  # every state a running sum `s = s + d(i)`: the d's at once, then a sum
-        mapped = vectorized(sums + body[ns:], I, idx, reads, invariant)
+        flat = [t for terms in sums for t in terms]
+        mapped = vectorized(flat + body[ns:], I, idx, reads, invariant)
         if mapped is not None:
-            finals = [pt.shape_padleft(olds_of[c] + d.sum(axis=0)) for c, d in zip(carried, mapped)]
-            return _finish(finals + mapped[ns:], carried, per_step, writes, olds_of, I, idx, len(state_ph),
+            finals, k = [], 0
+            for c, terms in zip(carried, sums):
+                finals.append(pt.shape_padleft(running_sum(olds_of[c], mapped[k:k + len(terms)])))
+                k += len(terms)
+            return _finish(finals + mapped[k:], carried, per_step, writes, olds_of, I, idx, len(state_ph),
                            len(last_outs), flag is not None, invariant)
     rows = list(reads)
 
@@ -166,13 +170,12 @@ def _finish(res, carried, per_step, writes, olds_of, I, idx, n_states, n_last, h
 
 
 def increments(phs, outs, others):
-    """For states that are running sums, ``s = s + d`` (``d`` possibly a sum of several
-    terms, e.g. from an unrolled inner loop) with no ``d`` and none of ``others``
-    reading any state: the ``d``'s; else None.
+    """For states that are running sums, ``s = s + d`` (``s = s + a + b`` adds several
+    terms, e.g. from an unrolled inner loop) with no term and none of ``others`` reading
+    any state: per state, its terms in the order the loop adds them; else None.
 
-    Example: ``s = s + np.sin(x[i])`` gives ``[np.sin(x[i])]``; ``h = np.tanh(h)``
-    gives None.  (The sum of the stacked d's then rounds in another order than the
-    loop: the results agree to a few units in the last place.)"""
+    Example: ``s = s + np.sin(x[i])`` gives ``[[np.sin(x[i])]]``; ``h = np.tanh(h)``
+    gives None."""
     from pytensor.scalar.basic import Add
     from pytensor.tensor.elemwise import Elemwise
 
@@ -194,13 +197,24 @@ def increments(phs, outs, others):
             terms.append(term)
         if not terms:
             return None
-        d = terms[-1]
-        for t in reversed(terms[:-1]):  # the order the loop adds them in
-            d = d + t
-        ds.append(d)
-    if set(graph_inputs(ds + list(others))) & set(phs):
+        ds.append(terms[::-1])  # found from the last addition back: the loop adds the first first
+    if set(graph_inputs([t for terms in ds for t in terms] + list(others))) & set(phs):
         return None
     return ds
+
+
+def running_sum(start, stacked):
+    """``start`` plus every step's terms (``stacked``: one array per term, steps along the
+    first axis), added one after another as the loop adds them: ``np.cumsum`` adds in
+    sequence, where ``sum(axis=0)`` of a vector adds pairwise, and the pairwise sum differed
+    from the loop's by a few units in the last place (numpy's own value, which a
+    derivative's user compares against).
+
+    Example: ``s = s + a[i] + b[i]`` over N steps gives the last element of the cumulative
+    sum of ``[s0, a0, b0, a1, b1, ...]``."""
+    steps = stacked[0] if len(stacked) == 1 else pt.stack(stacked, axis=1).reshape(
+        (-1, *[stacked[0].shape[d] for d in range(1, stacked[0].ndim)]), ndim=stacked[0].ndim)
+    return pt.cumsum(pt.concatenate([pt.shape_padleft(start), steps], axis=0), axis=0)[-1]
 
 
 def vectorized(body, I, idx, reads, invariant):
