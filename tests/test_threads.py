@@ -211,3 +211,34 @@ def test_concurrent_first_calls_in_a_fresh_process(mode, tmp_path):
     out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env, timeout=600)
     assert out.returncode == 0, out.stderr
     assert "ERRORS []" in out.stdout, out.stdout + out.stderr
+
+
+def test_a_background_build_silences_only_its_own_warnings():
+    # warnings.catch_warnings swaps process-wide state: a background rewrite under it hid
+    # the caller's numpy warnings, and on leaving restored the filters a pytest.warns of
+    # the main thread had set in between (the main thread's warning then went unrecorded)
+    import warnings
+
+    from pyautodiff.concurrency import quiet_warnings
+
+    inside, leave = threading.Event(), threading.Event()
+
+    def background():
+        with quiet_warnings():
+            np.log(np.zeros(1))  # a rewrite's constant folding: dropped
+            warnings.warn("from the build")  # dropped too
+            inside.set()
+            leave.wait(10)
+            warnings.warn("still the build")
+
+    with warnings.catch_warnings(record=True) as seen:
+        warnings.simplefilter("always")
+        t = threading.Thread(target=background)
+        t.start()
+        assert inside.wait(10)
+        np.log(np.zeros(1))  # the caller's own: shown while the build is inside its block
+        leave.set()
+        t.join(10)
+        warnings.warn("the caller's, after the build")
+    messages = [str(w.message) for w in seen]
+    assert messages == ["divide by zero encountered in log", "the caller's, after the build"]

@@ -17,6 +17,11 @@ swaps single attributes.  Three pieces of shared state need more:
   graph to float64 calls for good).
 - *A compiled function with internal storage* (PyTensor's ``Function``, used
   by ``mode="c"``/``"py"``) is called under its own lock (``serialized``).
+- *Warnings*: ``warnings.catch_warnings`` swaps process-wide state, so a background
+  rewrite under it hid the caller's own numpy warnings for seconds and, on leaving,
+  restored the filters a ``catch_warnings`` of the main thread had set meanwhile (a
+  ``pytest.warns`` saw nothing).  Our builds silence their own warnings with
+  ``quiet_warnings``, which drops what the thread inside it shows and nothing else.
 
 ``checkpoint(name)`` is a no-op unless a test installed a hook with
 ``hook(...)``: tests use it to force one interleaving deterministically
@@ -82,3 +87,55 @@ def serialized(fn):
 
     call.__wrapped__ = fn
     return call
+
+
+_quiet = threading.local()  # .depth: quiet_warnings blocks this thread is inside
+_quiet_lock = threading.Lock()
+_quiet_installed = False
+
+
+def _install_quiet() -> None:
+    """Route every shown warning through a check of the showing thread (once per process).
+    ``warnings._showwarnmsg`` is what both Python's ``warnings.warn`` and C code (numpy's
+    floating-point warnings) call to show a warning that passed the filters, and what
+    ``catch_warnings(record=True)`` and pytest leave in place (they swap what it calls)."""
+    global _quiet_installed
+    import warnings
+
+    with _quiet_lock:
+        if _quiet_installed:
+            return
+        shown = warnings._showwarnmsg
+
+        def _showwarnmsg(msg):
+            if getattr(_quiet, "depth", 0):
+                return  # shown inside quiet_warnings, by this thread: dropped
+            return shown(msg)
+
+        warnings._showwarnmsg = _showwarnmsg
+        _quiet_installed = True
+
+
+@contextlib.contextmanager
+def quiet_warnings():
+    """Within this block, the warnings this thread shows are dropped and numpy's
+    floating-point errors are ignored; other threads' warnings are untouched.
+
+    A warning that a filter turns into an error (``-W error``) still raises: filters
+    are the process's.  Numpy's floating-point warnings, the common case in rewrites
+    (constant folding), never get that far (``np.errstate`` is per thread).
+
+    Example::
+
+        with quiet_warnings():
+            rewriter.rewrite(fgraph)   # a background thread: the caller's warnings still show
+    """
+    import numpy as np
+
+    _install_quiet()
+    _quiet.depth = getattr(_quiet, "depth", 0) + 1
+    try:
+        with np.errstate(all="ignore"):
+            yield
+    finally:
+        _quiet.depth -= 1

@@ -19,7 +19,8 @@ from __future__ import annotations
 
 import contextlib
 import threading
-import warnings
+
+from ..concurrency import quiet_warnings
 
 __all__ = ["light_rewrite_graph", "light_rewritten", "rewrite_graph", "without_stack_traces"]
 
@@ -216,8 +217,7 @@ def light_rewrite_graph(fgraph):
     """
     from pytensor.graph.rewriting.basic import MergeOptimizer
 
-    with warnings.catch_warnings(), without_stack_traces():
-        warnings.simplefilter("ignore")
+    with quiet_warnings(), without_stack_traces():
         MergeOptimizer().rewrite(fgraph)
     return _light_walk(fgraph)
 
@@ -247,8 +247,7 @@ def _light_walk(fgraph):
         local_mul_switch_sink,
     )
 
-    with warnings.catch_warnings(), without_stack_traces():
-        warnings.simplefilter("ignore")
+    with quiet_warnings(), without_stack_traces():
         # One walk from inputs to outputs: a node's inputs are folded before the
         # node itself is visited, and the sinks recognise only a constant zero, not
         # a broadcast one, so folding is tried first at each node.
@@ -270,8 +269,7 @@ def rewrite_graph(fgraph):
     The graph is rewritten in place and returned.
     """
     rewriter = _pipeline()
-    with warnings.catch_warnings(), without_stack_traces():
-        warnings.simplefilter("ignore")  # e.g. "could not link to a BLAS installation"
+    with quiet_warnings(), without_stack_traces():  # e.g. "could not link to a BLAS installation"
         rewriter.rewrite(fgraph)
         for _ in range(2):
             if not _inline_op_from_graphs(fgraph):

@@ -44,10 +44,10 @@ import contextlib
 import contextvars
 import hashlib
 import inspect
-import warnings
 
 import numpy as np
 
+from ..concurrency import quiet_warnings
 from .scan_numpy import buffer_step_text, step_call_text
 
 __all__ = ["active", "install", "loop_source", "numba_scan"]
@@ -256,8 +256,7 @@ def numba_scan(op, node):
     signature = tuple(numba.types.Array(numba.from_dtype(np.dtype(v.type.dtype)), v.type.ndim, "A", readonly=True)
                       for v in node.inputs)
     try:  # typed now, so that a body Numba cannot compile falls back here
-        with warnings.catch_warnings():  # a loop using constants is not cached: compiled each time
-            warnings.simplefilter("ignore", numba.NumbaWarning)
+        with quiet_warnings():  # a loop using constants is not cached (NumbaWarning): compiled each time
             loop.compile(signature)
     except Exception as exc:  # numba's typing and lowering errors have no common base
         raise Unsupported(f"{type(exc).__name__}: {exc}") from None

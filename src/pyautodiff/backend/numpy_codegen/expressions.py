@@ -18,11 +18,11 @@ from __future__ import annotations
 
 import importlib
 import re
-import warnings
 from collections.abc import Callable, Sequence
 
 import numpy as np
 
+from ...concurrency import quiet_warnings
 from .registry import NoForm
 
 # Python operator precedence, low to high (only what we emit).
@@ -256,8 +256,7 @@ def probe_dtype(fmt: str, args: Sequence[Expr]):
         fn = eval(f"lambda {', '.join(params)}: {fmt.format(*params)}", _probe_namespace(fmt))
         _PROBE_FNS[fmt] = fn
     try:
-        with np.errstate(all="ignore"), warnings.catch_warnings():
-            warnings.simplefilter("ignore")
+        with quiet_warnings():  # also in a background build: the caller's warnings still show
             res = fn(*[_dummy(a) for a in args])
         if isinstance(res, (np.ndarray, np.generic)):
             dt = res.dtype
