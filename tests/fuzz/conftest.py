@@ -12,10 +12,15 @@
 Known library bugs the fuzzer found are kept out of the grammar (programs.KNOWN_BUGS);
 PYAUTODIFF_FUZZ_KNOWN_BUGS=1 (or a comma-separated list of their names) puts them back.
 
+Every test here runs twice, without and with the default mode's tiers (``tiers``).
+
 The profile applies only to the tests of this directory (through their own
 ``@settings``), not to the rest of the test suite.  At the end of a run the number
 of programs each test checked is printed.
 """
+import os
+
+import pytest
 from hypothesis import HealthCheck, Phase, settings
 
 import programs
@@ -44,3 +49,20 @@ def pytest_terminal_summary(terminalreporter):
         if programs.FEATURES:
             feats = ", ".join(f"{k} {n}" for k, n in sorted(programs.FEATURES.items()))
             terminalreporter.write_line(f"constructs generated: {feats}")
+
+
+@pytest.fixture(autouse=True, scope="module", params=["numpy-code", "default-tiers"])
+def tiers(request):
+    """Each fuzz module runs twice: on the numpy code alone, as the rest of the suite runs
+    (tests/conftest.py), and in the default mode's tiers (``PYAUTODIFF_TIERED=1``), which
+    every user gets: a loop's or a large graph's light first tier, its full rewrite in a
+    background thread, the Numba upgrade.  The light tier once kept a node whose generated
+    code failed, and a background rewrite hid the caller's warnings; neither showed in a
+    suite that ran without tiers."""
+    old = os.environ.get("PYAUTODIFF_TIERED")
+    os.environ["PYAUTODIFF_TIERED"] = "1" if request.param == "default-tiers" else "0"
+    yield request.param
+    if old is None:
+        os.environ.pop("PYAUTODIFF_TIERED", None)
+    else:
+        os.environ["PYAUTODIFF_TIERED"] = old
