@@ -33,6 +33,7 @@ Example::
 from __future__ import annotations
 
 import hashlib
+import inspect
 
 import numpy as np
 from pytensor.graph.basic import Apply
@@ -45,7 +46,7 @@ from pytensor.tensor.type import TensorType
 NAME = "numpy_pairwise_sum"
 TAG = "pyautodiff_numba"
 POSITION = 99  # after in-place (50.5), before PyTensor 3.3's fuse_indexed_into_elemwise (100)
-VERSION = 1  # part of the Numba cache key: bump when the generated code changes
+VERSION = 1  # part of the Numba cache key (with the helpers' source): bump when its meaning changes
 BLOCK = 128  # numpy's PW_BLOCKSIZE
 _FLOATS = ("float32", "float64")
 
@@ -132,7 +133,7 @@ def _block(a, lo, n, zero):
 def _pairwise(a, lo, n, zero):
     """numpy's ``pairwise_sum`` of ``a[lo:lo + n]`` (``a`` 1-D contiguous), its recursion
     unrolled onto a stack: a frame is (start, length, whether its left half is done)."""
-    if n <= 128:
+    if n <= BLOCK:
         return _block(a, lo, n, zero)
     starts = np.empty(64, np.int64)
     lengths = np.empty(64, np.int64)
@@ -142,7 +143,7 @@ def _pairwise(a, lo, n, zero):
     starts[0], lengths[0], left_done[0] = lo, n, False
     while True:
         m = lengths[sp]
-        if m > 128:  # split as numpy does, at a multiple of eight: go left first
+        if m > BLOCK:  # split as numpy does, at a multiple of eight: go left first
             half = m // 2
             half -= half % 8
             sp += 1
@@ -227,6 +228,7 @@ def reducer_source(ndim: int, axes: tuple, dtype: str) -> str:
     return "\n".join(lines) + "\n"
 
 
+_HELPERS_SOURCE = inspect.getsource(_block) + inspect.getsource(_pairwise) + f"BLOCK = {BLOCK}"
 _installed = False
 
 
@@ -251,8 +253,9 @@ def install() -> None:
         env = {"np": np, "fallback": fallback, "pairwise": helpers["pairwise"],
                "ZERO": np.dtype(dtype).type(0), "__name__": __name__}
         key = None
-        if fallback_key is not None:
-            key = hashlib.sha256(f"pyautodiff pairwise sum v{VERSION}\n{source}\n{fallback_key}".encode()).hexdigest()
+        if fallback_key is not None:  # the helpers are compiled into the reducer: their text is keyed too
+            text = f"pyautodiff pairwise sum v{VERSION}\n{_HELPERS_SOURCE}\n{source}\n{fallback_key}"
+            key = hashlib.sha256(text.encode()).hexdigest()
         fn = compile_numba_function_src(source, "pairwise_sum", env, cache_key=key)
         return basic.numba_njit(fn, boundscheck=False, fastmath=False), key
 
