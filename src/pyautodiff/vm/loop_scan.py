@@ -205,10 +205,9 @@ def increments(phs, outs, others):
 
 def running_sum(start, stacked):
     """``start`` plus every step's terms (``stacked``: one array per term, steps along the
-    first axis), added one after another as the loop adds them: ``np.cumsum`` adds in
-    sequence, where ``sum(axis=0)`` of a vector adds pairwise, and the pairwise sum differed
-    from the loop's by a few units in the last place (numpy's own value, which a
-    derivative's user compares against).
+    first axis), added one after another as the loop adds them, so that the result is the
+    loop's own value: ``np.cumsum`` adds in sequence, where ``sum(axis=0)`` of a vector
+    adds pairwise (up to 10 units in the last place away from the loop's).
 
     Example: ``s = s + a[i] + b[i]`` over N steps gives the last element of the cumulative
     sum of ``[s0, a0, b0, a1, b1, ...]``."""
