@@ -233,7 +233,7 @@ def test_a_background_build_silences_only_its_own_warnings():
 
     with warnings.catch_warnings(record=True) as seen:
         warnings.simplefilter("always")
-        t = threading.Thread(target=background)
+        t = threading.Thread(target=background, name=concurrency.BACKGROUND_PREFIX + "test")
         t.start()
         assert inside.wait(10)
         np.log(np.zeros(1))  # the caller's own: shown while the build is inside its block

@@ -21,7 +21,8 @@ swaps single attributes.  Three pieces of shared state need more:
   rewrite under it hid the caller's own numpy warnings for seconds and, on leaving,
   restored the filters a ``catch_warnings`` of the main thread had set meanwhile (a
   ``pytest.warns`` saw nothing).  Our builds silence their own warnings with
-  ``quiet_warnings``, which drops what the thread inside it shows and nothing else.
+  ``quiet_warnings``, which in our background threads drops what that thread shows
+  and nothing else.
 
 ``checkpoint(name)`` is a no-op unless a test installed a hook with
 ``hook(...)``: tests use it to force one interleaving deterministically
@@ -116,22 +117,37 @@ def _install_quiet() -> None:
         _quiet_installed = True
 
 
+BACKGROUND_PREFIX = "pyautodiff-"  # the names of the threads we start
+
+
 @contextlib.contextmanager
 def quiet_warnings():
-    """Within this block, the warnings this thread shows are dropped and numpy's
-    floating-point errors are ignored; other threads' warnings are untouched.
+    """Within this block numpy's floating-point errors are ignored and the warnings this
+    thread shows are dropped.
 
-    A warning that a filter turns into an error (``-W error``) still raises: filters
-    are the process's.  Numpy's floating-point warnings, the common case in rewrites
-    (constant folding), never get that far (``np.errstate`` is per thread).
+    In a thread of ours (a background build: its name starts with ``BACKGROUND_PREFIX``)
+    only this thread's warnings are dropped, and the process's filters are left alone:
+    the caller's warnings still show, and a ``catch_warnings`` of the caller is not undone.
+    A warning that a filter turns into an error (``-W error``) still raises there, and
+    the build keeps what it had (a background rewrite keeps the light code); numpy's
+    floating-point warnings, the common case (constant folding), never get that far
+    (``np.errstate`` is per thread).  In the caller's own thread, whose call waits for
+    the build anyway, ``catch_warnings`` ignores every warning, errors included.
 
     Example::
 
         with quiet_warnings():
-            rewriter.rewrite(fgraph)   # a background thread: the caller's warnings still show
+            rewriter.rewrite(fgraph)
     """
+    import warnings
+
     import numpy as np
 
+    if not threading.current_thread().name.startswith(BACKGROUND_PREFIX):
+        with warnings.catch_warnings(), np.errstate(all="ignore"):
+            warnings.simplefilter("ignore")
+            yield
+        return
     _install_quiet()
     _quiet.depth = getattr(_quiet, "depth", 0) + 1
     try:
