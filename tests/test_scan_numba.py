@@ -137,3 +137,27 @@ def test_an_until_condition_stops_the_loop():
     assert jitted[0].shape == (steps + 1,)
     np.testing.assert_allclose(jitted[0], 1.5 ** np.arange(steps + 1), rtol=1e-15)
     np.testing.assert_array_equal(jitted[0], plain[0])
+
+
+def test_a_loop_bodys_sums_add_in_numpys_order(forms):
+    # the body is numpy code jitted by Numba, where x.sum() is Numba's own sum, one element
+    # after another: the loop's value differed from the numpy tier's and CPython's by 5e-4
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(60, 8, 25)) * 10.0 ** rng.uniform(-5, 5, size=(60, 8, 25))
+    w = rng.normal(size=25)
+
+    def f(w, X):
+        h = np.zeros((8, 25))
+        s = 0.0
+        r = np.zeros(8)
+        for t in range(X.shape[0]):
+            h = 0.5 * h + X[t] * w
+            s = s + np.sum(h * h)
+            r = r + 0.25 * h.sum(axis=1)
+        return s, r
+
+    want = f(w, X)
+    got = ad.function(f, mode="numba")(w, X)
+    assert forms and forms == ["ours"] * len(forms), forms
+    assert got[0] == want[0]
+    np.testing.assert_array_equal(got[1], want[1])

@@ -95,10 +95,21 @@ def rewrite_pairwise_sum(fgraph, node):
     return [PairwiseSum(axes)(node.inputs[0])]
 
 
+def _rewriter():
+    return WalkingGraphRewriter(node_rewriter([CAReduce])(rewrite_pairwise_sum))
+
+
 def register(optdb):
     """Register the rewrite in ``optdb`` under ``TAG`` only."""
-    rewriter = node_rewriter([CAReduce])(rewrite_pairwise_sum)
-    optdb.register(NAME, WalkingGraphRewriter(rewriter), TAG, position=POSITION)
+    optdb.register(NAME, _rewriter(), TAG, position=POSITION)
+
+
+def rewrite_fgraph(fgraph):
+    """Turn ``fgraph``'s eligible sums into ``PairwiseSum`` in place (``scan_numba``: a
+    loop body written as numpy code and jitted, where ``x.sum()`` would be Numba's own
+    in-order sum); returns ``fgraph``."""
+    _rewriter().rewrite(fgraph)
+    return fgraph
 
 
 # --- the Numba form -------------------------------------------------------------------------
@@ -229,6 +240,36 @@ def reducer_source(ndim: int, axes: tuple, dtype: str) -> str:
 
 
 _HELPERS_SOURCE = inspect.getsource(_block) + inspect.getsource(_pairwise) + f"BLOCK = {BLOCK}"
+
+
+def _code_helpers_source() -> str:
+    """The helpers as module-level text for generated numpy code that Numba jits (a
+    ``scan_numba`` body): ``_pw_block``, ``_pw_run``, and the two entry points
+    ``_pairwise_total(x)`` (all of ``x``, C order) and ``_pairwise_rows(x, outer, inner)``
+    (each run of ``inner`` elements)."""
+    text = (inspect.getsource(_block) + "\n\n" + inspect.getsource(_pairwise)).replace(
+        "_block(", "_pw_block(").replace("_pairwise(", "_pw_run(").replace("BLOCK", str(BLOCK))
+    return text + '''
+
+def _pairwise_total(x):
+    """np.sum(x) in numpy's pairwise order (x in C order)."""
+    flat = np.ascontiguousarray(x).ravel()
+    zero = np.zeros(1, dtype=flat.dtype)[0]
+    return zero + _pw_run(flat, 0, flat.size, zero)
+
+
+def _pairwise_rows(x, outer, inner):
+    """numpy's pairwise sum of each run of inner elements of x (C order): outer values."""
+    flat = np.ascontiguousarray(x).ravel()
+    zero = np.zeros(1, dtype=flat.dtype)[0]
+    out = np.empty(outer, dtype=flat.dtype)
+    for o in range(outer):
+        out[o] = zero + _pw_run(flat, o * inner, inner, zero)
+    return out'''
+
+
+CODE_HELPERS_NAME = "_pairwise_total"  # the numpy code's helper chunk, named by its first entry point
+CODE_HELPERS_SOURCE = _code_helpers_source()
 _installed = False
 
 

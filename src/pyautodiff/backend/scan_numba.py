@@ -48,6 +48,7 @@ import inspect
 import numpy as np
 
 from ..concurrency import quiet_warnings
+from . import pairwise_sum
 from .scan_numpy import buffer_step_text, step_call_text
 
 __all__ = ["active", "install", "loop_source", "numba_scan"]
@@ -204,7 +205,7 @@ def _inner_graph(op):
         inner = frozen.unfreeze()
     else:
         inner = FunctionGraph(list(op.inner_inputs), list(op.inner_outputs), clone=True)
-    return rewrite_graph(inner)
+    return pairwise_sum.rewrite_fgraph(rewrite_graph(inner))  # sums in numpy's order, as the numpy tier's
 
 
 def numba_scan(op, node):

@@ -149,9 +149,20 @@ def _rule_log_softmax(g, node):
 
 @op_rule("pyautodiff.backend.pairwise_sum.PairwiseSum")
 def _rule_pairwise_sum(g, node):
-    # only in graphs rewritten for Numba: a loop's body there (``scan_numba``) is this code, jitted
+    # only in graphs rewritten for Numba: a loop's body there (``scan_numba``) is this code,
+    # jitted, where ``x.sum()`` would be Numba's own sum (one element after another)
+    from ..pairwise_sum import CODE_HELPERS_NAME, CODE_HELPERS_SOURCE
+
     (x,) = node.inputs
-    src = strong(g.expr(x), x.type.dtype)
-    axis = None if len(node.op.axis) == x.type.ndim else node.op.axis
-    text = f"{src.wrap(P_ATOM)}.sum({_axis_text(axis)})"
-    return [Expr(text, names=src.names, dtype=np.dtype(x.type.dtype), fresh=True)]
+    src = g.atom(strong(g.expr(x), x.type.dtype))
+    helper = g.helper(CODE_HELPERS_NAME, CODE_HELPERS_SOURCE)
+    g.globals_taken.update(("_pairwise_rows", "_pw_run", "_pw_block"))  # defined in the same text
+    dtype = np.dtype(x.type.dtype)
+    kept = [d for d in range(x.type.ndim) if d not in node.op.axis]
+    if not kept:
+        return [Expr(f"{helper}({src.text})", names=src.names, dtype=dtype, fresh=True)]
+    outer = " * ".join(f"{src.text}.shape[{d}]" for d in kept)
+    inner = " * ".join(f"{src.text}.shape[{d}]" for d in node.op.axis)
+    shape = "".join(f"{src.text}.shape[{d}], " for d in kept)
+    text = f"_pairwise_rows({src.text}, {outer}, {inner}).reshape(({shape}))"
+    return [Expr(text, names=src.names, dtype=dtype, fresh=True)]
