@@ -24,7 +24,10 @@ float64 (one thread): 22 us against numpy's 20 us and the sequential loop's
 
 The rewrite runs late (``POSITION``): after PyTensor's Sum rewrites have
 matched, and before PyTensor 3.3's ``FusedElemwise`` would fold the sum into
-an elementwise loop, which adds in sequence.
+an elementwise loop, which adds in sequence.  A rolled loop's body compiled by
+``scan_numba`` (numpy code that Numba jits, where ``x.sum()`` is Numba's own
+in-order sum) gets the same rewrite (``rewrite_fgraph``) and calls the same
+helpers, as text (``CODE_HELPERS_SOURCE``).
 
 Example::
 
