@@ -184,14 +184,16 @@ _helpers: dict = {}
 
 
 def _jitted_helpers():
+    """``_pw_block`` and ``_pw_run`` jitted, from the same text a loop body gets
+    (``CODE_HELPERS_SOURCE``): one form of the helpers for both uses."""
     if not _helpers:
         import numba
 
         jit = dict(boundscheck=False, fastmath=False, error_model="numpy")
-        _helpers["block"] = block = numba.njit(**jit)(_block)
-        env = {**_pairwise.__globals__, "_block": block}
-        pairwise = type(_pairwise)(_pairwise.__code__, env, _pairwise.__name__)
-        _helpers["pairwise"] = numba.njit(**jit)(pairwise)
+        env = {"np": np, "__name__": __name__}
+        exec(compile(CODE_HELPERS_SOURCE, "<pyautodiff pairwise sum>", "exec"), env)
+        env["_pw_block"] = numba.njit(**jit)(env["_pw_block"])  # resolved by _pw_run when it compiles
+        _helpers["pairwise"] = numba.njit(**jit)(env["_pw_run"])
     return _helpers
 
 
@@ -240,9 +242,6 @@ def reducer_source(ndim: int, axes: tuple, dtype: str) -> str:
             "    return out",
         ]
     return "\n".join(lines) + "\n"
-
-
-_HELPERS_SOURCE = inspect.getsource(_block) + inspect.getsource(_pairwise) + f"BLOCK = {BLOCK}"
 
 
 def _code_helpers_source() -> str:
@@ -298,7 +297,7 @@ def install() -> None:
                "ZERO": np.dtype(dtype).type(0), "__name__": __name__}
         key = None
         if fallback_key is not None:  # the helpers are compiled into the reducer: their text is keyed too
-            text = f"pyautodiff pairwise sum v{VERSION}\n{_HELPERS_SOURCE}\n{source}\n{fallback_key}"
+            text = f"pyautodiff pairwise sum v{VERSION}\n{CODE_HELPERS_SOURCE}\n{source}\n{fallback_key}"
             key = hashlib.sha256(text.encode()).hexdigest()
         fn = compile_numba_function_src(source, "pairwise_sum", env, cache_key=key)
         return basic.numba_njit(fn, boundscheck=False, fastmath=False), key
