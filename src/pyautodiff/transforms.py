@@ -28,6 +28,7 @@ from pytensor.gradient import jacobian as pt_jacobian
 from pytensor.gradient import pushforward
 
 from . import shift_invariance, zero_cotangents
+from .backend.safe_rewrites import mark_derivatives
 from .errors import AutodiffError
 
 
@@ -92,14 +93,19 @@ def build_function(req):
     return list(req.outputs), []
 
 
+def _derivatives(outs, req):
+    """``outs`` marked as derivatives: only what the values need rounds as numpy's code."""
+    return mark_derivatives(outs, values=req.outputs)
+
+
 def build_grad(req):
-    return gradients_of(scalar_cost(req), req.wrt), []
+    return _derivatives(gradients_of(scalar_cost(req), req.wrt), req), []
 
 
 def build_value_and_grad(req):
     cost = scalar_cost(req)
     value = req.outputs[0] if req.outputs else cost  # a size-1 array keeps its shape
-    return [value, *gradients_of(cost, req.wrt)], []
+    return [value, *_derivatives(gradients_of(cost, req.wrt), req)], []
 
 
 def build_hessian(req):
@@ -110,7 +116,7 @@ def build_hessian(req):
         for x in req.wrt:
             jac = pt_jacobian(g.flatten(), x, disconnected_inputs="ignore", vectorize=True)
             blocks.append(jac.reshape((*_shape(g), *_shape(x))))
-    return zero_cotangents.prune(blocks, [cost]), []
+    return _derivatives(zero_cotangents.prune(blocks, [cost]), req), []
 
 
 def build_jacobian(req):
@@ -125,7 +131,7 @@ def build_jacobian(req):
                 jac = pt_jacobian(out.flatten(), x, disconnected_inputs="ignore", vectorize=True)
                 jac = jac.reshape((*_shape(out), *_shape(x)))
             blocks.append(jac)
-    return zero_cotangents.prune(blocks, req.outputs), []
+    return _derivatives(zero_cotangents.prune(blocks, req.outputs), req), []
 
 
 def _forward_is_cheaper(out, x) -> bool:
@@ -159,7 +165,7 @@ def build_hvp(req):
     grads = gradients_of(cost, req.wrt)
     # Reverse-over-reverse: d/dx (g . v); PyTensor's rewrites keep it O(gradient).
     gv = pt.add(*[pt.sum(g * v) for g, v in zip(grads, vs)]) if len(grads) > 1 else pt.sum(grads[0] * vs[0])
-    return gradients_of(gv, req.wrt), vs
+    return _derivatives(gradients_of(gv, req.wrt), req), vs
 
 
 def build_jvp(req):
@@ -171,7 +177,7 @@ def build_jvp(req):
     tangents = [_sum_terms([pushforward(o, x, v, disconnected_outputs="ignore", return_disconnected="zero")
                             for x, v in zip(req.wrt, vs)])
                 for o in req.outputs]
-    return [*req.outputs, *zero_cotangents.prune(tangents, req.outputs)], vs
+    return [*req.outputs, *_derivatives(zero_cotangents.prune(tangents, req.outputs), req)], vs
 
 
 def _sum_terms(terms):
@@ -188,7 +194,7 @@ def build_vjp(req):
     if not terms:
         raise AutodiffError(f"vjp: {req.fname} returned no float values to differentiate")
     cots = gradients_of(pt.add(*terms) if len(terms) > 1 else terms[0], req.wrt)
-    return [*req.outputs, *cots], us
+    return [*req.outputs, *_derivatives(cots, req)], us
 
 
 def _shape(x):

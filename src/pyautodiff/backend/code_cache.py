@@ -72,6 +72,8 @@ def fingerprint(inputs, outputs, extra: str = "") -> str | None:
     """A stable digest of the graph ``inputs -> outputs`` (None: not cacheable)."""
     from pytensor.graph.basic import Constant
 
+    from .safe_rewrites import DERIVATIVE_TAG
+
     try:
         from pytensor.graph.traversal import io_toposort
     except ImportError:  # PyTensor before 3.1
@@ -103,7 +105,8 @@ def fingerprint(inputs, outputs, extra: str = "") -> str | None:
                     return None
                 ids[v] = len(ids)
                 lines.append(f"const {_type_text(v)} {_stable(v.data)}")
-            outs.append(str(ids[v]))
+            # a derivative output may be rewritten with reordered products, a value may not
+            outs.append(str(ids[v]) + ("d" if getattr(v.tag, DERIVATIVE_TAG, False) else ""))
     except _Uncacheable:
         return None
     lines.append("out " + ",".join(outs))

@@ -29,7 +29,10 @@ float32 quotient in float64, where numpy rounds it to float32 first.  On
 floats the sum canonizer leaves alone a sum that nests another (flattening
 reorders terms: compensated summation lost its compensation), and the
 product canonizer keeps a constant divisor as a division unless it is a
-power of two (``s / 3`` is not ``s * 0.333``).
+power of two (``s / 3`` is not ``s * 0.333``).  Where a value depends on a
+node (``_rounds_as_numpy``: derivative outputs are tagged by their builders,
+everything else is a value), products are not reordered either, nor nested
+sums flattened or constants folded, except powers of two, which move no bit.
 
 The same table also guards rewrites that fail on inputs they were not
 written for: on empty constants (they log a traceback and leave the graph
@@ -46,6 +49,7 @@ branch is inf (without it, ``d/dx where(x > 0, log(x), 0)`` is NaN at 0).
 """
 from __future__ import annotations
 
+import functools
 import threading
 
 import numpy as np
@@ -196,12 +200,63 @@ def _adds_a_broadcast_to_a_sparse_write(node) -> bool:
     return any(v.type.broadcastable != out for v in node.inputs)
 
 
+# How far down a chain of sums or products the order checks below look. A longer chain
+# (an unrolled loop's running product) counts as reordered, so the rewrite keeps numpy's
+# order there: a walk to the end from each node of the chain would be quadratic.
+_CHAIN_LOOKAHEAD = 256
+
+
+def _flattens_out_of_order(fgraph, node) -> bool:
+    """``flatten_nested_add_mul`` on a float sum or product that nests another of its kind
+    after its first input: ``x + (y + z)`` would become ``add(x, y, z)``, computed as
+    ``(x + y) + z`` (one element in five differed from numpy's at mixed magnitudes). A
+    nested node in the first place keeps the order (``(x + y) + z`` is ``add(x, y, z)``);
+    the rewrite flattens that chain recursively, so the whole chain is checked."""
+    from pytensor.tensor.elemwise import Elemwise
+
+    op = node.op
+    for _ in range(_CHAIN_LOOKAHEAD):
+        if any(v.owner is not None and v.owner.op == op for v in node.inputs[1:]):
+            return True
+        first = node.inputs[0] if node.inputs else None
+        if first is None or first.owner is None or first.owner.op != op or len(fgraph.clients[first]) != 1:
+            return False
+        node = first.owner
+        if not isinstance(node.op, Elemwise):
+            return False
+    return True
+
+
+def _folds_inexact_constants(node) -> bool:
+    """``constant_fold_branches_of_add_mul`` on a float sum or product with two constants or
+    more: it folds them into one and moves it first, so ``x + 1.5 + 2.5`` became
+    ``4.0 + x`` and ``x * 3.0 * 5.0`` ``15.0 * x`` (one rounding where numpy makes two).
+    Constant factors that are all powers of two fold without changing a bit."""
+    import pytensor.tensor as pt
+    from pytensor.tensor.variable import TensorConstant
+
+    constants = [v for v in node.inputs if isinstance(v, TensorConstant)]
+    if len(constants) <= 1:
+        return False
+    return node.op != pt.mul or not all(_scales_exactly(v) for v in constants)
+
+
 def _on_node(predicate):
     return lambda fgraph, node: predicate(node)
 
 
 def _unsafe_on_floats(predicate):
     return lambda fgraph, node: predicate(node) and not _all_exact(node)
+
+
+def _adds_or_multiplies(node) -> bool:
+    from pytensor.scalar import Add, Mul
+
+    return isinstance(getattr(node.op, "scalar_op", None), (Add, Mul))
+
+
+def _unsafe_on_floats_for_values(fgraph, node) -> bool:
+    return not _all_exact(node) and _rounds_as_numpy(fgraph, node)
 
 
 # Rewrites replaced by a copy that declines the nodes for which the predicate
@@ -225,9 +280,21 @@ _GUARDED = {
     # PyTensor 3.0/3.3: a computed 1 that broadcasts becomes a failing shape assertion
     "local_merge_alloc": _on_node(_merged_alloc_would_assert_a_broadcast),
     # PyTensor 3.3: prod(a * b) -> a ** n * prod(b) with n = 1 where a broadcasts; sums stay
-    "local_sum_prod_of_mul_or_div": _on_node(_prod_over_a_broadcast_factor),
+    # and, on floats where a value depends on it: sum(3.0 * x) -> 3.0 * sum(x), sum(x / 3.0)
+    # -> sum(x) / 3.0 (numpy multiplies each term, then adds: another rounding)
+    "local_sum_prod_of_mul_or_div": lambda fgraph, node: (_prod_over_a_broadcast_factor(node)
+                                                          or _unsafe_on_floats_for_values(fgraph, node)),
+    # sum(sum(a, axis=0)) -> sum(a): one reduction adds in another order than numpy's two;
+    # max(max(a, axis=0)) -> max(a) stays (exact)
+    "local_reduce_chain": lambda fgraph, node: _adds_or_multiplies(node) and _unsafe_on_floats_for_values(fgraph, node),
     # PyTensor 3.0: x + zeros[idx].set(v) -> x[idx].inc(v) fails where x broadcasts
     "local_add_of_sparse_write": _on_node(_adds_a_broadcast_to_a_sparse_write),
+    # x + (y + z) -> add(x, y, z), computed as (x + y) + z; (x + y) + z -> add(x, y, z) stays
+    "flatten_nested_add_mul": lambda fgraph, node: (_unsafe_on_floats_for_values(fgraph, node)
+                                                    and _flattens_out_of_order(fgraph, node)),
+    # x + 1.5 + 2.5 -> 4.0 + x; 2 * x * 0.5 -> 1.0 * x stays
+    "constant_fold_branches_of_add_mul": lambda fgraph, node: (_folds_inexact_constants(node)
+                                                               and _unsafe_on_floats_for_values(fgraph, node)),
 }
 
 # The canonizers, replaced by `_safe_canonizer` copies.
@@ -353,6 +420,217 @@ def _reorders_float_sums(canonizer, node) -> bool:
     return False
 
 
+def _scales_exactly(var) -> bool:
+    """A constant whose every entry is a power of two (``-1``, ``2``, ``0.5``): multiplying
+    by it only moves the exponent, so it commutes with rounding (barring over- and
+    underflow) and may be folded or moved among a product's factors."""
+    from pytensor.tensor.variable import TensorConstant
+
+    if not isinstance(var, TensorConstant):
+        return False
+    values = np.asarray(var.data)
+    if values.dtype.kind not in "biuf" or values.size == 0:
+        return False
+    mantissas = np.frexp(values.astype(np.float64))[0]
+    return bool(np.all(np.abs(mantissas) == 0.5))
+
+
+def _through_dimshuffles(var):
+    from pytensor.tensor.elemwise import DimShuffle
+
+    while var.owner is not None and isinstance(var.owner.op, DimShuffle):
+        var = var.owner.inputs[0]  # the canonizer looks through these too
+    return var
+
+
+DERIVATIVE_TAG = "pyautodiff_derivative"  # on an output variable: a derivative, not a value numpy computes
+
+
+def mark_derivatives(outputs, values=()):
+    """Tag ``outputs`` as derivatives (not among ``values``, the values the user's own code
+    computes): rewrites of what only they need may reassociate products
+    (``_rounds_as_numpy``). Returns ``outputs``.
+
+    >>> import pytensor.tensor as pt
+    >>> x = pt.dvector("x"); [g] = mark_derivatives([2 * x])
+    """
+    values = {id(v) for v in values}
+    for v in outputs:
+        if id(v) not in values and v.owner is not None:  # an input is not rewritten anyway
+            setattr(v.tag, DERIVATIVE_TAG, True)
+    return outputs
+
+
+@functools.cache
+def _value_ancestors_type():
+    from pytensor.graph.features import Feature
+
+    class ValueAncestors(Feature):
+        """A FunctionGraph feature: the variables a value output depends on (an output
+        without the derivative tag: a returned value, a write to the outside, a guard),
+        kept up to date as rewrites replace variables (what replaces such a variable joins,
+        with its inputs). It only grows, so a variable that no longer feeds a value stays
+        in: that only keeps numpy's order where it was not needed. Each variable is added
+        once: linear in the graph and its rewrites."""
+
+        def __init__(self, fgraph):
+            self.vars: set = set()
+            self.add([v for v in fgraph.outputs if not getattr(v.tag, DERIVATIVE_TAG, False)])
+
+        def add(self, stack):
+            while stack:
+                v = stack.pop()
+                if v not in self.vars:
+                    self.vars.add(v)
+                    if v.owner is not None:
+                        stack.extend(v.owner.inputs)
+
+        def on_change_input(self, fgraph, node, i, r, new_r, reason=None):
+            if r in self.vars:
+                self.add([new_r])
+
+    return ValueAncestors
+
+
+def _value_ancestors(fgraph):
+    feature = getattr(fgraph, "_pyautodiff_values", None)
+    if feature is None:
+        feature = _value_ancestors_type()(fgraph)
+        fgraph.attach_feature(feature)
+        fgraph._pyautodiff_values = feature
+    return feature
+
+
+def _rounds_as_numpy(fgraph, node) -> bool:
+    """Must ``node`` round as numpy would? Yes if a value output depends on it; in a graph
+    without tags (a loop's inner graph) every output is a value. The feature is attached
+    before any rewrite (``_attach_value_ancestors``, first in our modes: a rewrite that
+    replaced a tagged output first would lose its tag), else at the first question."""
+    return any(out in _value_ancestors(fgraph).vars for out in node.outputs)
+
+
+def _attach_value_ancestors():
+    from pytensor.graph.rewriting.basic import GraphRewriter
+
+    class AttachValueAncestors(GraphRewriter):
+        def apply(self, fgraph):
+            _value_ancestors(fgraph)
+
+    return AttachValueAncestors()
+
+
+def _flattenable(canonizer, var) -> bool:
+    owner = var.owner
+    return owner is not None and owner.op in (canonizer.main, canonizer.inverse, canonizer.reciprocal)
+
+
+def _product_chain(canonizer, var, most=None):
+    """The factors of the product ``var`` in the order numpy multiplies them, powers of two
+    left out (they commute with rounding), if it is one chain ``((f1 * f2) * f3) * ...``
+    that the canonizer's flat ``mul(f1, f2, f3, ...)`` computes in the same order; else
+    None (also where there are more than ``most`` factors). ``-1 * (a * b)`` is the chain
+    ``[a, b]``; ``a * (b * c)`` and ``x * (1 / y)`` (not ``x / y``) are none. Walks down
+    the first factors, at most ``_CHAIN_LOOKAHEAD`` of them."""
+    later = []  # the factors after the first, innermost product's last
+    for _ in range(_CHAIN_LOOKAHEAD):
+        var = _through_dimshuffles(var)
+        if not _flattenable(canonizer, var):
+            chain = [var, *reversed(later)]
+            return None if most is not None and len(chain) > most else chain
+        owner = var.owner
+        if owner.op == canonizer.reciprocal:
+            return None
+        if owner.op == canonizer.inverse:  # only x / 2**k
+            if not _scales_exactly(owner.inputs[1]):
+                return None
+            var = owner.inputs[0]
+            continue
+        factors = [v for v in owner.inputs if not _scales_exactly(v)]
+        if not factors:
+            return list(reversed(later))
+        for v in reversed(factors[1:]):
+            inner = _product_chain(canonizer, v, most=1)
+            if inner is None:
+                return None  # a product nested after the first factor: x * (y * z)
+            later.extend(inner)
+            if most is not None and len(later) > most:
+                return None
+        var = factors[0]
+    return None
+
+
+def _reorders_float_products(canonizer, node) -> bool:
+    """The product canonizer on a float product whose flattening would round in another order
+    than numpy's. It flattens ``x * (y * z)`` into ``x * y * z`` (``(x * y) * z``), moves
+    constants to the front (``x * y * 3.0`` as ``3.0 * x * y``) and folds them
+    (``x * 0.1 * 3.0`` as ``x * 0.30000000000000004``, ``x * 3 * 5`` as ``15 * x``), each
+    an ulp off numpy in a third to a half of the elements; quotients alike
+    (``(c / a) / (b * -8.0)`` as ``(-0.125 * c) / (a * b)``). It still flattens and folds
+    where only powers of two move (``-1 * (a * b)``, ``2 * x * (0.5 * y)``,
+    ``x / (-8.0 * y)``: gradients are full of them), which changes no bit (barring over-
+    and underflow). A constant divisor is kept apart (``_kept_divisors``)."""
+    import pytensor.tensor as pt
+    from pytensor.tensor.variable import TensorConstant
+
+    if canonizer.main is not pt.mul:
+        return False
+    if node.op != canonizer.main:  # a quotient: each side one factor, up to powers of two
+        return any(_product_chain(canonizer, v, most=1) is None for v in node.inputs)
+    chain = _product_chain(canonizer, node.outputs[0])
+    if chain is None:
+        return True
+    constants = [i for i, v in enumerate(chain) if isinstance(v, TensorConstant)]
+    # the canonizer puts one folded constant first: the same product if it was among the first two
+    return len(constants) > 1 or (len(constants) == 1 and constants[0] > 1)
+
+
+def _gemm_reorders(fgraph, node) -> bool:
+    """PyTensor's ``GemmOptimizer`` on a float sum with a matrix product would round in another
+    order than numpy's: it flattens the whole tree of sums below the node (``(b / 2) +
+    (0.1 - X @ Y)`` ran as ``0.1 + (0.5 * b - X @ Y)``) and multiplies the scalars of a
+    term together (``a + (X @ Y) * 0.3 * 7.0`` as ``a + 2.1 * (X @ Y)``). One sum of terms,
+    each one matrix or vector times at most one scalar (powers of two aside), keeps its
+    order: ``c + 0.3 * (X @ Y)`` is numpy's ``c + (X @ Y) * 0.3``. Follows the walk of its
+    ``_gemm_canonicalize`` (a variable with other users ends it)."""
+    import pytensor.tensor as pt
+
+    stack = [(node.outputs[0], 0, True)]  # variable, scalars on its path, at the top sum
+    while stack:
+        var, scalars, top = stack.pop()
+        owner = var.owner
+        if (owner is None or var.type.ndim not in (1, 2) or not str(var.type.dtype).startswith(("float", "complex"))
+                or (not top and len(fgraph.clients[var]) > 1)):
+            continue
+        if owner.op in (pt.add, pt.sub):
+            if not top:
+                return True  # a nested sum: flattened
+            stack.extend((v, scalars, False) for v in owner.inputs)
+        elif owner.op == pt.neg:
+            stack.append((owner.inputs[0], scalars, top))  # negation is exact
+        elif owner.op == pt.mul:
+            broadcast = [v for v in owner.inputs if all(d == 1 for d in v.type.shape)]
+            scalars += sum(not _scales_exactly(_through_dimshuffles(v)) for v in broadcast)
+            if scalars > 1:
+                return True  # scalars multiplied together
+            rest = [v for v in owner.inputs if not all(d == 1 for d in v.type.shape)]
+            if len(rest) == 1:
+                stack.append((rest[0], scalars, False))
+    return False
+
+
+def _gemm_from_node_in_order(original):
+    """``blas._gemm_from_node2`` declining what ``_gemm_reorders`` finds, in graphs our modes
+    rewrite (which carry the value feature); PyTensor's other users get the original."""
+    def gemm_from_node(fgraph, node):
+        if (getattr(fgraph, "_pyautodiff_values", None) is not None
+                and _unsafe_on_floats_for_values(fgraph, node) and _gemm_reorders(fgraph, node)):
+            return None, 0, 0, 0
+        return original(fgraph, node)
+
+    gemm_from_node.original = original
+    return gemm_from_node
+
+
 def _safe_canonizer(inner):
     """A copy of an `AlgebraicCanonizer` (``local_mul_canonizer``,
     ``local_add_canonizer``) that still flattens nested products and folds
@@ -378,6 +656,8 @@ def _safe_canonizer(inner):
 
         def transform(self, fgraph, node, *args, **kwargs):
             if not _all_exact(node) and _reorders_float_sums(self, node):
+                return False
+            if not _all_exact(node) and _rounds_as_numpy(fgraph, node) and _reorders_float_products(self, node):
                 return False
             if _nests_another_dtype(self, node):
                 return False
@@ -437,6 +717,10 @@ def _ensure_registered():
         from pytensor.compile.mode import optdb
 
         containers = _containers(optdb)  # what we register below is no database: still true after
+        optdb.register("pyautodiff_value_ancestors", _attach_value_ancestors(), SAFE_TAG, position=-1)
+        from pytensor.tensor.rewriting import blas
+        if not hasattr(blas._gemm_from_node2, "original"):  # its caller reads the module's name
+            blas._gemm_from_node2 = _gemm_from_node_in_order(blas._gemm_from_node2)
         for name, declines in _GUARDED.items():
             _register(containers, name, lambda original, declines=declines: _guarded_rewriter(original, declines))
         for name in _CANONIZERS:
