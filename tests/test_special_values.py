@@ -51,6 +51,11 @@ IEEE_CASES = {
     "sign(x ** 2)": lambda x, y: np.sign((x * 1e-200) ** 2),
     "sign(prod)": lambda x, y: np.sign(np.prod(x[:3] * 1e-200)),
     "sign(exp(x) / y)": lambda x, y: np.sign(np.exp(x) / (y * 1e300)),
+    # inverse pairs that hold only on part of the domain (arccosh(cosh(-2.0)) is 2.0)
+    "arccosh(cosh(x))": lambda x, y: np.arccosh(np.cosh(x)),
+    "cosh(arccosh(x))": lambda x, y: np.cosh(np.arccosh(x)),
+    "tanh(arctanh(x))": lambda x, y: np.tanh(np.arctanh(x)),
+    "1 / (1 / x)": lambda x, y: 1.0 / (1.0 / (x * 5e-324)),
 }
 
 
@@ -60,6 +65,27 @@ def test_nan_and_inf_propagate_as_in_numpy(name):
     with np.errstate(all="ignore"):
         got = ad.function(f)(SPECIAL, OTHER)
     np.testing.assert_array_equal(got, _numpy_says(f, SPECIAL, OTHER))
+
+
+@pytest.mark.parametrize("f, df", [
+    (np.arccosh, lambda x: 1.0 / np.sqrt(x * x - 1.0)),  # d/dx cosh(arccosh(x)) = 1 for x > 1
+    (np.arctanh, lambda x: 1.0 / (1.0 - x * x)),
+])
+def test_the_gradient_of_an_inverse_pair_is_nan_where_numpys_value_is(f, df):
+    inverse = {np.arccosh: np.cosh, np.arctanh: np.tanh}[f]
+    x = np.array([-2.0, 0.5, 1.5, 3.0])
+
+    def g(x):
+        return np.sum(inverse(f(x)))
+
+    with np.errstate(all="ignore"):
+        got = ad.grad(g)(x)
+        value = ad.function(g)(x)
+        want_fprime = df(x) * {np.arccosh: np.sinh, np.arctanh: lambda u: 1.0 - np.tanh(u) ** 2}[f](f(x))
+    assert np.isnan(value)  # numpy: NaN where the inner function is undefined
+    np.testing.assert_array_equal(np.isnan(got), np.isnan(want_fprime))
+    ok = ~np.isnan(want_fprime)
+    np.testing.assert_allclose(got[ok], want_fprime[ok], rtol=1e-12)
 
 
 @pytest.mark.parametrize("mode", ["c", "py", "numba"])

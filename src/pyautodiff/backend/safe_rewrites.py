@@ -82,6 +82,12 @@ _EXCLUDED = {
     # made the Hessian of np.linalg.det wrong in sign whenever LAPACK pivoted an odd number
     # of times (PyTensor 3.0 and 3.3)
     "det_of_matrix_factorized_elsewhere": "det(X) -> prod(diag(U)), permutation sign lost",
+    # PyTensor's inverse pairs hold only on part of the domain: arccosh(cosh(x)) is |x|
+    # (the rewrite gave -2 for x = -2), and cosh(arccosh(x)) and tanh(arctanh(x)) are NaN
+    # in numpy for x < 1 and |x| > 1 (the rewrite gave x, and the gradient 1 there)
+    "useless_Arccosh_of_Cosh": "arccosh(cosh(x)) -> x, wrong for x < 0",
+    "useless_Cosh_of_Arccosh": "cosh(arccosh(x)) -> x, numpy NaN for x < 1",
+    "useless_Tanh_of_Arctanh": "tanh(arctanh(x)) -> x, numpy NaN for |x| > 1",
 }
 
 
@@ -292,6 +298,11 @@ _GUARDED = {
     # x + (y + z) -> add(x, y, z), computed as (x + y) + z; (x + y) + z -> add(x, y, z) stays
     "flatten_nested_add_mul": lambda fgraph, node: (_unsafe_on_floats_for_values(fgraph, node)
                                                     and _flattens_out_of_order(fgraph, node)),
+    # 1 / (1 / x) -> x and the degree/radian round trips: x's bits, not numpy's (1 / (1 / 49.0)
+    # is 49.00000000000001, and 1 / (1 / x) of a subnormal x is 0); kept in derivatives
+    "useless_Reciprocal_of_Reciprocal": _unsafe_on_floats_for_values,
+    "useless_Deg2rad_of_Rad2deg": _unsafe_on_floats_for_values,
+    "useless_Rad2deg_of_Deg2rad": _unsafe_on_floats_for_values,
     # x + 1.5 + 2.5 -> 4.0 + x; 2 * x * 0.5 -> 1.0 * x stays
     "constant_fold_branches_of_add_mul": lambda fgraph, node: (_folds_inexact_constants(node)
                                                                and _unsafe_on_floats_for_values(fgraph, node)),
