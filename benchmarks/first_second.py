@@ -138,6 +138,7 @@ def _alone(p, window=1.0):
                     served.append((_tier_serving(g), w0 - t0))
 
     turns((("ours", g, args), ("hand", hand, p["args"])), time.perf_counter() + window)
+    _join_background()  # before bare PyTensor's Numba compile: see there
     bare, bare_inputs = bare_function(p)
     turns((("bare", bare, bare_inputs), ("hand", hand, p["args"])), time.perf_counter() + window)
     tiers = [t for t, _ in served]
@@ -152,6 +153,21 @@ def _alone(p, window=1.0):
             "tier": " ".join(f"{t} {share:.0%}" for t, share in sorted(shares.items())),
             "calls": len(tiers), "first": first, "events": events, "numba_at": numba_at,
             "outcome": None if tiering is None else tiering.outcome}
+
+
+def _join_background(timeout=120.0):
+    """Wait for our background threads (the second tier's build, its trace, the full rewrite).
+
+    ``_alone`` builds bare PyTensor after our window: its cold Numba compile holds Numba's
+    process-wide compiler lock for 10-15 s, and our build's first call of its Numba function
+    (loading its machine code from Numba's cache) takes that lock too: when the compile got
+    it first, the timeline read "built 1.1, installed 14.8" for 0.1 s of our CPU."""
+    import threading
+
+    end = time.perf_counter() + timeout
+    for t in threading.enumerate():
+        if t.name.startswith("pyautodiff-") and t is not threading.current_thread():
+            t.join(max(0.0, end - time.perf_counter()))
 
 
 def _prime(p):
