@@ -88,6 +88,23 @@ def test_the_gradient_of_an_inverse_pair_is_nan_where_numpys_value_is(f, df):
     np.testing.assert_allclose(got[ok], want_fprime[ok], rtol=1e-12)
 
 
+@pytest.mark.parametrize("mode", ["numpy", "numba"])
+def test_a_negative_zero_constant_is_not_merged_with_zero(mode):
+    # PyTensor merged the constants 0.0 and -0.0 (in the graph, and inlined into a fused loop)
+    def f(x):
+        return (np.arctan2(-0.0, x) + np.arctan2(0.0, x),
+                np.arctan2(0.0 * x, -1.0) + np.arctan2(-0.0 + 0 * x, -1.0),
+                1.0 / (x * 0.0 - 0.0), np.copysign(1.0, np.full(2, -0.0)) + np.copysign(1.0, np.zeros(2)))
+
+    x = np.array([-1.0, 2.0])
+    with np.errstate(all="ignore"):
+        got = ad.function(f, mode=mode)(x)
+        want = f(x)
+    assert want[0][0] == 0.0  # -pi + pi: the two zeros matter
+    for g, w in zip(got, want):
+        np.testing.assert_array_equal(g, w)
+
+
 @pytest.mark.parametrize("mode", ["c", "py", "numba"])
 def test_nan_and_inf_propagate_as_in_numpy_in_every_mode(mode):
     def f(x):

@@ -642,6 +642,51 @@ def _gemm_from_node_in_order(original):
     return gemm_from_node
 
 
+def _signs(data):
+    data = np.asarray(data)
+    return np.signbit(data.real), (np.signbit(data.imag) if data.dtype.kind == "c" else None)
+
+
+def _has_negative_zero(data) -> bool:
+    data = np.asarray(data)
+    if data.dtype.kind not in "fc" or not data.size:
+        return False
+    parts = (data.real, data.imag) if data.dtype.kind == "c" else (data,)
+    return any(bool(np.any(np.signbit(part) & (part == 0))) for part in parts)
+
+
+def _keep_signed_zeros_apart():
+    """Constants merge by their ``signature``, which compares values with ``==``: ``0.0`` and
+    ``-0.0`` became one constant (a tensor constant in the graph, a scalar one inlined into
+    a fused ``Composite``), so ``arctan2(-0.0, x) + arctan2(0.0, x)`` ran as twice
+    ``arctan2(0.0, x)`` (2 pi for 0 at x = -1).  A constant holding a negative zero gets a
+    signature that equals only one with the same signs; every other signature is
+    PyTensor's own.  Process-wide (merging is not per mode), and only ever stricter: two
+    constants that were kept apart before still are."""
+    from pytensor.scalar.basic import ScalarConstant, ScalarConstantSignature
+    from pytensor.tensor.variable import TensorConstant, TensorConstantSignature
+
+    for cls, base in ((TensorConstant, TensorConstantSignature), (ScalarConstant, ScalarConstantSignature)):
+        current = cls.signature
+        if getattr(current, "keeps_signed_zeros_apart", False):
+            continue
+
+        class SignedZerosSignature(base):
+            def __eq__(self, other):
+                return (type(other) is type(self) and base.__eq__(self, other)
+                        and all(np.array_equal(a, b) for a, b in zip(_signs(self[1]), _signs(other[1]))))
+
+            __hash__ = base.__hash__
+
+        def signature(self, current=current, signed=SignedZerosSignature):
+            sig = current(self)
+            return signed(sig) if _has_negative_zero(sig[1]) else sig
+
+        signature.keeps_signed_zeros_apart = True
+        signature.__wrapped__ = current
+        cls.signature = signature
+
+
 def _safe_canonizer(inner):
     """A copy of an `AlgebraicCanonizer` (``local_mul_canonizer``,
     ``local_add_canonizer``) that still flattens nested products and folds
@@ -729,6 +774,7 @@ def _ensure_registered():
 
         containers = _containers(optdb)  # what we register below is no database: still true after
         optdb.register("pyautodiff_value_ancestors", _attach_value_ancestors(), SAFE_TAG, position=-1)
+        _keep_signed_zeros_apart()
         from pytensor.tensor.rewriting import blas
         if not hasattr(blas._gemm_from_node2, "original"):  # its caller reads the module's name
             blas._gemm_from_node2 = _gemm_from_node_in_order(blas._gemm_from_node2)
