@@ -51,6 +51,7 @@ from __future__ import annotations
 
 import functools
 import threading
+import weakref
 
 import numpy as np
 
@@ -678,9 +679,16 @@ def _keep_signed_zeros_apart():
 
             __hash__ = base.__hash__
 
-        def signature(self, current=current, signed=SignedZerosSignature):
-            sig = current(self)
-            return signed(sig) if _has_negative_zero(sig[1]) else sig
+        kept = weakref.WeakKeyDictionary()  # constant -> (PyTensor's signature, ours): one scan of the data
+
+        def signature(self, current=current, signed=SignedZerosSignature, kept=kept):
+            sig = current(self)  # memoized by pytensor_speedups: the same object while the data is
+            hit = kept.get(self)
+            if hit is not None and hit[0] is sig:
+                return hit[1]
+            ours = signed(sig) if _has_negative_zero(sig[1]) else sig
+            kept[self] = (sig, ours)
+            return ours
 
         signature.keeps_signed_zeros_apart = True
         signature.__wrapped__ = current
