@@ -105,6 +105,30 @@ def test_a_negative_zero_constant_is_not_merged_with_zero(mode):
         np.testing.assert_array_equal(g, w)
 
 
+def test_constants_with_negative_zeros_merge_only_with_the_same_signs():
+    import pytensor.scalar as ps
+    import pytensor.tensor as pt
+
+    from pyautodiff.backend import safe_rewrites
+
+    safe_rewrites._ensure_registered()
+
+    def same(a, b):
+        return a.signature() == b.signature() and b.signature() == a.signature()
+
+    def tensor(*values):
+        return pt.constant(np.array(values))
+
+    assert same(tensor(-0.0, 1.0, 2.0), tensor(-0.0, 1.0, 2.0))
+    assert not same(tensor(-0.0, 1.0, 2.0), tensor(0.0, 1.0, 2.0))
+    assert not same(tensor(-0.0, 1.0, 2.0), tensor(-0.0, 2.0, 1.0))  # one sum: the values are compared
+    assert not same(tensor(-0.0, 0.0), tensor(0.0, -0.0))
+    assert same(tensor(0.0, 1.0), tensor(0.0, 1.0))
+    assert not same(ps.constant(-0.0), ps.constant(0.0))
+    assert same(ps.constant(-0.0), ps.constant(-0.0))
+    assert same(tensor(np.nan, -0.0), tensor(np.nan, -0.0))
+
+
 @pytest.mark.parametrize("mode", ["c", "py", "numba"])
 def test_nan_and_inf_propagate_as_in_numpy_in_every_mode(mode):
     def f(x):

@@ -667,32 +667,36 @@ def _keep_signed_zeros_apart():
     from pytensor.scalar.basic import ScalarConstant, ScalarConstantSignature
     from pytensor.tensor.variable import TensorConstant, TensorConstantSignature
 
-    for cls, base in ((TensorConstant, TensorConstantSignature), (ScalarConstant, ScalarConstantSignature)):
-        current = cls.signature
-        if getattr(current, "keeps_signed_zeros_apart", False):
-            continue
+    _sign_aware_signature(TensorConstant, TensorConstantSignature)
+    _sign_aware_signature(ScalarConstant, ScalarConstantSignature)
 
-        class SignedZerosSignature(base):
-            def __eq__(self, other):
-                return (type(other) is type(self) and base.__eq__(self, other)
-                        and all(np.array_equal(a, b) for a, b in zip(_signs(self[1]), _signs(other[1]))))
 
-            __hash__ = base.__hash__
+def _sign_aware_signature(cls, base):
+    current = cls.signature
+    if getattr(current, "keeps_signed_zeros_apart", False):
+        return
 
-        kept = weakref.WeakKeyDictionary()  # constant -> (PyTensor's signature, ours): one scan of the data
+    class SignedZerosSignature(base):
+        def __eq__(self, other):
+            return (type(other) is type(self) and super().__eq__(other)
+                    and all(np.array_equal(a, b) for a, b in zip(_signs(self[1]), _signs(other[1]))))
 
-        def signature(self, current=current, signed=SignedZerosSignature, kept=kept):
-            sig = current(self)  # memoized by pytensor_speedups: the same object while the data is
-            hit = kept.get(self)
-            if hit is not None and hit[0] is sig:
-                return hit[1]
-            ours = signed(sig) if _has_negative_zero(sig[1]) else sig
-            kept[self] = (sig, ours)
-            return ours
+        __hash__ = base.__hash__
 
-        signature.keeps_signed_zeros_apart = True
-        signature.__wrapped__ = current
-        cls.signature = signature
+    kept = weakref.WeakKeyDictionary()  # constant -> (PyTensor's signature, ours): one scan of the data
+
+    def signature(self):
+        sig = current(self)  # memoized by pytensor_speedups: the same object while the data is
+        hit = kept.get(self)
+        if hit is not None and hit[0] is sig:
+            return hit[1]
+        ours = SignedZerosSignature(sig) if _has_negative_zero(sig[1]) else sig
+        kept[self] = (sig, ours)
+        return ours
+
+    signature.keeps_signed_zeros_apart = True
+    signature.__wrapped__ = current
+    cls.signature = signature
 
 
 def _safe_canonizer(inner):
