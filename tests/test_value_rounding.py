@@ -125,7 +125,7 @@ def test_the_code_cache_tells_a_derivative_from_a_value():
     import pytensor.tensor as pt
 
     from pyautodiff.backend import code_cache
-    from pyautodiff.backend.safe_rewrites import mark_derivatives
+    from pyautodiff.backend.value_ancestors import mark_derivatives
 
     x = pt.dvector("x")
     y = x * (x * 3.0)

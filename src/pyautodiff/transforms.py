@@ -28,7 +28,7 @@ from pytensor.gradient import jacobian as pt_jacobian
 from pytensor.gradient import pushforward
 
 from . import shift_invariance, zero_cotangents
-from .backend.safe_rewrites import mark_derivatives
+from .backend.value_ancestors import mark_derivatives
 from .errors import AutodiffError
 
 

@@ -72,7 +72,7 @@ def fingerprint(inputs, outputs, extra: str = "") -> str | None:
     """A stable digest of the graph ``inputs -> outputs`` (None: not cacheable)."""
     from pytensor.graph.basic import Constant
 
-    from .safe_rewrites import DERIVATIVE_TAG
+    from .value_ancestors import DERIVATIVE_TAG
 
     try:
         from pytensor.graph.traversal import io_toposort

@@ -37,18 +37,17 @@ def constant_key(c):
     The signature of a tensor constant compares the arrays through masked copies (NaN
     and inf aside) and sums them: about 30 us per constant, and a generated program
     has thousands.  For a finite numeric array in native byte order, equal signatures
-    mean equal types and ``d0 == d1`` everywhere, which is equal bytes once ``-0.0`` is
-    made ``0.0`` (``==`` does not tell them apart, and PyTensor merges them): that is
-    the key.  Any other constant keys on its signature (a different kind of key)."""
+    mean equal types and ``d0 == d1`` everywhere with the same signs of zero (signatures
+    as ``signed_zeros`` makes them: ``0.0`` and ``-0.0`` stay apart), which is equal
+    bytes: that is the key.  Any other constant keys on its signature (a different kind
+    of key)."""
     import numpy as np
 
     d = getattr(c, "data", None)
     if type(d) is np.ndarray and d.dtype.kind in _FINITE_KINDS and d.dtype.isnative and \
             getattr(c.type, "dtype", None) == str(d.dtype):
-        if d.dtype.kind in "fc":
-            if not np.isfinite(d).all():
-                return c.merge_signature()
-            d = d + d.dtype.type(0)  # -0.0 + 0.0 is 0.0; every other value unchanged
+        if d.dtype.kind in "fc" and not np.isfinite(d).all():
+            return c.merge_signature()
         return ("finite", c.type, d.shape, d.tobytes())
     return c.merge_signature()
 
@@ -61,6 +60,9 @@ def merged_copy(inputs, outputs):
     from pytensor.graph.basic import Constant
     from pytensor.graph.fg import FunctionGraph
 
+    from .signed_zeros import keep_signed_zeros_apart
+
+    keep_signed_zeros_apart()  # the signatures constant_key stands for
     try:
         from pytensor.graph.traversal import toposort
     except ImportError:  # PyTensor before 3.1

@@ -30,7 +30,7 @@ floats the sum canonizer leaves alone a sum that nests another (flattening
 reorders terms: compensated summation lost its compensation), and the
 product canonizer keeps a constant divisor as a division unless it is a
 power of two (``s / 3`` is not ``s * 0.333``).  Where a value depends on a
-node (``_rounds_as_numpy``: derivative outputs are tagged by their builders,
+node (``value_ancestors.rounds_as_numpy``: derivative outputs are tagged by their builders,
 everything else is a value), products are not reordered either, nor nested
 sums flattened or constants folded, except powers of two, which move no bit.
 
@@ -49,11 +49,16 @@ branch is inf (without it, ``d/dx where(x > 0, log(x), 0)`` is NaN at 0).
 """
 from __future__ import annotations
 
-import functools
 import threading
-import weakref
 
 import numpy as np
+
+from .signed_zeros import keep_signed_zeros_apart
+from .value_ancestors import (
+    attach_value_ancestors,
+    has_value_ancestors,
+    rounds_as_numpy,
+)
 
 SAFE_TAG = "pyautodiff_ieee_safe"
 
@@ -263,7 +268,7 @@ def _adds_or_multiplies(node) -> bool:
 
 
 def _unsafe_on_floats_for_values(fgraph, node) -> bool:
-    return not _all_exact(node) and _rounds_as_numpy(fgraph, node)
+    return not _all_exact(node) and rounds_as_numpy(fgraph, node)
 
 
 # Rewrites replaced by a copy that declines the nodes for which the predicate
@@ -455,82 +460,6 @@ def _through_dimshuffles(var):
     return var
 
 
-DERIVATIVE_TAG = "pyautodiff_derivative"  # on an output variable: a derivative, not a value numpy computes
-
-
-def mark_derivatives(outputs, values=()):
-    """Tag ``outputs`` as derivatives (not among ``values``, the values the user's own code
-    computes): rewrites of what only they need may reassociate products
-    (``_rounds_as_numpy``). Returns ``outputs``.
-
-    >>> import pytensor.tensor as pt
-    >>> x = pt.dvector("x"); [g] = mark_derivatives([2 * x])
-    """
-    values = {id(v) for v in values}
-    for v in outputs:
-        if id(v) not in values and v.owner is not None:  # an input is not rewritten anyway
-            setattr(v.tag, DERIVATIVE_TAG, True)
-    return outputs
-
-
-@functools.cache
-def _value_ancestors_type():
-    from pytensor.graph.features import Feature
-
-    class ValueAncestors(Feature):
-        """A FunctionGraph feature: the variables a value output depends on (an output
-        without the derivative tag: a returned value, a write to the outside, a guard),
-        kept up to date as rewrites replace variables (what replaces such a variable joins,
-        with its inputs). It only grows, so a variable that no longer feeds a value stays
-        in: that only keeps numpy's order where it was not needed. Each variable is added
-        once: linear in the graph and its rewrites."""
-
-        def __init__(self, fgraph):
-            self.vars: set = set()
-            self.add([v for v in fgraph.outputs if not getattr(v.tag, DERIVATIVE_TAG, False)])
-
-        def add(self, stack):
-            while stack:
-                v = stack.pop()
-                if v not in self.vars:
-                    self.vars.add(v)
-                    if v.owner is not None:
-                        stack.extend(v.owner.inputs)
-
-        def on_change_input(self, fgraph, node, i, r, new_r, reason=None):
-            if r in self.vars:
-                self.add([new_r])
-
-    return ValueAncestors
-
-
-def _value_ancestors(fgraph):
-    feature = getattr(fgraph, "_pyautodiff_values", None)
-    if feature is None:
-        feature = _value_ancestors_type()(fgraph)
-        fgraph.attach_feature(feature)
-        fgraph._pyautodiff_values = feature
-    return feature
-
-
-def _rounds_as_numpy(fgraph, node) -> bool:
-    """Must ``node`` round as numpy would? Yes if a value output depends on it; in a graph
-    without tags (a loop's inner graph) every output is a value. The feature is attached
-    before any rewrite (``_attach_value_ancestors``, first in our modes: a rewrite that
-    replaced a tagged output first would lose its tag), else at the first question."""
-    return any(out in _value_ancestors(fgraph).vars for out in node.outputs)
-
-
-def _attach_value_ancestors():
-    from pytensor.graph.rewriting.basic import GraphRewriter
-
-    class AttachValueAncestors(GraphRewriter):
-        def apply(self, fgraph):
-            _value_ancestors(fgraph)
-
-    return AttachValueAncestors()
-
-
 def _flattenable(canonizer, var) -> bool:
     owner = var.owner
     return owner is not None and owner.op in (canonizer.main, canonizer.inverse, canonizer.reciprocal)
@@ -634,69 +563,13 @@ def _gemm_from_node_in_order(original):
     """``blas._gemm_from_node2`` declining what ``_gemm_reorders`` finds, in graphs our modes
     rewrite (which carry the value feature); PyTensor's other users get the original."""
     def gemm_from_node(fgraph, node):
-        if (getattr(fgraph, "_pyautodiff_values", None) is not None
+        if (has_value_ancestors(fgraph)
                 and _unsafe_on_floats_for_values(fgraph, node) and _gemm_reorders(fgraph, node)):
             return None, 0, 0, 0
         return original(fgraph, node)
 
     gemm_from_node.original = original
     return gemm_from_node
-
-
-def _signs(data):
-    data = np.asarray(data)
-    return np.signbit(data.real), (np.signbit(data.imag) if data.dtype.kind == "c" else None)
-
-
-def _has_negative_zero(data) -> bool:
-    data = np.asarray(data)
-    if data.dtype.kind not in "fc" or not data.size:
-        return False
-    parts = (data.real, data.imag) if data.dtype.kind == "c" else (data,)
-    return any(bool(np.any(np.signbit(part) & (part == 0))) for part in parts)
-
-
-def _keep_signed_zeros_apart():
-    """Constants merge by their ``signature``, which compares values with ``==``: ``0.0`` and
-    ``-0.0`` became one constant (a tensor constant in the graph, a scalar one inlined into
-    a fused ``Composite``), so ``arctan2(-0.0, x) + arctan2(0.0, x)`` ran as twice
-    ``arctan2(0.0, x)`` (2 pi for 0 at x = -1).  A constant holding a negative zero gets a
-    signature that equals only one with the same signs; every other signature is
-    PyTensor's own.  Process-wide (merging is not per mode), and only ever stricter: two
-    constants that were kept apart before still are."""
-    from pytensor.scalar.basic import ScalarConstant, ScalarConstantSignature
-    from pytensor.tensor.variable import TensorConstant, TensorConstantSignature
-
-    _sign_aware_signature(TensorConstant, TensorConstantSignature)
-    _sign_aware_signature(ScalarConstant, ScalarConstantSignature)
-
-
-def _sign_aware_signature(cls, base):
-    current = cls.signature
-    if getattr(current, "keeps_signed_zeros_apart", False):
-        return
-
-    class SignedZerosSignature(base):
-        def __eq__(self, other):
-            return (type(other) is type(self) and super().__eq__(other)
-                    and all(np.array_equal(a, b) for a, b in zip(_signs(self[1]), _signs(other[1]))))
-
-        __hash__ = base.__hash__
-
-    kept = weakref.WeakKeyDictionary()  # constant -> (PyTensor's signature, ours): one scan of the data
-
-    def signature(self):
-        sig = current(self)  # memoized by pytensor_speedups: the same object while the data is
-        hit = kept.get(self)
-        if hit is not None and hit[0] is sig:
-            return hit[1]
-        ours = SignedZerosSignature(sig) if _has_negative_zero(sig[1]) else sig
-        kept[self] = (sig, ours)
-        return ours
-
-    signature.keeps_signed_zeros_apart = True
-    signature.__wrapped__ = current
-    cls.signature = signature
 
 
 def _safe_canonizer(inner):
@@ -725,7 +598,7 @@ def _safe_canonizer(inner):
         def transform(self, fgraph, node, *args, **kwargs):
             if not _all_exact(node) and _reorders_float_sums(self, node):
                 return False
-            if not _all_exact(node) and _rounds_as_numpy(fgraph, node) and _reorders_float_products(self, node):
+            if not _all_exact(node) and rounds_as_numpy(fgraph, node) and _reorders_float_products(self, node):
                 return False
             if _nests_another_dtype(self, node):
                 return False
@@ -785,8 +658,8 @@ def _ensure_registered():
         from pytensor.compile.mode import optdb
 
         containers = _containers(optdb)  # what we register below is no database: still true after
-        optdb.register("pyautodiff_value_ancestors", _attach_value_ancestors(), SAFE_TAG, position=-1)
-        _keep_signed_zeros_apart()
+        optdb.register("pyautodiff_value_ancestors", attach_value_ancestors(), SAFE_TAG, position=-1)
+        keep_signed_zeros_apart()
         from pytensor.tensor.rewriting import blas
         if not hasattr(blas._gemm_from_node2, "original"):  # its caller reads the module's name
             blas._gemm_from_node2 = _gemm_from_node_in_order(blas._gemm_from_node2)
