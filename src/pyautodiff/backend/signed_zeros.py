@@ -12,9 +12,12 @@ Example::
 """
 from __future__ import annotations
 
+import threading
 import weakref
 
 import numpy as np
+
+_install_lock = threading.Lock()  # background builds install it too
 
 
 def _signs(data):
@@ -41,8 +44,9 @@ def keep_signed_zeros_apart():
     from pytensor.scalar.basic import ScalarConstant, ScalarConstantSignature
     from pytensor.tensor.variable import TensorConstant, TensorConstantSignature
 
-    _sign_aware_signature(TensorConstant, TensorConstantSignature)
-    _sign_aware_signature(ScalarConstant, ScalarConstantSignature)
+    with _install_lock:
+        _sign_aware_signature(TensorConstant, TensorConstantSignature)
+        _sign_aware_signature(ScalarConstant, ScalarConstantSignature)
 
 
 def _sign_aware_signature(cls, base):
