@@ -406,7 +406,7 @@ def _kept_divisors(canonizer, denum, out_type):
     if not found:
         return None
     divisor = np.multiply.reduce(np.asarray([v.unique_value for v in found], dtype=out_type.dtype))
-    if not np.isfinite(divisor) or divisor == 0 or abs(np.frexp(divisor)[0]) == 0.5:
+    if not np.isfinite(divisor) or divisor == 0 or _powers_of_two(divisor):
         return None  # a power of two: its reciprocal is exact, so multiplying gives the same bits
     if len(found) == 1 and found[0].type.dtype == out_type.dtype:
         return found
@@ -421,17 +421,14 @@ def _reorders_float_sums(canonizer, node) -> bool:
     gives ``1.0000000000000002``), ``(x + 1.5 * 2**52) - 1.5 * 2**52`` no longer rounded
     ``x``, and 15 unrolled compensated steps grew exponentially (every term list copied
     into the next). A sum of plain terms is still canonicalized (its zero terms removed,
-    which gradients rely on). Products keep their canonizer: reordering factors moves a
-    result by an ulp, and a constant divisor is kept apart (``_kept_divisors``)."""
+    which gradients rely on). Products: ``_reorders_float_products``."""
     import pytensor.tensor as pt
-    from pytensor.tensor.elemwise import DimShuffle
 
     if canonizer.main is not pt.add:
         return False
     nested = (canonizer.main, canonizer.inverse, canonizer.reciprocal)
     for var in node.inputs:
-        while var.owner is not None and isinstance(var.owner.op, DimShuffle):
-            var = var.owner.inputs[0]  # the canonizer looks through these too
+        var = _through_dimshuffles(var)
         if var.owner is not None and var.owner.op in nested:
             return True
     return False
@@ -446,9 +443,12 @@ def _scales_exactly(var) -> bool:
     if not isinstance(var, TensorConstant):
         return False
     values = np.asarray(var.data)
-    if values.dtype.kind not in "biuf" or values.size == 0:
-        return False
-    mantissas = np.frexp(values.astype(np.float64))[0]
+    return values.dtype.kind in "biuf" and values.size > 0 and _powers_of_two(values)
+
+
+def _powers_of_two(values) -> bool:
+    """Every entry is +-2**k (0, inf and NaN are not): its frexp mantissa is +-0.5."""
+    mantissas = np.frexp(np.asarray(values, dtype=np.float64))[0]
     return bool(np.all(np.abs(mantissas) == 0.5))
 
 
@@ -577,8 +577,9 @@ def _safe_canonizer(inner):
     ``local_add_canonizer``) that still flattens nested products and folds
     constants, but on floats cancels no factor (``x / x``, ``x - x``), lets no
     zero absorb the others (``0 * x``), skips the external simplifiers
-    (``x / abs(x) -> sign(x)``), flattens no nested sum (``_reorders_float_sums``)
-    and keeps an inexact constant divisor (``_kept_divisors``)."""
+    (``x / abs(x) -> sign(x)``), flattens no nested sum (``_reorders_float_sums``),
+    reorders no product a value depends on (``_reorders_float_products``) and keeps an
+    inexact constant divisor (``_kept_divisors``)."""
     from pytensor.tensor.rewriting.math import AlgebraicCanonizer
 
     class SafeCanonizer(AlgebraicCanonizer):
