@@ -103,7 +103,7 @@ def _tier_serving(g):
     installed by the upgrade), "numpy (light)" (the light rewrites only) or "numpy"
     (generated code, behind the measuring wrapper or not, traced or served from disk)."""
     fn = g._last_spec.fn
-    if hasattr(fn, "pytensor_function"):  # compile._direct_call of a pytensor.function
+    if hasattr(fn, "pytensor_function") or hasattr(fn, "numba_build"):  # compile._direct_call, numba_reload
         return "numba"
     first = getattr(fn, "first_tier", fn)  # tiered.Tiered / trace_cache.Served wrap the code
     return "numpy (light)" if getattr(first, "light", False) else "numpy"

@@ -36,7 +36,7 @@ from . import (
 )
 from . import static as static_args
 from .backend import compile as _compile
-from .backend import tiered
+from .backend import tier_memory, tiered
 from .backend.compile import compile_graph
 from .backend.pytensor_speedups import gc_paused
 from .backend.rewrite import without_stack_traces
@@ -323,23 +323,35 @@ class Transformed:
 
     def _early_second_tier(self, args, direction, served, inputs):
         """In a background thread: a disk-served specialization whose code won with Numba in an
-        earlier process (a tier note) is traced again for its graph, and the Numba build of
-        that graph (on disk, quick) is timed against the served code and put in its place.
-        The graph is used only if its numpy code is the served code (same fingerprint)."""
+        earlier process (a tier note) gets that Numba build, timed against the served code and
+        put in its place.  The note names the build: it is loaded from Numba's cache without
+        the graph (``numba_reload``).  Failing that, the function is traced again for its
+        graph, used only if its numpy code is the served code (same fingerprint), and built
+        (on disk, quick)."""
         wrapper = served.fn
         upgraded = False
+
+        def install(f):
+            served.fn = f
+
+        def on_upgrade(backend):
+            self.stats.upgrades += 1
+
         try:
+            # the build that won, straight from Numba's cache: no trace, no rewrite
+            build = tier_memory.recall_build(tier_memory.code_note_key(wrapper.first_tier.code_key))
+            if build is not None:
+                served.tiering = Tiered(None, None, _fname(self.original, self.kind), wrapper.first_tier,
+                                        install, on_upgrade, recalled=tiered.SECOND_TIER, recalled_build=build)
+                served.tiering.upgrade_now(inputs)
+                upgraded = served.fn is not wrapper
+                if upgraded or served.tiering.outcome != tiered.NO_RELOAD:  # it was timed and lost
+                    return
             with concurrency.BUILD_LOCK, without_stack_traces(), gc_paused():
                 tr = run_trace(self.original, *args, _loop_limit=self.loop_limit)
                 spec = _specialize_deep(self._specialize, tr, args, {}, direction)
             first = spec.tiering.first_tier if spec.tiering is not None else None
             if first is not None and getattr(first, "code_key", None) == wrapper.first_tier.code_key:
-                def install(f):
-                    served.fn = f
-
-                def on_upgrade(backend):
-                    self.stats.upgrades += 1
-
                 served.tiering = Tiered(spec.tiering.inputs, spec.tiering.outputs, spec.tiering.name,
                                         wrapper.first_tier, install, on_upgrade, recalled=tiered.SECOND_TIER)
                 served.tiering.upgrade_now(inputs)

@@ -9,7 +9,10 @@ cache's: ops, types, constants, versions) starts the Numba compile in the
 background at its first call, and Numba's own on-disk cache makes that compile a
 fraction of a second.  The new build is still timed against the numpy code before
 it is installed, so a stale or planted note costs a background compile, never a
-slower or different result: a note is a hint, read as one word, never executed.
+slower or different result: a note is a hint, read as words, never executed.  A
+Numba note also names the build that won (its function name and Numba cache key),
+so the next process loads it from Numba's cache without tracing or rewriting
+(``numba_reload``); that build is compared with the numpy code before it serves.
 
 Notes live in ``<code cache>/tiers/<key>`` (the code cache's directory, so off
 when it is off); at most ``MAX_NOTES``, the oldest removed beyond that.  A graph whose
@@ -24,7 +27,8 @@ Example::
     key = code_note_key(fn.code_key) or note_key(inputs, outputs)
     if recall(key) == "numba":
         ...                     # compile the second tier now
-    remember(key, "numba")      # after it was measured faster
+    remember(key, "numba", numba_reload.build_of(fn))   # after it was measured faster
+    recall_build(key)           # -> (name, Numba cache key): numba_reload.load skips the graph
 """
 from __future__ import annotations
 
@@ -65,28 +69,40 @@ def _folder() -> str | None:
     return folder
 
 
-def recall(key: str | None) -> str | None:
-    """The tier that won for this graph before, or None (no note, unreadable, not a tier)."""
+def _read(key: str | None) -> list[str]:
     folder = _folder() if key else None
     if folder is None:
-        return None
+        return []
     try:
         with open(os.path.join(folder, key), encoding="ascii") as f:
-            word = f.read(16).strip()
+            return f.read(512).split()
     except (OSError, ValueError):
-        return None
-    return word if word in TIERS else None
+        return []
 
 
-def remember(key: str | None, tier: str) -> None:
-    """Note that ``tier`` won for this graph (atomically; errors are ignored: a hint)."""
+def recall(key: str | None) -> str | None:
+    """The tier that won for this graph before, or None (no note, unreadable, not a tier)."""
+    words = _read(key)
+    return words[0] if words and words[0] in TIERS else None
+
+
+def recall_build(key: str | None) -> tuple[str, str] | None:
+    """The (function name, Numba cache key) of the Numba build that won for this graph
+    (``numba_reload``), or None: two words, checked by the loader, never executed."""
+    words = _read(key)
+    return (words[1], words[2]) if len(words) == 3 and words[0] == "numba" else None
+
+
+def remember(key: str | None, tier: str, build: tuple[str, str] | None = None) -> None:
+    """Note that ``tier`` won for this graph (atomically; errors are ignored: a hint), and for
+    Numba the name and cache key of its build, if it has them (``numba_reload.build_of``)."""
     folder = _folder() if key else None
     if folder is None or tier not in TIERS:
         return
     try:
         fd, tmp = tempfile.mkstemp(dir=folder, prefix=".note-")
         with os.fdopen(fd, "w", encoding="ascii") as f:
-            f.write(tier)
+            f.write(tier if build is None or tier != "numba" else f"{tier}\n{build[0]} {build[1]}\n")
         os.replace(tmp, os.path.join(folder, key))
         _prune(folder)
     except OSError:

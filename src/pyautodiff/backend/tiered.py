@@ -57,6 +57,7 @@ LOOP_UPGRADE_AFTER_SECONDS = 0.25
 SECOND_TIER = "numba"
 RETIME_MAX_SECONDS = 0.1  # a first tier's call shorter than this is timed again before the choice
 _REQUIRED_SPEEDUP = 1.1
+NO_RELOAD = "kept numpy (no build to reload)"  # a graph-less Tiered whose note's build was not usable
 # A light first tier of more nodes than this keeps its light code: PyTensor's full
 # rewrite grows faster than linearly (about 40 s of a background core at 10^4 nodes,
 # minutes beyond), and on such unrolled graphs a call's cost is Python's per-statement
@@ -72,7 +73,7 @@ class Tiered:
     """A measuring wrapper around the first-tier function of one specialization."""
 
     def __init__(self, inputs, outputs, name, first_fn, install, on_upgrade=None, fresh_outputs=False,
-                 upgrade_after=None, recalled=None):
+                 upgrade_after=None, recalled=None, recalled_build=None):
         self.inputs, self.outputs, self.name = inputs, outputs, name
         # (what, perf_counter, thread_time) of the second tier's build: started, built, installed
         # or kept numpy (benchmarks read it: when Numba started serving, the build's CPU time)
@@ -94,6 +95,8 @@ class Tiered:
         self.lock = threading.Lock()  # the upgrade decision
         self.note_key = None  # tier_memory: this graph's note of the tier that won before
         self.recalled = recalled  # given: the caller read the note already (trace_cache.Served)
+        # (name, Numba cache key) of the build that won before: loaded without the graph
+        self.recalled_build = recalled_build
         self.recall_thread: threading.Thread | None = None
         nodes = getattr(first_fn, "nodes", 0)
         if recalled is None and enabled() and _notes_enabled() and not getattr(first_fn, "light", False):
@@ -132,13 +135,14 @@ class Tiered:
             self.note_key = (tier_memory.code_note_key(code_key) if code_key is not None
                              else tier_memory.note_key(self.inputs, self.outputs))
             self.recalled = tier_memory.recall(self.note_key)
+            self.recalled_build = tier_memory.recall_build(self.note_key)
         except Exception:  # a hint only: without it, the usual schedule
             return
         if self.recalled == SECOND_TIER:
             self.upgrade_after = 0.0
 
     def _note(self, tier):
-        from . import tier_memory
+        from . import numba_reload, tier_memory
 
         if self.recall_thread is not None:
             self.recall_thread.join()
@@ -147,8 +151,9 @@ class Tiered:
         by_code = tier_memory.code_note_key(getattr(self.first_tier, "code_key", None))
         if self.note_key is None and by_code is None and tier_memory.enabled():  # no key yet
             self.note_key = tier_memory.note_key(self.inputs, self.outputs)
+        build = numba_reload.build_of(self.installed) if tier == SECOND_TIER else None
         for key in {self.note_key, by_code} - {None}:
-            tier_memory.remember(key, tier)
+            tier_memory.remember(key, tier, build)
 
     def _install_fast(self):
         with self._lock:  # not the light code if the full rewrite just replaced it
@@ -219,13 +224,18 @@ class Tiered:
         if self.rewrite_thread is not None:  # compile the fully rewritten graph, not the light one
             self.rewrite_thread.join()
         self._event("start")
-        if _has_python_only_op(self.inputs, self.outputs):
+        fn = self._reload()
+        if fn is None and self.outputs is None:  # (trace_cache.Served: no graph to build from)
+            self.outcome = NO_RELOAD
+            return
+        if fn is None and _has_python_only_op(self.inputs, self.outputs):
             self.outcome = f"kept numpy (an op {SECOND_TIER} would run as Python, e.g. numpy.fft)"
             return
         try:
-            fn, _ = compile_graph(self.inputs, self.outputs, mode=SECOND_TIER, name=self.name)
-            self._event("built")
-            fn(*self.sample_args)  # first call: Numba may still JIT here
+            if fn is None:
+                fn, _ = compile_graph(self.inputs, self.outputs, mode=SECOND_TIER, name=self.name)
+                self._event("built")
+                fn(*self.sample_args)  # first call: Numba may still JIT here
             first = min(self.samples, default=float("inf"))
             # The samples are the first calls: cold (an early, recalled upgrade), made on the
             # light code the full rewrite has replaced since, or sharing the interpreter with
@@ -255,6 +265,27 @@ class Tiered:
             self._event("kept numpy")
             self._note("numpy")
         self.sample_args = None
+
+    def _reload(self):
+        """The Numba build that won in an earlier process, from Numba's cache without the graph
+        (``numba_reload``), if it is there and computes what the numpy code computes on the
+        caller's arguments; else None (then it is built from the graph)."""
+        if self.recalled_build is None:
+            return None
+        from . import numba_reload
+
+        try:
+            with concurrency.BUILD_LOCK:
+                fn = numba_reload.load(*self.recalled_build, self.sample_args, self.first_tier)
+            if fn is None:
+                return None
+            self._event("reloaded")
+            if not numba_reload.agrees(fn(*self.sample_args), self.first_tier(*self.sample_args)):
+                self._event("reload disagreed")
+                return None
+        except Exception:  # a hint only: build from the graph
+            return None
+        return fn
 
     def upgrade_now(self, args):
         """Build and time the second tier in this thread, on ``args`` (a caller already in the
