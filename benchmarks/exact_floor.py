@@ -49,29 +49,8 @@ def two_passes(mu, sigma, data):
     return s0 / sigma / sigma, s1 / sigma ** 2 + -float(data.size) / sigma
 
 
-@numba.njit(inline="always", **JIT)
-def _block(b, n):  # numpy's sum of b[:n], n <= 128
-    if n < 8:
-        res = 0.0
-        for i in range(n):
-            res += b[i]
-        return res
-    r0, r1, r2, r3, r4, r5, r6, r7 = b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7]
-    m = n - n % 8
-    for k in range(1, m // 8):
-        i = np.uint64(8 * k)
-        r0 += b[i]
-        r1 += b[i + np.uint64(1)]
-        r2 += b[i + np.uint64(2)]
-        r3 += b[i + np.uint64(3)]
-        r4 += b[i + np.uint64(4)]
-        r5 += b[i + np.uint64(5)]
-        r6 += b[i + np.uint64(6)]
-        r7 += b[i + np.uint64(7)]
-    res = ((r0 + r1) + (r2 + r3)) + ((r4 + r5) + (r6 + r7))
-    for i in range(m, n):
-        res += b[np.uint64(i)]
-    return res
+# numpy's sum of a run of at most 128 elements: pairwise_sum's own helper, inlined
+_block = numba.njit(inline="always", **JIT)(pairwise_sum._block)
 
 
 @numba.njit(**JIT)
@@ -81,7 +60,7 @@ def _fused_run(data, mu, sigma, lo, n, b0, b1):
             t = data[np.uint64(lo + i)] - mu
             b0[i] = t
             b1[i] = t / sigma * t
-        return _block(b0, n), _block(b1, n)
+        return _block(b0, 0, n, 0.0), _block(b1, 0, n, 0.0)
     half = n // 2
     half -= half % 8  # numpy's split
     a0, a1 = _fused_run(data, mu, sigma, lo, half, b0, b1)
