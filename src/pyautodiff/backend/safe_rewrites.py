@@ -53,6 +53,7 @@ import threading
 
 import numpy as np
 
+from . import dtype_guards
 from .signed_zeros import keep_signed_zeros_apart
 from .value_ancestors import (
     attach_value_ancestors,
@@ -253,105 +254,6 @@ def _folds_inexact_constants(node) -> bool:
     return node.op != pt.mul or not all(_scales_exactly(v) for v in constants)
 
 
-def _is_integer(var) -> bool:
-    return var.type.dtype.startswith(("int", "uint"))
-
-
-def _pow_in_another_dtype(node) -> bool:
-    """``pow(a, c)`` of a base whose dtype is not the power's: the specialisations compute
-    ``sqr(a)``, ``sqrt(a)``, ``1 / a``... in the base's dtype, then cast, where numpy converts
-    the base first (``int8 ** 2.0`` wrapped: ``(-128) ** 2.0`` was 0; ``int8 ** 0.5`` was
-    rounded to float32)."""
-    return node.inputs[0].type.dtype != node.outputs[0].type.dtype
-
-
-def _negated(var):
-    """``y`` for ``var = -y``, else None."""
-    from pytensor.tensor.math import neg
-
-    return var.owner.inputs[0] if var.owner is not None and var.owner.op == neg else None
-
-
-def _drops_a_unit_that_sets_the_dtype(node) -> bool:
-    """``mul(1.0, a, b)`` or ``mul(-1.0, a)`` of operands of another dtype than the product's:
-    ``local_mul_specialize`` drops the constant and computes ``a * b`` (``-a``) in their dtype,
-    then casts (int8 wraps, float32 rounds), where numpy converts them first."""
-    from pytensor.graph.basic import Constant
-    from pytensor.tensor.basic import get_underlying_scalar_constant_value
-
-    dtype = node.outputs[0].type.dtype
-    units = [v for v in node.inputs if get_underlying_scalar_constant_value(
-        v, only_process_constants=True, raise_not_constant=False) in (1, -1)]
-    return bool(units) and any(v.type.dtype != dtype for v in node.inputs if not isinstance(v, Constant))
-
-
-def _negation_sites_of_neg_div(node):
-    """``-(n / d)``: ``local_neg_div_neg`` drops the sign of ``n = -y`` or negates a constant
-    ``n`` in its own dtype."""
-    from pytensor.graph.basic import Constant
-    from pytensor.tensor.math import true_div
-
-    q = node.inputs[0]
-    if q.owner is None or q.owner.op != true_div:
-        return []
-    n = q.owner.inputs[0]
-    y = _negated(n)
-    return [y] if y is not None else [n] if isinstance(n, Constant) else []
-
-
-# Rewrites that move a negation across a change of dtype: each site's negation is computed
-# in the site's own dtype before the rewrite and in the node's output dtype after it, or the
-# other way round. Integer negation wraps (``-int8(-128)`` is -128, ``-uint8(3)`` is 253), so
-# they decline where a site is an integer of another dtype; float negation is exact.
-_NEGATION_SITES = {
-    # mul(-a, x) -> mul(-1.0, a, x)
-    "local_mul_specialize": lambda node: [y for y in map(_negated, node.inputs) if y is not None],
-    # -a + y -> y - a
-    "local_add_neg_to_sub": lambda node: [y for y in map(_negated, node.inputs) if y is not None],
-    # x - (-a) -> x + a
-    "local_sub_neg_to_add": lambda node: [y for y in map(_negated, node.inputs[1:]) if y is not None],
-    # sum(-a) -> -sum(a), the sum of int8 being int64
-    "local_sum_of_neg_to_neg_of_sum": lambda node: [y for y in map(_negated, node.inputs) if y is not None],
-    # -(-a / b) -> a / b; -(c / b) -> (-c) / b
-    "local_neg_div_neg": _negation_sites_of_neg_div,
-}
-
-
-def _moves_an_integer_negation(name):
-    sites = _NEGATION_SITES[name]
-
-    def moves(node) -> bool:
-        dtype = node.outputs[0].type.dtype
-        return any(_is_integer(v) and v.type.dtype != dtype for v in sites(node))
-    return moves
-
-
-def _flattens_another_dtype(fgraph, node) -> bool:
-    """``flatten_nested_add_mul`` on a sum or product nesting one of another dtype, at any
-    depth (it flattens recursively): ``(int8 a * 2) * x`` became ``mul(a, 2, x)``, computed
-    in float64 by Numba, where numpy's ``a * 2`` wraps in int8 (the canonizers decline the
-    same: ``_nests_another_dtype``)."""
-    from pytensor.tensor.elemwise import Elemwise
-
-    scalar_op = getattr(node.op, "scalar_op", None)
-    if scalar_op is None:  # its walk also passes other nodes: the rewrite checks them itself
-        return False
-    dtype = node.outputs[0].type.dtype
-    stack, seen = [node], set()
-    while stack:
-        current = stack.pop()
-        for v in current.inputs:
-            owner = v.owner
-            if (owner is None or owner in seen or not isinstance(owner.op, Elemwise)
-                    or owner.op.scalar_op != scalar_op or len(fgraph.clients[v]) != 1):
-                continue
-            if v.type.dtype != dtype:
-                return True
-            seen.add(owner)
-            stack.append(owner)
-    return False
-
-
 def _on_node(predicate):
     return lambda fgraph, node: predicate(node)
 
@@ -375,14 +277,15 @@ def _unsafe_on_floats_for_values(fgraph, node) -> bool:
 # duplicate work); the rest they do as before.
 _GUARDED = {
     # mul(1, x) -> x and mul(-1, x) -> -x stay; mul(0, x) -> 0 does not, nor
-    # mul(-uint8 a, x) -> mul(-1.0, a, x) (see _NEGATION_SITES)
+    # mul(-uint8 a, x) -> mul(-1.0, a, x) (see dtype_guards.NEGATION_SITES)
     "local_mul_specialize": lambda fgraph, node: (_unsafe_on_floats(_has_zero_constant)(fgraph, node)
-                                                  or _moves_an_integer_negation("local_mul_specialize")(node)
-                                                  or _drops_a_unit_that_sets_the_dtype(node)),
-    **{name: _on_node(_moves_an_integer_negation(name)) for name in _NEGATION_SITES if name != "local_mul_specialize"},
+                                                  or dtype_guards.moves_an_integer_negation("local_mul_specialize")(node)
+                                                  or dtype_guards.drops_a_unit_that_sets_the_dtype(node)),
+    **{name: _on_node(dtype_guards.moves_an_integer_negation(name))
+       for name in dtype_guards.NEGATION_SITES if name != "local_mul_specialize"},
     # x ** 2.0 -> sqr(x), x ** 0.5 -> sqrt(x)...: not in the base's dtype when it is not the power's
-    "local_pow_specialize": _on_node(_pow_in_another_dtype),
-    "local_pow_to_nested_squaring": _on_node(_pow_in_another_dtype),
+    "local_pow_specialize": _on_node(dtype_guards.pow_in_another_dtype),
+    "local_pow_to_nested_squaring": _on_node(dtype_guards.pow_in_another_dtype),
     # neg(a) -> mul(-1, a) fails for unsigned a (-1 out of bounds) and logs a traceback
     "local_neg_to_mul": _on_node(lambda node: node.inputs[0].type.dtype.startswith("uint")),
     # eq(x, x) -> True; mul(x) -> x and the boolean and/or rules stay
@@ -415,7 +318,7 @@ _GUARDED = {
     # nor across dtypes: (int8 a * 2) * x -> mul(a, 2, x)
     "flatten_nested_add_mul": lambda fgraph, node: ((_unsafe_on_floats_for_values(fgraph, node)
                                                      and _flattens_out_of_order(fgraph, node))
-                                                    or _flattens_another_dtype(fgraph, node)),
+                                                    or dtype_guards.flattens_another_dtype(fgraph, node)),
     # 1 / (1 / x) -> x and the degree/radian round trips: x's bits, not numpy's (1 / (1 / 49.0)
     # is 49.00000000000001, and 1 / (1 / x) of a subnormal x is 0); kept in derivatives
     "useless_Reciprocal_of_Reciprocal": _unsafe_on_floats_for_values,
