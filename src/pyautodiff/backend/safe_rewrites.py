@@ -53,6 +53,7 @@ import threading
 
 import numpy as np
 
+from . import dtype_guards
 from .signed_zeros import keep_signed_zeros_apart
 from .value_ancestors import (
     attach_value_ancestors,
@@ -275,8 +276,18 @@ def _unsafe_on_floats_for_values(fgraph, node) -> bool:
 # ``(fgraph, node) -> bool`` holds (it would rewrite them wrongly, crash, or
 # duplicate work); the rest they do as before.
 _GUARDED = {
-    # mul(1, x) -> x and mul(-1, x) -> -x stay; mul(0, x) -> 0 does not
-    "local_mul_specialize": _unsafe_on_floats(_has_zero_constant),
+    # mul(1, x) -> x and mul(-1, x) -> -x stay; mul(0, x) -> 0 does not, nor
+    # mul(-uint8 a, x) -> mul(-1.0, a, x) (see dtype_guards.NEGATION_SITES)
+    "local_mul_specialize": lambda fgraph, node: (_unsafe_on_floats(_has_zero_constant)(fgraph, node)
+                                                  or dtype_guards.moves_an_integer_negation("local_mul_specialize")(node)
+                                                  or dtype_guards.drops_a_unit_that_sets_the_dtype(node)),
+    **{name: _on_node(dtype_guards.moves_an_integer_negation(name))
+       for name in dtype_guards.NEGATION_SITES if name != "local_mul_specialize"},
+    # x ** 2.0 -> sqr(x), x ** 0.5 -> sqrt(x)...: not in the base's dtype when it is not the power's
+    "local_pow_specialize": _on_node(dtype_guards.pow_in_another_dtype),
+    "local_pow_to_nested_squaring": _on_node(dtype_guards.pow_in_another_dtype),
+    # neg(a) -> mul(-1, a) fails for unsigned a (-1 out of bounds) and logs a traceback
+    "local_neg_to_mul": _on_node(lambda node: node.inputs[0].type.dtype.startswith("uint")),
     # eq(x, x) -> True; mul(x) -> x and the boolean and/or rules stay
     "local_useless_elemwise": _unsafe_on_floats(_compares_with_itself),
     # le(x, x) -> True; lt(x, x) -> False and maximum(x, x) -> x stay
@@ -294,16 +305,20 @@ _GUARDED = {
     # PyTensor 3.3: prod(a * b) -> a ** n * prod(b) with n = 1 where a broadcasts; sums stay
     # and, on floats where a value depends on it: sum(3.0 * x) -> 3.0 * sum(x), sum(x / 3.0)
     # -> sum(x) / 3.0 (numpy multiplies each term, then adds: another rounding)
+    # and sum(-1 * int8 a) -> -1 * sum(a) (the int8 product wraps, the int64 sum does not)
     "local_sum_prod_of_mul_or_div": lambda fgraph, node: (_prod_over_a_broadcast_factor(node)
-                                                          or _unsafe_on_floats_for_values(fgraph, node)),
+                                                          or _unsafe_on_floats_for_values(fgraph, node)
+                                                          or node.inputs[0].type.dtype != node.outputs[0].type.dtype),
     # sum(sum(a, axis=0)) -> sum(a): one reduction adds in another order than numpy's two;
     # max(max(a, axis=0)) -> max(a) stays (exact)
     "local_reduce_chain": lambda fgraph, node: _adds_or_multiplies(node) and _unsafe_on_floats_for_values(fgraph, node),
     # PyTensor 3.0: x + zeros[idx].set(v) -> x[idx].inc(v) fails where x broadcasts
     "local_add_of_sparse_write": _on_node(_adds_a_broadcast_to_a_sparse_write),
-    # x + (y + z) -> add(x, y, z), computed as (x + y) + z; (x + y) + z -> add(x, y, z) stays
-    "flatten_nested_add_mul": lambda fgraph, node: (_unsafe_on_floats_for_values(fgraph, node)
-                                                    and _flattens_out_of_order(fgraph, node)),
+    # x + (y + z) -> add(x, y, z), computed as (x + y) + z; (x + y) + z -> add(x, y, z) stays;
+    # nor across dtypes: (int8 a * 2) * x -> mul(a, 2, x)
+    "flatten_nested_add_mul": lambda fgraph, node: ((_unsafe_on_floats_for_values(fgraph, node)
+                                                     and _flattens_out_of_order(fgraph, node))
+                                                    or dtype_guards.flattens_another_dtype(fgraph, node)),
     # 1 / (1 / x) -> x and the degree/radian round trips: x's bits, not numpy's (1 / (1 / 49.0)
     # is 49.00000000000001, and 1 / (1 / x) of a subnormal x is 0); kept in derivatives
     "useless_Reciprocal_of_Reciprocal": _unsafe_on_floats_for_values,
