@@ -16,7 +16,7 @@ import pytensor.tensor as pt
 
 from .. import context
 from ..traced import Traced, unwrap
-from . import ties
+from . import host_ops, ties
 from .core import as_var, dtype_of, elementwise, lift, refuse, vars_for, write_out
 from .registry import register, register_fn, register_method
 
@@ -28,10 +28,14 @@ def _copysign(a, b):
 
 
 def _fmod(a, b):
-    # C's fmod: the remainder has the dividend's sign, also when it is zero (fmod(-6, 3) is -0.0;
-    # a - trunc(a / b) * b alone gives +0.0 there)
-    r = a - pt.trunc(a / b) * b
-    return pt.switch(pt.eq(r, 0), _copysign(r, a), r)
+    # C's fmod, exact (host_ops.FMod): a - trunc(a / b) * b is not (a / b rounds)
+    dt = pts.upcast(a.dtype, b.dtype)
+    dt = "int8" if dt == "bool" else dt  # numpy's fmod of bools
+    return host_ops.fmod(pt.cast(a, dt), pt.cast(b, dt))
+
+
+def _math_fmod(a, b):
+    return _fmod(pt.cast(a, "float64"), pt.cast(b, "float64"))  # math.fmod converts to float first
 
 
 def _signbit(x):
@@ -140,7 +144,7 @@ MATH = {
     math.erfc: pt.erfc, math.lgamma: pt.gammaln, math.gamma: pt.gamma, math.atan2: pt.arctan2,
     math.hypot: None, math.pow: pt.pow, math.copysign: _copysign, math.degrees: pt.rad2deg,
     math.radians: pt.deg2rad, math.exp2: pt.exp2, math.cbrt: _cbrt,
-    math.fmod: lambda a, b: _fmod(a, b),
+    math.fmod: _math_fmod,
 }
 
 
