@@ -73,7 +73,27 @@ def bitwise(op, a, b):
 
 
 def _floor_divide(a, b):
-    return pt.floor(pt.true_div(a, b)) if "float" in a.dtype + b.dtype else pt.int_div(a, b)
+    return float_floor_divide(a, b) if "float" in a.dtype + b.dtype else pt.int_div(a, b)
+
+
+def float_floor_divide(a, b):
+    """numpy's (and Python's) float ``a // b``: npy_divmod's quotient, not ``floor(a / b)``
+    (``1.0 / 0.1`` rounds to 10.0; ``1.0 // 0.1`` is 9.0)."""
+    dt = pts.upcast(a.dtype, b.dtype)
+    work = "float32" if dt == "float16" else dt  # numpy's half loops compute in float32
+    a, b = pt.cast(a, work), pt.cast(b, work)
+    one, half = (pt.constant(np.asarray(c, dtype=work)) for c in (1.0, 0.5))
+    mod = host_ops.fmod(a, b)
+    div = (a - mod) / b  # very nearly an integer
+    div = pt.switch(pt.neq(mod, 0) & pt.neq(pt.lt(b, 0), pt.lt(mod, 0)), div - one, div)
+    floordiv = pt.floor(div)
+    floordiv = pt.switch(pt.gt(div - floordiv, half), floordiv + one, floordiv)  # snap to nearest
+    # a zero quotient takes the sign of a / b, from div itself (PyTensor merges 0.0 and -0.0 constants)
+    q = pt.switch(pt.eq(div, 0), _copysign(div, pt.true_div(a, b)), floordiv)
+    q = pt.switch(pt.eq(b, 0), pt.true_div(a, b), q)  # inf or nan
+    # floor: q is already integral (or inf, nan, a signed zero), and floor's derivative is zero,
+    # which also keeps the b == 0 branch's nan out of gradients
+    return pt.cast(pt.floor(q), dt)
 
 
 def _as_bool(x):
