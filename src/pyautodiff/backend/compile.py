@@ -27,6 +27,7 @@ from pytensor.graph.fg import FunctionGraph
 from .. import progress
 from ..concurrency import BUILD_LOCK
 from ..errors import AutodiffError
+from ..lowering import host_ops
 from . import allocator, pairwise_sum, pytensor_speedups
 from .mode_fixes import numpy_integer_division, refuse_unsupported
 from .safe_rewrites import safe_mode
@@ -53,6 +54,7 @@ def _with_backend(name, make_mode):
         from . import scan_numba
 
         pairwise_sum.install()  # float sums in numpy's order
+        host_ops.register_numba_fmod()  # np.fmod, which PyTensor lacks
         scan_numba.install()  # rolled loops: our jitted loop before PyTensor's Numba Scan
     return make_mode()
 

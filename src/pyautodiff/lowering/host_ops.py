@@ -11,6 +11,8 @@
   integer-valued, piecewise-constant functions (derivative zero almost everywhere, as a
   finite difference sees it): the discrete quantiles ``_binom_ppf``/``_nbinom_ppf`` and
   ``scipy.stats.poisson.ppf`` (scipy_stats.py).
+- ``FMod``: ``np.fmod``, exact as C's ``fmod`` (float ``//`` is built on it), with a C and
+  a Numba form of its own.
 
 The numpy code generator writes them as the same numpy/scipy calls
 (``backend/numpy_codegen/host_rules.py``).
@@ -24,6 +26,7 @@ Example::
 from __future__ import annotations
 
 import functools
+import hashlib
 import importlib
 
 import numpy as np
@@ -168,3 +171,84 @@ y0_scalar, y1_scalar = Y0(ps.upgrade_to_float, name="y0"), Y1(ps.upgrade_to_floa
 yn_scalar, yv_scalar = Yn(ps.upgrade_to_float, name="yn"), Yv(ps.upgrade_to_float, name="yv")
 BESSEL_Y = {"y0": Elemwise(y0_scalar), "y1": Elemwise(y1_scalar), "yn": Elemwise(yn_scalar),
             "yv": Elemwise(yv_scalar)}
+
+
+class FMod(ps.BinaryScalarOp):
+    """``np.fmod``: C's ``fmod`` (exact, the dividend's sign); for integers a zero divisor
+    gives 0, numpy's convention.  PyTensor has no such op, and ``a - trunc(a / b) * b``
+    is not it: ``a / b`` rounds (``fmod(1.0, 0.1)`` is 0.0999..., not 0.0) and loses
+    integers above 2**53.  Its Numba form is ``register_numba_fmod``."""
+
+    nfunc_spec = ("fmod", 2, 1)
+
+    def impl(self, x, y):
+        return np.fmod(x, y)
+
+    def c_support_code(self, **kwargs):
+        # a macro: c_code's text goes through another %-formatting
+        return "#define PYAUTODIFF_FMOD_INT(x, y) (x % y)"
+
+    def c_code(self, node, name, inputs, outputs, sub):
+        (x, y), (z,) = inputs, outputs
+        dtype = node.outputs[0].type.dtype
+        if dtype.startswith("float"):
+            return f"{z} = fmod({x}, {y});"
+        if dtype.startswith("int"):  # y == -1: 0, where INT_MIN % -1 would trap
+            return f"{z} = ({y} == 0 || {y} == -1) ? 0 : PYAUTODIFF_FMOD_INT({x}, {y});"
+        if dtype.startswith("uint"):
+            return f"{z} = {y} == 0 ? 0 : PYAUTODIFF_FMOD_INT({x}, {y});"
+        raise NotImplementedError(dtype)
+
+    def c_code_cache_version(self):
+        return (1,)
+
+    def pullback(self, inputs, outputs, grads):
+        (x, y), (z,), (gz,) = inputs, outputs, grads
+        if z.type in ps.discrete_types:
+            return [x.zeros_like(dtype="float64"), y.zeros_like(dtype="float64")]
+        # fmod(x, y) = x - n * y, n the truncated exact quotient: (x - z) / y is n up to rounding
+        # (-trunc(x / y) is not: 1.0 / 0.1 rounds to 10, n is 9)
+        return [gz, -gz * ps.round_half_to_even((x - z) / y)]
+
+    L_op = pullback
+
+
+fmod_scalar = FMod(ps.upcast_out_no_complex, name="fmod")
+fmod = Elemwise(fmod_scalar)
+
+_numba_fmod_registered = False
+_NUMBA_FMOD = {
+    "f": """def fmod_(x, y):
+    return out(np.fmod(x, y))  # LLVM's frem: C's fmod (Numba has no math.fmod)
+""",
+    "i": """def fmod_(x, y):
+    if y == 0 or y == -1:  # numpy: 0 (and INT_MIN % -1 would overflow)
+        return out(0)
+    r = x % y  # Python's floored remainder, with the divisor's sign
+    return out(r - y if r != 0 and (r < 0) != (x < 0) else r)
+""",
+    "u": """def fmod_(x, y):
+    return out(0) if y == 0 else out(x % y)
+""",
+}
+
+
+def register_numba_fmod() -> None:
+    """Teach PyTensor's Numba linker ``FMod`` (idempotent; imports Numba)."""
+    global _numba_fmod_registered
+    if _numba_fmod_registered:
+        return
+    from pytensor.link.numba.dispatch import basic
+
+    @basic.register_funcify_and_cache_key(FMod)
+    def _numba_fmod(op, node=None, **kwargs):
+        from pytensor.link.numba.cache import compile_numba_function_src
+
+        dtype = np.dtype(node.outputs[0].type.dtype)
+        source = _NUMBA_FMOD[dtype.kind if dtype.kind in "iu" else "f"]
+        key = hashlib.sha256(f"pyautodiff fmod v1 {dtype.name}\n{source}".encode()).hexdigest()
+        env = {"np": np, "out": dtype.type, "__name__": __name__}
+        fn = compile_numba_function_src(source, "fmod_", env, cache_key=key)
+        return basic.numba_njit(fn), key
+
+    _numba_fmod_registered = True

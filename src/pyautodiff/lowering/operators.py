@@ -17,7 +17,7 @@ from .. import context
 from ..traced import Traced, contains_traced, unwrap
 from . import python_errors
 from .core import dtype_of, lift, vars_for
-from .ufuncs import bitwise
+from .ufuncs import bitwise, float_floor_divide
 
 
 def _matmul(a, b):
@@ -25,7 +25,7 @@ def _matmul(a, b):
 
 
 def _floordiv(a, b):
-    return pt.floor(pt.true_div(a, b)) if "float" in a.dtype or "float" in b.dtype else pt.int_div(a, b)
+    return float_floor_divide(a, b) if "float" in a.dtype or "float" in b.dtype else pt.int_div(a, b)
 
 
 def _mod(a, b):

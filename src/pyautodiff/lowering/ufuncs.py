@@ -16,7 +16,7 @@ import pytensor.tensor as pt
 
 from .. import context
 from ..traced import Traced, unwrap
-from . import ties
+from . import host_ops, ties
 from .core import as_var, dtype_of, elementwise, lift, refuse, vars_for, write_out
 from .registry import register, register_fn, register_method
 
@@ -28,10 +28,14 @@ def _copysign(a, b):
 
 
 def _fmod(a, b):
-    # C's fmod: the remainder has the dividend's sign, also when it is zero (fmod(-6, 3) is -0.0;
-    # a - trunc(a / b) * b alone gives +0.0 there)
-    r = a - pt.trunc(a / b) * b
-    return pt.switch(pt.eq(r, 0), _copysign(r, a), r)
+    # C's fmod, exact (host_ops.FMod): a - trunc(a / b) * b is not (a / b rounds)
+    dt = pts.upcast(a.dtype, b.dtype)
+    dt = "int8" if dt == "bool" else dt  # numpy's fmod of bools
+    return host_ops.fmod(pt.cast(a, dt), pt.cast(b, dt))
+
+
+def _math_fmod(a, b):
+    return _fmod(pt.cast(a, "float64"), pt.cast(b, "float64"))  # math.fmod converts to float first
 
 
 def _signbit(x):
@@ -69,7 +73,27 @@ def bitwise(op, a, b):
 
 
 def _floor_divide(a, b):
-    return pt.floor(pt.true_div(a, b)) if "float" in a.dtype + b.dtype else pt.int_div(a, b)
+    return float_floor_divide(a, b) if "float" in a.dtype + b.dtype else pt.int_div(a, b)
+
+
+def float_floor_divide(a, b):
+    """numpy's (and Python's) float ``a // b``: npy_divmod's quotient, not ``floor(a / b)``
+    (``1.0 / 0.1`` rounds to 10.0; ``1.0 // 0.1`` is 9.0)."""
+    dt = pts.upcast(a.dtype, b.dtype)
+    work = "float32" if dt == "float16" else dt  # numpy's half loops compute in float32
+    a, b = pt.cast(a, work), pt.cast(b, work)
+    one, half = (pt.constant(np.asarray(c, dtype=work)) for c in (1.0, 0.5))
+    mod = host_ops.fmod(a, b)
+    div = (a - mod) / b  # very nearly an integer
+    div = pt.switch(pt.neq(mod, 0) & pt.neq(pt.lt(b, 0), pt.lt(mod, 0)), div - one, div)
+    floordiv = pt.floor(div)
+    floordiv = pt.switch(pt.gt(div - floordiv, half), floordiv + one, floordiv)  # snap to nearest
+    # a zero quotient takes the sign of a / b, from div itself (PyTensor merges 0.0 and -0.0 constants)
+    q = pt.switch(pt.eq(div, 0), _copysign(div, pt.true_div(a, b)), floordiv)
+    q = pt.switch(pt.eq(b, 0), pt.true_div(a, b), q)  # inf or nan
+    # floor: q is already integral (or inf, nan, a signed zero), and floor's derivative is zero,
+    # which also keeps the b == 0 branch's nan out of gradients
+    return pt.cast(pt.floor(q), dt)
 
 
 def _as_bool(x):
@@ -140,7 +164,7 @@ MATH = {
     math.erfc: pt.erfc, math.lgamma: pt.gammaln, math.gamma: pt.gamma, math.atan2: pt.arctan2,
     math.hypot: None, math.pow: pt.pow, math.copysign: _copysign, math.degrees: pt.rad2deg,
     math.radians: pt.deg2rad, math.exp2: pt.exp2, math.cbrt: _cbrt,
-    math.fmod: lambda a, b: _fmod(a, b),
+    math.fmod: _math_fmod,
 }
 
 

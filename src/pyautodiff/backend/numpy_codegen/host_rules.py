@@ -9,12 +9,17 @@ from __future__ import annotations
 
 import numpy as np
 
-from .expressions import Expr, cast_expr, strong
-from .registry import NoForm, op_rule, register_scalar_rule
+from .expressions import Expr, apply_template, call_template, cast_expr, strong
+from .registry import NoForm, op_rule, register_scalar_rule, scalar_rule
 from .scalar_rules import scipy_rule
 
 for _name, _nargs in (("Y0", 1), ("Y1", 1), ("Yn", 2), ("Yv", 2)):
     register_scalar_rule(f"pyautodiff.lowering.host_ops.{_name}", scipy_rule(_name.lower(), _nargs))
+
+
+@scalar_rule("pyautodiff.lowering.host_ops.FMod")
+def _rule_fmod(g, op, args, out_dtypes):
+    return [apply_template(call_template("np.fmod", 2), args, out_dtypes[0])]
 
 
 @op_rule("pyautodiff.lowering.host_ops.ArgPartition")
