@@ -28,6 +28,12 @@ def _copysign(a, b):
 
 
 def _fmod(a, b):
+    a, b = pt.as_tensor_variable(a), pt.as_tensor_variable(b)
+    r = pt.mod(a, b)
+    if r.dtype.startswith(("int", "uint")):
+        # in integers, from the divisor-signed remainder moved to the dividend's sign: through
+        # a / b in float64 a zero divisor gave INT_MIN and int64s past 2**53 lost their last bits
+        return pt.switch(pt.neq(r, 0) & pt.neq(pt.lt(r, 0), pt.lt(a, 0)), r - b, r)
     # C's fmod: the remainder has the dividend's sign, also when it is zero (fmod(-6, 3) is -0.0;
     # a - trunc(a / b) * b alone gives +0.0 there)
     r = a - pt.trunc(a / b) * b
