@@ -28,7 +28,7 @@ from .. import progress
 from ..concurrency import BUILD_LOCK
 from ..errors import AutodiffError
 from . import allocator, pairwise_sum, pytensor_speedups
-from .mode_fixes import numpy_integer_division, refuse_unsupported
+from .mode_fixes import install_numba, numpy_integer_division, refuse_unsupported
 from .safe_rewrites import safe_mode
 
 DEFAULT_MODE = "numpy"
@@ -53,6 +53,7 @@ def _with_backend(name, make_mode):
         from . import scan_numba
 
         pairwise_sum.install()  # float sums in numpy's order
+        install_numba()  # integer dot products that wrap as numpy's
         scan_numba.install()  # rolled loops: our jitted loop before PyTensor's Numba Scan
     return make_mode()
 
