@@ -29,7 +29,7 @@ from ..concurrency import BUILD_LOCK
 from ..errors import AutodiffError
 from ..lowering import host_ops
 from . import allocator, pairwise_sum, pytensor_speedups
-from .mode_fixes import numpy_integer_division, refuse_unsupported
+from .mode_fixes import install_numba, numpy_integer_division, refuse_unsupported
 from .safe_rewrites import safe_mode
 
 DEFAULT_MODE = "numpy"
@@ -55,6 +55,7 @@ def _with_backend(name, make_mode):
 
         pairwise_sum.install()  # float sums in numpy's order
         host_ops.register_numba_fmod()  # np.fmod, which PyTensor lacks
+        install_numba()  # integer dot products that wrap as numpy's
         scan_numba.install()  # rolled loops: our jitted loop before PyTensor's Numba Scan
     return make_mode()
 

@@ -7,13 +7,22 @@
   cannot warn, so the warning is not repeated).
 - ``mode="numba"``: Numba has no float16; ``refuse_unsupported`` raises an
   ``AutodiffError`` naming the mode and the way out instead of Numba's
-  ``NotImplementedError`` from deep inside its compiler.
+  ``NotImplementedError`` from deep inside its compiler.  Its scalar arithmetic follows
+  Numba's rules, not numpy's: ``register_numba`` adds a rewrite, in the Numba mode only,
+  that casts mixed operands to the output dtype (``int8 / int8`` was float32 precision),
+  guards ``MIN // -1`` and ``MIN % -1`` (0 and a SIGFPE crash), gives unsigned ``sign``
+  as ``x != 0`` and integer ``Dot`` an exact wrapping loop (``IntegerDot``).
 
 Example::
 
     inputs, outputs = numpy_integer_division(inputs, outputs)   # before pytensor.function
 """
 from __future__ import annotations
+
+import numpy as np
+from pytensor.graph.basic import Apply
+from pytensor.graph.op import Op
+from pytensor.tensor.type import TensorType
 
 from ..errors import AutodiffError
 
@@ -59,3 +68,176 @@ def numpy_integer_division(inputs, outputs):
         fixed = pt.switch(zero, pt.zeros_like(safe), safe).astype(node.outputs[0].type.dtype)
         fg.replace(node.outputs[0], fixed, reason="numpy_integer_division", import_missing=True)
     return list(fg.inputs), list(fg.outputs)
+
+
+# --- mode="numba": numpy's integer and mixed-dtype arithmetic ---------------------------------
+#
+# PyTensor gives each node numpy's output dtype, but its Numba forms compute with Numba's
+# scalar rules: ``int8 / int8`` and ``float32 op int32`` in float32 (then widened to the
+# float64 output), an integer ``Dot`` through float64 (overflow became INT32_MIN, int64
+# products lost bits beyond 2**53), ``sign`` of a uint8 above 127 as -1, ``MIN // -1`` as
+# 0 and ``MIN % -1`` as a hardware trap (SIGFPE: the process died).  In our Numba builds only
+# (the rewrite carries ``pairwise_sum.TAG``) such nodes take forms Numba computes as numpy.
+
+NUMBA_NAME = "numpy_numba_arithmetic"
+# after canonicalize/specialize made their nodes, before add_mul_fusion (48) and the
+# Elemwise fusion (49): the fused loops are built from these forms
+NUMBA_POSITION = 47.5
+NUMBA_VERSION = 1  # part of IntegerDot's Numba cache key: bump when its loop changes
+
+
+def _kind(var):
+    return np.dtype(var.type.dtype).kind
+
+
+def _in_output_dtype(node):
+    """numpy casts every operand to the loop's dtype (the output's) before computing;
+    Numba computes ``int8 / int8`` and ``float32 * int32`` in float32."""
+    out = node.outputs[0].type.dtype
+    if _kind(node.outputs[0]) == "b" or all(v.type.dtype == out for v in node.inputs):
+        return node.inputs
+    return [v if v.type.dtype == out else v.astype(out) for v in node.inputs]
+
+
+def _arithmetic(node):
+    return node.op(*_in_output_dtype(node))
+
+
+def _signed_division(node, at_minus_one):
+    """``x op y`` with ``y == -1`` given by ``at_minus_one(x)``: Numba's ``MIN // -1`` is 0
+    and its ``MIN % -1`` traps (SIGFPE); numpy wraps (``MIN``) and gives 0."""
+    import pytensor.tensor as pt
+
+    x, y = _in_output_dtype(node)
+    if _kind(node.outputs[0]) != "i":
+        return node.op(x, y)
+    minus_one = pt.eq(y, -1)
+    safe = node.op(x, pt.switch(minus_one, pt.ones_like(y), y))
+    return pt.switch(minus_one, at_minus_one(x), safe)
+
+
+def _floor_division(node):
+    import pytensor.tensor as pt
+
+    return _signed_division(node, pt.neg)  # two's complement: -MIN wraps to MIN, as numpy's
+
+
+def _remainder(node):
+    import pytensor.tensor as pt
+
+    return _signed_division(node, pt.zeros_like)
+
+
+def _sign(node):
+    """Numba's ``sign`` of an unsigned integer reads it as signed (uint8 200 gave 255)."""
+    import pytensor.tensor as pt
+
+    (x,) = node.inputs
+    if _kind(x) != "u":
+        return None
+    return pt.neq(x, 0).astype(x.type.dtype)
+
+
+def _numba_forms():
+    """scalar op class -> the numpy-faithful form of an Elemwise node (None: keep it)."""
+    from pytensor.scalar import basic as ps
+
+    forms = {cls: _arithmetic for cls in (ps.Add, ps.Sub, ps.Mul, ps.TrueDiv, ps.Pow,
+                                          ps.Maximum, ps.Minimum, ps.ArcTan2)}
+    forms.update({ps.IntDiv: _floor_division, ps.Mod: _remainder, ps.Sign: _sign})
+    return forms
+
+
+class IntegerDot(Op):
+    """``np.dot`` of two integer matrices: products and sums wrap in ``dtype``, as numpy's."""
+
+    __props__ = ("dtype",)
+
+    def __init__(self, dtype):
+        self.dtype = str(dtype)
+
+    def make_node(self, x, y):
+        return Apply(self, [x, y], [TensorType(self.dtype, shape=(x.type.shape[0], y.type.shape[1]))()])
+
+    def perform(self, node, inputs, outputs):
+        x, y = (np.asarray(v, dtype=self.dtype) for v in inputs)
+        outputs[0][0] = np.asarray(np.dot(x, y), dtype=self.dtype)
+
+    def infer_shape(self, *args):  # ([fgraph,] node, shapes): PyTensor >= 3.3 drops fgraph
+        shapes = args[-1]
+        return [(shapes[0][0], shapes[1][1])]
+
+
+def _integer_dot(node):
+    """Numba's ``np.dot`` has no integer form; PyTensor's goes through floats."""
+    (out,) = node.outputs
+    if _kind(out) not in "iu":
+        return None
+    return IntegerDot(out.type.dtype)(*node.inputs)
+
+
+def rewrite_numba_arithmetic(fgraph, node):
+    """Node rewriter: ``node`` in a form Numba computes as numpy does, or False."""
+    from pytensor.tensor.elemwise import Elemwise
+    from pytensor.tensor.math import Dot
+
+    if isinstance(node.op, Dot):
+        form = _integer_dot
+    elif isinstance(node.op, Elemwise):
+        forms = _numba_forms()
+        form = next((forms[c] for c in type(node.op.scalar_op).__mro__ if c in forms), None)
+    else:
+        return False
+    new = form(node) if form is not None else None
+    if new is None:
+        return False
+    old = node.outputs[0]
+    if new.type != old.type:  # a switch may know less of the static shape than the node did
+        new = old.type.filter_variable(new, allow_convert=True)
+    return [new]
+
+
+def register_numba(optdb, tag):
+    """Register the rewrite in ``optdb`` under ``tag`` (the Numba mode's) only."""
+    from pytensor.graph.rewriting.basic import WalkingGraphRewriter, node_rewriter
+    from pytensor.tensor.elemwise import Elemwise
+    from pytensor.tensor.math import Dot
+
+    rewriter = node_rewriter([Elemwise, Dot])(rewrite_numba_arithmetic)
+    # the new nodes are numpy's forms already; a guarded // would match again
+    optdb.register(NUMBA_NAME, WalkingGraphRewriter(rewriter, ignore_newtrees=True), tag,
+                   position=NUMBA_POSITION)
+
+
+_numba_installed = False
+
+
+def install_numba() -> None:
+    """Teach PyTensor's Numba linker ``IntegerDot`` (idempotent; imports Numba)."""
+    global _numba_installed
+    if _numba_installed:
+        return
+    import hashlib
+
+    from pytensor.link.numba.dispatch import basic
+
+    @basic.register_funcify_and_cache_key(IntegerDot)
+    def funcify_integer_dot(op, node=None, **kwargs):
+        dtype = np.dtype(op.dtype)
+        cast = dtype.type
+
+        @basic.numba_njit
+        def integer_dot(x, y):
+            n, k, m = x.shape[0], x.shape[1], y.shape[1]
+            out = np.zeros((n, m), dtype=dtype)
+            for i in range(n):
+                for p in range(k):
+                    a = cast(x[i, p])
+                    for j in range(m):  # the row of y in order: contiguous, vectorizable
+                        out[i, j] += a * cast(y[p, j])
+            return out
+
+        key = hashlib.sha256(f"pyautodiff integer dot v{NUMBA_VERSION} {dtype}".encode()).hexdigest()
+        return integer_dot, key
+
+    _numba_installed = True

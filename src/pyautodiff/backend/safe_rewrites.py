@@ -687,6 +687,9 @@ def _ensure_registered():
         from . import blas_layout, negation_sink, one_hot_rows, static_sparsity
         from .pairwise_sum import register as register_pairwise_sum
         register_pairwise_sum(optdb)  # under its own tag: the Numba mode's alone
+        from .mode_fixes import register_numba
+        from .pairwise_sum import TAG as NUMBA_TAG
+        register_numba(optdb, NUMBA_TAG)
         static_sparsity.register(optdb, SAFE_TAG)
         blas_layout.register(optdb, SAFE_TAG)
         negation_sink.register(optdb, SAFE_TAG)
