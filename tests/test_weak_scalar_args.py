@@ -20,10 +20,10 @@ _rng = np.random.default_rng(0)
 A32 = np.concatenate([[0.1, 2.5, -3.5], _rng.uniform(-4, 4, 61)]).astype(np.float32)
 
 
-def _same(got, expected):
+def _same(got, expected, equal_nan=False):
     assert np.asarray(got).dtype == np.asarray(expected).dtype
     assert np.shape(got) == np.shape(expected)
-    assert np.array_equal(got, expected)
+    assert np.array_equal(got, expected, equal_nan=equal_nan)
 
 
 def _inplace_mul(a, s):
@@ -150,3 +150,27 @@ def test_grad_through_the_weak_cast(mode):
     np.testing.assert_allclose(g, expected, rtol=1e-6)
     d = ad.grad(lambda s, a: np.sum(a / s), **mode)(s, a)
     np.testing.assert_allclose(d, -np.sum(a, dtype=np.float64) / s**2, rtol=1e-6)
+
+
+ALL_WEAK = {  # every operand a Python scalar: never cast below its own kind
+    "isnan": lambda s: np.isnan(s),
+    "signbit": lambda s: np.signbit(s),
+    "abs_complex": lambda s: np.abs(s * 1j),
+    "int_pow_negative": lambda s: round(s) ** -1,
+}
+
+
+@pytest.mark.parametrize("mode", MODES, ids=MODE_IDS)
+@pytest.mark.parametrize("name", list(ALL_WEAK))
+def test_only_weak_operands(name, mode):
+    f = ALL_WEAK[name]
+    g = ad.function(f, **mode)
+    for s in (2.0, -2.0, float("nan")) if name != "int_pow_negative" else (2.0, -4.0):
+        _same(g(s), f(s), equal_nan=True)
+
+
+@pytest.mark.parametrize("mode", MODES, ids=MODE_IDS)
+def test_python_complex_argument_is_weak(mode):
+    z = 0.1 + 0.2j
+    _same(ad.function(lambda a, z: a * z, **mode)(A32, z), A32 * z)  # complex64
+    _same(ad.function(lambda a, z: a * z, **mode)(A32, np.complex128(z)), A32 * np.complex128(z))

@@ -68,10 +68,14 @@ def _is_py_scalar(a) -> bool:
 def weak_dtype(args, result_dtype):
     """dtype for Python-scalar operands, following NEP 50 (weak scalars)."""
     arrays = [dtype_of(unwrap(a)) for a in args if not _is_py_scalar(a)]
-    if not arrays:
-        return result_dtype
+    weak = [unwrap(a) for a in args if _is_py_scalar(a)]
     try:
-        return np.result_type(*arrays, *[unwrap(a) for a in args if _is_py_scalar(a)])
+        if not arrays:
+            # all weak (a traced Python scalar among them): the result's dtype (Python's
+            # int ** -int is a float), never below the scalars' own kind (np.isnan(s) must
+            # not see s cast to bool, nor np.abs(z) see z cast to float)
+            return None if result_dtype is None else np.result_type(result_dtype, *weak)
+        return np.result_type(*arrays, *weak)
     except TypeError:
         return result_dtype
 
