@@ -91,7 +91,7 @@ def _traced_value(leaf):
     """The concrete value of an argument during the trace: a read-only view of
     the caller's array (no copy; a write into it is refused, see
     ``Traced.check_writable``, and numpy refuses one we missed)."""
-    if isinstance(leaf, float):
+    if isinstance(leaf, float) or type(leaf) is complex:  # a Python complex stays weak, as numpy sees it
         return leaf
     if type(leaf) is np.ndarray:
         view = leaf.view()

@@ -54,26 +54,57 @@ def _leaves(x):
 
 
 def _is_py_scalar(a) -> bool:
-    # Exact types: numpy scalars (np.float64 subclasses float) are not weak under
-    # NEP 50, and a Traced answers isinstance() as its value would.
-    return type(a) in _PY_SCALARS
+    """A NEP 50 "weak" scalar: numpy converts it to the other operands' dtype first.
+
+    Exact types: numpy scalars (np.float64 subclasses float) are not weak.  A
+    traced value is weak when its concrete value is a Python scalar (a Python
+    float argument, ``float(x)``, ``round(s)``): numpy sees that same Python
+    scalar, so the graph must convert it as numpy does, or a float32 array times
+    a float argument is computed in float64 and rounded twice."""
+    t = type(a)
+    return t in _PY_SCALARS or (t is Traced and type(a.value) in _PY_SCALARS)
 
 
 def weak_dtype(args, result_dtype):
     """dtype for Python-scalar operands, following NEP 50 (weak scalars)."""
     arrays = [dtype_of(unwrap(a)) for a in args if not _is_py_scalar(a)]
-    if not arrays:
-        return result_dtype
+    weak = [unwrap(a) for a in args if _is_py_scalar(a)]
     try:
-        return np.result_type(*arrays, *[a for a in args if _is_py_scalar(a)])
+        if not arrays:
+            # all weak (a traced Python scalar among them): the result's dtype (Python's
+            # int ** -int is a float), never below the scalars' own kind (np.isnan(s) must
+            # not see s cast to bool, nor np.abs(z) see z cast to float)
+            return None if result_dtype is None else np.result_type(result_dtype, *weak)
+        return np.result_type(*arrays, *weak)
     except TypeError:
         return result_dtype
+
+
+def _weak_var(a, dtype):
+    """The variable of weak scalar ``a`` converted to ``dtype`` as numpy converts it.
+
+    A Python int outside an integer ``dtype``'s range: numpy's arithmetic raised
+    OverflowError already, its comparisons compare exactly, so it keeps a dtype
+    that holds it (``lift`` casts the result).  A traced int guards on which side
+    of the range it is, so a cached call on the other side traces again."""
+    v = unwrap(a)
+    if dtype is None or type(v) is not int or np.dtype(dtype).kind not in "iu":
+        return as_var(a, dtype)
+    info = np.iinfo(dtype)
+    fits = bool(info.min <= v <= info.max)
+    if type(a) is Traced and np.dtype(dtype) != np.int64:
+        sym = a.sym  # int64: the uint64 maximum is out of its reach anyway
+        inside = pt.ge(sym, max(info.min, -2**63)) & pt.le(sym, min(info.max, 2**63 - 1))
+        guard(inside, fits, "a Python int fits the array's dtype")
+    if fits:
+        return as_var(a, dtype)
+    return as_var(a, "int64" if -2**63 <= v < 2**63 else "uint64" if 0 <= v < 2**64 else "float64")
 
 
 def vars_for(args, result_dtype=None):
     """Symbolic operands, with Python scalars typed as numpy would type them."""
     scalar_dt = weak_dtype(args, result_dtype) if any(_is_py_scalar(a) for a in args) else None
-    return [as_var(a, scalar_dt if _is_py_scalar(a) else None) for a in args]
+    return [_weak_var(a, scalar_dt) if _is_py_scalar(a) else as_var(a) for a in args]
 
 
 def lift(value, var, view=None):
