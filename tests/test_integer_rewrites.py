@@ -90,9 +90,12 @@ def upgrade_at_once(monkeypatch):
     monkeypatch.setattr(tiered, "UPGRADE_AFTER_SECONDS", 0.0)
 
 
+PYTENSOR_3_0 = pytensor.__version__.startswith("3.0.")
+
+
 @pytest.mark.parametrize(("name", "mode"), [(name, mode) for name in CASES for mode in MODES]
-                         + [pytest.param(name, mode, marks=NUMBA_FUSION)
-                            for name in FLATTENED for mode in ("default", "numba")])
+                         + [(name, "default") for name in FLATTENED]
+                         + [pytest.param(name, "numba", marks=NUMBA_FUSION) for name in FLATTENED])
 def test_integer_intermediates_keep_their_dtype(name, mode, upgrade_at_once):
     f, a = {**CASES, **FLATTENED}[name]
     g = ad.function(f, **MODES[mode])
@@ -102,7 +105,16 @@ def test_integer_intermediates_keep_their_dtype(name, mode, upgrade_at_once):
         if mode == "default":
             for _ in range(tiered.MEASURE_CALLS):
                 g(X, a)
-            assert g._last_spec.tiering.wait(timeout=600).startswith("numba")
+            outcome = g._last_spec.tiering.wait(timeout=600)
+            spec = g._last_spec.tiering
+            narrow = tiered._fuses_narrow_integers_unwrapped(spec.inputs, spec.outputs)
+            # PyTensor 3.0: a graph with a narrow integer step keeps the numpy code (its Numba
+            # loops would not wrap); elsewhere the Numba build serves
+            if PYTENSOR_3_0 and narrow:
+                assert outcome.startswith("kept numpy (numba on PyTensor < 3.3"), outcome
+            else:
+                assert outcome.startswith("numba"), outcome
+            assert narrow == (PYTENSOR_3_0 and name in FLATTENED) or name not in FLATTENED
             _check(g(X, a), want)
 
 

@@ -231,6 +231,9 @@ class Tiered:
         if fn is None and _has_python_only_op(self.inputs, self.outputs):
             self.outcome = f"kept numpy (an op {SECOND_TIER} would run as Python, e.g. numpy.fft)"
             return
+        if fn is None and _fuses_narrow_integers_unwrapped(self.inputs, self.outputs):
+            self.outcome = f"kept numpy ({SECOND_TIER} on PyTensor < 3.3 would not wrap narrow integers)"
+            return
         try:
             if fn is None:
                 fn, _ = compile_graph(self.inputs, self.outputs, mode=SECOND_TIER, name=self.name)
@@ -347,6 +350,27 @@ def _has_python_only_op(inputs, outputs) -> bool:
     from pytensor.graph.traversal import io_toposort
 
     return any(getattr(node.op, "python_only", False) for node in io_toposort(inputs, outputs))
+
+
+_NARROW_INTEGERS = ("int8", "int16", "int32", "uint8", "uint16", "uint32")
+
+
+def _fuses_narrow_integers_unwrapped(inputs, outputs) -> bool:
+    """PyTensor < 3.3's Numba loops compute a fused integer step narrower than 64 bits
+    in Numba's int64 without wrapping it (``(int8 a * 2) * x`` at ``a = 100``: 200 * x,
+    numpy's -56 * x): such a graph keeps the numpy code rather than give another number.
+    Any elementwise step with such an output but a cast counts (rare in what is
+    differentiated; the price is speed only)."""
+    import pytensor
+    from pytensor.graph.traversal import io_toposort
+    from pytensor.scalar.basic import Cast
+    from pytensor.tensor.elemwise import Elemwise
+
+    if tuple(int(p) for p in pytensor.__version__.split(".")[:2]) >= (3, 3):
+        return False
+    return any(isinstance(node.op, Elemwise) and not isinstance(node.op.scalar_op, Cast)
+               and node.outputs[0].type.dtype in _NARROW_INTEGERS
+               for node in io_toposort(inputs, outputs))
 
 
 def _lower_priority():
