@@ -459,3 +459,26 @@ def test_ufunc_out_writes_like_an_assignment():
         return out
 
     _check(f, X)
+
+
+VIEW_CHAINS = {
+    # a view of a view saw the write into their first base only once it was refreshed
+    # itself: the reshape was never written, so its subscript kept the old value (long fuzz,
+    # seed 104: a gradient half of the finite difference, and a wrong value)
+    "reshape then newaxis": lambda v: v.reshape((2, 2))[None],
+    "reshape then slice": lambda v: v.reshape((4,))[1:],
+    "transpose then row": lambda v: v[0].T[1],
+    "slice of a slice": lambda v: v[:, :, ::-1][0, 1:],
+}
+
+
+@pytest.mark.parametrize("chain", VIEW_CHAINS)
+def test_a_view_of_a_view_sees_a_later_write_into_the_base(chain):
+    def f(x):
+        base = x * 1.0
+        view = VIEW_CHAINS[chain](base)
+        base += np.mean(view) * x
+        base[0, 0, 0] = x[0, 1, 1] ** 2
+        return view * 3.0
+
+    _check(f, _rng.normal(size=(1, 2, 2)))

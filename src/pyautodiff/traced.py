@@ -48,15 +48,26 @@ class Traced:
         view = self._view
         if view is not None:
             base, fwd, inv, seen = view
-            if base.version != seen:
+            if base.stamp() != seen:
                 if fwd is None:
                     raise active.require().unsupported(
                         "an array was written after a view of it was taken by an operation "
                         "that pyautodiff cannot replay; copy the view (.copy()) or write first"
                     )
                 self._sym = fwd(base.sym)
-                self._view = (base, fwd, inv, base.version)
+                self._view = (base, fwd, inv, base.stamp())
         return self._sym
+
+    def stamp(self) -> int:
+        """Changes whenever this array or anything it is a view of is written: the sum of
+        the write counts up the chain of bases. A view of a view (``a.reshape(2, 2)[None]``)
+        compares its base's stamp, not only its version: a write into ``a`` bumps no
+        version of the reshape, and the view kept the value from before the write."""
+        total, box = self.version, self
+        while box._view is not None:
+            box = box._view[0]
+            total += box.version
+        return total
 
     def check_writable(self) -> None:
         """Refuse a write into an argument (or a view of one) before numpy makes
@@ -86,7 +97,7 @@ class Traced:
                     "write into the base array with an index instead"
                 )
             base.assign(inv(base.sym, new_var))
-            self._view = (base, fwd, inv, base.version)
+            self._view = (base, fwd, inv, base.stamp())
         self._sym = new_var
         self.version += 1
 

@@ -150,7 +150,7 @@ def lift(value, var, view=None):
         base, fwd, inv = view
         if (type(base) is Traced and isinstance(value, np.ndarray)
                 and isinstance(base.value, np.ndarray) and np.may_share_memory(value, base.value)):
-            return Traced(value, var, (base, fwd, inv, base.version))
+            return Traced(value, var, (base, fwd, inv, base.stamp()))
     return Traced(value, var)
 
 
