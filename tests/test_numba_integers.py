@@ -14,6 +14,7 @@ import sys
 import textwrap
 
 import numpy as np
+import pytensor
 import pytest
 
 import pyautodiff as ad
@@ -143,5 +144,8 @@ def test_integer_division_by_minus_one_and_zero(kw):
                           capture_output=True, text=True, timeout=900)
     assert proc.returncode == 0, f"exit {proc.returncode}\n{proc.stdout}\n{proc.stderr[-3000:]}"
     assert "BAD none" in proc.stdout, proc.stdout
-    if not kw:  # the Numba build agreed with numpy's code and was installed
+    if not kw and pytensor.__version__.startswith("3.0."):
+        # PyTensor 3.0's Numba loops would not wrap the fused narrow integers: numpy code stays
+        assert "tier: kept numpy (numba on PyTensor < 3.3" in proc.stdout, proc.stdout
+    elif not kw:  # the Numba build agreed with numpy's code and was installed
         assert "tier: numba" in proc.stdout, proc.stdout

@@ -100,7 +100,8 @@ def _in_output_dtype(node):
 
 
 def _arithmetic(node):
-    return node.op(*_in_output_dtype(node))
+    inputs = _in_output_dtype(node)
+    return None if inputs is node.inputs else node.op(*inputs)  # None: the node stays as it is
 
 
 def _signed_division(node, at_minus_one):
@@ -108,9 +109,10 @@ def _signed_division(node, at_minus_one):
     and its ``MIN % -1`` traps (SIGFPE); numpy wraps (``MIN``) and gives 0."""
     import pytensor.tensor as pt
 
-    x, y = _in_output_dtype(node)
+    inputs = _in_output_dtype(node)
     if _kind(node.outputs[0]) != "i":
-        return node.op(x, y)
+        return None if inputs is node.inputs else node.op(*inputs)
+    x, y = inputs
     minus_one = pt.eq(y, -1)
     safe = node.op(x, pt.switch(minus_one, pt.ones_like(y), y))
     return pt.switch(minus_one, at_minus_one(x), safe)
