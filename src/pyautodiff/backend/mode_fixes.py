@@ -4,7 +4,8 @@
   ``ZeroDivisionError`` on a zero divisor, where numpy gives 0 (with a
   RuntimeWarning).  ``numpy_integer_division`` rewrites each such node to
   divide by 1 where the divisor is 0 and put numpy's 0 there (compiled code
-  cannot warn, so the warning is not repeated).
+  cannot warn, so the warning is not repeated); a divisor of -1 likewise gives numpy's
+  ``-x`` and 0, where ``MIN // -1`` and ``MIN % -1`` trapped (SIGFPE).
 - ``mode="numba"``: Numba has no float16; ``refuse_unsupported`` raises an
   ``AutodiffError`` naming the mode and the way out instead of Numba's
   ``NotImplementedError`` from deep inside its compiler.  Its scalar arithmetic follows
@@ -46,7 +47,8 @@ def _zero_division_ops():
 
 
 def numpy_integer_division(inputs, outputs):
-    """``(inputs, outputs)`` of a copy of the graph where integer ``//`` and ``%`` by 0 give 0."""
+    """``(inputs, outputs)`` of a copy of the graph where integer ``//`` and ``%`` by 0 give 0,
+    and by -1 give numpy's ``-x`` (wrapping) and 0 instead of trapping."""
     import pytensor.tensor as pt
     from pytensor.graph.fg import FunctionGraph
     from pytensor.tensor.elemwise import Elemwise
@@ -61,11 +63,22 @@ def numpy_integer_division(inputs, outputs):
     todo = [n for n in fg.toposort() if integer_division(n)]
     if not todo:
         return inputs, outputs
+    from pytensor.scalar.basic import IntDiv
+
     for node in todo:  # in order: a node's inputs are already the rewritten ones
         x, y = node.inputs
         zero = pt.eq(y, 0)
-        safe = node.op(x, pt.switch(zero, pt.ones_like(y), y))
-        fixed = pt.switch(zero, pt.zeros_like(safe), safe).astype(node.outputs[0].type.dtype)
+        out = pt.switch(zero, pt.zeros_like(x), x)  # numpy's 0 for a zero divisor
+        divisor = zero
+        if node.outputs[0].type.dtype.startswith("int"):
+            # MIN // -1 and MIN % -1 trap in C (SIGFPE); numpy gives -x (wrapping) and 0
+            minus_one = pt.eq(y, -1)
+            divisor = zero | minus_one
+            xo = x.astype(node.outputs[0].type.dtype)  # -x wraps in the output's dtype, as numpy's
+            at_minus_one = -xo if isinstance(node.op.scalar_op, IntDiv) else pt.zeros_like(xo)
+            out = pt.switch(minus_one, at_minus_one, out)
+        safe = node.op(x, pt.switch(divisor, pt.ones_like(y), y))
+        fixed = pt.switch(divisor, out, safe).astype(node.outputs[0].type.dtype)
         fg.replace(node.outputs[0], fixed, reason="numpy_integer_division", import_missing=True)
     return list(fg.inputs), list(fg.outputs)
 
