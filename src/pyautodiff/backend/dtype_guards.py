@@ -15,6 +15,11 @@ Example::
 """
 from __future__ import annotations
 
+# How far down a chain of sums or products the walks here and in ``safe_rewrites`` look. A
+# longer chain (an unrolled loop's running product) counts as changed, so the rewrite
+# keeps numpy's form there: a walk to the end from each node of the chain would be quadratic.
+CHAIN_LOOKAHEAD = 256
+
 
 def is_integer(var) -> bool:
     return var.type.dtype.startswith(("int", "uint"))
@@ -93,7 +98,9 @@ def flattens_another_dtype(fgraph, node) -> bool:
     """``flatten_nested_add_mul`` on a sum or product nesting one of another dtype, at any
     depth (it flattens recursively): ``(int8 a * 2) * x`` became ``mul(a, 2, x)``, computed
     in float64 by Numba, where numpy's ``a * 2`` wraps in int8 (the canonizers decline the
-    same: ``_nests_another_dtype``)."""
+    same: ``_nests_another_dtype``).  The walk stops after ``CHAIN_LOOKAHEAD`` nodes and
+    then declines, as the order check does: a walk to the end of a long chain from each of
+    its nodes would be quadratic, and an unflattened long sum is only a longer expression."""
     from pytensor.tensor.elemwise import Elemwise
 
     scalar_op = getattr(node.op, "scalar_op", None)
@@ -102,6 +109,8 @@ def flattens_another_dtype(fgraph, node) -> bool:
     dtype = node.outputs[0].type.dtype
     stack, seen = [node], set()
     while stack:
+        if len(seen) > CHAIN_LOOKAHEAD:
+            return True
         current = stack.pop()
         for v in current.inputs:
             owner = v.owner

@@ -213,10 +213,7 @@ def _adds_a_broadcast_to_a_sparse_write(node) -> bool:
     return any(v.type.broadcastable != out for v in node.inputs)
 
 
-# How far down a chain of sums or products the order checks below look. A longer chain
-# (an unrolled loop's running product) counts as reordered, so the rewrite keeps numpy's
-# order there: a walk to the end from each node of the chain would be quadratic.
-_CHAIN_LOOKAHEAD = 256
+_CHAIN_LOOKAHEAD = dtype_guards.CHAIN_LOOKAHEAD  # how far the order checks below look
 
 
 def _flattens_out_of_order(fgraph, node) -> bool:
