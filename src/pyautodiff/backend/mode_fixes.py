@@ -20,6 +20,8 @@ Example::
 """
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 from pytensor.graph.basic import Apply
 from pytensor.graph.op import Op
@@ -224,14 +226,9 @@ def register_numba(optdb, tag):
                    position=NUMBA_POSITION)
 
 
-_numba_installed = False
-
-
+@functools.cache  # once per process: a second registration would only repeat it
 def install_numba() -> None:
     """Teach PyTensor's Numba linker ``IntegerDot`` (idempotent; imports Numba)."""
-    global _numba_installed
-    if _numba_installed:
-        return
     import hashlib
 
     from pytensor.link.numba.dispatch import basic
@@ -254,5 +251,3 @@ def install_numba() -> None:
 
         key = hashlib.sha256(f"pyautodiff integer dot v{NUMBA_VERSION} {dtype}".encode()).hexdigest()
         return integer_dot, key
-
-    _numba_installed = True

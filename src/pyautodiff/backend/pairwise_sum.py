@@ -35,6 +35,7 @@ Example::
 """
 from __future__ import annotations
 
+import functools
 import hashlib
 import inspect
 
@@ -272,14 +273,11 @@ def _pairwise_rows(x, outer, inner):
 
 CODE_HELPERS_NAME = "_pairwise_total"  # the numpy code's helper chunk, named by its first entry point
 CODE_HELPERS_SOURCE = _code_helpers_source()
-_installed = False
 
 
+@functools.cache  # once per process: a second registration would only repeat it
 def install() -> None:
     """Teach PyTensor's Numba linker ``PairwiseSum`` (idempotent; imports Numba)."""
-    global _installed
-    if _installed:
-        return
     from pytensor.link.numba.dispatch import basic
 
     @basic.register_funcify_and_cache_key(PairwiseSum)
@@ -301,5 +299,3 @@ def install() -> None:
             key = hashlib.sha256(text.encode()).hexdigest()
         fn = compile_numba_function_src(source, "pairwise_sum", env, cache_key=key)
         return basic.numba_njit(fn, boundscheck=False, fastmath=False), key
-
-    _installed = True

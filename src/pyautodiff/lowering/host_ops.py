@@ -216,7 +216,6 @@ class FMod(ps.BinaryScalarOp):
 fmod_scalar = FMod(ps.upcast_out_no_complex, name="fmod")
 fmod = Elemwise(fmod_scalar)
 
-_numba_fmod_registered = False
 _NUMBA_FMOD = {
     "f": """def fmod_(x, y):
     return out(np.fmod(x, y))  # LLVM's frem: C's fmod (Numba has no math.fmod)
@@ -233,11 +232,9 @@ _NUMBA_FMOD = {
 }
 
 
+@functools.cache  # once per process: a second registration would only repeat it
 def register_numba_fmod() -> None:
     """Teach PyTensor's Numba linker ``FMod`` (idempotent; imports Numba)."""
-    global _numba_fmod_registered
-    if _numba_fmod_registered:
-        return
     from pytensor.link.numba.dispatch import basic
 
     @basic.register_funcify_and_cache_key(FMod)
@@ -250,5 +247,3 @@ def register_numba_fmod() -> None:
         env = {"np": np, "out": dtype.type, "__name__": __name__}
         fn = compile_numba_function_src(source, "fmod_", env, cache_key=key)
         return basic.numba_njit(fn), key
-
-    _numba_fmod_registered = True
